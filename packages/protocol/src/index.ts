@@ -1,0 +1,67 @@
+/**
+ * `@plugboard/protocol`: the pure IoT Hub / DPS wire grammar shared by the server and tools — SAS tokens,
+ * connection strings, MQTT user names, topics and property bags, Plug and Play naming conventions.
+ * No `node:` modules and no `Buffer`: it runs unchanged in Node 20+ and browsers.
+ *
+ * @example
+ * ```ts
+ * import { parseMqttUsername, parseSharedAccessSignature } from '@plugboard/protocol';
+ * ```
+ *
+ * @packageDocumentation
+ */
+
+export { PROTOCOL_ERROR_CODES, ProtocolError } from './errors.js';
+export type { ProtocolErrorCode } from './errors.js';
+
+export {
+  createSharedAccessSignature,
+  decodeResource,
+  deriveDeviceKey,
+  encodeUriComponentStrict,
+  hmacSha256Base64,
+  isBase64Key,
+  parseSharedAccessSignature,
+  resourceCovers,
+  verifySharedAccessSignature,
+} from './sas.js';
+export type { CreateSharedAccessSignatureOptions, SharedAccessSignature } from './sas.js';
+
+export { formatConnectionString, parseConnectionString } from './connection-string.js';
+export type { ConnectionString } from './connection-string.js';
+
+export { parseDpsMqttUsername, parseMqttUsername } from './username.js';
+export type { DpsMqttUsername, MqttUsername } from './username.js';
+
+export {
+  SYSTEM_PROPERTIES,
+  c2dPropertyBag,
+  decodePropertyBag,
+  encodePropertyBag,
+  splitD2cProperties,
+} from './property-bag.js';
+export type { C2dProperties, D2cProperties, PropertyBag } from './property-bag.js';
+
+export {
+  c2dTopic,
+  desiredPatchTopic,
+  methodRequestTopic,
+  moduleInputTopic,
+  parseDevicePublishTopic,
+  parseSubscriptionFilter,
+  twinResponseTopic,
+} from './topics.js';
+export type { DevicePublishTopic, DeviceSubscriptionTopic } from './topics.js';
+
+export {
+  DPS_RESPONSE_FILTER,
+  dpsOperationStatusTopic,
+  dpsRegisterTopic,
+  dpsResponseTopic,
+  parseDpsPublishTopic,
+  parseDpsResponseTopic,
+} from './dps-topics.js';
+export type { DpsPublishTopic, DpsResponseTopic } from './dps-topics.js';
+
+export { COMPONENT_MARKER, componentCommandName, parseCommandName, writablePropertyAck } from './pnp.js';
+export type { CommandName, WritablePropertyAck } from './pnp.js';

@@ -1,0 +1,312 @@
+/**
+ * The IoT Hub service REST API that `azure-iothub` uses (registry, twins, direct methods), plus Plugboard's
+ * own routes under `/plugboard/` (send C2D, read telemetry and feedback). Every request needs a hub policy
+ * SAS token. Errors use IoT Hub's body format: `{"Message":"ErrorCode:<Name>;<text>","ExceptionMessage":...}`
+ * with an `iothub-errorcode` header.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Hub, IdentityInput, MethodInvocation } from '../../core/hub.js';
+import type { HubPermission, Identity, JsonObject, JsonValue, TelemetryRecord } from '../../core/model.js';
+import type { StoredIdentity } from '../../storage/port.js';
+import { HubError } from '../../errors.js';
+
+/** Finds the hub a request addresses (by its `Host` header). */
+export type HttpHubResolver = (host: string | undefined) => Hub | undefined;
+
+interface DeviceParams {
+  deviceId: string;
+  moduleId?: string;
+}
+
+function identityOf(params: DeviceParams): Identity {
+  return params.moduleId === undefined ? { deviceId: params.deviceId } : { deviceId: params.deviceId, moduleId: params.moduleId };
+}
+
+/** Azure's `Device` / `Module` JSON for a stored identity. */
+export function identityView(hub: Hub, stored: StoredIdentity): JsonObject {
+  const { record, activity } = stored;
+  const auth = record.authentication;
+  const view: JsonObject = { deviceId: record.deviceId };
+  if (record.moduleId !== undefined) view['moduleId'] = record.moduleId;
+  if (record.managedBy !== undefined) view['managedBy'] = record.managedBy;
+  Object.assign(view, {
+    generationId: record.generationId,
+    etag: record.etag,
+    connectionState: activity.connectionState,
+    status: record.status,
+    statusReason: record.statusReason,
+    connectionStateUpdatedTime: activity.connectionStateUpdatedTime,
+    statusUpdatedTime: record.statusUpdatedTime,
+    lastActivityTime: activity.lastActivityTime,
+    cloudToDeviceMessageCount: hub.c2dQueueLength(record),
+    authentication: {
+      type: auth.type,
+      symmetricKey:
+        auth.type === 'sas'
+          ? { primaryKey: auth.symmetricKey.primaryKey, secondaryKey: auth.symmetricKey.secondaryKey }
+          : { primaryKey: null, secondaryKey: null },
+      x509Thumbprint:
+        auth.type === 'selfSigned'
+          ? { primaryThumbprint: auth.x509Thumbprint.primaryThumbprint, secondaryThumbprint: auth.x509Thumbprint.secondaryThumbprint }
+          : { primaryThumbprint: null, secondaryThumbprint: null },
+    },
+  } satisfies JsonObject);
+  if (record.moduleId === undefined) view['capabilities'] = { iotEdge: record.capabilities.iotEdge };
+  return view;
+}
+
+/** The JSON form of a stored telemetry record (body as text when it is UTF-8, else base64). */
+export function telemetryView(record: TelemetryRecord): JsonObject {
+  const body = Buffer.from(record.body);
+  const text = body.toString('utf8');
+  const isText = Buffer.from(text, 'utf8').equals(body);
+  const view: JsonObject = {
+    sequenceNumber: record.sequenceNumber ?? null,
+    hub: record.hub,
+    deviceId: record.deviceId,
+    moduleId: record.moduleId ?? null,
+    enqueuedTime: record.enqueuedTime,
+    creationTime: record.creationTime ?? null,
+    component: record.component ?? null,
+    messageId: record.messageId ?? null,
+    correlationId: record.correlationId ?? null,
+    userId: record.userId ?? null,
+    contentType: record.contentType ?? null,
+    contentEncoding: record.contentEncoding ?? null,
+    properties: record.properties,
+    systemProperties: record.systemProperties,
+  };
+  if (isText) view['body'] = text;
+  else view['bodyBase64'] = body.toString('base64');
+  return view;
+}
+
+function sendError(reply: FastifyReply, error: HubError): FastifyReply {
+  const trackingId = randomUUID().replace(/-/g, '');
+  return reply
+    .code(error.status)
+    .header('iothub-errorcode', error.azureName)
+    .header('content-type', 'application/json; charset=utf-8')
+    .send({
+      Message: `ErrorCode:${error.azureName};${error.message}`,
+      ExceptionMessage: `Tracking ID:${trackingId}-TimeStamp:${new Date().toISOString()}`,
+      code: error.code,
+      errorCode: error.azureErrorCode,
+    });
+}
+
+function sendJson(reply: FastifyReply, status: number, body: JsonValue): FastifyReply {
+  return reply.code(status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(body));
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * Registers the service routes on a Fastify instance.
+ *
+ * @example
+ * const app = Fastify();
+ * registerServiceApi(app, (host) => hubs.get(host));
+ */
+export function registerServiceApi(app: FastifyInstance, resolveHub: HttpHubResolver): void {
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 256 * 1024 }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((error: unknown, _request, reply) => {
+    if (error instanceof HubError) return sendError(reply, error);
+    const e = error as { statusCode?: number; message?: string; code?: string };
+    if (e.statusCode === 413 || e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return sendError(reply, new HubError('HUB_MESSAGE_TOO_LARGE', 'The request body is too large.'));
+    }
+    if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
+      return sendError(reply, new HubError('HUB_INVALID_ARGUMENT', e.message ?? 'Bad request.'));
+    }
+    app.log.error({ err: error }, 'service API request failed');
+    return sendError(reply, new HubError('HUB_INTERNAL', 'Internal error.'));
+  });
+
+  const hubFor = async (request: FastifyRequest, permission: HubPermission): Promise<Hub> => {
+    const host = header(request, 'host')?.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    const hub = resolveHub(host);
+    if (hub === undefined) throw new HubError('HUB_DEVICE_NOT_FOUND', `No hub is named ${host ?? '(no Host header)'}.`);
+    await hub.authorizeService(header(request, 'authorization'), permission);
+    return hub;
+  };
+
+  // ---- registry
+  const putIdentity = async (request: FastifyRequest<{ Params: DeviceParams }>, reply: FastifyReply) => {
+    const hub = await hubFor(request, 'RegistryWrite');
+    const body = (request.body ?? {}) as Partial<IdentityInput> & { deviceId?: unknown; moduleId?: unknown };
+    if (typeof body !== 'object' || Array.isArray(body)) {
+      throw new HubError('HUB_INVALID_ARGUMENT', 'The body must be a Device JSON object.');
+    }
+    const identity = identityOf(request.params);
+    if (body.deviceId !== undefined && body.deviceId !== identity.deviceId) {
+      throw new HubError('HUB_INVALID_ARGUMENT', 'deviceId in the body does not match the URL.');
+    }
+    const input: IdentityInput = { ...identity };
+    if (body.status !== undefined) input.status = body.status;
+    if (body.statusReason !== undefined) input.statusReason = body.statusReason;
+    const authentication = normaliseAuthentication(body.authentication);
+    if (authentication !== undefined) input.authentication = authentication;
+    if (body.capabilities !== undefined) input.capabilities = body.capabilities;
+    const ifMatch = header(request, 'if-match');
+    const record =
+      ifMatch === undefined ? await hub.createIdentity(input) : await hub.updateIdentity(input, ifMatch);
+    return sendJson(reply, 200, identityView(hub, hub.getIdentity(record)));
+  };
+  app.put('/devices/:deviceId', putIdentity);
+  app.put('/devices/:deviceId/modules/:moduleId', putIdentity);
+
+  const getIdentity = async (request: FastifyRequest<{ Params: DeviceParams }>, reply: FastifyReply) => {
+    const hub = await hubFor(request, 'RegistryRead');
+    return sendJson(reply, 200, identityView(hub, hub.getIdentity(identityOf(request.params))));
+  };
+  app.get('/devices/:deviceId', getIdentity);
+  app.get('/devices/:deviceId/modules/:moduleId', getIdentity);
+
+  const listDevices = async (request: FastifyRequest, reply: FastifyReply) => {
+    const hub = await hubFor(request, 'RegistryRead');
+    const query = request.query as { top?: string };
+    const top = query.top === undefined ? 1000 : Math.max(1, Math.min(1000, Number(query.top) || 1000));
+    return sendJson(reply, 200, hub.listIdentities().slice(0, top).map((s) => identityView(hub, s)));
+  };
+  app.get('/devices', listDevices);
+  app.get('/devices/', listDevices);
+  app.get('/devices/:deviceId/modules', async (request: FastifyRequest<{ Params: DeviceParams }>, reply) => {
+    const hub = await hubFor(request, 'RegistryRead');
+    hub.getIdentity({ deviceId: request.params.deviceId });
+    return sendJson(
+      reply,
+      200,
+      hub.listIdentities({ modulesOf: request.params.deviceId }).map((s) => identityView(hub, s)),
+    );
+  });
+
+  const deleteIdentity = async (request: FastifyRequest<{ Params: DeviceParams }>, reply: FastifyReply) => {
+    const hub = await hubFor(request, 'RegistryWrite');
+    await hub.deleteIdentity(identityOf(request.params), header(request, 'if-match'));
+    return reply.code(204).send();
+  };
+  app.delete('/devices/:deviceId', deleteIdentity);
+  app.delete('/devices/:deviceId/modules/:moduleId', deleteIdentity);
+
+  // ---- twins
+  const getTwin = async (request: FastifyRequest<{ Params: DeviceParams }>, reply: FastifyReply) => {
+    const hub = await hubFor(request, 'ServiceConnect');
+    return sendJson(reply, 200, hub.getTwin(identityOf(request.params)));
+  };
+  app.get('/twins/:deviceId', getTwin);
+  app.get('/twins/:deviceId/modules/:moduleId', getTwin);
+
+  const updateTwin =
+    (replace: boolean) => async (request: FastifyRequest<{ Params: DeviceParams }>, reply: FastifyReply) => {
+      const hub = await hubFor(request, 'ServiceConnect');
+      const ifMatch = header(request, 'if-match');
+      const twin = await hub.updateTwin(identityOf(request.params), request.body, {
+        replace,
+        ...(ifMatch === undefined ? {} : { ifMatch }),
+      });
+      return sendJson(reply, 200, twin);
+    };
+  app.patch('/twins/:deviceId', updateTwin(false));
+  app.patch('/twins/:deviceId/modules/:moduleId', updateTwin(false));
+  app.put('/twins/:deviceId', updateTwin(true));
+  app.put('/twins/:deviceId/modules/:moduleId', updateTwin(true));
+
+  // ---- direct methods
+  const invoke = async (request: FastifyRequest<{ Params: DeviceParams }>, reply: FastifyReply) => {
+    const hub = await hubFor(request, 'ServiceConnect');
+    const body = request.body as Partial<MethodInvocation> | undefined;
+    if (typeof body !== 'object' || body === null || typeof body.methodName !== 'string') {
+      throw new HubError('HUB_INVALID_ARGUMENT', 'The body must be {"methodName": ..., "payload": ...}.');
+    }
+    const invocation: MethodInvocation = { methodName: body.methodName };
+    if (body.payload !== undefined) invocation.payload = body.payload;
+    for (const field of ['responseTimeoutInSeconds', 'connectTimeoutInSeconds'] as const) {
+      const value = body[field];
+      if (value === undefined || value === null) continue;
+      if (typeof value !== 'number') throw new HubError('HUB_INVALID_ARGUMENT', `${field} must be a number.`);
+      invocation[field] = value;
+    }
+    const result = await hub.invokeMethod(identityOf(request.params), invocation);
+    return sendJson(reply, 200, { status: result.status, payload: result.payload });
+  };
+  app.post('/twins/:deviceId/methods', invoke);
+  app.post('/twins/:deviceId/modules/:moduleId/methods', invoke);
+
+  // ---- Plugboard: cloud-to-device send (the AMQP path of azure-iothub comes with the AMQP edge)
+  app.post(
+    '/plugboard/devices/:deviceId/messages/deviceBound',
+    async (request: FastifyRequest<{ Params: DeviceParams }>, reply: FastifyReply) => {
+      const hub = await hubFor(request, 'ServiceConnect');
+      const raw = request.body;
+      const body =
+        raw === undefined || raw === null
+          ? Buffer.alloc(0)
+          : Buffer.isBuffer(raw)
+            ? raw
+            : Buffer.from(typeof raw === 'string' ? raw : JSON.stringify(raw));
+      const properties: Record<string, string | null> = {};
+      for (const [name, value] of Object.entries(request.headers)) {
+        if (name.startsWith('iothub-app-') && typeof value === 'string') properties[name.slice(11)] = value;
+      }
+      const ack = header(request, 'iothub-ack');
+      if (ack !== undefined && !['none', 'positive', 'negative', 'full'].includes(ack)) {
+        throw new HubError('HUB_INVALID_ARGUMENT', 'iothub-ack must be none, positive, negative or full.');
+      }
+      const expiry = header(request, 'iothub-expiry');
+      const expiresAt = expiry === undefined ? undefined : Date.parse(expiry);
+      if (expiresAt !== undefined && Number.isNaN(expiresAt)) {
+        throw new HubError('HUB_INVALID_ARGUMENT', 'iothub-expiry must be an ISO 8601 date.');
+      }
+      const message: Parameters<Hub['sendC2d']>[1] = { body, properties };
+      const optional = {
+        messageId: header(request, 'iothub-messageid'),
+        correlationId: header(request, 'iothub-correlationid'),
+        userId: header(request, 'iothub-userid'),
+        contentType: header(request, 'iothub-contenttype'),
+        contentEncoding: header(request, 'iothub-contentencoding'),
+      };
+      for (const [k, v] of Object.entries(optional)) if (v !== undefined) (message as unknown as Record<string, string>)[k] = v;
+      if (ack !== undefined) message.ack = ack as 'none' | 'positive' | 'negative' | 'full';
+      if (expiresAt !== undefined) message.expiresAt = expiresAt;
+      const record = await hub.sendC2d({ deviceId: request.params.deviceId }, message);
+      return sendJson(reply, 201, { id: record.id, messageId: record.messageId ?? null, enqueuedTime: record.enqueuedTime });
+    },
+  );
+
+  app.get('/plugboard/telemetry', async (request, reply) => {
+    const hub = await hubFor(request, 'ServiceConnect');
+    const q = request.query as { deviceId?: string; moduleId?: string; after?: string; limit?: string };
+    const query: Parameters<Hub['queryTelemetry']>[0] = {};
+    if (q.deviceId !== undefined) query.deviceId = q.deviceId;
+    if (q.moduleId !== undefined) query.moduleId = q.moduleId;
+    if (q.after !== undefined) query.afterSequenceNumber = Number(q.after);
+    if (q.limit !== undefined) query.limit = Number(q.limit);
+    const records = await hub.queryTelemetry(query);
+    return sendJson(reply, 200, { value: records.map(telemetryView) });
+  });
+
+  app.get('/plugboard/feedback', async (request, reply) => {
+    const hub = await hubFor(request, 'ServiceConnect');
+    return sendJson(reply, 200, { value: (await hub.takeFeedback(64)) as unknown as JsonValue });
+  });
+}
+
+function normaliseAuthentication(value: unknown): IdentityInput['authentication'] {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const auth = value as {
+    type?: string;
+    symmetricKey?: { primaryKey?: string | null; secondaryKey?: string | null };
+    x509Thumbprint?: { primaryThumbprint?: string | null; secondaryThumbprint?: string | null };
+  };
+  const type = auth.type ?? (auth.x509Thumbprint?.primaryThumbprint ? 'selfSigned' : 'sas');
+  if (type === 'sas') return { type: 'sas', symmetricKey: auth.symmetricKey ?? {} };
+  if (type === 'selfSigned') return { type: 'selfSigned', x509Thumbprint: auth.x509Thumbprint ?? {} };
+  if (type === 'certificateAuthority') return { type: 'certificateAuthority' };
+  throw new HubError('HUB_INVALID_ARGUMENT', `Unknown authentication type ${JSON.stringify(type)}.`);
+}

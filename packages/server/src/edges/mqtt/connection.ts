@@ -1,0 +1,92 @@
+/**
+ * Binds an {@link MqttSession} to a byte stream (a TLS socket, or a WebSocket stream): decodes with
+ * `mqtt-packet`, bounds what a client may make the server buffer, and encodes what the session sends.
+ */
+import type { Duplex } from 'node:stream';
+import mqttPacket from 'mqtt-packet';
+import type { Packet } from 'mqtt-packet';
+import type { Logger } from 'pino';
+import { HubError } from '../../errors.js';
+import { MAX_D2C_PAYLOAD, MqttSession, type HubResolver } from './session.js';
+
+/** Largest MQTT packet accepted: a 256 KB payload plus room for the topic and property bag. */
+export const MAX_PACKET_BYTES = MAX_D2C_PAYLOAD + 64 * 1024;
+
+/** Options for {@link serveMqttConnection}. */
+export interface MqttConnectionOptions {
+  stream: Duplex;
+  transport: 'mqtt' | 'mqtt-ws';
+  resolveHub: HubResolver;
+  logger: Logger;
+  clientCertificates: readonly Uint8Array[] | undefined;
+  connectTimeoutMs?: number;
+}
+
+/**
+ * Serves one MQTT connection until it closes. Malformed input closes only this connection.
+ *
+ * @example
+ * tlsServer.on('secureConnection', (socket) =>
+ *   serveMqttConnection({ stream: socket, transport: 'mqtt', resolveHub, logger, clientCertificates: undefined }));
+ */
+export function serveMqttConnection(options: MqttConnectionOptions): MqttSession {
+  const { stream, logger } = options;
+  const parser = mqttPacket.parser({ protocolVersion: 4 });
+  let open = true;
+  const end = (): void => {
+    if (!open) return;
+    open = false;
+    stream.removeListener('data', onData);
+    stream.end();
+    // Give the last packets (e.g. a refusing CONNACK) a moment to flush, then make sure the socket is gone.
+    setTimeout(() => stream.destroy(), 1000).unref();
+  };
+  const session = new MqttSession({
+    resolveHub: options.resolveHub,
+    logger,
+    ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
+    sink: {
+      transport: options.transport,
+      clientCertificates: options.clientCertificates,
+      send(packet: Packet): void {
+        if (!open) return;
+        stream.write(mqttPacket.generate(packet));
+      },
+      close(): void {
+        end();
+      },
+    },
+  });
+  parser.on('packet', (packet: Packet) => {
+    if (open) session.handlePacket(packet);
+  });
+  parser.on('error', (error: Error) => {
+    if (!open) return;
+    logger.info({ code: 'HUB_PROTOCOL_VIOLATION', reason: error.message }, 'malformed MQTT packet; closing connection');
+    session.close(new HubError('HUB_PROTOCOL_VIOLATION', `Malformed MQTT packet: ${error.message}`, { cause: error }));
+  });
+  const onData = (chunk: Buffer): void => {
+    try {
+      parser.parse(chunk);
+    } catch (error) {
+      session.close(new HubError('HUB_PROTOCOL_VIOLATION', 'Malformed MQTT packet.', { cause: error }));
+      return;
+    }
+    // mqtt-packet buffers until a packet is complete: refuse declared lengths we will not accept.
+    const declared = (parser as unknown as { packet: { length: number } }).packet.length;
+    if (open && declared > MAX_PACKET_BYTES) {
+      session.close(
+        new HubError('HUB_MESSAGE_TOO_LARGE', `An MQTT packet of ${declared} bytes exceeds the ${MAX_PACKET_BYTES} byte limit.`),
+      );
+    }
+  };
+  stream.on('data', onData);
+  stream.on('error', (error: Error) => {
+    logger.debug({ err: error }, 'connection error');
+  });
+  stream.on('close', () => {
+    open = false;
+    session.handleClose('connection closed');
+  });
+  return session;
+}

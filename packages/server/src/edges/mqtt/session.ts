@@ -1,0 +1,558 @@
+/**
+ * The IoT Hub MQTT 3.1.1 device protocol as a state machine: it takes decoded packets and emits packets
+ * (as data) through its sink; it never touches a socket. One instance per network connection.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  c2dPropertyBag,
+  c2dTopic,
+  decodePropertyBag,
+  desiredPatchTopic,
+  encodePropertyBag,
+  methodRequestTopic,
+  moduleInputTopic,
+  parseDevicePublishTopic,
+  parseMqttUsername,
+  parseSubscriptionFilter,
+  splitD2cProperties,
+  twinResponseTopic,
+  type DeviceSubscriptionTopic,
+} from '@plugboard/protocol';
+import type { Packet } from 'mqtt-packet';
+import type { Logger } from 'pino';
+import type { ConnectionHandle, DeviceEndpoint, Hub, MethodRequest } from '../../core/hub.js';
+import { identityKey, type C2dRecord, type Identity, type JsonObject, type SessionSubscription } from '../../core/model.js';
+import { HubError, type HubErrorCode } from '../../errors.js';
+
+/** Largest D2C payload IoT Hub accepts. */
+export const MAX_D2C_PAYLOAD = 256 * 1024;
+
+/** CONNACK return code for each refusal (protocol.md §1.2). */
+export const CONNACK_CODES: Readonly<Partial<Record<HubErrorCode, number>>> = {
+  HUB_PROTOCOL_VIOLATION: 1,
+  HUB_IDENTIFIER_REJECTED: 2,
+  HUB_DEVICE_DISABLED: 3,
+  HUB_SERVICE_UNAVAILABLE: 3,
+  HUB_THROTTLED: 3,
+  HUB_INTERNAL: 3,
+  HUB_BAD_CREDENTIALS: 4,
+  HUB_UNAUTHORIZED: 5,
+  HUB_TOKEN_EXPIRED: 5,
+  HUB_DEVICE_NOT_FOUND: 5,
+  HUB_MODULE_NOT_FOUND: 5,
+};
+
+/** What the session needs from the connection that carries it. */
+export interface MqttSessionSink {
+  /** Encode and write a packet. */
+  send(packet: Packet): void;
+  /** End the network connection (no more packets are handled); `reason` is absent for a client DISCONNECT. */
+  close(reason?: HubError): void;
+  /** TLS client certificate chain (DER, leaf first), if the client presented one. */
+  readonly clientCertificates: readonly Uint8Array[] | undefined;
+  /** `mqtt` (TLS on 8883) or `mqtt-ws` (WebSockets on 443). */
+  readonly transport: string;
+}
+
+/** Finds the hub a CONNECT addresses (by the host name in the username). */
+export type HubResolver = (hostName: string) => Hub | undefined;
+
+/** Options for {@link MqttSession}. */
+export interface MqttSessionOptions {
+  resolveHub: HubResolver;
+  sink: MqttSessionSink;
+  logger: Logger;
+  /** Milliseconds the client has to send CONNECT (default 10 s). */
+  connectTimeoutMs?: number;
+}
+
+type State = 'awaiting-connect' | 'authenticating' | 'connected' | 'closed';
+
+const SUBACK_FAILURE = 0x80;
+
+/**
+ * One device connection's MQTT protocol state.
+ *
+ * @example
+ * const session = new MqttSession({ resolveHub, sink, logger });
+ * parser.on('packet', (p) => session.handlePacket(p));
+ * socket.on('close', () => session.handleClose('socket closed'));
+ */
+export class MqttSession implements DeviceEndpoint {
+  readonly #options: MqttSessionOptions;
+  readonly #sink: MqttSessionSink;
+  #log: Logger;
+  #state: State = 'awaiting-connect';
+  #backlog: Packet[] = [];
+  #hub: Hub | undefined;
+  #handle: ConnectionHandle | undefined;
+  #identity: Identity | undefined;
+  #clientId = '';
+  #persistent = false;
+  readonly #subscriptions = new Map<string, { parsed: DeviceSubscriptionTopic; qos: 0 | 1 }>();
+  readonly #c2dInflight = new Map<number, string>();
+  #nextPacketId = 1;
+  #keepAliveMs = 0;
+  #lastPacketAt = Date.now();
+  #timer: NodeJS.Timeout | undefined;
+  #ackChain: Promise<void> = Promise.resolve();
+
+  constructor(options: MqttSessionOptions) {
+    this.#options = options;
+    this.#sink = options.sink;
+    this.#log = options.logger;
+    this.#timer = setTimeout(() => {
+      if (this.#state === 'awaiting-connect') {
+        this.#close(new HubError('HUB_PROTOCOL_VIOLATION', 'No CONNECT packet within the connect timeout.'));
+      }
+    }, options.connectTimeoutMs ?? 10_000);
+    this.#timer.unref();
+  }
+
+  get transport(): string {
+    return this.#sink.transport;
+  }
+
+  get wantsMethods(): boolean {
+    return this.#has('methods');
+  }
+
+  get wantsDesired(): boolean {
+    return this.#has('desiredPatches');
+  }
+
+  get wantsC2d(): boolean {
+    return this.#has('c2d') || this.#has('moduleInputs');
+  }
+
+  #has(kind: DeviceSubscriptionTopic['kind']): boolean {
+    for (const sub of this.#subscriptions.values()) if (sub.parsed.kind === kind) return true;
+    return false;
+  }
+
+  #grantedQos(kind: DeviceSubscriptionTopic['kind']): 0 | 1 {
+    for (const sub of this.#subscriptions.values()) if (sub.parsed.kind === kind) return sub.qos;
+    return 0;
+  }
+
+  /** Handles one decoded packet from the client. */
+  handlePacket(packet: Packet): void {
+    this.#lastPacketAt = Date.now();
+    switch (this.#state) {
+      case 'closed':
+        return;
+      case 'awaiting-connect':
+        if (packet.cmd !== 'connect') {
+          this.#close(new HubError('HUB_PROTOCOL_VIOLATION', `Expected CONNECT, got ${packet.cmd} [MQTT-3.1.0-1].`));
+          return;
+        }
+        this.#state = 'authenticating';
+        void this.#connect(packet);
+        return;
+      case 'authenticating':
+        if (packet.cmd === 'connect') {
+          this.#close(new HubError('HUB_PROTOCOL_VIOLATION', 'A second CONNECT is a protocol violation [MQTT-3.1.0-2].'));
+          return;
+        }
+        this.#backlog.push(packet);
+        return;
+      case 'connected':
+        this.#dispatch(packet);
+        return;
+    }
+  }
+
+  /** The network connection ended. */
+  handleClose(reason: string): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#teardown(reason);
+  }
+
+  #teardown(reason: string): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#backlog = [];
+    this.#c2dInflight.clear();
+    if (this.#handle !== undefined && this.#hub !== undefined) this.#hub.detach(this.#handle, reason);
+  }
+
+  /** Called by the core: close this connection. */
+  close(error: HubError): void {
+    this.#close(error);
+  }
+
+  #close(error: HubError): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#log.info({ code: error.code }, error.message);
+    this.#teardown(error.code);
+    this.#sink.close(error);
+  }
+
+  /** State can change while awaiting; re-read it through a method so narrowing does not stick. */
+  #isClosed(): boolean {
+    return this.#state === 'closed';
+  }
+
+  #refuse(code: number, error: HubError): void {
+    this.#log.info({ code: error.code, returnCode: code }, `CONNECT refused: ${error.message}`);
+    this.#sink.send({ cmd: 'connack', returnCode: code, sessionPresent: false });
+    this.#close(error);
+  }
+
+  async #connect(packet: Extract<Packet, { cmd: 'connect' }>): Promise<void> {
+    if (packet.protocolVersion !== 4 || packet.protocolId !== 'MQTT') {
+      this.#refuse(1, new HubError('HUB_PROTOCOL_VIOLATION', 'Only MQTT 3.1.1 (protocol level 4) is supported.'));
+      return;
+    }
+    let username;
+    try {
+      username = parseMqttUsername(packet.username ?? '');
+    } catch (cause) {
+      this.#refuse(4, new HubError('HUB_BAD_CREDENTIALS', 'The MQTT user name is malformed.', { cause }));
+      return;
+    }
+    const identity: Identity =
+      username.moduleId === undefined
+        ? { deviceId: username.deviceId }
+        : { deviceId: username.deviceId, moduleId: username.moduleId };
+    if (packet.clientId !== identityKey(identity)) {
+      this.#refuse(
+        2,
+        new HubError('HUB_IDENTIFIER_REJECTED', `Client id ${packet.clientId} does not match ${identityKey(identity)}.`),
+      );
+      return;
+    }
+    const hub = this.#options.resolveHub(username.hostName);
+    if (hub === undefined) {
+      this.#refuse(5, new HubError('HUB_UNAUTHORIZED', `No hub is named ${username.hostName}.`));
+      return;
+    }
+    this.#log = this.#log.child({ hub: hub.name, deviceId: identity.deviceId, moduleId: identity.moduleId });
+    let auth;
+    try {
+      const password = packet.password === undefined ? undefined : Buffer.from(packet.password).toString('utf8');
+      const credentials: Parameters<Hub['authenticate']>[0] = {
+        hostName: username.hostName,
+        deviceId: identity.deviceId,
+      };
+      if (identity.moduleId !== undefined) credentials.moduleId = identity.moduleId;
+      if (password !== undefined) credentials.password = password;
+      if (this.#sink.clientCertificates !== undefined) credentials.clientCertificates = this.#sink.clientCertificates;
+      auth = await hub.authenticate(credentials);
+    } catch (error) {
+      if (this.#isClosed()) return;
+      const hubError =
+        error instanceof HubError ? error : new HubError('HUB_INTERNAL', 'Authentication failed.', { cause: error });
+      this.#refuse(CONNACK_CODES[hubError.code] ?? 3, hubError);
+      return;
+    }
+    if (this.#isClosed()) return;
+    this.#hub = hub;
+    this.#identity = identity;
+    this.#clientId = packet.clientId;
+    this.#persistent = packet.clean === false;
+    let sessionPresent = false;
+    if (this.#persistent) {
+      const stored = hub.getSession(this.#clientId);
+      if (stored !== undefined) {
+        sessionPresent = true;
+        for (const sub of stored) {
+          const parsed = parseSubscriptionFilter(sub.topic);
+          if (parsed !== undefined) this.#subscriptions.set(sub.topic, { parsed, qos: sub.qos });
+        }
+      } else {
+        await hub.saveSession(this.#clientId, []);
+      }
+    } else if (hub.getSession(this.#clientId) !== undefined) {
+      await hub.saveSession(this.#clientId, undefined);
+    }
+    if (this.#isClosed()) return;
+    this.#keepAliveMs = (packet.keepalive ?? 0) * 1000;
+    this.#state = 'connected';
+    this.#handle = hub.attach(auth, this, username.modelId ?? '');
+    this.#sink.send({ cmd: 'connack', returnCode: 0, sessionPresent });
+    this.#log.info({ transport: this.transport, sessionPresent, auth: auth.method }, 'device connected');
+    this.#scheduleKeepAlive();
+    if (this.#subscriptions.size > 0) hub.endpointChanged(this.#handle);
+    const backlog = this.#backlog;
+    this.#backlog = [];
+    for (const queued of backlog) {
+      if (this.#state !== 'connected') break;
+      this.#dispatch(queued);
+    }
+  }
+
+  #scheduleKeepAlive(): void {
+    if (this.#keepAliveMs === 0) {
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      return;
+    }
+    const limit = Math.min(this.#keepAliveMs * 1.5, 1767_000);
+    const check = (): void => {
+      if (this.#state !== 'connected') return;
+      const idle = Date.now() - this.#lastPacketAt;
+      if (idle >= limit) {
+        this.#close(new HubError('HUB_PROTOCOL_VIOLATION', 'Keep-alive expired: nothing received for 1.5 x keepalive.'));
+        return;
+      }
+      this.#timer = setTimeout(check, limit - idle);
+      this.#timer.unref();
+    };
+    this.#timer = setTimeout(check, limit);
+    this.#timer.unref();
+  }
+
+  #dispatch(packet: Packet): void {
+    switch (packet.cmd) {
+      case 'publish':
+        this.#onPublish(packet);
+        return;
+      case 'subscribe':
+        void this.#onSubscribe(packet);
+        return;
+      case 'unsubscribe':
+        void this.#onUnsubscribe(packet);
+        return;
+      case 'puback':
+        this.#onPuback(packet.messageId);
+        return;
+      case 'pingreq':
+        this.#sink.send({ cmd: 'pingresp' });
+        return;
+      case 'disconnect':
+        // Graceful: no Will, nothing to report.
+        this.handleClose('client disconnect');
+        this.#sink.close();
+        return;
+      default:
+        this.#close(new HubError('HUB_PROTOCOL_VIOLATION', `Unexpected ${packet.cmd} packet from a device.`));
+    }
+  }
+
+  #onPublish(packet: Extract<Packet, { cmd: 'publish' }>): void {
+    const hub = this.#hub;
+    const handle = this.#handle;
+    if (hub === undefined || handle === undefined) return;
+    if (packet.qos === 2) {
+      this.#close(new HubError('HUB_PROTOCOL_VIOLATION', 'QoS 2 publishes are not supported; the hub closes the connection.'));
+      return;
+    }
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    const topic = parseDevicePublishTopic(packet.topic);
+    if (topic === undefined) {
+      this.#close(new HubError('HUB_TOPIC_NOT_ALLOWED', `Publishing to ${packet.topic} is not allowed.`));
+      return;
+    }
+    switch (topic.kind) {
+      case 'telemetry': {
+        const identity = handle.identity;
+        if (topic.deviceId !== identity.deviceId || topic.moduleId !== identity.moduleId) {
+          this.#close(
+            new HubError('HUB_TOPIC_NOT_ALLOWED', `${identityKey(identity)} may not publish to ${packet.topic}.`),
+          );
+          return;
+        }
+        if (payload.length > MAX_D2C_PAYLOAD) {
+          this.#close(new HubError('HUB_MESSAGE_TOO_LARGE', 'Device-to-cloud messages are limited to 256 KB.'));
+          return;
+        }
+        let props;
+        try {
+          props = splitD2cProperties(decodePropertyBag(topic.propertyBag));
+        } catch (cause) {
+          this.#close(new HubError('HUB_PROTOCOL_VIOLATION', 'The property bag is not valid percent-encoding.', { cause }));
+          return;
+        }
+        const properties = { ...props.application };
+        if (packet.retain) properties['mqtt-retain'] = 'true';
+        const message: Parameters<Hub['ingestTelemetry']>[1] = { body: payload, properties };
+        if (props.messageId !== undefined) message.messageId = props.messageId;
+        if (props.correlationId !== undefined) message.correlationId = props.correlationId;
+        if (props.userId !== undefined) message.userId = props.userId;
+        if (props.contentType !== undefined) message.contentType = props.contentType;
+        if (props.contentEncoding !== undefined) message.contentEncoding = props.contentEncoding;
+        if (props.component !== undefined) message.component = props.component;
+        if (props.creationTimeUtc !== undefined) message.creationTime = props.creationTimeUtc;
+        if (props.outputName !== undefined) message.outputName = props.outputName;
+        const stored = hub.ingestTelemetry(handle, message);
+        if (packet.qos === 1) {
+          const messageId = packet.messageId;
+          // PUBACKs leave in the order the PUBLISHes arrived [MQTT-4.6.0-2], each after its message is durable.
+          this.#ackChain = this.#ackChain
+            .then(() => stored)
+            .then(
+              () => {
+                if (this.#state === 'connected' && messageId !== undefined) {
+                  this.#sink.send({ cmd: 'puback', messageId });
+                }
+              },
+              (error: unknown) => {
+                this.#log.error({ err: error }, 'telemetry could not be stored');
+                this.#close(new HubError('HUB_INTERNAL', 'Telemetry could not be stored.', { cause: error }));
+              },
+            );
+        } else {
+          stored.catch((error: unknown) => this.#log.error({ err: error }, 'telemetry could not be stored'));
+        }
+        return;
+      }
+      case 'twinGet':
+        this.#twinResponse(topic.rid, () => ({ status: 200, body: hub.getTwinForDevice(handle) }));
+        return;
+      case 'twinPatchReported': {
+        const rid = topic.rid;
+        let patch: unknown;
+        try {
+          patch = JSON.parse(payload.toString('utf8'));
+        } catch {
+          this.#twinError(rid, new HubError('HUB_INVALID_TWIN_PATCH', 'The reported-properties patch is not valid JSON.'));
+          return;
+        }
+        hub.patchReported(handle, patch).then(
+          (version) => this.#publishResponse(twinResponseTopic(204, rid, version), Buffer.alloc(0)),
+          (error: unknown) => this.#twinError(rid, error),
+        );
+        return;
+      }
+      case 'methodResponse':
+        hub.completeMethod(handle, topic.rid, topic.status, payload);
+        return;
+    }
+  }
+
+  #twinResponse(rid: string, produce: () => { status: number; body: JsonObject }): void {
+    try {
+      const { status, body } = produce();
+      this.#publishResponse(twinResponseTopic(status, rid), Buffer.from(JSON.stringify(body)));
+    } catch (error) {
+      this.#twinError(rid, error);
+    }
+  }
+
+  #twinError(rid: string, error: unknown): void {
+    const hubError = error instanceof HubError ? error : new HubError('HUB_INTERNAL', 'Internal error.', { cause: error });
+    if (hubError.code === 'HUB_INTERNAL') this.#log.error({ err: error }, 'twin request failed');
+    const body = {
+      errorCode: hubError.azureErrorCode,
+      trackingId: randomUUID().replace(/-/g, ''),
+      message: hubError.message,
+      timestampUtc: new Date().toISOString(),
+    };
+    this.#publishResponse(twinResponseTopic(hubError.status, rid), Buffer.from(JSON.stringify(body)));
+  }
+
+  /** Twin responses reach the device only through its `$iothub/twin/res/#` subscription. */
+  #publishResponse(topic: string, payload: Buffer): void {
+    if (this.#state !== 'connected' || !this.#has('twinResponses')) return;
+    this.#publish(topic, payload, this.#grantedQos('twinResponses'));
+  }
+
+  #publish(topic: string, payload: Buffer, qos: 0 | 1, dup = false): number | undefined {
+    if (qos === 0) {
+      this.#sink.send({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false });
+      return undefined;
+    }
+    const messageId = this.#allocatePacketId();
+    this.#sink.send({ cmd: 'publish', topic, payload, qos: 1, messageId, retain: false, dup });
+    return messageId;
+  }
+
+  #allocatePacketId(): number {
+    for (let i = 0; i < 65535; i++) {
+      const id = this.#nextPacketId;
+      this.#nextPacketId = id === 65535 ? 1 : id + 1;
+      if (!this.#c2dInflight.has(id)) return id;
+    }
+    throw new HubError('HUB_THROTTLED', 'No free MQTT packet identifiers.');
+  }
+
+  async #onSubscribe(packet: Extract<Packet, { cmd: 'subscribe' }>): Promise<void> {
+    const identity = this.#identity;
+    const hub = this.#hub;
+    if (identity === undefined || hub === undefined) return;
+    const granted: number[] = [];
+    for (const sub of packet.subscriptions) {
+      const parsed = parseSubscriptionFilter(sub.topic);
+      const allowed =
+        parsed !== undefined &&
+        (parsed.kind === 'c2d'
+          ? parsed.deviceId === identity.deviceId && identity.moduleId === undefined
+          : parsed.kind === 'moduleInputs'
+            ? parsed.deviceId === identity.deviceId && parsed.moduleId === identity.moduleId
+            : true);
+      if (!allowed || parsed === undefined) {
+        this.#log.info({ code: 'HUB_TOPIC_NOT_ALLOWED', topic: sub.topic }, 'subscription refused');
+        granted.push(SUBACK_FAILURE);
+        continue;
+      }
+      const qos: 0 | 1 = sub.qos >= 1 ? 1 : 0;
+      this.#subscriptions.set(sub.topic, { parsed, qos });
+      granted.push(qos);
+    }
+    if (this.#persistent) await hub.saveSession(this.#clientId, this.#sessionSubscriptions());
+    if (this.#state !== 'connected') return;
+    this.#sink.send({ cmd: 'suback', messageId: packet.messageId ?? 0, granted });
+    if (this.#handle !== undefined) hub.endpointChanged(this.#handle);
+  }
+
+  async #onUnsubscribe(packet: Extract<Packet, { cmd: 'unsubscribe' }>): Promise<void> {
+    const hub = this.#hub;
+    if (hub === undefined) return;
+    for (const topic of packet.unsubscriptions) this.#subscriptions.delete(topic);
+    if (this.#persistent) await hub.saveSession(this.#clientId, this.#sessionSubscriptions());
+    if (this.#state !== 'connected') return;
+    this.#sink.send({ cmd: 'unsuback', messageId: packet.messageId ?? 0, granted: [] });
+  }
+
+  #sessionSubscriptions(): SessionSubscription[] {
+    return [...this.#subscriptions].map(([topic, { qos }]) => ({ topic, qos }));
+  }
+
+  #onPuback(messageId: number | undefined): void {
+    if (messageId === undefined) return;
+    const id = this.#c2dInflight.get(messageId);
+    if (id === undefined) return;
+    this.#c2dInflight.delete(messageId);
+    if (this.#hub !== undefined && this.#handle !== undefined) this.#hub.completeC2d(this.#handle, id);
+  }
+
+  // ---------------------------------------------------------------- DeviceEndpoint (called by the core)
+
+  sendMethodRequest(request: MethodRequest): void {
+    if (this.#state !== 'connected') return;
+    this.#publish(
+      methodRequestTopic(request.methodName, request.rid),
+      Buffer.from(request.payload),
+      this.#grantedQos('methods'),
+    );
+  }
+
+  sendDesiredPatch(patch: JsonObject, version: number): void {
+    if (this.#state !== 'connected') return;
+    this.#publish(desiredPatchTopic(version), Buffer.from(JSON.stringify(patch)), this.#grantedQos('desiredPatches'));
+  }
+
+  deliverC2d(message: C2dRecord): void {
+    if (this.#state !== 'connected') return;
+    const bag: Parameters<typeof c2dPropertyBag>[0] = { to: message.to, ack: message.ack, application: message.properties };
+    if (message.messageId !== undefined) bag.messageId = message.messageId;
+    if (message.correlationId !== undefined) bag.correlationId = message.correlationId;
+    if (message.userId !== undefined) bag.userId = message.userId;
+    if (message.contentType !== undefined) bag.contentType = message.contentType;
+    if (message.contentEncoding !== undefined) bag.contentEncoding = message.contentEncoding;
+    bag.expiryTimeUtc = new Date(message.expiresAt).toISOString();
+    const encoded = encodePropertyBag(c2dPropertyBag(bag));
+    const topic =
+      message.moduleId === undefined
+        ? c2dTopic(message.deviceId, encoded)
+        : moduleInputTopic(message.deviceId, message.moduleId, 'input', encoded);
+    const kind = message.moduleId === undefined ? 'c2d' : 'moduleInputs';
+    // C2D needs an acknowledgement to complete: always QoS 1 (a QoS 0 grant is upgraded, as the hub does).
+    void this.#grantedQos(kind);
+    const packetId = this.#publish(topic, Buffer.from(message.body), 1, message.deliveryCount > 1);
+    if (packetId !== undefined) this.#c2dInflight.set(packetId, message.id);
+  }
+}

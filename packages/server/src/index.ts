@@ -1,0 +1,73 @@
+/**
+ * `@plugboard/server`: the Plugboard platform — IoT hubs with their MQTT (TLS and WebSockets) device
+ * endpoints and service REST API, the protocol-neutral hub core, storage adapters and TLS material.
+ *
+ * @example
+ * ```ts
+ * import { startPlatform } from '@plugboard/server';
+ * const platform = await startPlatform({ dataDir: '.plugboard', hubs: 2 });
+ * ```
+ *
+ * @packageDocumentation
+ */
+export { HUB_ERRORS, HUB_ERROR_CODES, HubError, isHubError } from './errors.js';
+export type { HubErrorCode } from './errors.js';
+export { Hub } from './core/hub.js';
+export type {
+  Authenticated,
+  C2dSettings,
+  ConnectCredentials,
+  ConnectionHandle,
+  DeviceEndpoint,
+  HubOptions,
+  IdentityInput,
+  IncomingTelemetry,
+  MethodInvocation,
+  MethodRequest,
+  MethodResult,
+  OutgoingC2d,
+} from './core/hub.js';
+export { HubEventStream } from './core/events.js';
+export type { HubEvent, HubEventListener } from './core/events.js';
+export { identityKey } from './core/model.js';
+export type {
+  AccessPolicy,
+  Authentication,
+  C2dAck,
+  C2dFeedbackRecord,
+  C2dRecord,
+  HubPermission,
+  Identity,
+  IdentityRecord,
+  JsonObject,
+  JsonValue,
+  TelemetryRecord,
+  TwinRecord,
+  TwinSection,
+} from './core/model.js';
+export {
+  TWIN_LIMITS,
+  applySectionPatch,
+  newTwin,
+  sectionForDevice,
+  validateTwinPatch,
+} from './core/twin-document.js';
+export { CONNACK_CODES, MAX_D2C_PAYLOAD, MqttSession } from './edges/mqtt/session.js';
+export type { HubResolver, MqttSessionOptions, MqttSessionSink } from './edges/mqtt/session.js';
+export { MAX_PACKET_BYTES, serveMqttConnection } from './edges/mqtt/connection.js';
+export { identityView, registerServiceApi, telemetryView } from './edges/http/service-api.js';
+export { REDACTED_PATHS, createLogger } from './logger.js';
+export type { CreateLoggerOptions } from './logger.js';
+export { SqliteStorage } from './storage/sqlite.js';
+export type { SqliteStorageOptions } from './storage/sqlite.js';
+export type { HubConfigRecord, Storage, StoredIdentity, TelemetryQuery } from './storage/port.js';
+export {
+  certificateThumbprints,
+  commonNameOf,
+  ensureTlsMaterial,
+  issueCertificate,
+  verifyCertificateChain,
+} from './tls/index.js';
+export type { IssuedCertificate, TlsMaterial } from './tls/index.js';
+export { DEFAULT_PORTS, peerCertificateChain, startPlatform } from './platform.js';
+export type { HubDefinition, HubEndpoint, Platform, PlatformManifest, PlatformOptions } from './platform.js';
