@@ -35,7 +35,10 @@ if (files.length === 0) {
 // The official Azure SDKs trust the platform's CA only through NODE_EXTRA_CA_CERTS, which Node reads at
 // start-up: create one CA for the run, and let every test platform reuse it.
 const caDir = mkdtempSync(join(tmpdir(), 'plugboard-test-ca-'));
-const ca = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/test-ca.ts', caDir], { cwd: root, encoding: 'utf8' });
+const ca = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/test-ca.ts', caDir], {
+  cwd: root,
+  encoding: 'utf8',
+});
 if (ca.status !== 0) {
   console.error(ca.stderr);
   process.exit(1);

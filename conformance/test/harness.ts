@@ -6,7 +6,12 @@
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, startPlatform, type Platform, type PlatformOptions } from '@plugboard/server';
+import type { IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import mqttPacket, { type Packet } from 'mqtt-packet';
+import { createSharedAccessSignature } from '@plugboard/protocol';
+import { createLogger, startPlatform, type Hub, type Platform, type PlatformOptions } from '@plugboard/server';
 
 /** A random 127.x.y prefix so parallel test files never share an address. */
 export function randomLoopbackPrefix(): string {
@@ -49,7 +54,11 @@ export async function startTestPlatform(options: Partial<PlatformOptions> = {}):
 }
 
 /** Polls `check` until it returns a value other than undefined, or throws after `timeoutMs`. */
-export async function eventually<T>(check: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -68,4 +77,207 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
       timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/** The hub of a single-hub test platform. */
+export function onlyHub(platform: Platform): Hub {
+  const hub = platform.hubs[0];
+  if (hub === undefined) throw new Error('platform has no hub');
+  return hub;
+}
+
+/** Options for {@link rawMqtt}. */
+export interface RawMqttOptions {
+  host: string;
+  port?: number;
+  ca: string;
+  cert?: string;
+  key?: string;
+}
+
+/**
+ * A bare MQTT 3.1.1 client over TLS (mqtt-packet + node:tls) for tests that need exact packets: CONNACK
+ * codes, forbidden topics, malformed input.
+ */
+export class RawMqtt {
+  readonly socket: TLSSocket;
+  readonly packets: Packet[] = [];
+  closed = false;
+  readonly #waiters = new Set<() => void>();
+
+  private constructor(socket: TLSSocket) {
+    this.socket = socket;
+    const parser = mqttPacket.parser({ protocolVersion: 4 });
+    parser.on('packet', (p: Packet) => {
+      this.packets.push(p);
+      this.#wake();
+    });
+    socket.on('data', (d: Buffer) => parser.parse(d));
+    socket.on('close', () => {
+      this.closed = true;
+      this.#wake();
+    });
+    socket.on('error', () => undefined);
+  }
+
+  #wake(): void {
+    for (const w of [...this.#waiters]) w();
+  }
+
+  /** Opens the TLS connection. */
+  static connect(options: RawMqttOptions): Promise<RawMqtt> {
+    return new Promise((resolve, reject) => {
+      const socket = tlsConnect({
+        host: options.host,
+        port: options.port ?? 8883,
+        ca: options.ca,
+        ...(options.cert === undefined ? {} : { cert: options.cert }),
+        ...(options.key === undefined ? {} : { key: options.key }),
+      });
+      socket.once('secureConnect', () => resolve(new RawMqtt(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  send(packet: Packet): void {
+    this.socket.write(mqttPacket.generate(packet));
+  }
+
+  /** Waits for the first received packet matching `match` (consumes it). */
+  async next<T extends Packet>(match: (p: Packet) => p is T, timeoutMs = 5000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const index = this.packets.findIndex(match);
+      if (index >= 0) return this.packets.splice(index, 1)[0] as T;
+      if (this.closed) throw new Error('connection closed before the packet arrived');
+      if (Date.now() > deadline) throw new Error('timed out waiting for a packet');
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          this.#waiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.max(1, deadline - Date.now()));
+        this.#waiters.add(done);
+      });
+    }
+  }
+
+  /** Resolves once the server has closed the connection (rejects after `timeoutMs`). */
+  async waitClosed(timeoutMs = 5000): Promise<void> {
+    await eventually(() => (this.closed ? true : undefined), timeoutMs, 'the server to close the connection');
+  }
+
+  /** Sends CONNECT and returns the CONNACK. */
+  async handshake(connect: {
+    clientId: string;
+    username: string;
+    password?: string;
+    clean?: boolean;
+    keepalive?: number;
+    protocolVersion?: 3 | 4;
+  }): Promise<Extract<Packet, { cmd: 'connack' }>> {
+    this.send({
+      cmd: 'connect',
+      protocolId: connect.protocolVersion === 3 ? 'MQIsdp' : 'MQTT',
+      protocolVersion: connect.protocolVersion ?? 4,
+      clean: connect.clean ?? false,
+      keepalive: connect.keepalive ?? 60,
+      clientId: connect.clientId,
+      username: connect.username,
+      ...(connect.password === undefined ? {} : { password: Buffer.from(connect.password) }),
+    });
+    return this.next((p): p is Extract<Packet, { cmd: 'connack' }> => p.cmd === 'connack');
+  }
+
+  end(): void {
+    this.socket.destroy();
+  }
+}
+
+/** An IoT Hub MQTT user name for an identity. */
+export function mqttUsername(hostName: string, deviceId: string, moduleId?: string): string {
+  return `${hostName}/${deviceId}${moduleId === undefined ? '' : `/${moduleId}`}/?api-version=2021-04-12`;
+}
+
+/** A device SAS token (as the Node device SDK builds it). */
+export async function deviceToken(
+  hub: Hub,
+  deviceId: string,
+  options: { expiry?: number; key?: string } = {},
+): Promise<string> {
+  const auth = hub.getIdentity({ deviceId }).record.authentication;
+  const key = options.key ?? (auth.type === 'sas' ? auth.symmetricKey.primaryKey : '');
+  return createSharedAccessSignature({
+    resource: `${hub.hostName}/devices/${deviceId}`,
+    key,
+    expiry: options.expiry ?? Math.floor(Date.now() / 1000) + 3600,
+  });
+}
+
+/** A service-policy SAS token for the hub's REST API. */
+export async function serviceToken(hub: Hub, keyName = 'iothubowner'): Promise<string> {
+  const policy = hub.policies.find((p) => p.keyName === keyName);
+  if (policy === undefined) throw new Error(`no policy ${keyName}`);
+  return createSharedAccessSignature({
+    resource: hub.hostName,
+    key: policy.primaryKey,
+    keyName,
+    expiry: Math.floor(Date.now() / 1000) + 3600,
+    encodeResource: false,
+  });
+}
+
+/** An HTTPS request to a hub's REST API; resolves with status, headers and parsed JSON body. */
+export function hubRequest(
+  platform: Platform,
+  hub: Hub,
+  request: {
+    method: string;
+    path: string;
+    body?: unknown;
+    headers?: Record<string, string>;
+    authorization?: string | null;
+  },
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: unknown; text: string }> {
+  const endpoint = platform.endpoints.find((e) => e.hub === hub);
+  if (endpoint === undefined) throw new Error('hub has no endpoint');
+  return (async () => {
+    const headers: Record<string, string> = { ...request.headers };
+    if (request.authorization !== null) headers['authorization'] = request.authorization ?? (await serviceToken(hub));
+    let payload: Buffer | undefined;
+    if (request.body !== undefined) {
+      payload = Buffer.isBuffer(request.body) ? request.body : Buffer.from(JSON.stringify(request.body));
+      headers['content-type'] ??= 'application/json; charset=utf-8';
+    }
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest(
+        {
+          host: endpoint.address,
+          port: endpoint.httpsPort,
+          method: request.method,
+          path: request.path,
+          headers: { ...headers, host: hub.hostName },
+          ca: platform.tls.caCertificatePem,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let body: unknown;
+            try {
+              body = text.length > 0 ? JSON.parse(text) : undefined;
+            } catch {
+              body = text;
+            }
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text });
+          });
+        },
+      );
+      req.on('error', reject);
+      if (payload !== undefined) req.write(payload);
+      req.end();
+    });
+  })();
 }

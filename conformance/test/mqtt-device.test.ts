@@ -10,7 +10,7 @@ import serviceSdk from 'azure-iothub';
 import { issueCertificate } from '@plugboard/server';
 import { eventually, startTestPlatform, withTimeout, type TestPlatform } from './harness.js';
 
-const { Client, Message, ModuleClient } = deviceSdk;
+const { Client, Message } = deviceSdk;
 const { Mqtt, MqttWs } = mqttTransport;
 const { Client: ServiceClient, Registry } = serviceSdk;
 
@@ -62,7 +62,9 @@ for (const variant of variants) {
 
     before(async () => {
       client =
-        variant.auth === 'sas' ? await sasClient(deviceId, variant.transport) : await x509Client(deviceId, variant.transport);
+        variant.auth === 'sas'
+          ? await sasClient(deviceId, variant.transport)
+          : await x509Client(deviceId, variant.transport);
       await client.setOptions({ modelId: 'dtmi:com:example:Thermostat;1' });
       await withTimeout(client.open(), 15_000, 'open');
     });

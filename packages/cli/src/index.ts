@@ -1,1 +1,14 @@
-export const VERSION = '0.1.0';
+/**
+ * `@plugboard/cli`: the `plugboard` command line.
+ *
+ * @example
+ * ```ts
+ * import { buildProgram } from '@plugboard/cli';
+ * await buildProgram().parseAsync(['node', 'plugboard', 'up', '--hubs', '2']);
+ * ```
+ *
+ * @packageDocumentation
+ */
+export { buildProgram } from './program.js';
+export { DEMO_DEVICES, up } from './up.js';
+export type { Manifest, UpOptions } from './up.js';

@@ -9,7 +9,11 @@ export const HUB_ERRORS = {
   HUB_INVALID_ARGUMENT: { status: 400, azureErrorCode: 400004, azureName: 'ArgumentInvalid' },
   HUB_INVALID_TWIN_PATCH: { status: 400, azureErrorCode: 400004, azureName: 'ArgumentInvalid' },
   HUB_PROTOCOL_VIOLATION: { status: 400, azureErrorCode: 400001, azureName: 'InvalidProtocolVersion' },
-  HUB_CONNECTION_REPLACED: { status: 400, azureErrorCode: 400027, azureName: 'ConnectionForcefullyClosedOnNewConnection' },
+  HUB_CONNECTION_REPLACED: {
+    status: 400,
+    azureErrorCode: 400027,
+    azureName: 'ConnectionForcefullyClosedOnNewConnection',
+  },
   HUB_UNAUTHORIZED: { status: 401, azureErrorCode: 401002, azureName: 'IotHubUnauthorizedAccess' },
   HUB_TOKEN_EXPIRED: { status: 401, azureErrorCode: 401002, azureName: 'IotHubUnauthorizedAccess' },
   HUB_BAD_CREDENTIALS: { status: 401, azureErrorCode: 401002, azureName: 'IotHubUnauthorizedAccess' },

@@ -45,13 +45,7 @@ export type {
   TwinRecord,
   TwinSection,
 } from './core/model.js';
-export {
-  TWIN_LIMITS,
-  applySectionPatch,
-  newTwin,
-  sectionForDevice,
-  validateTwinPatch,
-} from './core/twin-document.js';
+export { TWIN_LIMITS, applySectionPatch, newTwin, sectionForDevice, validateTwinPatch } from './core/twin-document.js';
 export { CONNACK_CODES, MAX_D2C_PAYLOAD, MqttSession } from './edges/mqtt/session.js';
 export type { HubResolver, MqttSessionOptions, MqttSessionSink } from './edges/mqtt/session.js';
 export { MAX_PACKET_BYTES, serveMqttConnection } from './edges/mqtt/connection.js';

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
-import { fastify as Fastify, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { fastify as Fastify, LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { Hub, type C2dSettings } from './core/hub.js';
@@ -77,7 +77,14 @@ export interface Platform {
 
 /** `plugboard.json`. */
 export interface PlatformManifest {
-  hubs: { name: string; hostName: string; address: string; mqttPort: number; httpsPort: number; serviceConnectionString: string }[];
+  hubs: {
+    name: string;
+    hostName: string;
+    address: string;
+    mqttPort: number;
+    httpsPort: number;
+    serviceConnectionString: string;
+  }[];
   caCertificate: string;
   dataDir: string;
 }
@@ -154,7 +161,9 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         hostName: definition.hostName ?? definition.address,
         storage,
         logger: logger.child({ hub: definition.name }),
-        ...(options.tokenExpiryGraceSeconds === undefined ? {} : { tokenExpiryGraceSeconds: options.tokenExpiryGraceSeconds }),
+        ...(options.tokenExpiryGraceSeconds === undefined
+          ? {}
+          : { tokenExpiryGraceSeconds: options.tokenExpiryGraceSeconds }),
         ...(options.c2d === undefined ? {} : { c2d: options.c2d }),
       });
       hubs.push(hub);
@@ -203,7 +212,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       const app = Fastify({
         https: { key: tls.serverKeyPem, cert: tls.serverCertificatePem, requestCert: true, rejectUnauthorized: false },
         loggerInstance: hubLog.child({ transport: 'https' }) as unknown as FastifyBaseLogger,
-        disableRequestLogging: true,
+        logController: new LogController({ disableRequestLogging: true }),
         bodyLimit: 1024 * 1024,
         forceCloseConnections: true,
       });
@@ -279,7 +288,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       if (closed) return;
       closed = true;
       for (const hub of hubs) hub.close();
-      for (const close of closers.reverse()) await close().catch((err: unknown) => logger.warn({ err }, 'close failed'));
+      for (const close of closers.reverse())
+        await close().catch((err: unknown) => logger.warn({ err }, 'close failed'));
       if (options.storage === undefined) await storage.close();
     },
   };

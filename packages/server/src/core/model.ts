@@ -24,7 +24,10 @@ export type Authentication =
   | { readonly type: 'sas'; readonly symmetricKey: { readonly primaryKey: string; readonly secondaryKey: string } }
   | {
       readonly type: 'selfSigned';
-      readonly x509Thumbprint: { readonly primaryThumbprint: string | null; readonly secondaryThumbprint: string | null };
+      readonly x509Thumbprint: {
+        readonly primaryThumbprint: string | null;
+        readonly secondaryThumbprint: string | null;
+      };
     }
   | { readonly type: 'certificateAuthority' };
 

@@ -58,11 +58,19 @@ export function sectionForDevice(section: TwinSection): JsonObject {
  * @example
  * validateTwinPatch(JSON.parse(body), 'reported');
  */
-export function validateTwinPatch(patch: unknown, section: 'desired' | 'reported' | 'tags'): asserts patch is JsonObject {
+export function validateTwinPatch(
+  patch: unknown,
+  section: 'desired' | 'reported' | 'tags',
+): asserts patch is JsonObject {
   if (!isObject(patch as JsonValue)) {
     throw new HubError('HUB_INVALID_TWIN_PATCH', `The ${section} patch must be a JSON object.`);
   }
   validateNode(patch as JsonObject, section, 1);
+}
+
+function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) < 0x20 || text.charCodeAt(i) === 0x7f) return true;
+  return false;
 }
 
 function validateNode(node: JsonObject, path: string, depth: number): void {
@@ -75,7 +83,7 @@ function validateNode(node: JsonObject, path: string, depth: number): void {
   for (const [key, value] of Object.entries(node)) {
     const keyPath = `${path}.${key}`;
     if (key === '$version' && depth === 1) continue;
-    if (key.length === 0 || /[.$ \u0000-\u001f]/u.test(key)) {
+    if (key.length === 0 || /[.$ ]/.test(key) || hasControlCharacter(key)) {
       throw new HubError(
         'HUB_INVALID_TWIN_PATCH',
         `Twin key ${JSON.stringify(key)} at ${path} is invalid: keys must be non-empty and contain no '.', '$', space or control characters.`,
@@ -160,7 +168,8 @@ export function applySectionPatch(
 ): TwinSection {
   const next = structuredCopy(section as JsonObject) as TwinSection;
   const version = section.$version + 1;
-  const stamp: JsonObject = kind === 'desired' ? { $lastUpdated: now, $lastUpdatedVersion: version } : { $lastUpdated: now };
+  const stamp: JsonObject =
+    kind === 'desired' ? { $lastUpdated: now, $lastUpdatedVersion: version } : { $lastUpdated: now };
   const props = next as JsonObject;
   mergeInto(props, next.$metadata, patch, stamp, now, kind === 'desired' ? version : undefined);
   Object.assign(next.$metadata, stamp);

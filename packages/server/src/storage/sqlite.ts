@@ -207,7 +207,10 @@ export class SqliteStorage implements Storage {
       record: string;
       body: Buffer;
     }[];
-    return rows.map((row) => ({ ...(JSON.parse(row.record) as Omit<C2dRecord, 'body'>), body: new Uint8Array(row.body) }));
+    return rows.map((row) => ({
+      ...(JSON.parse(row.record) as Omit<C2dRecord, 'body'>),
+      body: new Uint8Array(row.body),
+    }));
   }
 
   async saveC2d(hub: string, record: C2dRecord): Promise<void> {

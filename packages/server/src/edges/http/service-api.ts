@@ -20,7 +20,9 @@ interface DeviceParams {
 }
 
 function identityOf(params: DeviceParams): Identity {
-  return params.moduleId === undefined ? { deviceId: params.deviceId } : { deviceId: params.deviceId, moduleId: params.moduleId };
+  return params.moduleId === undefined
+    ? { deviceId: params.deviceId }
+    : { deviceId: params.deviceId, moduleId: params.moduleId };
 }
 
 /** Azure's `Device` / `Module` JSON for a stored identity. */
@@ -48,7 +50,10 @@ export function identityView(hub: Hub, stored: StoredIdentity): JsonObject {
           : { primaryKey: null, secondaryKey: null },
       x509Thumbprint:
         auth.type === 'selfSigned'
-          ? { primaryThumbprint: auth.x509Thumbprint.primaryThumbprint, secondaryThumbprint: auth.x509Thumbprint.secondaryThumbprint }
+          ? {
+              primaryThumbprint: auth.x509Thumbprint.primaryThumbprint,
+              secondaryThumbprint: auth.x509Thumbprint.secondaryThumbprint,
+            }
           : { primaryThumbprint: null, secondaryThumbprint: null },
     },
   } satisfies JsonObject);
@@ -129,7 +134,9 @@ export function registerServiceApi(app: FastifyInstance, resolveHub: HttpHubReso
   });
 
   const hubFor = async (request: FastifyRequest, permission: HubPermission): Promise<Hub> => {
-    const host = header(request, 'host')?.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    const host = header(request, 'host')
+      ?.replace(/:\d+$/, '')
+      .replace(/^\[|\]$/g, '');
     const hub = resolveHub(host);
     if (hub === undefined) throw new HubError('HUB_DEVICE_NOT_FOUND', `No hub is named ${host ?? '(no Host header)'}.`);
     await hub.authorizeService(header(request, 'authorization'), permission);
@@ -154,8 +161,7 @@ export function registerServiceApi(app: FastifyInstance, resolveHub: HttpHubReso
     if (authentication !== undefined) input.authentication = authentication;
     if (body.capabilities !== undefined) input.capabilities = body.capabilities;
     const ifMatch = header(request, 'if-match');
-    const record =
-      ifMatch === undefined ? await hub.createIdentity(input) : await hub.updateIdentity(input, ifMatch);
+    const record = ifMatch === undefined ? await hub.createIdentity(input) : await hub.updateIdentity(input, ifMatch);
     return sendJson(reply, 200, identityView(hub, hub.getIdentity(record)));
   };
   app.put('/devices/:deviceId', putIdentity);
@@ -172,7 +178,14 @@ export function registerServiceApi(app: FastifyInstance, resolveHub: HttpHubReso
     const hub = await hubFor(request, 'RegistryRead');
     const query = request.query as { top?: string };
     const top = query.top === undefined ? 1000 : Math.max(1, Math.min(1000, Number(query.top) || 1000));
-    return sendJson(reply, 200, hub.listIdentities().slice(0, top).map((s) => identityView(hub, s)));
+    return sendJson(
+      reply,
+      200,
+      hub
+        .listIdentities()
+        .slice(0, top)
+        .map((s) => identityView(hub, s)),
+    );
   };
   app.get('/devices', listDevices);
   app.get('/devices/', listDevices);
@@ -271,11 +284,16 @@ export function registerServiceApi(app: FastifyInstance, resolveHub: HttpHubReso
         contentType: header(request, 'iothub-contenttype'),
         contentEncoding: header(request, 'iothub-contentencoding'),
       };
-      for (const [k, v] of Object.entries(optional)) if (v !== undefined) (message as unknown as Record<string, string>)[k] = v;
+      for (const [k, v] of Object.entries(optional))
+        if (v !== undefined) (message as unknown as Record<string, string>)[k] = v;
       if (ack !== undefined) message.ack = ack as 'none' | 'positive' | 'negative' | 'full';
       if (expiresAt !== undefined) message.expiresAt = expiresAt;
       const record = await hub.sendC2d({ deviceId: request.params.deviceId }, message);
-      return sendJson(reply, 201, { id: record.id, messageId: record.messageId ?? null, enqueuedTime: record.enqueuedTime });
+      return sendJson(reply, 201, {
+        id: record.id,
+        messageId: record.messageId ?? null,
+        enqueuedTime: record.enqueuedTime,
+      });
     },
   );
 

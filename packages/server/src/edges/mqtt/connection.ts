@@ -76,7 +76,10 @@ export function serveMqttConnection(options: MqttConnectionOptions): MqttSession
     const declared = (parser as unknown as { packet: { length: number } }).packet.length;
     if (open && declared > MAX_PACKET_BYTES) {
       session.close(
-        new HubError('HUB_MESSAGE_TOO_LARGE', `An MQTT packet of ${declared} bytes exceeds the ${MAX_PACKET_BYTES} byte limit.`),
+        new HubError(
+          'HUB_MESSAGE_TOO_LARGE',
+          `An MQTT packet of ${declared} bytes exceeds the ${MAX_PACKET_BYTES} byte limit.`,
+        ),
       );
     }
   };

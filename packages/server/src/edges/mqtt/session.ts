@@ -21,7 +21,13 @@ import {
 import type { Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
 import type { ConnectionHandle, DeviceEndpoint, Hub, MethodRequest } from '../../core/hub.js';
-import { identityKey, type C2dRecord, type Identity, type JsonObject, type SessionSubscription } from '../../core/model.js';
+import {
+  identityKey,
+  type C2dRecord,
+  type Identity,
+  type JsonObject,
+  type SessionSubscription,
+} from '../../core/model.js';
 import { HubError, type HubErrorCode } from '../../errors.js';
 
 /** Largest D2C payload IoT Hub accepts. */
@@ -151,7 +157,9 @@ export class MqttSession implements DeviceEndpoint {
         return;
       case 'authenticating':
         if (packet.cmd === 'connect') {
-          this.#close(new HubError('HUB_PROTOCOL_VIOLATION', 'A second CONNECT is a protocol violation [MQTT-3.1.0-2].'));
+          this.#close(
+            new HubError('HUB_PROTOCOL_VIOLATION', 'A second CONNECT is a protocol violation [MQTT-3.1.0-2].'),
+          );
           return;
         }
         this.#backlog.push(packet);
@@ -220,7 +228,10 @@ export class MqttSession implements DeviceEndpoint {
     if (packet.clientId !== identityKey(identity)) {
       this.#refuse(
         2,
-        new HubError('HUB_IDENTIFIER_REJECTED', `Client id ${packet.clientId} does not match ${identityKey(identity)}.`),
+        new HubError(
+          'HUB_IDENTIFIER_REJECTED',
+          `Client id ${packet.clientId} does not match ${identityKey(identity)}.`,
+        ),
       );
       return;
     }
@@ -295,7 +306,9 @@ export class MqttSession implements DeviceEndpoint {
       if (this.#state !== 'connected') return;
       const idle = Date.now() - this.#lastPacketAt;
       if (idle >= limit) {
-        this.#close(new HubError('HUB_PROTOCOL_VIOLATION', 'Keep-alive expired: nothing received for 1.5 x keepalive.'));
+        this.#close(
+          new HubError('HUB_PROTOCOL_VIOLATION', 'Keep-alive expired: nothing received for 1.5 x keepalive.'),
+        );
         return;
       }
       this.#timer = setTimeout(check, limit - idle);
@@ -337,7 +350,9 @@ export class MqttSession implements DeviceEndpoint {
     const handle = this.#handle;
     if (hub === undefined || handle === undefined) return;
     if (packet.qos === 2) {
-      this.#close(new HubError('HUB_PROTOCOL_VIOLATION', 'QoS 2 publishes are not supported; the hub closes the connection.'));
+      this.#close(
+        new HubError('HUB_PROTOCOL_VIOLATION', 'QoS 2 publishes are not supported; the hub closes the connection.'),
+      );
       return;
     }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
@@ -363,7 +378,9 @@ export class MqttSession implements DeviceEndpoint {
         try {
           props = splitD2cProperties(decodePropertyBag(topic.propertyBag));
         } catch (cause) {
-          this.#close(new HubError('HUB_PROTOCOL_VIOLATION', 'The property bag is not valid percent-encoding.', { cause }));
+          this.#close(
+            new HubError('HUB_PROTOCOL_VIOLATION', 'The property bag is not valid percent-encoding.', { cause }),
+          );
           return;
         }
         const properties = { ...props.application };
@@ -408,7 +425,10 @@ export class MqttSession implements DeviceEndpoint {
         try {
           patch = JSON.parse(payload.toString('utf8'));
         } catch {
-          this.#twinError(rid, new HubError('HUB_INVALID_TWIN_PATCH', 'The reported-properties patch is not valid JSON.'));
+          this.#twinError(
+            rid,
+            new HubError('HUB_INVALID_TWIN_PATCH', 'The reported-properties patch is not valid JSON.'),
+          );
           return;
         }
         hub.patchReported(handle, patch).then(
@@ -433,7 +453,8 @@ export class MqttSession implements DeviceEndpoint {
   }
 
   #twinError(rid: string, error: unknown): void {
-    const hubError = error instanceof HubError ? error : new HubError('HUB_INTERNAL', 'Internal error.', { cause: error });
+    const hubError =
+      error instanceof HubError ? error : new HubError('HUB_INTERNAL', 'Internal error.', { cause: error });
     if (hubError.code === 'HUB_INTERNAL') this.#log.error({ err: error }, 'twin request failed');
     const body = {
       errorCode: hubError.azureErrorCode,
@@ -537,7 +558,11 @@ export class MqttSession implements DeviceEndpoint {
 
   deliverC2d(message: C2dRecord): void {
     if (this.#state !== 'connected') return;
-    const bag: Parameters<typeof c2dPropertyBag>[0] = { to: message.to, ack: message.ack, application: message.properties };
+    const bag: Parameters<typeof c2dPropertyBag>[0] = {
+      to: message.to,
+      ack: message.ack,
+      application: message.properties,
+    };
     if (message.messageId !== undefined) bag.messageId = message.messageId;
     if (message.correlationId !== undefined) bag.correlationId = message.correlationId;
     if (message.userId !== undefined) bag.userId = message.userId;
