@@ -148,7 +148,7 @@ describe('module identity with the official ModuleClient', () => {
       await registry.updateModuleTwin(deviceId, moduleId, { properties: { desired: { interval: 5 } } }, '*');
       assert.equal((await withTimeout(desired, 10_000, 'desired patch'))['interval'], 5);
 
-      client.onMethod('getLevel', (req, res) => void res.send(200, { level: 3, asked: req.payload }));
+      client.onMethod('getLevel', (req, res) => void res?.send(200, { level: 3, asked: req?.payload }));
       const service = ServiceClient.fromConnectionString(hub.serviceConnectionString());
       const result = await eventually(async () => {
         try {
