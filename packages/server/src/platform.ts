@@ -11,7 +11,8 @@ import { fastify as Fastify, LogController, type FastifyBaseLogger, type Fastify
 import type { Logger } from 'pino';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { Hub, type C2dSettings } from './core/hub.js';
-import { registerServiceApi } from './edges/http/service-api.js';
+import { registerServiceApi, sendHubError } from './edges/http/service-api.js';
+import { HubError } from './errors.js';
 import { MAX_PACKET_BYTES, serveMqttConnection } from './edges/mqtt/connection.js';
 import { createLogger } from './logger.js';
 import type { Storage } from './storage/port.js';
@@ -215,6 +216,14 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         logController: new LogController({ disableRequestLogging: true }),
         bodyLimit: 1024 * 1024,
         forceCloseConnections: true,
+        // Ids are up to 128 characters, fully percent-encoded up to 384.
+        routerOptions: { maxParamLength: 512 },
+        frameworkErrors: (error, _request, reply) => {
+          void sendHubError(
+            reply,
+            new HubError('HUB_INVALID_ARGUMENT', `The request URL is invalid: ${error.message}`),
+          );
+        },
       });
       registerServiceApi(app as unknown as FastifyInstance, resolveHub);
       const wss = new WebSocketServer({

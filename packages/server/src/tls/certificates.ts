@@ -122,7 +122,8 @@ export async function issueCertificate(options: IssueCertificateOptions): Promis
   const keys = await generateKeyPair(options.keyAlgorithm ?? 'ec');
   const notBefore = options.notBefore ?? new Date(Date.now() - CLOCK_SKEW_MS);
   const notAfter = new Date(notBefore.getTime() + validDays * DAY_MS);
-  const subject = new x509.Name([{ CN: [options.commonName] }]);
+  // Explicit utf8String: a plain string would be read as RFC 4514 text ('#...' hex, quotes, escapes).
+  const subject = new x509.Name([{ CN: [{ utf8String: options.commonName }] }]);
 
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(isCa, undefined, true),

@@ -87,7 +87,8 @@ export function telemetryView(record: TelemetryRecord): JsonObject {
   return view;
 }
 
-function sendError(reply: FastifyReply, error: HubError): FastifyReply {
+/** Sends a {@link HubError} in IoT Hub's REST error format. */
+export function sendHubError(reply: FastifyReply, error: HubError): FastifyReply {
   const trackingId = randomUUID().replace(/-/g, '');
   return reply
     .code(error.status)
@@ -121,16 +122,16 @@ export function registerServiceApi(app: FastifyInstance, resolveHub: HttpHubReso
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 256 * 1024 }, (_req, body, done) => done(null, body));
 
   app.setErrorHandler((error: unknown, _request, reply) => {
-    if (error instanceof HubError) return sendError(reply, error);
+    if (error instanceof HubError) return sendHubError(reply, error);
     const e = error as { statusCode?: number; message?: string; code?: string };
     if (e.statusCode === 413 || e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return sendError(reply, new HubError('HUB_MESSAGE_TOO_LARGE', 'The request body is too large.'));
+      return sendHubError(reply, new HubError('HUB_MESSAGE_TOO_LARGE', 'The request body is too large.'));
     }
     if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
-      return sendError(reply, new HubError('HUB_INVALID_ARGUMENT', e.message ?? 'Bad request.'));
+      return sendHubError(reply, new HubError('HUB_INVALID_ARGUMENT', e.message ?? 'Bad request.'));
     }
     app.log.error({ err: error }, 'service API request failed');
-    return sendError(reply, new HubError('HUB_INTERNAL', 'Internal error.'));
+    return sendHubError(reply, new HubError('HUB_INTERNAL', 'Internal error.'));
   });
 
   const hubFor = async (request: FastifyRequest, permission: HubPermission): Promise<Hub> => {

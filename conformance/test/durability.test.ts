@@ -1,0 +1,436 @@
+/**
+ * Durability of acknowledged telemetry across a crash: `plugboard up` runs as a child process, several
+ * devices publish QoS 1 telemetry as fast as a window allows, and the server is killed (SIGKILL) or stopped
+ * (SIGTERM) mid-burst. After a restart on the same data directory, every message the server PUBACKed must be
+ * in storage, read back through the service REST API. protocol.md §1.5 ("reply PUBACK as soon as the
+ * message is accepted"), [MQTT-4.3.2-2] (a PUBACK transfers ownership of the message to the receiver).
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { after, describe, it } from 'node:test';
+import type { Packet } from 'mqtt-packet';
+import serviceSdk from 'azure-iothub';
+import { createSharedAccessSignature, parseConnectionString } from '@plugboard/protocol';
+import { RawMqtt, mqttUsername, randomLoopbackPrefix, withTimeout } from './harness.js';
+
+const { Registry } = serviceSdk;
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+const DEVICES = 8;
+const WINDOW = 20;
+const ACKS_BEFORE_STOP = 2000;
+
+/** The part of `plugboard up --json`'s manifest line this test uses. */
+interface ManifestHub {
+  name: string;
+  hostName: string;
+  mqttPort: number;
+  httpsPort: number;
+  serviceConnectionString: string;
+}
+interface Manifest {
+  hubs: ManifestHub[];
+  caCertificate: string;
+  dataDir: string;
+}
+
+interface ServerProcess {
+  child: ChildProcess;
+  manifest: Manifest;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  output(): string;
+}
+
+const children = new Set<ChildProcess>();
+const dataDirs: string[] = [];
+
+after(async () => {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await withTimeout(exited, 10_000, 'killing a leftover server');
+    }
+  }
+  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh data directory holding the run's test CA (as harness.startTestPlatform prepares one). */
+function newDataDir(): string {
+  const caDir = process.env['PLUGBOARD_TEST_CA_DIR'];
+  if (caDir === undefined || process.env['NODE_EXTRA_CA_CERTS'] === undefined) {
+    throw new Error('Run tests through `npm test` (scripts/run-tests.mjs): it creates the CA the SDKs trust.');
+  }
+  const dataDir = mkdtempSync(join(tmpdir(), 'plugboard-durability-'));
+  dataDirs.push(dataDir);
+  const tlsDir = join(dataDir, 'tls');
+  mkdirSync(tlsDir, { recursive: true });
+  copyFileSync(join(caDir, 'ca.pem'), join(tlsDir, 'ca.pem'));
+  copyFileSync(join(caDir, 'ca.key.pem'), join(tlsDir, 'ca.key.pem'));
+  return dataDir;
+}
+
+/** Runs `plugboard up --json` as a child process and resolves with its manifest once it is ready. */
+async function startServer(dataDir: string, loopbackPrefix: string): Promise<ServerProcess> {
+  const env = { ...process.env };
+  delete env['NODE_TEST_CONTEXT'];
+  const child = spawn(
+    process.execPath,
+    [
+      '--conditions=plugboard-source',
+      '--import',
+      'tsx',
+      'packages/cli/src/main.ts',
+      'up',
+      '--data-dir',
+      dataDir,
+      '--hubs',
+      '1',
+      '--loopback-prefix',
+      loopbackPrefix,
+      '--json',
+      '--log-level',
+      'warn',
+    ],
+    { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  children.add(child);
+  let output = '';
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  const manifest = await withTimeout(
+    new Promise<Manifest>((resolve, reject) => {
+      lines.on('line', (line) => {
+        output += `${line}\n`;
+        try {
+          const value = JSON.parse(line) as Partial<Manifest>;
+          if (Array.isArray(value.hubs)) resolve(value as Manifest);
+        } catch {
+          // Not JSON: a log line.
+        }
+      });
+      void exited.then(({ code, signal }) =>
+        reject(new Error(`plugboard up exited (${code ?? signal}) before printing its manifest:\n${output}`)),
+      );
+    }),
+    30_000,
+    'plugboard up printing its manifest',
+  );
+  return { child, manifest, exited, output: () => output };
+}
+
+function onlyHub(manifest: Manifest): ManifestHub {
+  const hub = manifest.hubs[0];
+  assert.ok(hub, 'the manifest lists a hub');
+  return hub;
+}
+
+/** A GET on the hub's service REST API with a token of the connection string's policy. */
+async function serviceGet(hub: ManifestHub, ca: string, path: string): Promise<{ status: number; body: unknown }> {
+  const cs = parseConnectionString(hub.serviceConnectionString);
+  const keyName = cs['SharedAccessKeyName'];
+  const key = cs['SharedAccessKey'];
+  assert.ok(keyName !== undefined && key !== undefined, 'a policy connection string');
+  const authorization = await createSharedAccessSignature({
+    resource: hub.hostName,
+    key,
+    keyName,
+    expiry: Math.floor(Date.now() / 1000) + 3600,
+    encodeResource: false,
+  });
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: hub.hostName,
+        port: hub.httpsPort,
+        method: 'GET',
+        path,
+        headers: { authorization, host: hub.hostName },
+        ca,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          try {
+            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown });
+          } catch {
+            resolve({ status: res.statusCode ?? 0, body: text });
+          }
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Every stored `messageId` of a device, read page by page from `GET /plugboard/telemetry`. */
+async function storedMessageIds(hub: ManifestHub, ca: string, deviceId: string): Promise<string[]> {
+  const ids: string[] = [];
+  let after = 0;
+  for (;;) {
+    const response = await serviceGet(
+      hub,
+      ca,
+      `/plugboard/telemetry?deviceId=${encodeURIComponent(deviceId)}&limit=10000&after=${after}`,
+    );
+    assert.equal(response.status, 200, JSON.stringify(response.body));
+    const page = (response.body as { value: { sequenceNumber: number; deviceId: string; messageId: string }[] }).value;
+    if (page.length === 0) return ids;
+    for (const record of page) {
+      assert.equal(record.deviceId, deviceId);
+      assert.ok(record.sequenceNumber > after, 'pages advance by sequence number');
+      ids.push(record.messageId);
+      after = record.sequenceNumber;
+    }
+  }
+}
+
+type Puback = Extract<Packet, { cmd: 'puback' }>;
+const isPuback = (p: Packet): p is Puback => p.cmd === 'puback';
+
+interface DeviceTally {
+  deviceId: string;
+  /** Messages published (`$.mid` 0 .. sent-1). */
+  sent: number;
+  /** `$.mid`s the server PUBACKed. */
+  acked: number[];
+}
+
+/**
+ * Publishes QoS 1 telemetry with up to {@link WINDOW} unacknowledged messages until the connection closes,
+ * recording which `$.mid`s were PUBACKed.
+ */
+async function publishUntilClosed(
+  connection: RawMqtt,
+  deviceId: string,
+  onAck: (inflight: number) => void,
+): Promise<DeviceTally> {
+  const inflight = new Map<number, number>();
+  const acked: number[] = [];
+  let sent = 0;
+  const payload = Buffer.from(JSON.stringify({ temperature: 21.5, padding: 'x'.repeat(64) }));
+  for (;;) {
+    while (!connection.closed && inflight.size < WINDOW) {
+      const mid = sent++;
+      const messageId = (mid % 65535) + 1;
+      inflight.set(messageId, mid);
+      connection.send({
+        cmd: 'publish',
+        topic: `devices/${deviceId}/messages/events/%24.mid=${mid}`,
+        qos: 1,
+        messageId,
+        payload,
+        retain: false,
+        dup: false,
+      });
+    }
+    let puback: Puback;
+    try {
+      puback = await connection.next(isPuback, 20_000);
+    } catch {
+      // The server went away (or stopped answering): the burst is over for this device.
+      connection.end();
+      return { deviceId, sent, acked };
+    }
+    const mid = inflight.get(puback.messageId ?? -1);
+    assert.ok(mid !== undefined, `PUBACK ${puback.messageId} answers a message in flight`);
+    inflight.delete(puback.messageId ?? -1);
+    acked.push(mid);
+    onAck(inflight.size);
+  }
+}
+
+interface BurstResult {
+  tallies: DeviceTally[];
+  /** PUBACKs counted when the signal was sent. */
+  ackedAtSignal: number;
+  /** Messages published but not yet PUBACKed when the signal was sent. */
+  inflightAtSignal: number;
+  serviceConnectionString: string;
+}
+
+/**
+ * Starts a server, registers {@link DEVICES} devices through azure-iothub, runs the burst and sends
+ * `signal` to the server once {@link ACKS_BEFORE_STOP} PUBACKs have arrived.
+ */
+async function burstAndStop(
+  dataDir: string,
+  loopbackPrefix: string,
+  signal: NodeJS.Signals,
+): Promise<BurstResult & { exit: { code: number | null; signal: NodeJS.Signals | null }; server: ServerProcess }> {
+  const server = await startServer(dataDir, loopbackPrefix);
+  const hub = onlyHub(server.manifest);
+  const ca = readFileSync(server.manifest.caCertificate, 'utf8');
+  const registry = Registry.fromConnectionString(hub.serviceConnectionString);
+  const deviceIds = Array.from({ length: DEVICES }, (_, i) => `durable-${i + 1}`);
+  const connections = await Promise.all(
+    deviceIds.map(async (deviceId) => {
+      const { responseBody: device } = await registry.create({ deviceId });
+      const key = device.authentication?.symmetricKey?.primaryKey;
+      assert.ok(key, 'the hub generated a key');
+      const password = await createSharedAccessSignature({
+        resource: `${hub.hostName}/devices/${deviceId}`,
+        key,
+        expiry: Math.floor(Date.now() / 1000) + 3600,
+      });
+      const connection = await RawMqtt.connect({ host: hub.hostName, port: hub.mqttPort, ca });
+      const connack = await connection.handshake({
+        clientId: deviceId,
+        username: mqttUsername(hub.hostName, deviceId),
+        password,
+        clean: true,
+      });
+      assert.equal(connack.returnCode, 0, `${deviceId} connects`);
+      return { deviceId, connection };
+    }),
+  );
+
+  let total = 0;
+  let signalled = false;
+  let ackedAtSignal = 0;
+  let inflightAtSignal = 0;
+  const inflightByDevice = new Map<string, number>();
+  const tallies = await Promise.all(
+    connections.map(({ deviceId, connection }) =>
+      publishUntilClosed(connection, deviceId, (inflight) => {
+        inflightByDevice.set(deviceId, inflight);
+        total += 1;
+        if (!signalled && total >= ACKS_BEFORE_STOP) {
+          signalled = true;
+          ackedAtSignal = total;
+          inflightAtSignal = [...inflightByDevice.values()].reduce((a, b) => a + b, 0);
+          server.child.kill(signal);
+        }
+      }),
+    ),
+  );
+  assert.ok(signalled, `the burst reached ${ACKS_BEFORE_STOP} PUBACKs before the connections ended`);
+  const exit = await withTimeout(server.exited, 20_000, `the server exiting after ${signal}`);
+  return {
+    tallies,
+    ackedAtSignal,
+    inflightAtSignal,
+    serviceConnectionString: hub.serviceConnectionString,
+    exit,
+    server,
+  };
+}
+
+/** Restarts on `dataDir` and checks that storage holds every PUBACKed message (and nothing unsent). */
+async function verifyAfterRestart(
+  t: { diagnostic(message: string): void },
+  dataDir: string,
+  loopbackPrefix: string,
+  burst: BurstResult,
+): Promise<void> {
+  const server = await startServer(dataDir, loopbackPrefix);
+  try {
+    const hub = onlyHub(server.manifest);
+    assert.equal(
+      hub.serviceConnectionString,
+      burst.serviceConnectionString,
+      'the hub policy keys persist across restarts',
+    );
+    const ca = readFileSync(server.manifest.caCertificate, 'utf8');
+    let totalAcked = 0;
+    let totalStored = 0;
+    let totalSent = 0;
+    for (const tally of burst.tallies) {
+      const stored = await storedMessageIds(hub, ca, tally.deviceId);
+      const storedSet = new Set(stored);
+      assert.equal(storedSet.size, stored.length, `${tally.deviceId}: no message is stored twice`);
+      const lost = tally.acked.filter((mid) => !storedSet.has(String(mid)));
+      assert.deepEqual(
+        lost.slice(0, 20),
+        [],
+        `${tally.deviceId}: ${lost.length} of ${tally.acked.length} PUBACKed messages are missing from storage`,
+      );
+      const unknown = stored.filter((mid) => !(Number(mid) >= 0 && Number(mid) < tally.sent));
+      assert.deepEqual(unknown, [], `${tally.deviceId}: storage holds only messages that were sent`);
+      t.diagnostic(`${tally.deviceId}: sent ${tally.sent}, PUBACKed ${tally.acked.length}, stored ${stored.length}`);
+      totalAcked += tally.acked.length;
+      totalStored += stored.length;
+      totalSent += tally.sent;
+    }
+    t.diagnostic(
+      `total: sent ${totalSent}, PUBACKed ${totalAcked} (${burst.ackedAtSignal} when signalled, ` +
+        `${burst.inflightAtSignal} in flight), stored ${totalStored}`,
+    );
+    assert.ok(totalStored >= totalAcked);
+
+    // The restarted server serves the same registry: a device reconnects with its key and publishes.
+    const registry = Registry.fromConnectionString(hub.serviceConnectionString);
+    const deviceId = burst.tallies[0]?.deviceId ?? 'durable-1';
+    const { responseBody: device } = await registry.get(deviceId);
+    const key = device.authentication?.symmetricKey?.primaryKey;
+    assert.ok(key);
+    const connection = await RawMqtt.connect({ host: hub.hostName, port: hub.mqttPort, ca });
+    try {
+      const connack = await connection.handshake({
+        clientId: deviceId,
+        username: mqttUsername(hub.hostName, deviceId),
+        password: await createSharedAccessSignature({
+          resource: `${hub.hostName}/devices/${deviceId}`,
+          key,
+          expiry: Math.floor(Date.now() / 1000) + 3600,
+        }),
+        clean: true,
+      });
+      assert.equal(connack.returnCode, 0);
+      connection.send({
+        cmd: 'publish',
+        topic: `devices/${deviceId}/messages/events/%24.mid=after-restart`,
+        qos: 1,
+        messageId: 1,
+        payload: Buffer.from('{}'),
+        retain: false,
+        dup: false,
+      });
+      const puback = await connection.next(isPuback);
+      assert.equal(puback.messageId, 1);
+    } finally {
+      connection.end();
+    }
+    const ids = await storedMessageIds(hub, ca, deviceId);
+    assert.equal(ids.at(-1), 'after-restart');
+  } finally {
+    server.child.kill('SIGKILL');
+    await withTimeout(server.exited, 10_000, 'stopping the restarted server');
+  }
+}
+
+describe('[§1.5][MQTT-4.3.2-2] durability of PUBACKed telemetry (plugboard up as a child process)', () => {
+  it('kill -9 during a QoS 1 burst from several devices: after restart every PUBACKed message is stored', async (t) => {
+    const dataDir = newDataDir();
+    const prefix = randomLoopbackPrefix();
+    const burst = await burstAndStop(dataDir, prefix, 'SIGKILL');
+    assert.equal(burst.exit.signal, 'SIGKILL');
+    assert.ok(burst.inflightAtSignal > 0, 'publishing was still going on when the server was killed');
+    await verifyAfterRestart(t, dataDir, prefix, burst);
+  });
+
+  it('SIGTERM during a QoS 1 burst: the server exits 0 and every PUBACKed message is stored', async (t) => {
+    const dataDir = newDataDir();
+    const prefix = randomLoopbackPrefix();
+    const burst = await burstAndStop(dataDir, prefix, 'SIGTERM');
+    assert.deepEqual(
+      burst.exit,
+      { code: 0, signal: null },
+      `a graceful stop exits 0; server output:\n${burst.server.output()}`,
+    );
+    assert.ok(burst.inflightAtSignal > 0, 'publishing was still going on when the server was stopped');
+    await verifyAfterRestart(t, dataDir, prefix, burst);
+  });
+});
