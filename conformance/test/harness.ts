@@ -281,3 +281,36 @@ export function hubRequest(
     });
   })();
 }
+
+/** Where a {@link RawMqtt} client reaches a hub of a test platform (its loopback address, the run's CA). */
+export function rawMqttOptions(platform: Platform, hub: Hub): RawMqttOptions {
+  const endpoint = platform.endpoints.find((e) => e.hub === hub);
+  if (endpoint === undefined) throw new Error('hub has no endpoint');
+  return { host: endpoint.address, port: endpoint.mqttPort, ca: platform.tls.caCertificatePem };
+}
+
+/** A type guard for {@link RawMqtt.next}: `await client.next(isPacket('suback'))`. */
+export function isPacket<C extends Packet['cmd']>(cmd: C): (p: Packet) => p is Extract<Packet, { cmd: C }> {
+  return (p: Packet): p is Extract<Packet, { cmd: C }> => p.cmd === cmd;
+}
+
+/**
+ * A SAS token signed with a hub policy's key, for authorisation tests: `resource` defaults to the hub host
+ * name (as azure-iothub signs), `key` to the policy's primary key (pass another to forge), `expiry` to an
+ * hour from now (pass a past one to test expiry).
+ */
+export async function policyToken(
+  hub: Hub,
+  keyName: string,
+  options: { resource?: string; key?: string; expiry?: number; encodeResource?: boolean } = {},
+): Promise<string> {
+  const key = options.key ?? hub.policies.find((p) => p.keyName === keyName)?.primaryKey;
+  if (key === undefined) throw new Error(`no policy ${keyName}; pass options.key to sign for it`);
+  return createSharedAccessSignature({
+    resource: options.resource ?? hub.hostName,
+    key,
+    keyName,
+    expiry: options.expiry ?? Math.floor(Date.now() / 1000) + 3600,
+    encodeResource: options.encodeResource ?? false,
+  });
+}

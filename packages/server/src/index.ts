@@ -63,5 +63,6 @@ export {
   verifyCertificateChain,
 } from './tls/index.js';
 export type { IssuedCertificate, TlsMaterial } from './tls/index.js';
-export { DEFAULT_PORTS, peerCertificateChain, startPlatform } from './platform.js';
+export { DEFAULT_PORTS, startPlatform } from './platform.js';
+export { peerCertificateChain } from './tls/peer.js';
 export type { HubDefinition, HubEndpoint, Platform, PlatformManifest, PlatformOptions } from './platform.js';

@@ -1,7 +1,7 @@
 /**
- * Composition of the platform: storage, TLS material, hubs and their listeners (MQTT over TLS, HTTPS with
- * the service API and MQTT over WebSockets). The CLI builds one of these from argv; tests build one on
- * loopback addresses of their own.
+ * Composition of the platform: storage, TLS material, the provisioning service and the hubs, each with
+ * its listeners (MQTT over TLS; HTTPS with REST routes and MQTT over WebSockets). The CLI builds one of
+ * these from argv; tests build one on loopback addresses of their own.
  */
 import { join, resolve } from 'node:path';
 import type { IncomingMessage } from 'node:http';
@@ -10,17 +10,26 @@ import { createServer as createTlsServer, type Server as TlsServer, type TLSSock
 import { fastify as Fastify, LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { WebSocketServer, createWebSocketStream } from 'ws';
+import { DpsError } from './core/dps-errors.js';
+import { ProvisioningService, type DpsQuotas, type EnrollmentGroup } from './core/dps.js';
 import { Hub, type C2dSettings } from './core/hub.js';
+import { registerDpsApi, sendDpsError } from './edges/dps/http.js';
+import { DpsMqttSession } from './edges/dps/mqtt-session.js';
 import { registerServiceApi, sendHubError } from './edges/http/service-api.js';
+import { MAX_PACKET_BYTES, serveMqttStream, type MqttProtocolSession } from './edges/mqtt/connection.js';
+import { MqttSession, type MqttSessionSink } from './edges/mqtt/session.js';
 import { HubError } from './errors.js';
-import { MAX_PACKET_BYTES, serveMqttConnection } from './edges/mqtt/connection.js';
 import { createLogger } from './logger.js';
 import type { Storage } from './storage/port.js';
 import { SqliteStorage } from './storage/sqlite.js';
 import { ensureTlsMaterial, type TlsMaterial } from './tls/index.js';
+import { peerCertificateChain } from './tls/peer.js';
 
-/** The real IoT Hub ports. */
+/** The real IoT Hub / DPS ports. */
 export const DEFAULT_PORTS = { mqtt: 8883, https: 443 } as const;
+
+/** The enrollment group `up` creates on first start, as IoT Central does. */
+export const DEFAULT_ENROLLMENT_GROUP = 'SAS-IoT-Devices';
 
 /** One hub to start. */
 export interface HubDefinition {
@@ -41,8 +50,10 @@ export interface PlatformOptions {
    * Default 2.
    */
   hubs?: number | readonly HubDefinition[];
-  /** First three octets of the loopback addresses used for a hub count (default `127.0.0`). */
+  /** First three octets of the loopback addresses (default `127.0.0`): DPS at `.1`, hubs from `.2`. */
   loopbackPrefix?: string;
+  /** Where DPS listens (default `{loopbackPrefix}.1`) and its host name (default: the address). */
+  dps?: { address?: string; hostName?: string; idScope?: string; quotas?: DpsQuotas; retryAfterSeconds?: number };
   ports?: { mqtt?: number; https?: number };
   /** Extra DNS names for the server certificate. */
   extraHostNames?: readonly string[];
@@ -63,10 +74,20 @@ export interface HubEndpoint {
   httpsPort: number;
 }
 
+/** Where DPS listens. */
+export interface DpsEndpoint {
+  dps: ProvisioningService;
+  address: string;
+  mqttPort: number;
+  httpsPort: number;
+}
+
 /** A running platform. */
 export interface Platform {
   readonly hubs: readonly Hub[];
   readonly endpoints: readonly HubEndpoint[];
+  readonly dps: ProvisioningService;
+  readonly dpsEndpoint: DpsEndpoint;
   readonly tls: TlsMaterial;
   readonly storage: Storage;
   readonly logger: Logger;
@@ -78,6 +99,8 @@ export interface Platform {
 
 /** `plugboard.json`. */
 export interface PlatformManifest {
+  idScope: string;
+  dps: { host: string; address: string; mqttPort: number; httpsPort: number; serviceConnectionString: string };
   hubs: {
     name: string;
     hostName: string;
@@ -86,6 +109,7 @@ export interface PlatformManifest {
     httpsPort: number;
     serviceConnectionString: string;
   }[];
+  enrollmentGroups: { id: string; attestation: string; primaryKey?: string; secondaryKey?: string }[];
   caCertificate: string;
   dataDir: string;
 }
@@ -98,23 +122,123 @@ function hubDefinitions(options: PlatformOptions): HubDefinition[] {
   return Array.from({ length: hubs }, (_, i) => ({ name: `hub-${i + 1}`, address: `${prefix}.${i + 2}` }));
 }
 
-/** TLS client certificate chain of a socket, DER, leaf first. */
-export function peerCertificateChain(socket: TLSSocket): Uint8Array[] | undefined {
-  const leaf = socket.getPeerCertificate(true);
-  if (leaf === null || leaf.raw === undefined) return undefined;
-  const chain: Uint8Array[] = [];
-  const seen = new Set<string>();
-  let cert: typeof leaf | undefined = leaf;
-  while (cert?.raw !== undefined && !seen.has(cert.fingerprint256)) {
-    seen.add(cert.fingerprint256);
-    chain.push(new Uint8Array(cert.raw));
-    cert = cert.issuerCertificate as typeof leaf | undefined;
-  }
-  return chain;
+interface Listener {
+  port: number;
+  close(): Promise<void>;
+}
+
+type SessionFactory = (sink: MqttSessionSink) => MqttProtocolSession;
+
+/** An MQTT-over-TLS listener serving sessions from `createSession`. */
+async function listenMqtt(
+  tls: TlsMaterial,
+  address: string,
+  port: number,
+  logger: Logger,
+  createSession: SessionFactory,
+): Promise<Listener> {
+  const server: TlsServer = createTlsServer({
+    key: tls.serverKeyPem,
+    cert: tls.serverCertificatePem,
+    requestCert: true,
+    rejectUnauthorized: false,
+  });
+  const sockets = new Set<Duplex>();
+  const log = logger.child({ transport: 'mqtt' });
+  server.on('secureConnection', (socket: TLSSocket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.setNoDelay(true);
+    serveMqttStream({
+      stream: socket,
+      transport: 'mqtt',
+      logger: log,
+      clientCertificates: peerCertificateChain(socket),
+      createSession,
+    });
+  });
+  server.on('tlsClientError', (error) => logger.debug({ err: error }, 'TLS handshake failed'));
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(port, address, () => {
+      server.off('error', fail);
+      ok();
+    });
+  });
+  server.on('error', (error) => logger.error({ err: error }, 'MQTT listener error'));
+  const bound = server.address();
+  return {
+    port: typeof bound === 'object' && bound !== null ? bound.port : port,
+    close: () =>
+      new Promise<void>((ok) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => ok());
+      }),
+  };
+}
+
+/** An HTTPS listener with REST routes and MQTT over WebSockets at `/$iothub/websocket`. */
+async function listenHttps(
+  tls: TlsMaterial,
+  address: string,
+  port: number,
+  logger: Logger,
+  routes: (app: FastifyInstance) => void,
+  createSession: SessionFactory,
+): Promise<Listener> {
+  const app = Fastify({
+    https: { key: tls.serverKeyPem, cert: tls.serverCertificatePem, requestCert: true, rejectUnauthorized: false },
+    loggerInstance: logger.child({ transport: 'https' }) as unknown as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1024 * 1024,
+    forceCloseConnections: true,
+    // Ids are up to 128 characters, fully percent-encoded up to 384.
+    routerOptions: { maxParamLength: 512 },
+    frameworkErrors: (error, _request, reply) => {
+      void sendHubError(reply, new HubError('HUB_INVALID_ARGUMENT', `The request URL is invalid: ${error.message}`));
+    },
+  });
+  routes(app as unknown as FastifyInstance);
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_PACKET_BYTES,
+    handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false),
+  });
+  const log = logger.child({ transport: 'mqtt-ws' });
+  app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (request.url ?? '').split('?')[0];
+    if (path !== '/$iothub/websocket') {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      if (ws.protocol !== 'mqtt') {
+        ws.close(1002, 'subprotocol mqtt required');
+        return;
+      }
+      serveMqttStream({
+        stream: createWebSocketStream(ws),
+        transport: 'mqtt-ws',
+        logger: log,
+        clientCertificates: peerCertificateChain(request.socket as TLSSocket),
+        createSession,
+      });
+    });
+  });
+  await app.listen({ host: address, port });
+  const bound = app.server.address();
+  return {
+    port: typeof bound === 'object' && bound !== null ? bound.port : port,
+    close: async () => {
+      for (const client of wss.clients) client.terminate();
+      wss.close();
+      await app.close();
+    },
+  };
 }
 
 /**
- * Starts storage, TLS and every hub with its listeners.
+ * Starts storage, TLS, the provisioning service and every hub with its listeners.
  *
  * @example
  * const platform = await startPlatform({ dataDir: '.plugboard', hubs: 2 });
@@ -130,38 +254,40 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     if (names.has(d.name)) throw new RangeError(`duplicate hub name ${d.name}`);
     names.add(d.name);
   }
+  const dpsAddress = options.dps?.address ?? `${options.loopbackPrefix ?? '127.0.0'}.1`;
+  const dpsHostName = options.dps?.hostName ?? dpsAddress;
   const storage =
     options.storage ??
     SqliteStorage.open({
       path: join(dataDir, 'plugboard.db'),
       ...(options.durability === undefined ? {} : { synchronous: options.durability }),
     });
-  const ipAddresses = new Set(['127.0.0.1', '::1']);
+  const ipAddresses = new Set(['127.0.0.1', '::1', dpsAddress]);
   const hostNames = new Set(['localhost', ...(options.extraHostNames ?? [])]);
-  for (const d of definitions) {
-    ipAddresses.add(d.address);
-    const host = d.hostName ?? d.address;
+  for (const host of [dpsHostName, ...definitions.flatMap((d) => [d.address, d.hostName ?? d.address])]) {
     if (/^[\d.]+$|:/.test(host)) ipAddresses.add(host);
     else hostNames.add(host);
   }
-  const tls = await ensureTlsMaterial({
-    directory: join(dataDir, 'tls'),
-    hostNames: [...hostNames],
-    ipAddresses: [...ipAddresses],
-    logger,
-  });
   const mqttPort = options.ports?.mqtt ?? DEFAULT_PORTS.mqtt;
   const httpsPort = options.ports?.https ?? DEFAULT_PORTS.https;
   const endpoints: HubEndpoint[] = [];
-  const closers: (() => Promise<void>)[] = [];
+  const listeners: Listener[] = [];
   const hubs: Hub[] = [];
+  let tls: TlsMaterial | undefined;
   try {
+    tls = await ensureTlsMaterial({
+      directory: join(dataDir, 'tls'),
+      hostNames: [...hostNames],
+      ipAddresses: [...ipAddresses],
+      logger,
+    });
     for (const definition of definitions) {
+      const hubLog = logger.child({ hub: definition.name });
       const hub = await Hub.open({
         name: definition.name,
         hostName: definition.hostName ?? definition.address,
         storage,
-        logger: logger.child({ hub: definition.name }),
+        logger: hubLog,
         ...(options.tokenExpiryGraceSeconds === undefined
           ? {}
           : { tokenExpiryGraceSeconds: options.tokenExpiryGraceSeconds }),
@@ -170,136 +296,117 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       hubs.push(hub);
       const resolveHub = (hostName: string | undefined): Hub | undefined =>
         hostName !== undefined && hostName.toLowerCase() === hub.hostName.toLowerCase() ? hub : undefined;
-      const hubLog = logger.child({ hub: hub.name });
-
-      // MQTT over TLS.
-      const mqttServer: TlsServer = createTlsServer({
-        key: tls.serverKeyPem,
-        cert: tls.serverCertificatePem,
-        requestCert: true,
-        rejectUnauthorized: false,
-      });
-      const sockets = new Set<Duplex>();
-      mqttServer.on('secureConnection', (socket: TLSSocket) => {
-        sockets.add(socket);
-        socket.on('close', () => sockets.delete(socket));
-        socket.setNoDelay(true);
-        serveMqttConnection({
-          stream: socket,
-          transport: 'mqtt',
-          resolveHub,
-          logger: hubLog.child({ transport: 'mqtt' }),
-          clientCertificates: peerCertificateChain(socket),
-        });
-      });
-      mqttServer.on('tlsClientError', (error) => hubLog.debug({ err: error }, 'TLS handshake failed'));
-      await new Promise<void>((ok, fail) => {
-        mqttServer.once('error', fail);
-        mqttServer.listen(mqttPort, definition.address, () => {
-          mqttServer.off('error', fail);
-          ok();
-        });
-      });
-      mqttServer.on('error', (error) => hubLog.error({ err: error }, 'MQTT listener error'));
-      closers.push(
-        () =>
-          new Promise<void>((ok) => {
-            for (const s of sockets) s.destroy();
-            mqttServer.close(() => ok());
-          }),
+      const createSession: SessionFactory = (sink) =>
+        new MqttSession({ resolveHub, sink, logger: hubLog.child({ transport: sink.transport }) });
+      const mqtt = await listenMqtt(tls, definition.address, mqttPort, hubLog, createSession);
+      listeners.push(mqtt);
+      const https = await listenHttps(
+        tls,
+        definition.address,
+        httpsPort,
+        hubLog,
+        (app) => registerServiceApi(app, resolveHub),
+        createSession,
       );
-
-      // HTTPS: service REST API and MQTT over WebSockets.
-      const app = Fastify({
-        https: { key: tls.serverKeyPem, cert: tls.serverCertificatePem, requestCert: true, rejectUnauthorized: false },
-        loggerInstance: hubLog.child({ transport: 'https' }) as unknown as FastifyBaseLogger,
-        logController: new LogController({ disableRequestLogging: true }),
-        bodyLimit: 1024 * 1024,
-        forceCloseConnections: true,
-        // Ids are up to 128 characters, fully percent-encoded up to 384.
-        routerOptions: { maxParamLength: 512 },
-        frameworkErrors: (error, _request, reply) => {
-          void sendHubError(
-            reply,
-            new HubError('HUB_INVALID_ARGUMENT', `The request URL is invalid: ${error.message}`),
-          );
-        },
-      });
-      registerServiceApi(app as unknown as FastifyInstance, resolveHub);
-      const wss = new WebSocketServer({
-        noServer: true,
-        maxPayload: MAX_PACKET_BYTES,
-        handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false),
-      });
-      app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-        const path = (request.url ?? '').split('?')[0];
-        if (path !== '/$iothub/websocket') {
-          socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
-          return;
-        }
-        wss.handleUpgrade(request, socket, head, (ws) => {
-          if (ws.protocol !== 'mqtt') {
-            ws.close(1002, 'subprotocol mqtt required');
-            return;
-          }
-          const stream = createWebSocketStream(ws);
-          serveMqttConnection({
-            stream,
-            transport: 'mqtt-ws',
-            resolveHub,
-            logger: hubLog.child({ transport: 'mqtt-ws' }),
-            clientCertificates: peerCertificateChain(request.socket as TLSSocket),
-          });
-        });
-      });
-      await app.listen({ host: definition.address, port: httpsPort });
-      closers.push(async () => {
-        for (const client of wss.clients) client.terminate();
-        wss.close();
-        await app.close();
-      });
-      const mqttAddress = mqttServer.address();
-      const httpsAddress = app.server.address();
-      endpoints.push({
-        hub,
-        address: definition.address,
-        mqttPort: typeof mqttAddress === 'object' && mqttAddress !== null ? mqttAddress.port : mqttPort,
-        httpsPort: typeof httpsAddress === 'object' && httpsAddress !== null ? httpsAddress.port : httpsPort,
-      });
+      listeners.push(https);
+      endpoints.push({ hub, address: definition.address, mqttPort: mqtt.port, httpsPort: https.port });
     }
+
+    const dpsLog = logger.child({ service: 'dps' });
+    const dps = await ProvisioningService.open({
+      hostName: dpsHostName,
+      hubs,
+      storage,
+      logger: dpsLog,
+      ...(options.dps?.idScope === undefined ? {} : { idScope: options.dps.idScope }),
+      ...(options.dps?.quotas === undefined ? {} : { quotas: options.dps.quotas }),
+      ...(options.dps?.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: options.dps.retryAfterSeconds }),
+    });
+    const createDpsSession: SessionFactory = (sink) => new DpsMqttSession({ dps, sink, logger: dpsLog });
+    const dpsMqtt = await listenMqtt(tls, dpsAddress, mqttPort, dpsLog, createDpsSession);
+    listeners.push(dpsMqtt);
+    const dpsHttps = await listenHttps(
+      tls,
+      dpsAddress,
+      httpsPort,
+      dpsLog,
+      (app) => {
+        app.setErrorHandler((error: unknown, _request, reply) => {
+          if (error instanceof DpsError) return sendDpsError(reply, error);
+          const e = error as { statusCode?: number; message?: string; code?: string };
+          if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+            return sendDpsError(reply, new DpsError('DPS_PAYLOAD_TOO_LARGE', 'The request body is too large.'));
+          }
+          if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
+            return sendDpsError(reply, new DpsError('DPS_BAD_REQUEST', e.message ?? 'Bad request.'));
+          }
+          dpsLog.error({ err: error }, 'DPS request failed');
+          return sendDpsError(reply, new DpsError('DPS_INTERNAL', 'Internal error.'));
+        });
+        registerDpsApi(app, dps);
+      },
+      createDpsSession,
+    );
+    listeners.push(dpsHttps);
+    const dpsEndpoint: DpsEndpoint = { dps, address: dpsAddress, mqttPort: dpsMqtt.port, httpsPort: dpsHttps.port };
+    const material = tls;
+
+    let closed = false;
+    return {
+      hubs,
+      endpoints,
+      dps,
+      dpsEndpoint,
+      tls: material,
+      storage,
+      logger,
+      manifest: () => ({
+        idScope: dps.idScope,
+        dps: {
+          host: dps.hostName,
+          address: dpsAddress,
+          mqttPort: dpsMqtt.port,
+          httpsPort: dpsHttps.port,
+          serviceConnectionString: `HostName=${dps.hostName};SharedAccessKeyName=${dps.servicePolicy.keyName};SharedAccessKey=${dps.servicePolicy.primaryKey}`,
+        },
+        hubs: endpoints.map((e) => ({
+          name: e.hub.name,
+          hostName: e.hub.hostName,
+          address: e.address,
+          mqttPort: e.mqttPort,
+          httpsPort: e.httpsPort,
+          serviceConnectionString: e.hub.serviceConnectionString(),
+        })),
+        enrollmentGroups: dps.listEnrollmentGroups().map(groupSummary),
+        caCertificate: material.caCertificatePath,
+        dataDir,
+      }),
+      async close() {
+        if (closed) return;
+        closed = true;
+        for (const hub of hubs) hub.close();
+        for (const listener of listeners.reverse()) {
+          await listener.close().catch((err: unknown) => logger.warn({ err }, 'close failed'));
+        }
+        if (options.storage === undefined) await storage.close();
+      },
+    };
   } catch (error) {
     for (const hub of hubs) hub.close();
-    for (const close of closers.reverse()) await close().catch(() => undefined);
+    for (const listener of listeners.reverse()) await listener.close().catch(() => undefined);
     if (options.storage === undefined) await storage.close();
     throw error;
   }
+}
 
-  let closed = false;
-  return {
-    hubs,
-    endpoints,
-    tls,
-    storage,
-    logger,
-    manifest: () => ({
-      hubs: endpoints.map((e) => ({
-        name: e.hub.name,
-        hostName: e.hub.hostName,
-        address: e.address,
-        mqttPort: e.mqttPort,
-        httpsPort: e.httpsPort,
-        serviceConnectionString: e.hub.serviceConnectionString(),
-      })),
-      caCertificate: tls.caCertificatePath,
-      dataDir,
-    }),
-    async close() {
-      if (closed) return;
-      closed = true;
-      for (const hub of hubs) hub.close();
-      for (const close of closers.reverse())
-        await close().catch((err: unknown) => logger.warn({ err }, 'close failed'));
-      if (options.storage === undefined) await storage.close();
-    },
-  };
+function groupSummary(group: EnrollmentGroup): PlatformManifest['enrollmentGroups'][number] {
+  const attestation = group.attestation;
+  return attestation.type === 'symmetricKey'
+    ? {
+        id: group.enrollmentGroupId,
+        attestation: 'symmetricKey',
+        primaryKey: attestation.symmetricKey.primaryKey,
+        secondaryKey: attestation.symmetricKey.secondaryKey,
+      }
+    : { id: group.enrollmentGroupId, attestation: 'x509' };
 }

@@ -43,8 +43,14 @@ function options(directory: string, extra: Partial<TlsMaterialOptions> = {}): Tl
   return { directory, hostNames: HOST_NAMES, ipAddresses: IP_ADDRESSES, ...extra };
 }
 
-function recordingLogger(): TlsLogger & { entries: { level: string; obj: object; msg: string | undefined }[] } {
-  const entries: { level: string; obj: object; msg: string | undefined }[] = [];
+interface LogEntry {
+  level: 'info' | 'warn';
+  obj: object;
+  msg: string | undefined;
+}
+
+function recordingLogger(): TlsLogger & { entries: LogEntry[] } {
+  const entries: LogEntry[] = [];
   return {
     entries,
     info: (obj, msg) => entries.push({ level: 'info', obj, msg }),
@@ -65,29 +71,32 @@ async function assertTlsError(promise: Promise<unknown>, code: TlsError['code'],
   });
 }
 
-/** Starts a TLS server on 127.0.0.1:0, runs `fn` with its port, then closes it. */
+/** Starts a TLS server on 127.0.0.1:0, runs `fn` with its port and first accepted socket, then closes all. */
 async function withTlsServer<T>(
   serverOptions: tls.TlsOptions,
-  fn: (port: number, sockets: Promise<tls.TLSSocket>) => Promise<T>,
+  fn: (port: number, firstAccepted: Promise<tls.TLSSocket>) => Promise<T>,
 ): Promise<T> {
+  const sockets = new Set<tls.TLSSocket>();
   const server = tls.createServer(serverOptions, (socket) => {
+    sockets.add(socket);
     socket.on('error', () => undefined);
-    socket.end();
+    socket.on('close', () => sockets.delete(socket));
   });
-  const firstSocket = new Promise<tls.TLSSocket>((resolve) => server.once('secureConnection', resolve));
-  server.on('tlsClientError', () => undefined);
+  const firstAccepted = new Promise<tls.TLSSocket>((resolve) => server.once('secureConnection', resolve));
+  server.on('tlsClientError', () => undefined); // the negative cases abort handshakes on purpose
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {
-    return await fn((server.address() as AddressInfo).port, firstSocket);
+    return await fn((server.address() as AddressInfo).port, firstAccepted);
   } finally {
+    for (const socket of sockets) socket.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }
 
-/** Connects, waits for the handshake outcome, and closes. */
-function connect(
-  connectOptions: tls.ConnectionOptions,
-): Promise<{ ok: true; peer: tls.DetailedPeerCertificate } | { ok: false; error: NodeJS.ErrnoException }> {
+type ConnectResult = { ok: true; peer: tls.DetailedPeerCertificate } | { ok: false; error: NodeJS.ErrnoException };
+
+/** Connects, waits for the client-side handshake outcome, and closes. */
+function connect(connectOptions: tls.ConnectionOptions): Promise<ConnectResult> {
   return new Promise((resolve) => {
     const socket = tls.connect(connectOptions, () => {
       const peer = socket.getPeerCertificate(true);
@@ -125,8 +134,7 @@ describe('ensureTlsMaterial', () => {
     assert.equal(ca.subject, 'CN=Plugboard Local CA');
     assert.equal(ca.ca, true);
     const caPeculiar = new x509.X509Certificate(material.caCertificatePem);
-    const caDays = (caPeculiar.notAfter.getTime() - caPeculiar.notBefore.getTime()) / DAY_MS;
-    assert.equal(caDays, 3650);
+    assert.equal((caPeculiar.notAfter.getTime() - caPeculiar.notBefore.getTime()) / DAY_MS, 3650);
     const caUsage = caPeculiar.getExtension(x509.KeyUsagesExtension);
     assert.equal(caUsage?.usages, x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign);
     assert.equal(caPeculiar.getExtension(x509.BasicConstraintsExtension)?.critical, true);
@@ -221,7 +229,7 @@ describe('ensureTlsMaterial', () => {
     assert.match(sans(second.serverCertificatePem), /DNS:global\.azure-devices-provisioning\.net/);
     assert.match(sans(second.serverCertificatePem), /IP Address:10\.0\.0\.5/);
     assert.equal(await readFile(join(directory, 'server.pem'), 'utf8'), second.serverCertificatePem);
-    const reason = (logger.entries[0]?.obj as { reason?: string }).reason ?? '';
+    const reason = (logger.entries[0]?.obj as { reason?: string } | undefined)?.reason ?? '';
     assert.match(reason, /global\.azure-devices-provisioning\.net, 10\.0\.0\.5/);
     const server = new X509Certificate(second.serverCertificatePem);
     assert.ok(server.verify(new X509Certificate(first.caCertificatePem).publicKey));
@@ -267,6 +275,8 @@ describe('ensureTlsMaterial', () => {
     const other = await issueCertificate({ commonName: 'other', isCa: true });
     await writeFile(caKeyPath, other.privateKeyPem);
     await assertTlsError(ensureTlsMaterial(options(directory)), 'HUB_TLS_MATERIAL_INVALID', caKeyPath, 'match');
+    await writeFile(caKeyPath, 'not a key');
+    await assertTlsError(ensureTlsMaterial(options(directory)), 'HUB_TLS_MATERIAL_INVALID', caKeyPath);
 
     const leaf = await issueCertificate({ commonName: 'not a CA' });
     await writeFile(caPath, leaf.certificatePem);
@@ -342,9 +352,8 @@ describe('issueCertificate and thumbprints', () => {
     // An RSA CA signs too (RSASSA-PKCS1-v1_5 with SHA-256).
     const rsaCa = await issueCertificate({ commonName: 'RSA CA', isCa: true, keyAlgorithm: 'rsa' });
     const signedByRsa = await issueCertificate({ commonName: 'dev-under-rsa', issuer: rsaCa });
-    assert.ok(
-      new X509Certificate(signedByRsa.certificatePem).verify(new X509Certificate(rsaCa.certificatePem).publicKey),
-    );
+    const rsaCaKey = new X509Certificate(rsaCa.certificatePem).publicKey;
+    assert.ok(new X509Certificate(signedByRsa.certificatePem).verify(rsaCaKey));
   });
 
   test('[TLS:validity] validDays and notBefore are honoured', async () => {
@@ -355,8 +364,8 @@ describe('issueCertificate and thumbprints', () => {
     assert.equal(parsed.notAfter.toISOString(), '2030-01-11T00:00:00.000Z');
   });
 
-  test('[TLS:thumbprint] a self-signed certificate: thumbprints match SHA-1/SHA-256 of the DER, as Azure shows', async () => {
-    const selfSigned = await issueCertificate({ commonName: 'self-signed-dev', keyAlgorithm: 'rsa' });
+  test('[TLS:thumbprint] self-signed: thumbprints are SHA-1/SHA-256 of the DER, upper-case hex as Azure shows', async () => {
+    const selfSigned = await issueCertificate({ commonName: 'self-signed-dev' });
     const node = new X509Certificate(selfSigned.certificatePem);
     assert.ok(node.verify(node.publicKey), 'self-signed');
     assert.match(selfSigned.thumbprintSha1, /^[0-9A-F]{40}$/);
@@ -374,16 +383,14 @@ describe('issueCertificate and thumbprints', () => {
     assert.equal(commonNameOf(node.raw), 'self-signed-dev');
   });
 
-  test('[TLS:cn] commonNameOf keeps special characters and rejects non-certificates', async () => {
-    const odd = await issueCertificate({ commonName: 'dev,1+x=y "q"' });
-    assert.equal(commonNameOf(odd.certificatePem), 'dev,1+x=y "q"');
-    assert.throws(
-      () => commonNameOf('not a certificate!'),
-      (err: unknown) => {
-        return err instanceof TlsError && err.code === 'HUB_TLS_CERTIFICATE_INVALID';
-      },
-    );
-    assert.throws(() => certificateThumbprints(new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x01])), TlsError);
+  test('[TLS:cn] commonNameOf round-trips any common name and rejects non-certificates', async () => {
+    for (const commonName of ['dev,1+x=y "q"', '#00ff', ' spaced ', 'dévice-ü']) {
+      const odd = await issueCertificate({ commonName });
+      assert.equal(commonNameOf(odd.certificatePem), commonName);
+    }
+    const isInvalid = (err: unknown) => err instanceof TlsError && err.code === 'HUB_TLS_CERTIFICATE_INVALID';
+    assert.throws(() => commonNameOf('not a certificate!'), isInvalid);
+    assert.throws(() => certificateThumbprints(new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x01])), isInvalid);
   });
 
   test('[TLS:issuer] unusable issuers are rejected with HUB_TLS_CERTIFICATE_INVALID', async () => {
@@ -394,18 +401,14 @@ describe('issueCertificate and thumbprints', () => {
       'not a CA',
     );
     const otherCa = await issueCertificate({ commonName: 'Other', isCa: true });
+    const mismatched = { certificatePem: deviceCa.certificatePem, privateKeyPem: otherCa.privateKeyPem };
     await assertTlsError(
-      issueCertificate({
-        commonName: 'x',
-        issuer: { certificatePem: deviceCa.certificatePem, privateKeyPem: otherCa.privateKeyPem },
-      }),
+      issueCertificate({ commonName: 'x', issuer: mismatched }),
       'HUB_TLS_CERTIFICATE_INVALID',
       'does not match',
     );
-    await assertTlsError(
-      issueCertificate({ commonName: 'x', issuer: { certificatePem: 'nope', privateKeyPem: deviceCa.privateKeyPem } }),
-      'HUB_TLS_CERTIFICATE_INVALID',
-    );
+    const notPem = { certificatePem: 'nope', privateKeyPem: deviceCa.privateKeyPem };
+    await assertTlsError(issueCertificate({ commonName: 'x', issuer: notPem }), 'HUB_TLS_CERTIFICATE_INVALID');
   });
 });
 
@@ -427,29 +430,26 @@ describe('verifyCertificateChain', () => {
   });
 
   test('[X509:chain] a leaf signed by a trusted CA, directly or through intermediates, is accepted', () => {
-    assert.deepEqual(verifyCertificateChain([directDevice.certificatePem], [rootCa.certificatePem]), {
+    const trusted = [rootCa.certificatePem];
+    assert.deepEqual(verifyCertificateChain([directDevice.certificatePem], trusted), {
       ok: true,
       commonName: 'dev-direct',
     });
-    assert.deepEqual(
-      verifyCertificateChain([device.certificatePem, intermediate.certificatePem], [rootCa.certificatePem]),
-      { ok: true, commonName: 'dev-rsa' },
-    );
-    // One PEM bundle, DER bytes, and the trusted intermediate alone all work as well.
+    assert.deepEqual(verifyCertificateChain([device.certificatePem, intermediate.certificatePem], trusted), {
+      ok: true,
+      commonName: 'dev-rsa',
+    });
+    // One PEM bundle, DER bytes, a trusted intermediate, and a trusted bundle all work as well.
     const bundle = device.certificatePem + intermediate.certificatePem;
-    assert.equal(verifyCertificateChain([bundle], [rootCa.certificatePem]).ok, true);
+    assert.equal(verifyCertificateChain([bundle], trusted).ok, true);
     const der = (pem: string) => new X509Certificate(pem).raw;
     assert.equal(
-      verifyCertificateChain([der(device.certificatePem), der(intermediate.certificatePem)], [rootCa.certificatePem])
-        .ok,
+      verifyCertificateChain([der(device.certificatePem), der(intermediate.certificatePem)], trusted).ok,
       true,
     );
     assert.equal(verifyCertificateChain([device.certificatePem], [intermediate.certificatePem]).ok, true);
-    // A trusted-CA list given as one PEM bundle.
-    assert.equal(
-      verifyCertificateChain([directDevice.certificatePem], [intermediate.certificatePem + rootCa.certificatePem]).ok,
-      true,
-    );
+    const trustedBundle = [intermediate.certificatePem + rootCa.certificatePem];
+    assert.equal(verifyCertificateChain([directDevice.certificatePem], trustedBundle).ok, true);
   });
 
   test('[X509:untrusted] a missing intermediate or a foreign CA is untrusted', async () => {
@@ -459,9 +459,8 @@ describe('verifyCertificateChain', () => {
       commonName: 'dev-rsa',
     });
     const foreign = await issueCertificate({ commonName: 'Foreign CA', isCa: true });
-    const result = verifyCertificateChain([directDevice.certificatePem], [foreign.certificatePem]);
-    assert.equal(result.reason, 'untrusted');
-    // Same subject name, different key: the signature check, not the name, decides.
+    assert.equal(verifyCertificateChain([directDevice.certificatePem], [foreign.certificatePem]).reason, 'untrusted');
+    // Same subject name, different key: the signature, not the name, decides.
     const impostor = await issueCertificate({ commonName: 'Device Root CA', isCa: true });
     assert.equal(verifyCertificateChain([directDevice.certificatePem], [impostor.certificatePem]).reason, 'untrusted');
     assert.equal(verifyCertificateChain([directDevice.certificatePem], []).reason, 'untrusted');
@@ -483,14 +482,14 @@ describe('verifyCertificateChain', () => {
     const ecdsa = { name: 'ECDSA', namedCurve: 'P-256' };
     const midKeys = await webcrypto.subtle.generateKey(ecdsa, false, ['sign', 'verify']);
     const leafKeys = await webcrypto.subtle.generateKey(ecdsa, false, ['sign', 'verify']);
-    const signing = { name: 'ECDSA', hash: 'SHA-256' };
+    const signingAlgorithm = { name: 'ECDSA', hash: 'SHA-256' };
     const mid = await x509.X509CertificateGenerator.create(
       {
         subject: 'CN=Not A CA',
         issuer: new x509.X509Certificate(rootCa.certificatePem).subjectName,
         publicKey: midKeys.publicKey,
         signingKey: rootKey,
-        signingAlgorithm: signing,
+        signingAlgorithm,
         extensions: [new x509.BasicConstraintsExtension(false, undefined, true)],
       },
       webcrypto,
@@ -501,11 +500,12 @@ describe('verifyCertificateChain', () => {
         issuer: mid.subjectName,
         publicKey: leafKeys.publicKey,
         signingKey: midKeys.privateKey,
-        signingAlgorithm: signing,
+        signingAlgorithm,
       },
       webcrypto,
     );
-    assert.ok(new X509Certificate(mid.toString('pem')).verify(new X509Certificate(rootCa.certificatePem).publicKey));
+    const rootPublicKey = new X509Certificate(rootCa.certificatePem).publicKey;
+    assert.ok(new X509Certificate(mid.toString('pem')).verify(rootPublicKey), 'the fake intermediate is root-signed');
     const result = verifyCertificateChain([leaf.toString('pem'), mid.toString('pem')], [rootCa.certificatePem]);
     assert.deepEqual(result, { ok: false, reason: 'untrusted', commonName: 'dev-under-non-ca' });
   });
@@ -514,15 +514,10 @@ describe('verifyCertificateChain', () => {
     const leafWindow = new x509.X509Certificate(device.certificatePem);
     const chain = [device.certificatePem, intermediate.certificatePem];
     const trusted = [rootCa.certificatePem];
-    assert.equal(
-      verifyCertificateChain(chain, trusted, new Date(leafWindow.notAfter.getTime() + 1000)).reason,
-      'expired',
-    );
-    assert.equal(
-      verifyCertificateChain(chain, trusted, new Date(leafWindow.notBefore.getTime() - 1000)).reason,
-      'not-yet-valid',
-    );
-    assert.equal(verifyCertificateChain(chain, trusted, new Date(leafWindow.notAfter.getTime() - 1000)).ok, true);
+    const at = (offsetMs: number, from: Date) => new Date(from.getTime() + offsetMs);
+    assert.equal(verifyCertificateChain(chain, trusted, at(1000, leafWindow.notAfter)).reason, 'expired');
+    assert.equal(verifyCertificateChain(chain, trusted, at(-1000, leafWindow.notBefore)).reason, 'not-yet-valid');
+    assert.equal(verifyCertificateChain(chain, trusted, at(-1000, leafWindow.notAfter)).ok, true);
 
     // A long-lived leaf under a short-lived intermediate: the intermediate's expiry decides.
     const shortCa = await issueCertificate({ commonName: 'Short CA', isCa: true, issuer: rootCa, validDays: 2 });
@@ -542,12 +537,8 @@ describe('verifyCertificateChain', () => {
       reason: 'malformed',
     });
     assert.equal(verifyCertificateChain([device.certificatePem, 'garbage!'], trusted).reason, 'malformed');
-    assert.throws(
-      () => verifyCertificateChain([device.certificatePem], ['not a pem']),
-      (err: unknown) => {
-        return err instanceof TlsError && err.code === 'HUB_TLS_CERTIFICATE_INVALID';
-      },
-    );
+    const isInvalid = (err: unknown) => err instanceof TlsError && err.code === 'HUB_TLS_CERTIFICATE_INVALID';
+    assert.throws(() => verifyCertificateChain([device.certificatePem], ['not a pem']), isInvalid);
   });
 
   test('[X509:mtls] the chain a real TLS client presents (RSA device cert + intermediate) verifies', async () => {
@@ -559,7 +550,7 @@ describe('verifyCertificateChain', () => {
       rejectUnauthorized: false, // the application decides, as the hub does for X.509 attestation
     };
     await withTlsServer(serverOptions, async (port, accepted) => {
-      const client = await connect({
+      const client = tls.connect({
         host: '127.0.0.1',
         port,
         ca: material.caCertificatePem,
@@ -567,20 +558,27 @@ describe('verifyCertificateChain', () => {
         cert: device.certificatePem + intermediate.certificatePem,
         key: device.privateKeyPem,
       });
-      assert.ok(client.ok, client.ok ? '' : client.error.message);
-      const socket = await accepted;
-      const peer = socket.getPeerCertificate(true);
-      const raws: Buffer[] = [];
-      for (let cert: tls.DetailedPeerCertificate | undefined = peer; cert?.raw !== undefined;) {
-        if (raws.some((raw) => raw.equals(cert!.raw))) break;
-        raws.push(cert.raw);
-        cert = cert.issuerCertificate;
+      client.on('error', () => undefined);
+      try {
+        // Keep the client open until the server has finished the handshake: with TLS 1.3 the client sends its
+        // certificate after it already considers itself connected.
+        const socket = await accepted;
+        const peer = socket.getPeerCertificate(true);
+        const raws: Buffer[] = [];
+        for (let cert: tls.DetailedPeerCertificate | undefined = peer; cert?.raw !== undefined;) {
+          const raw = cert.raw;
+          if (raws.some((seen) => seen.equals(raw))) break;
+          raws.push(raw);
+          cert = cert.issuerCertificate;
+        }
+        assert.equal(raws.length, 2, 'leaf and intermediate were presented');
+        assert.deepEqual(verifyCertificateChain(raws, [rootCa.certificatePem]), { ok: true, commonName: 'dev-rsa' });
+        assert.equal(certificateThumbprints(peer.raw).sha1, device.thumbprintSha1);
+        assert.equal(peer.fingerprint.replaceAll(':', ''), device.thumbprintSha1);
+        assert.equal(commonNameOf(peer.raw), 'dev-rsa');
+      } finally {
+        client.destroy();
       }
-      assert.equal(raws.length, 2, 'leaf and intermediate were presented');
-      assert.deepEqual(verifyCertificateChain(raws, [rootCa.certificatePem]), { ok: true, commonName: 'dev-rsa' });
-      assert.equal(certificateThumbprints(peer.raw).sha1, device.thumbprintSha1);
-      assert.equal(peer.fingerprint.replaceAll(':', ''), device.thumbprintSha1);
-      assert.equal(commonNameOf(peer.raw), 'dev-rsa');
     });
   });
 });

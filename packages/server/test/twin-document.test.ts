@@ -11,7 +11,7 @@ import {
   versionEtag,
 } from '../src/core/twin-document.js';
 import { HubError } from '../src/errors.js';
-import type { JsonObject } from '../src/core/model.js';
+import type { JsonObject, JsonValue } from '../src/core/model.js';
 
 const T0 = '2026-01-01T00:00:00.000Z';
 const T1 = '2026-01-01T00:00:01.000Z';
@@ -101,21 +101,38 @@ describe('twin document algebra', () => {
       codeOf(() => validateTwinPatch({ s: 'x'.repeat(4097) }, 'reported')),
       'HUB_INVALID_TWIN_PATCH',
     );
-    let deep: JsonObject = { leaf: 1 };
-    for (let i = 0; i < 9; i++) deep = { n: deep };
+    // Azure's own example of the deepest valid document: "one" ... "ten", then { "property": "value" }.
+    let deep: JsonObject = { property: 'value' };
+    for (const level of ['ten', 'nine', 'eight', 'seven', 'six', 'five', 'four', 'three', 'two', 'one']) {
+      deep = { [level]: deep };
+    }
     assert.equal(
       codeOf(() => validateTwinPatch(deep, 'reported')),
       undefined,
       '10 levels are allowed',
     );
     assert.equal(
-      codeOf(() => validateTwinPatch({ n: deep }, 'reported')),
+      codeOf(() => validateTwinPatch({ zero: deep }, 'reported')),
       'HUB_INVALID_TWIN_PATCH',
       '11 are not',
+    );
+    let arrays: JsonValue = 1;
+    for (let i = 0; i < 100_000; i++) arrays = [arrays];
+    assert.equal(
+      codeOf(() => validateTwinPatch({ a: arrays }, 'reported')),
+      'HUB_INVALID_TWIN_PATCH',
+      'nested arrays',
     );
     const twin = newTwin(T0);
     const big: JsonObject = {};
     for (let i = 0; i < 10; i++) big[`k${i}`] = 'v'.repeat(4000);
+    // Sizes follow Azure's rule (key + value lengths), not JSON text: 2,500 short strings fit in 32 KB.
+    const many: JsonObject = {};
+    for (let i = 0; i < 2500; i++) many[`p${String(i).padStart(4, '0')}`] = 'abcd';
+    assert.equal(
+      codeOf(() => applySectionPatch(twin.reported, many, T1, 'reported')),
+      undefined,
+    );
     assert.equal(
       codeOf(() => applySectionPatch(twin.reported, big, T1, 'reported')),
       'HUB_INVALID_TWIN_PATCH',

@@ -1022,6 +1022,47 @@ export class Hub {
     return this.getTwin(identity);
   }
 
+  /**
+   * Replaces a twin's tags, desired and reported properties with those of another hub's twin (DPS
+   * reprovisioning with data migration, failover). Versions continue from this twin's; the connected
+   * device (if any) receives the desired properties.
+   */
+  async importTwin(
+    identity: Identity,
+    source: { tags: JsonObject; desired: JsonObject; reported: JsonObject },
+  ): Promise<void> {
+    const stored = this.#require(identity);
+    const strip = (section: JsonObject): JsonObject => {
+      const out: JsonObject = {};
+      for (const [k, v] of Object.entries(section)) if (!k.startsWith('$')) out[k] = v;
+      return out;
+    };
+    const now = this.#iso();
+    const desired = replaceSection(stored.twin.desired, strip(source.desired), now, 'desired');
+    const reported = replaceSection(stored.twin.reported, strip(source.reported), now, 'reported');
+    const version = stored.twin.version + 1;
+    stored.twin = {
+      tags: applyTagsPatch({}, strip(source.tags)),
+      desired,
+      reported,
+      version,
+      etag: versionEtag(version),
+    };
+    await this.#storage.saveIdentity(this.name, stored);
+    this.events.emit({ type: 'twinChanged', hub: this.name, identity, section: 'desired', version: desired.$version });
+    this.events.emit({
+      type: 'twinChanged',
+      hub: this.name,
+      identity,
+      section: 'reported',
+      version: reported.$version,
+    });
+    const handle = this.#connections.get(identityKey(identity));
+    if (handle !== undefined && handle.endpoint.wantsDesired) {
+      handle.endpoint.sendDesiredPatch(sectionForDevice(desired), desired.$version);
+    }
+  }
+
   // ---------------------------------------------------------------- direct methods
 
   /**

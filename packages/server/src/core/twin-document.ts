@@ -65,7 +65,7 @@ export function validateTwinPatch(
   if (!isObject(patch as JsonValue)) {
     throw new HubError('HUB_INVALID_TWIN_PATCH', `The ${section} patch must be a JSON object.`);
   }
-  validateNode(patch as JsonObject, section, 1);
+  validateNode(patch as JsonObject, section, 0);
 }
 
 function hasControlCharacter(text: string): boolean {
@@ -82,7 +82,7 @@ function validateNode(node: JsonObject, path: string, depth: number): void {
   }
   for (const [key, value] of Object.entries(node)) {
     const keyPath = `${path}.${key}`;
-    if (key === '$version' && depth === 1) continue;
+    if (key === '$version' && depth === 0) continue;
     if (key.length === 0 || /[.$ ]/.test(key) || hasControlCharacter(key)) {
       throw new HubError(
         'HUB_INVALID_TWIN_PATCH',
@@ -107,6 +107,12 @@ function validateValue(value: JsonValue, path: string, depth: number): void {
       throw new HubError('HUB_INVALID_TWIN_PATCH', `${path}: string values are limited to 4 KB.`);
     }
   } else if (Array.isArray(value)) {
+    if (depth + 1 > TWIN_LIMITS.maxDepth) {
+      throw new HubError(
+        'HUB_INVALID_TWIN_PATCH',
+        `${path} nests deeper than ${TWIN_LIMITS.maxDepth} levels; flatten the twin document.`,
+      );
+    }
     for (const [i, item] of value.entries()) {
       if (isObject(item)) validateNode(item, `${path}[${i}]`, depth + 1);
       else validateValue(item, `${path}[${i}]`, depth + 1);
@@ -116,11 +122,34 @@ function validateValue(value: JsonValue, path: string, depth: number): void {
   }
 }
 
-/** Serialized size in bytes of a section's properties (without `$metadata` and `$version`). */
+/**
+ * A section's size by IoT Hub's documented rule: for every property, the UTF-8 length of its key plus
+ * its value — strings by their UTF-8 length without control characters, numbers 8 bytes, booleans 4,
+ * objects and arrays the sum of what they contain. `$` keys (`$version`, `$metadata`) do not count.
+ */
 export function sectionSize(section: JsonObject): number {
-  const props: JsonObject = {};
-  for (const [key, value] of Object.entries(section)) if (!key.startsWith('$')) props[key] = value;
-  return encoder.encode(JSON.stringify(props)).length;
+  let size = 0;
+  for (const [key, value] of Object.entries(section)) {
+    if (key.startsWith('$')) continue;
+    size += encoder.encode(key).length + valueSize(value);
+  }
+  return size;
+}
+
+function valueSize(value: JsonValue): number {
+  if (typeof value === 'number') return 8;
+  if (typeof value === 'boolean') return 4;
+  if (value === null) return 0;
+  if (typeof value === 'string') {
+    let controls = 0;
+    for (let i = 0; i < value.length; i++) {
+      const c = value.charCodeAt(i);
+      if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) controls += 1;
+    }
+    return encoder.encode(value).length - controls;
+  }
+  if (Array.isArray(value)) return value.reduce<number>((sum, item) => sum + valueSize(item), 0);
+  return sectionSize(value);
 }
 
 function structuredCopy<T extends JsonValue>(value: T): T {

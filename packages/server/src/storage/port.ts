@@ -65,5 +65,10 @@ export interface Storage {
   /** `undefined` deletes the session. */
   saveSession(hub: string, clientId: string, subscriptions: readonly SessionSubscription[] | undefined): Promise<void>;
 
+  /** Documents of one kind (DPS enrollments and registrations, Central templates, ...), by id. */
+  loadDocuments(kind: string): Promise<Map<string, unknown>>;
+  saveDocument(kind: string, id: string, body: unknown): Promise<void>;
+  deleteDocument(kind: string, id: string): Promise<void>;
+
   close(): Promise<void>;
 }

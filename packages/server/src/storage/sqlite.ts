@@ -32,6 +32,7 @@ CREATE INDEX IF NOT EXISTS telemetry_device ON telemetry (hub, device_id, seq);
 CREATE TABLE IF NOT EXISTS c2d (hub TEXT NOT NULL, id TEXT NOT NULL, record TEXT NOT NULL, body BLOB NOT NULL, PRIMARY KEY (hub, id));
 CREATE TABLE IF NOT EXISTS feedback (seq INTEGER PRIMARY KEY AUTOINCREMENT, hub TEXT NOT NULL, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (hub TEXT NOT NULL, client_id TEXT NOT NULL, subscriptions TEXT NOT NULL, PRIMARY KEY (hub, client_id));
+CREATE TABLE IF NOT EXISTS documents (kind TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, id));
 `;
 
 interface TelemetryRow {
@@ -266,6 +267,27 @@ export class SqliteStorage implements Storage {
          ON CONFLICT(hub, client_id) DO UPDATE SET subscriptions = excluded.subscriptions`,
       )
       .run(hub, clientId, JSON.stringify(subscriptions));
+  }
+
+  async loadDocuments(kind: string): Promise<Map<string, unknown>> {
+    const rows = this.#db.prepare('SELECT id, body FROM documents WHERE kind = ?').all(kind) as {
+      id: string;
+      body: string;
+    }[];
+    return new Map(rows.map((row) => [row.id, JSON.parse(row.body) as unknown]));
+  }
+
+  async saveDocument(kind: string, id: string, body: unknown): Promise<void> {
+    this.#db
+      .prepare(
+        `INSERT INTO documents (kind, id, body) VALUES (?, ?, ?)
+         ON CONFLICT(kind, id) DO UPDATE SET body = excluded.body`,
+      )
+      .run(kind, id, JSON.stringify(body));
+  }
+
+  async deleteDocument(kind: string, id: string): Promise<void> {
+    this.#db.prepare('DELETE FROM documents WHERE kind = ? AND id = ?').run(kind, id);
   }
 
   async close(): Promise<void> {

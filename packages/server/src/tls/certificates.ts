@@ -29,7 +29,7 @@ const CLOCK_SKEW_MS = 5 * 60_000;
  * @example
  * ```ts
  * const device = await issueCertificate({ commonName: 'dev1', extendedKeyUsage: 'clientAuth' });
- * console.log(device.thumbprintSha1); // 40 upper-case hex digits, as in the Azure portal
+ * enrollment.thumbprint = device.thumbprintSha1; // 40 upper-case hex digits, as in the Azure portal
  * ```
  */
 export interface IssuedCertificate {

@@ -44,9 +44,9 @@ export interface TlsMaterialOptions {
  *
  * @example
  * ```ts
- * const tls = await ensureTlsMaterial(options);
- * https.createServer({ cert: tls.serverCertificatePem, key: tls.serverKeyPem }, app);
- * console.log(`export NODE_EXTRA_CA_CERTS=${tls.caCertificatePath}`);
+ * const material = await ensureTlsMaterial(options);
+ * https.createServer({ cert: material.serverCertificatePem, key: material.serverKeyPem }, app);
+ * logger.info(`export NODE_EXTRA_CA_CERTS=${material.caCertificatePath}`);
  * ```
  */
 export interface TlsMaterial {
@@ -60,13 +60,41 @@ export interface TlsMaterial {
   created: { ca: boolean; server: boolean };
 }
 
-/** Validity of the local CA. */
+/**
+ * Validity of the local CA, in days (10 years).
+ *
+ * @example
+ * ```ts
+ * const caExpiry = new Date(Date.now() + CA_VALID_DAYS * 86_400_000);
+ * ```
+ */
 export const CA_VALID_DAYS = 3650;
-/** Validity of the server certificate: Apple's (and Chromium's, for local CAs) 825-day maximum. */
+/**
+ * Validity of the server certificate, in days: Apple's 825-day maximum for TLS server certificates.
+ *
+ * @example
+ * ```ts
+ * assert.ok(serverValidityDays <= SERVER_VALID_DAYS);
+ * ```
+ */
 export const SERVER_VALID_DAYS = 825;
-/** A server certificate with less than this left is re-issued at start-up. */
+/**
+ * A server certificate with this many days or fewer left is re-issued by {@link ensureTlsMaterial}.
+ *
+ * @example
+ * ```ts
+ * const renewAt = new Date(notAfter.getTime() - SERVER_RENEW_BEFORE_DAYS * 86_400_000);
+ * ```
+ */
 export const SERVER_RENEW_BEFORE_DAYS = 7;
-/** Subject CN of the local CA. */
+/**
+ * Subject CN of the local CA (what users see in their trust store).
+ *
+ * @example
+ * ```ts
+ * logger.info(`trust "${CA_COMMON_NAME}" from ${material.caCertificatePath}`);
+ * ```
+ */
 export const CA_COMMON_NAME = 'Plugboard Local CA';
 
 const DAY_MS = 86_400_000;
@@ -91,13 +119,13 @@ const CA_WARN_BEFORE_DAYS = 30;
  * `HUB_TLS_CERTIFICATE_INVALID` (an invalid host name or IP address, or no names at all).
  * @example
  * ```ts
- * const tls = await ensureTlsMaterial({
+ * const material = await ensureTlsMaterial({
  *   directory: join(dataDir, 'tls'),
  *   hostNames: ['localhost', 'hub-1.plugboard.local'],
  *   ipAddresses: ['127.0.0.1'],
  *   logger,
  * });
- * tls.createServer({ cert: tls.serverCertificatePem, key: tls.serverKeyPem });
+ * tls.createServer({ cert: material.serverCertificatePem, key: material.serverKeyPem });
  * ```
  */
 export function ensureTlsMaterial(options: TlsMaterialOptions): Promise<TlsMaterial> {

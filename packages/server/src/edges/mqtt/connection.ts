@@ -1,16 +1,35 @@
 /**
- * Binds an {@link MqttSession} to a byte stream (a TLS socket, or a WebSocket stream): decodes with
- * `mqtt-packet`, bounds what a client may make the server buffer, and encodes what the session sends.
+ * Binds an MQTT protocol session (the hub's {@link MqttSession}, or DPS's) to a byte stream (a TLS socket,
+ * or a WebSocket stream): decodes with `mqtt-packet`, bounds what a client may make the server buffer, and
+ * encodes what the session sends.
  */
 import type { Duplex } from 'node:stream';
 import mqttPacket from 'mqtt-packet';
 import type { Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
 import { HubError } from '../../errors.js';
-import { MAX_D2C_PAYLOAD, MqttSession, type HubResolver } from './session.js';
+import { MAX_D2C_PAYLOAD, MqttSession, type HubResolver, type MqttSessionSink } from './session.js';
 
 /** Largest MQTT packet accepted: a 256 KB payload plus room for the topic and property bag. */
 export const MAX_PACKET_BYTES = MAX_D2C_PAYLOAD + 64 * 1024;
+
+/** What the connection code needs from a protocol session. */
+export interface MqttProtocolSession {
+  handlePacket(packet: Packet): void;
+  /** The network connection ended. */
+  handleClose(reason: string): void;
+  /** Close because of `error` (malformed input, limits). */
+  close(error: HubError): void;
+}
+
+/** Options for {@link serveMqttStream}. */
+export interface MqttStreamOptions {
+  stream: Duplex;
+  transport: 'mqtt' | 'mqtt-ws';
+  logger: Logger;
+  clientCertificates: readonly Uint8Array[] | undefined;
+  createSession(sink: MqttSessionSink): MqttProtocolSession;
+}
 
 /** Options for {@link serveMqttConnection}. */
 export interface MqttConnectionOptions {
@@ -30,6 +49,31 @@ export interface MqttConnectionOptions {
  *   serveMqttConnection({ stream: socket, transport: 'mqtt', resolveHub, logger, clientCertificates: undefined }));
  */
 export function serveMqttConnection(options: MqttConnectionOptions): MqttSession {
+  let session: MqttSession | undefined;
+  serveMqttStream({
+    stream: options.stream,
+    transport: options.transport,
+    logger: options.logger,
+    clientCertificates: options.clientCertificates,
+    createSession: (sink) => {
+      session = new MqttSession({
+        resolveHub: options.resolveHub,
+        logger: options.logger,
+        ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
+        sink,
+      });
+      return session;
+    },
+  });
+  if (session === undefined) throw new Error('unreachable: the session is created synchronously');
+  return session;
+}
+
+/**
+ * Serves one MQTT connection with the session `createSession` returns, until it closes. Malformed input
+ * closes only this connection.
+ */
+export function serveMqttStream(options: MqttStreamOptions): MqttProtocolSession {
   const { stream, logger } = options;
   const parser = mqttPacket.parser({ protocolVersion: 4 });
   let open = true;
@@ -41,20 +85,15 @@ export function serveMqttConnection(options: MqttConnectionOptions): MqttSession
     // Give the last packets (e.g. a refusing CONNACK) a moment to flush, then make sure the socket is gone.
     setTimeout(() => stream.destroy(), 1000).unref();
   };
-  const session = new MqttSession({
-    resolveHub: options.resolveHub,
-    logger,
-    ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
-    sink: {
-      transport: options.transport,
-      clientCertificates: options.clientCertificates,
-      send(packet: Packet): void {
-        if (!open) return;
-        stream.write(mqttPacket.generate(packet));
-      },
-      close(): void {
-        end();
-      },
+  const session = options.createSession({
+    transport: options.transport,
+    clientCertificates: options.clientCertificates,
+    send(packet: Packet): void {
+      if (!open) return;
+      stream.write(mqttPacket.generate(packet));
+    },
+    close(): void {
+      end();
     },
   });
   parser.on('packet', (packet: Packet) => {

@@ -1,0 +1,950 @@
+/**
+ * The Device Provisioning Service core: ID scope, enrollment groups and individual enrollments,
+ * attestation (symmetric keys, derived group keys, X.509), allocation across the linked hubs, reprovision
+ * policies, registration records and operations, quotas. Protocol-neutral: the MQTT and HTTPS edges call
+ * {@link ProvisioningService.register} and {@link ProvisioningService.operationStatus}.
+ */
+import { createHash, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
+import {
+  decodeResource,
+  deriveDeviceKey,
+  parseSharedAccessSignature,
+  verifySharedAccessSignature,
+  type SharedAccessSignature,
+} from '@plugboard/protocol';
+import type { Logger } from 'pino';
+import type { Storage } from '../storage/port.js';
+import { certificateThumbprints, verifyCertificateChain } from '../tls/index.js';
+import { DpsError } from './dps-errors.js';
+import type { Hub } from './hub.js';
+import type { Authentication, JsonObject, JsonValue } from './model.js';
+
+/** How an enrollment proves a device. */
+export type Attestation =
+  | { type: 'symmetricKey'; symmetricKey: { primaryKey: string; secondaryKey: string } }
+  /** Groups: CA certificates (PEM) a device chain must end in. Individual: leaf thumbprints (or PEM). */
+  | {
+      type: 'x509';
+      x509: {
+        caCertificates?: { primary: string; secondary?: string };
+        clientCertificates?: { primaryThumbprint: string; secondaryThumbprint?: string };
+      };
+    };
+
+/** `hashed`: evenly weighted; `weighted`: hashed with per-hub weights; `static`: one hub. */
+export type AllocationPolicy = 'hashed' | 'weighted' | 'static';
+
+/** What happens when a registered device registers again and its hub is no longer the allocated one. */
+export interface ReprovisionPolicy {
+  /** Move the device to the newly allocated hub (default true). */
+  updateHubAssignment: boolean;
+  /** Move its twin along (true) or start from the initial twin (false). Default true. */
+  migrateDeviceData: boolean;
+}
+
+/** Settings shared by groups and individual enrollments. */
+export interface EnrollmentSettings {
+  attestation: Attestation;
+  /** Names of the linked hubs this enrollment may use (default: all). */
+  iotHubs?: string[];
+  allocationPolicy: AllocationPolicy;
+  /** For `weighted`: hub name → weight (> 0). */
+  weights?: Record<string, number>;
+  /** For `static`: the hub name. */
+  staticHub?: string;
+  reprovisionPolicy: ReprovisionPolicy;
+  initialTwin?: { tags?: JsonObject; properties?: { desired?: JsonObject } };
+  provisioningStatus: 'enabled' | 'disabled';
+  capabilities: { iotEdge: boolean };
+}
+
+/** An enrollment group. */
+export interface EnrollmentGroup extends EnrollmentSettings {
+  enrollmentGroupId: string;
+  etag: string;
+  createdDateTimeUtc: string;
+  lastUpdatedDateTimeUtc: string;
+}
+
+/** An individual enrollment (takes precedence over groups). */
+export interface IndividualEnrollment extends EnrollmentSettings {
+  registrationId: string;
+  /** Device id in the hub (default: the registration id). */
+  deviceId?: string;
+  etag: string;
+  createdDateTimeUtc: string;
+  lastUpdatedDateTimeUtc: string;
+}
+
+/** DPS registration status values. */
+export type RegistrationStatus = 'unassigned' | 'assigning' | 'assigned' | 'failed' | 'disabled';
+
+/** Sub-status of an assigned registration. */
+export type RegistrationSubstatus =
+  'initialAssignment' | 'deviceDataMigrated' | 'deviceDataReset' | 'reprovisionedToInitialAssignment';
+
+/** The stored registration of a device (`registrationState` on the wire, plus bookkeeping). */
+export interface RegistrationRecord {
+  registrationId: string;
+  deviceId: string;
+  /** Hub name (not host name). */
+  hub: string;
+  status: RegistrationStatus;
+  substatus: RegistrationSubstatus;
+  createdDateTimeUtc: string;
+  lastUpdatedDateTimeUtc: string;
+  etag: string;
+  enrollment: { kind: 'group'; enrollmentGroupId: string } | { kind: 'individual' };
+  attestationType: 'symmetricKey' | 'x509';
+  /** The model id the device sent in its registration payload. */
+  modelId?: string;
+  payload?: JsonValue;
+  /** The hub the device was first assigned to (failback target). */
+  initialHub: string;
+}
+
+/** Credentials a device presents to DPS. */
+export interface DpsCredentials {
+  /** SAS token (MQTT password or HTTP Authorization header). */
+  token?: string;
+  /** TLS client certificate chain, DER, leaf first. */
+  clientCertificates?: readonly Uint8Array[];
+}
+
+/** A register request as the edges decode it. */
+export interface RegisterRequest {
+  idScope: string;
+  registrationId: string;
+  credentials: DpsCredentials;
+  /** The request body (`{"registrationId", "payload"}`); already JSON-parsed. */
+  body: unknown;
+  forceRegistration?: boolean;
+}
+
+/** `RegistrationOperationStatus` on the wire. */
+export interface OperationStatus {
+  operationId: string;
+  status: RegistrationStatus;
+  registrationState?: JsonObject;
+}
+
+/** The enrollment a device's credentials proved, and the hub authentication that follows from it. */
+interface Attested {
+  enrollment: { kind: 'group'; group: EnrollmentGroup } | { kind: 'individual'; individual: IndividualEnrollment };
+  authentication: Authentication;
+  attestationType: 'symmetricKey' | 'x509';
+}
+
+/** A DPS shared access policy (service API). */
+export interface DpsServicePolicy {
+  keyName: string;
+  primaryKey: string;
+  secondaryKey: string;
+}
+
+/** Quota settings; all off by default. */
+export interface DpsQuotas {
+  /** Registrations per minute per ID scope (IoT Central: 200, DPS: 1,000). */
+  registrationsPerMinute?: number;
+  /** Operation-status polls per 10 s per device (DPS: 5). */
+  pollsPerTenSecondsPerDevice?: number;
+}
+
+/** Named quota profiles. */
+export const DPS_QUOTA_PROFILES = {
+  off: {},
+  iotCentral: { registrationsPerMinute: 200, pollsPerTenSecondsPerDevice: 5 },
+  dps: { registrationsPerMinute: 1000, pollsPerTenSecondsPerDevice: 5 },
+} as const satisfies Record<string, DpsQuotas>;
+
+/** Options for {@link ProvisioningService.open}. */
+export interface ProvisioningServiceOptions {
+  /** The host name devices use as `provisioningHost`. */
+  hostName: string;
+  /** Linked hubs. */
+  hubs: readonly Hub[];
+  storage: Storage;
+  logger: Logger;
+  /** Fixed ID scope; default: generated once and stored. */
+  idScope?: string;
+  quotas?: DpsQuotas;
+  /** Seconds the device is told to wait before polling (default 1, as DPS). */
+  retryAfterSeconds?: number;
+  now?: () => number;
+}
+
+const REGISTRATION_ID = /^[a-z0-9][a-z0-9\-._:]{0,127}$/i;
+const GROUP_ID = /^[A-Za-z0-9\-._:]{1,128}$/;
+const OPERATION_TTL_MS = 10 * 60_000;
+const MAX_PAYLOAD_BYTES = 4096;
+
+function etagOf(value: unknown): string {
+  return Buffer.from(`"${createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 32)}"`).toString(
+    'base64',
+  );
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Validates base64 keys of 16–64 bytes. */
+function checkKey(key: unknown, what: string): string {
+  if (typeof key !== 'string') throw new DpsError('DPS_BAD_REQUEST', `${what} must be a base64 string.`);
+  const bytes = Buffer.from(key, 'base64');
+  if (bytes.length < 16 || bytes.length > 64 || bytes.toString('base64') !== key) {
+    throw new DpsError('DPS_BAD_REQUEST', `${what} must be the base64 encoding of 16 to 64 bytes.`);
+  }
+  return key;
+}
+
+/**
+ * Weighted rendezvous hashing: the same registration id always lands on the same hub, hubs get devices in
+ * proportion to their weights, and adding a hub moves only the devices it wins.
+ */
+export function allocateHub(registrationId: string, weights: ReadonlyMap<string, number>): string | undefined {
+  let best: string | undefined;
+  let bestScore = -Infinity;
+  for (const [hub, weight] of weights) {
+    if (!(weight > 0)) continue;
+    const digest = createHash('sha256').update(`${hub}\u0000${registrationId}`).digest();
+    // 53 bits of the hash as a uniform number in (0, 1).
+    const u = (digest.readUIntBE(0, 6) * 32 + (digest[6]! >> 3) + 0.5) / 2 ** 53;
+    const score = -weight / Math.log(u);
+    if (score > bestScore) {
+      bestScore = score;
+      best = hub;
+    }
+  }
+  return best;
+}
+
+/** A fixed-window rate counter. */
+class WindowCounter {
+  readonly #windowMs: number;
+  readonly #counts = new Map<string, { start: number; count: number }>();
+  constructor(windowMs: number) {
+    this.#windowMs = windowMs;
+  }
+  /** Counts one event; returns seconds to wait when over `limit`, else 0. */
+  take(key: string, limit: number, now: number): number {
+    let entry = this.#counts.get(key);
+    if (entry === undefined || now - entry.start >= this.#windowMs) {
+      entry = { start: now, count: 0 };
+      this.#counts.set(key, entry);
+      if (this.#counts.size > 100_000) this.#counts.clear();
+    }
+    if (entry.count >= limit) return Math.max(1, Math.ceil((entry.start + this.#windowMs - now) / 1000));
+    entry.count += 1;
+    return 0;
+  }
+}
+
+/**
+ * The provisioning service of a Plugboard application.
+ *
+ * @example
+ * const dps = await ProvisioningService.open({ hostName: '127.0.0.1', hubs, storage, logger });
+ * await dps.putEnrollmentGroup('SAS-IoT-Devices', { attestation: { type: 'symmetricKey', ... }, ... });
+ */
+export class ProvisioningService {
+  readonly hostName: string;
+  readonly idScope: string;
+  /** The `provisioningserviceowner` policy of the service API. */
+  readonly servicePolicy: DpsServicePolicy;
+  readonly retryAfterSeconds: number;
+  readonly #hubs: Map<string, Hub>;
+  readonly #storage: Storage;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  #quotas: DpsQuotas;
+  readonly #groups: Map<string, EnrollmentGroup>;
+  readonly #individuals: Map<string, IndividualEnrollment>;
+  readonly #registrations: Map<string, RegistrationRecord>;
+  readonly #operations = new Map<string, { registrationId: string; status: OperationStatus; expires: number }>();
+  readonly #registrationRate = new WindowCounter(60_000);
+  readonly #pollRate = new WindowCounter(10_000);
+
+  private constructor(
+    options: ProvisioningServiceOptions,
+    idScope: string,
+    servicePolicy: DpsServicePolicy,
+    groups: Map<string, EnrollmentGroup>,
+    individuals: Map<string, IndividualEnrollment>,
+    registrations: Map<string, RegistrationRecord>,
+  ) {
+    this.hostName = options.hostName;
+    this.idScope = idScope;
+    this.servicePolicy = servicePolicy;
+    this.retryAfterSeconds = options.retryAfterSeconds ?? 1;
+    this.#hubs = new Map(options.hubs.map((h) => [h.name, h]));
+    this.#storage = options.storage;
+    this.#log = options.logger;
+    this.#now = options.now ?? Date.now;
+    this.#quotas = { ...options.quotas };
+    this.#groups = groups;
+    this.#individuals = individuals;
+    this.#registrations = registrations;
+  }
+
+  /** Loads (or initialises) the service's state. */
+  static async open(options: ProvisioningServiceOptions): Promise<ProvisioningService> {
+    const storage = options.storage;
+    const settings = (await storage.loadDocuments('dps')).get('settings') as
+      { idScope: string; servicePolicy: DpsServicePolicy } | undefined;
+    const idScope = options.idScope ?? settings?.idScope ?? `0ne${randomBytes(4).toString('hex').toUpperCase()}`;
+    const servicePolicy = settings?.servicePolicy ?? {
+      keyName: 'provisioningserviceowner',
+      primaryKey: randomBytes(32).toString('base64'),
+      secondaryKey: randomBytes(32).toString('base64'),
+    };
+    if (settings?.idScope !== idScope || settings.servicePolicy !== servicePolicy) {
+      await storage.saveDocument('dps', 'settings', { idScope, servicePolicy });
+    }
+    const groups = (await storage.loadDocuments('dps-group')) as Map<string, EnrollmentGroup>;
+    const individuals = (await storage.loadDocuments('dps-individual')) as Map<string, IndividualEnrollment>;
+    const registrations = (await storage.loadDocuments('dps-registration')) as Map<string, RegistrationRecord>;
+    return new ProvisioningService(options, idScope, servicePolicy, groups, individuals, registrations);
+  }
+
+  #iso(ms = this.#now()): string {
+    return new Date(ms).toISOString();
+  }
+
+  /** Linked hubs, by name. */
+  get hubs(): ReadonlyMap<string, Hub> {
+    return this.#hubs;
+  }
+
+  /** Replaces the quota settings (e.g. `DPS_QUOTA_PROFILES.iotCentral`). */
+  setQuotas(quotas: DpsQuotas): void {
+    this.#quotas = { ...quotas };
+  }
+
+  // ---------------------------------------------------------------- enrollments (management)
+
+  #settings(input: Partial<EnrollmentSettings>, previous?: EnrollmentSettings): EnrollmentSettings {
+    const attestation = input.attestation ?? previous?.attestation;
+    if (attestation === undefined) throw new DpsError('DPS_BAD_REQUEST', 'An enrollment needs an attestation.');
+    if (attestation.type === 'symmetricKey') {
+      checkKey(attestation.symmetricKey?.primaryKey, 'symmetricKey.primaryKey');
+      checkKey(attestation.symmetricKey?.secondaryKey, 'symmetricKey.secondaryKey');
+    } else if (attestation.type === 'x509') {
+      const { caCertificates, clientCertificates } = attestation.x509 ?? {};
+      if (caCertificates === undefined && clientCertificates === undefined) {
+        throw new DpsError('DPS_BAD_REQUEST', 'An x509 attestation needs caCertificates or clientCertificates.');
+      }
+      for (const pem of [caCertificates?.primary, caCertificates?.secondary]) {
+        if (pem === undefined) continue;
+        try {
+          if (!new X509Certificate(pem).ca) throw new Error('not a CA certificate');
+        } catch (cause) {
+          throw new DpsError('DPS_BAD_REQUEST', 'x509.caCertificates must be PEM CA certificates.', { cause });
+        }
+      }
+    } else {
+      throw new DpsError(
+        'DPS_BAD_REQUEST',
+        `Unknown attestation type ${JSON.stringify((attestation as { type: unknown }).type)}.`,
+      );
+    }
+    const allocationPolicy = input.allocationPolicy ?? previous?.allocationPolicy ?? 'hashed';
+    if (!['hashed', 'weighted', 'static'].includes(allocationPolicy)) {
+      throw new DpsError('DPS_BAD_REQUEST', 'allocationPolicy must be hashed, weighted or static.');
+    }
+    const iotHubs = input.iotHubs ?? previous?.iotHubs;
+    for (const name of iotHubs ?? []) {
+      if (!this.#hubs.has(name)) throw new DpsError('DPS_BAD_REQUEST', `Hub ${name} is not linked to this service.`);
+    }
+    const settings: EnrollmentSettings = {
+      attestation,
+      allocationPolicy,
+      reprovisionPolicy: {
+        updateHubAssignment: true,
+        migrateDeviceData: true,
+        ...previous?.reprovisionPolicy,
+        ...input.reprovisionPolicy,
+      },
+      provisioningStatus: input.provisioningStatus ?? previous?.provisioningStatus ?? 'enabled',
+      capabilities: { iotEdge: input.capabilities?.iotEdge ?? previous?.capabilities.iotEdge ?? false },
+    };
+    if (!['enabled', 'disabled'].includes(settings.provisioningStatus)) {
+      throw new DpsError('DPS_BAD_REQUEST', 'provisioningStatus must be enabled or disabled.');
+    }
+    if (iotHubs !== undefined) settings.iotHubs = [...iotHubs];
+    const weights = input.weights ?? previous?.weights;
+    if (allocationPolicy === 'weighted') {
+      if (weights === undefined || Object.values(weights).every((w) => !(w > 0))) {
+        throw new DpsError('DPS_BAD_REQUEST', 'A weighted allocation needs positive weights per hub.');
+      }
+      for (const name of Object.keys(weights)) {
+        if (!this.#hubs.has(name)) throw new DpsError('DPS_BAD_REQUEST', `Hub ${name} is not linked to this service.`);
+      }
+      settings.weights = { ...weights };
+    }
+    const staticHub = input.staticHub ?? previous?.staticHub;
+    if (allocationPolicy === 'static') {
+      if (staticHub === undefined || !this.#hubs.has(staticHub)) {
+        throw new DpsError('DPS_BAD_REQUEST', 'A static allocation needs staticHub naming a linked hub.');
+      }
+      settings.staticHub = staticHub;
+    }
+    const initialTwin = input.initialTwin ?? previous?.initialTwin;
+    if (initialTwin !== undefined) settings.initialTwin = initialTwin;
+    return settings;
+  }
+
+  /** Creates or replaces an enrollment group. `ifMatch` guards replacement. */
+  async putEnrollmentGroup(
+    enrollmentGroupId: string,
+    input: Partial<EnrollmentSettings>,
+    ifMatch?: string,
+  ): Promise<EnrollmentGroup> {
+    if (!GROUP_ID.test(enrollmentGroupId)) {
+      throw new DpsError('DPS_BAD_REQUEST', `Enrollment group id ${JSON.stringify(enrollmentGroupId)} is invalid.`);
+    }
+    const previous = this.#groups.get(enrollmentGroupId);
+    this.#checkEtag(ifMatch, previous?.etag);
+    const now = this.#iso();
+    const settings = this.#settings(input, previous);
+    const group: EnrollmentGroup = {
+      enrollmentGroupId,
+      ...settings,
+      etag: '',
+      createdDateTimeUtc: previous?.createdDateTimeUtc ?? now,
+      lastUpdatedDateTimeUtc: now,
+    };
+    group.etag = etagOf({ ...group, etag: undefined });
+    await this.#storage.saveDocument('dps-group', enrollmentGroupId, group);
+    this.#groups.set(enrollmentGroupId, group);
+    return group;
+  }
+
+  /** Creates or replaces an individual enrollment. */
+  async putIndividualEnrollment(
+    registrationId: string,
+    input: Partial<EnrollmentSettings> & { deviceId?: string },
+    ifMatch?: string,
+  ): Promise<IndividualEnrollment> {
+    this.#checkRegistrationId(registrationId);
+    const previous = this.#individuals.get(registrationId.toLowerCase());
+    this.#checkEtag(ifMatch, previous?.etag);
+    const now = this.#iso();
+    const settings = this.#settings(input, previous);
+    const enrollment: IndividualEnrollment = {
+      registrationId,
+      ...settings,
+      etag: '',
+      createdDateTimeUtc: previous?.createdDateTimeUtc ?? now,
+      lastUpdatedDateTimeUtc: now,
+    };
+    const deviceId = input.deviceId ?? previous?.deviceId;
+    if (deviceId !== undefined) enrollment.deviceId = deviceId;
+    enrollment.etag = etagOf({ ...enrollment, etag: undefined });
+    await this.#storage.saveDocument('dps-individual', registrationId.toLowerCase(), enrollment);
+    this.#individuals.set(registrationId.toLowerCase(), enrollment);
+    return enrollment;
+  }
+
+  #checkEtag(ifMatch: string | undefined, current: string | undefined): void {
+    if (ifMatch === undefined || ifMatch === '*' || ifMatch === '"*"') return;
+    const wanted = ifMatch.replace(/^"|"$/g, '');
+    if (current === undefined || wanted !== current.replace(/^"|"$/g, '')) {
+      throw new DpsError('DPS_PRECONDITION_FAILED', 'The etag does not match; read the enrollment again and retry.');
+    }
+  }
+
+  /** The enrollment group, or `DPS_ENROLLMENT_NOT_FOUND`. */
+  getEnrollmentGroup(enrollmentGroupId: string): EnrollmentGroup {
+    const group = this.#groups.get(enrollmentGroupId);
+    if (group === undefined) {
+      throw new DpsError('DPS_ENROLLMENT_NOT_FOUND', `Enrollment group ${enrollmentGroupId} does not exist.`);
+    }
+    return group;
+  }
+
+  /** Every enrollment group. */
+  listEnrollmentGroups(): EnrollmentGroup[] {
+    return [...this.#groups.values()];
+  }
+
+  /** Deletes an enrollment group (its registrations stay; devices keep their hub identities). */
+  async deleteEnrollmentGroup(enrollmentGroupId: string, ifMatch?: string): Promise<void> {
+    const group = this.getEnrollmentGroup(enrollmentGroupId);
+    this.#checkEtag(ifMatch, group.etag);
+    await this.#storage.deleteDocument('dps-group', enrollmentGroupId);
+    this.#groups.delete(enrollmentGroupId);
+  }
+
+  /** The individual enrollment, or `DPS_ENROLLMENT_NOT_FOUND`. */
+  getIndividualEnrollment(registrationId: string): IndividualEnrollment {
+    const enrollment = this.#individuals.get(registrationId.toLowerCase());
+    if (enrollment === undefined) {
+      throw new DpsError('DPS_ENROLLMENT_NOT_FOUND', `No individual enrollment for ${registrationId}.`);
+    }
+    return enrollment;
+  }
+
+  /** Every individual enrollment. */
+  listIndividualEnrollments(): IndividualEnrollment[] {
+    return [...this.#individuals.values()];
+  }
+
+  /** Deletes an individual enrollment. */
+  async deleteIndividualEnrollment(registrationId: string, ifMatch?: string): Promise<void> {
+    const enrollment = this.getIndividualEnrollment(registrationId);
+    this.#checkEtag(ifMatch, enrollment.etag);
+    await this.#storage.deleteDocument('dps-individual', registrationId.toLowerCase());
+    this.#individuals.delete(registrationId.toLowerCase());
+  }
+
+  /** The registration record, or `DPS_REGISTRATION_NOT_FOUND`. */
+  getRegistration(registrationId: string): RegistrationRecord {
+    const record = this.#registrations.get(registrationId.toLowerCase());
+    if (record === undefined) {
+      throw new DpsError('DPS_REGISTRATION_NOT_FOUND', `${registrationId} has not registered.`);
+    }
+    return record;
+  }
+
+  /** Every registration record. */
+  listRegistrations(): RegistrationRecord[] {
+    return [...this.#registrations.values()];
+  }
+
+  /** Deletes a registration record (the device gets a fresh allocation when it registers next). */
+  async deleteRegistration(registrationId: string): Promise<void> {
+    this.getRegistration(registrationId);
+    await this.#storage.deleteDocument('dps-registration', registrationId.toLowerCase());
+    this.#registrations.delete(registrationId.toLowerCase());
+  }
+
+  // ---------------------------------------------------------------- device runtime
+
+  #checkRegistrationId(registrationId: string): void {
+    if (typeof registrationId !== 'string' || !REGISTRATION_ID.test(registrationId)) {
+      throw new DpsError(
+        'DPS_INVALID_REGISTRATION_ID',
+        `Registration id ${JSON.stringify(registrationId)} is invalid: use up to 128 letters, digits and - . _ : starting with a letter or digit.`,
+      );
+    }
+  }
+
+  #checkScope(idScope: string): void {
+    if (idScope.toLowerCase() !== this.idScope.toLowerCase()) {
+      throw new DpsError('DPS_NOT_FOUND', `ID scope ${idScope} does not exist.`);
+    }
+  }
+
+  /**
+   * Finds the enrollment a device's credentials prove. Individual enrollments take precedence over
+   * groups. Throws `DPS_UNAUTHORIZED` (401002).
+   */
+  async #attest(registrationId: string, credentials: DpsCredentials): Promise<Attested> {
+    const individual = this.#individuals.get(registrationId.toLowerCase());
+    if (credentials.token !== undefined && credentials.token !== '') {
+      let sas: SharedAccessSignature;
+      try {
+        sas = parseSharedAccessSignature(credentials.token);
+      } catch (cause) {
+        throw new DpsError('DPS_UNAUTHORIZED', 'The Authorization value is not a SharedAccessSignature.', { cause });
+      }
+      const resource = decodeResource(sas.resource).toLowerCase();
+      if (resource !== `${this.idScope}/registrations/${registrationId}`.toLowerCase()) {
+        throw new DpsError('DPS_UNAUTHORIZED', 'The token is for another ID scope or registration id.');
+      }
+      if (sas.expiry * 1000 <= this.#now()) throw new DpsError('DPS_UNAUTHORIZED', 'The token has expired.');
+      const candidates: { key: string; enrollment: Attested['enrollment'] }[] = [];
+      if (individual !== undefined && individual.attestation.type === 'symmetricKey') {
+        const { primaryKey, secondaryKey } = individual.attestation.symmetricKey;
+        for (const key of [primaryKey, secondaryKey])
+          candidates.push({ key, enrollment: { kind: 'individual', individual } });
+      } else if (individual === undefined) {
+        for (const group of this.#groups.values()) {
+          if (group.attestation.type !== 'symmetricKey') continue;
+          const { primaryKey, secondaryKey } = group.attestation.symmetricKey;
+          for (const groupKey of [primaryKey, secondaryKey]) {
+            candidates.push({
+              key: await deriveDeviceKey(groupKey, registrationId),
+              enrollment: { kind: 'group', group },
+            });
+          }
+        }
+      }
+      for (const candidate of candidates) {
+        if (await verifySharedAccessSignature(sas, candidate.key)) {
+          return {
+            enrollment: candidate.enrollment,
+            authentication: { type: 'sas', symmetricKey: { primaryKey: candidate.key, secondaryKey: candidate.key } },
+            attestationType: 'symmetricKey',
+          };
+        }
+      }
+      throw new DpsError('DPS_UNAUTHORIZED', 'Unauthorized: the token does not match an enrollment.');
+    }
+    const chain = credentials.clientCertificates ?? [];
+    const leaf = chain[0];
+    if (leaf === undefined)
+      throw new DpsError('DPS_UNAUTHORIZED', 'No SAS token and no client certificate were presented.');
+    const now = new Date(this.#now());
+    const { sha1, sha256 } = certificateThumbprints(leaf);
+    if (individual !== undefined) {
+      const x509 = individual.attestation.type === 'x509' ? individual.attestation.x509 : undefined;
+      const allowed = [x509?.clientCertificates?.primaryThumbprint, x509?.clientCertificates?.secondaryThumbprint]
+        .filter((t): t is string => t !== undefined)
+        .map((t) => t.replace(/:/g, '').toUpperCase());
+      const cert = new X509Certificate(leaf);
+      const valid = Date.parse(cert.validFrom) <= now.getTime() && Date.parse(cert.validTo) > now.getTime();
+      if (!valid || (!allowed.includes(sha1) && !allowed.includes(sha256))) {
+        throw new DpsError('DPS_UNAUTHORIZED', 'Invalid certificate.');
+      }
+      return {
+        enrollment: { kind: 'individual', individual },
+        authentication: { type: 'selfSigned', x509Thumbprint: { primaryThumbprint: sha1, secondaryThumbprint: null } },
+        attestationType: 'x509',
+      };
+    }
+    for (const group of this.#groups.values()) {
+      if (group.attestation.type !== 'x509' || group.attestation.x509.caCertificates === undefined) continue;
+      const { primary, secondary } = group.attestation.x509.caCertificates;
+      const verdict = verifyCertificateChain(chain, secondary === undefined ? [primary] : [primary, secondary], now);
+      if (!verdict.ok) continue;
+      if (verdict.commonName !== registrationId) {
+        throw new DpsError('DPS_UNAUTHORIZED', 'The certificate subject CN must equal the registration id.');
+      }
+      return {
+        enrollment: { kind: 'group', group },
+        authentication: { type: 'certificateAuthority' },
+        attestationType: 'x509',
+      };
+    }
+    throw new DpsError('DPS_UNAUTHORIZED', 'Invalid certificate.');
+  }
+
+  #parsePayload(body: unknown, registrationId: string): { payload?: JsonValue; modelId?: string } {
+    if (body === undefined || body === null || (typeof body === 'string' && body.trim() === '')) return {};
+    if (!isObject(body)) throw new DpsError('DPS_BAD_REQUEST', 'The request body must be a JSON object.');
+    if (
+      body['registrationId'] !== undefined &&
+      String(body['registrationId']).toLowerCase() !== registrationId.toLowerCase()
+    ) {
+      throw new DpsError('DPS_BAD_REQUEST', 'registrationId in the body does not match the one in the path.');
+    }
+    let payload = body['payload'] as JsonValue | undefined;
+    if (typeof payload === 'string') {
+      try {
+        payload = JSON.parse(payload) as JsonValue;
+      } catch {
+        // An opaque string payload is allowed.
+      }
+    }
+    if (payload !== undefined && Buffer.byteLength(JSON.stringify(payload)) > MAX_PAYLOAD_BYTES) {
+      throw new DpsError('DPS_PAYLOAD_TOO_LARGE', `The registration payload exceeds ${MAX_PAYLOAD_BYTES} bytes.`);
+    }
+    const legacy = isObject(body['data']) ? body['data'] : undefined;
+    const fromPayload = isObject(payload) ? payload : undefined;
+    const modelId = [fromPayload?.['modelId'], fromPayload?.['iotcModelId'], legacy?.['iotcModelId']].find(
+      (v): v is string => typeof v === 'string' && v.length > 0,
+    );
+    const out: { payload?: JsonValue; modelId?: string } = {};
+    if (payload !== undefined) out.payload = payload;
+    if (modelId !== undefined) out.modelId = modelId;
+    return out;
+  }
+
+  #allocate(settings: EnrollmentSettings, registrationId: string): Hub {
+    const names = settings.iotHubs ?? [...this.#hubs.keys()];
+    let name: string | undefined;
+    if (settings.allocationPolicy === 'static') name = settings.staticHub;
+    else {
+      const weights = new Map<string, number>();
+      for (const hub of names) {
+        weights.set(hub, settings.allocationPolicy === 'weighted' ? (settings.weights?.[hub] ?? 0) : 1);
+      }
+      name = allocateHub(registrationId, weights);
+    }
+    const hub = name === undefined ? undefined : this.#hubs.get(name);
+    if (hub === undefined) throw new DpsError('DPS_INTERNAL', 'No linked hub is available for this enrollment.');
+    return hub;
+  }
+
+  /**
+   * A device registers. Resolves with the operation (status `assigning`, to be polled — as DPS answers)
+   * and the seconds to wait; the assignment itself is already done.
+   */
+  async register(request: RegisterRequest): Promise<{ operation: OperationStatus; retryAfter: number }> {
+    this.#checkScope(request.idScope);
+    this.#checkRegistrationId(request.registrationId);
+    const { payload, modelId } = this.#parsePayload(request.body, request.registrationId);
+    const limit = this.#quotas.registrationsPerMinute;
+    if (limit !== undefined) {
+      const wait = this.#registrationRate.take(this.idScope, limit, this.#now());
+      if (wait > 0) {
+        throw new DpsError('DPS_THROTTLED', 'Too many registrations; retry later.', { retryAfter: wait });
+      }
+    }
+    const attested = await this.#attest(request.registrationId, request.credentials);
+    const enrollmentSettings =
+      attested.enrollment.kind === 'group' ? attested.enrollment.group : attested.enrollment.individual;
+    const operationId = `4.${randomBytes(8).toString('hex')}.${randomUUID()}`;
+    const key = request.registrationId.toLowerCase();
+    const now = this.#iso();
+    let status: OperationStatus;
+    if (enrollmentSettings.provisioningStatus === 'disabled') {
+      status = {
+        operationId,
+        status: 'disabled',
+        registrationState: {
+          registrationId: request.registrationId,
+          status: 'disabled',
+          createdDateTimeUtc: now,
+          lastUpdatedDateTimeUtc: now,
+        },
+      };
+      this.#log.info({ registrationId: request.registrationId }, 'registration refused: enrollment disabled');
+    } else {
+      const record = await this.#assign(request.registrationId, attested, enrollmentSettings, {
+        ...(payload === undefined ? {} : { payload }),
+        ...(modelId === undefined ? {} : { modelId }),
+        force: request.forceRegistration === true,
+      });
+      status = { operationId, status: 'assigned', registrationState: this.registrationState(record) };
+    }
+    this.#operations.set(operationId, {
+      registrationId: key,
+      status,
+      expires: this.#now() + OPERATION_TTL_MS,
+    });
+    this.#sweepOperations();
+    return { operation: { operationId, status: 'assigning' }, retryAfter: this.retryAfterSeconds };
+  }
+
+  async #assign(
+    registrationId: string,
+    attested: Attested,
+    settings: EnrollmentSettings,
+    extra: { payload?: JsonValue; modelId?: string; force: boolean },
+  ): Promise<RegistrationRecord> {
+    const key = registrationId.toLowerCase();
+    const previous = this.#registrations.get(key);
+    const deviceId =
+      attested.enrollment.kind === 'individual'
+        ? (attested.enrollment.individual.deviceId ?? registrationId)
+        : registrationId;
+    const allocated = this.#allocate(settings, registrationId);
+    let hub = allocated;
+    let substatus: RegistrationSubstatus = 'initialAssignment';
+    let migrateFrom: Hub | undefined;
+    if (previous !== undefined) {
+      const current = this.#hubs.get(previous.hub);
+      const stillAllowed = current !== undefined && (settings.iotHubs ?? [...this.#hubs.keys()]).includes(current.name);
+      if (
+        current !== undefined &&
+        (current === allocated || (!settings.reprovisionPolicy.updateHubAssignment && stillAllowed))
+      ) {
+        hub = current;
+        substatus = previous.substatus;
+      } else if (current !== undefined && !settings.reprovisionPolicy.updateHubAssignment) {
+        hub = current;
+        substatus = previous.substatus;
+      } else if (current !== undefined) {
+        migrateFrom = current;
+        substatus = settings.reprovisionPolicy.migrateDeviceData ? 'deviceDataMigrated' : 'deviceDataReset';
+      }
+    }
+    await this.#ensureIdentity(hub, deviceId, attested, settings, attested.enrollment, migrateFrom);
+    const now = this.#iso();
+    const record: RegistrationRecord = {
+      registrationId,
+      deviceId,
+      hub: hub.name,
+      status: 'assigned',
+      substatus,
+      createdDateTimeUtc: previous?.createdDateTimeUtc ?? now,
+      lastUpdatedDateTimeUtc: now,
+      etag: '',
+      enrollment:
+        attested.enrollment.kind === 'group'
+          ? { kind: 'group', enrollmentGroupId: attested.enrollment.group.enrollmentGroupId }
+          : { kind: 'individual' },
+      attestationType: attested.attestationType,
+      initialHub: previous?.initialHub ?? hub.name,
+    };
+    const modelId = extra.modelId ?? previous?.modelId;
+    if (modelId !== undefined) record.modelId = modelId;
+    if (extra.payload !== undefined) record.payload = extra.payload;
+    record.etag = etagOf({ ...record, etag: undefined, lastUpdatedDateTimeUtc: undefined });
+    await this.#storage.saveDocument('dps-registration', key, record);
+    this.#registrations.set(key, record);
+    this.#log.info({ registrationId, hub: hub.name, substatus }, 'device assigned');
+    return record;
+  }
+
+  async #ensureIdentity(
+    hub: Hub,
+    deviceId: string,
+    attested: Attested,
+    settings: EnrollmentSettings,
+    enrollment: Attested['enrollment'],
+    migrateFrom: Hub | undefined,
+  ): Promise<void> {
+    const identity = { deviceId };
+    if (attested.authentication.type === 'certificateAuthority' && enrollment.kind === 'group') {
+      const ca =
+        enrollment.group.attestation.type === 'x509' ? enrollment.group.attestation.x509.caCertificates : undefined;
+      if (ca !== undefined) {
+        await hub.addCertificateAuthority(`dps:${enrollment.group.enrollmentGroupId}:primary`, ca.primary);
+        if (ca.secondary !== undefined) {
+          await hub.addCertificateAuthority(`dps:${enrollment.group.enrollmentGroupId}:secondary`, ca.secondary);
+        }
+      }
+    }
+    const authentication =
+      attested.authentication.type === 'sas'
+        ? { type: 'sas' as const, symmetricKey: { ...attested.authentication.symmetricKey } }
+        : attested.authentication.type === 'selfSigned'
+          ? { type: 'selfSigned' as const, x509Thumbprint: { ...attested.authentication.x509Thumbprint } }
+          : { type: 'certificateAuthority' as const };
+    const created = !hub.has(identity);
+    if (created) {
+      await hub.createIdentity({ deviceId, authentication, capabilities: { iotEdge: settings.capabilities.iotEdge } });
+    } else {
+      await hub.updateIdentity({ deviceId, authentication, status: 'enabled', statusReason: null }, '*');
+    }
+    if (migrateFrom !== undefined && migrateFrom !== hub && migrateFrom.has(identity)) {
+      if (settings.reprovisionPolicy.migrateDeviceData) {
+        const twin = migrateFrom.getTwin(identity) as {
+          tags?: JsonObject;
+          properties?: { desired?: JsonObject; reported?: JsonObject };
+        };
+        await hub.importTwin(identity, {
+          tags: twin.tags ?? {},
+          desired: twin.properties?.desired ?? {},
+          reported: twin.properties?.reported ?? {},
+        });
+      } else if (settings.initialTwin !== undefined) {
+        await hub.updateTwin(identity, settings.initialTwin, { replace: true });
+      }
+      await migrateFrom.updateIdentity(
+        { deviceId, status: 'disabled', statusReason: `moved to ${hub.name} by the provisioning service` },
+        '*',
+      );
+    } else if (created && settings.initialTwin !== undefined) {
+      await hub.updateTwin(identity, settings.initialTwin);
+    }
+  }
+
+  /** The `registrationState` object of a record. */
+  registrationState(record: RegistrationRecord): JsonObject {
+    const hub = this.#hubs.get(record.hub);
+    const state: JsonObject = {
+      registrationId: record.registrationId,
+      createdDateTimeUtc: record.createdDateTimeUtc,
+      assignedHub: hub?.hostName ?? record.hub,
+      deviceId: record.deviceId,
+      status: record.status,
+      substatus: record.substatus,
+      lastUpdatedDateTimeUtc: record.lastUpdatedDateTimeUtc,
+      etag: record.etag,
+    };
+    if (record.payload !== undefined) state['payload'] = record.payload;
+    if (record.enrollment.kind === 'group') {
+      state[record.attestationType === 'x509' ? 'x509' : 'symmetricKey'] = {
+        enrollmentGroupId: record.enrollment.enrollmentGroupId,
+      };
+    }
+    return state;
+  }
+
+  /** A device polls its operation. Same credentials as `register`. */
+  async operationStatus(request: {
+    idScope: string;
+    registrationId: string;
+    operationId: string;
+    credentials: DpsCredentials;
+  }): Promise<OperationStatus> {
+    this.#checkScope(request.idScope);
+    this.#checkRegistrationId(request.registrationId);
+    const limit = this.#quotas.pollsPerTenSecondsPerDevice;
+    if (limit !== undefined) {
+      const wait = this.#pollRate.take(request.registrationId.toLowerCase(), limit, this.#now());
+      if (wait > 0) throw new DpsError('DPS_THROTTLED', 'Too many status polls; retry later.', { retryAfter: wait });
+    }
+    await this.#attest(request.registrationId, request.credentials);
+    const operation = this.#operations.get(request.operationId);
+    if (operation === undefined || operation.registrationId !== request.registrationId.toLowerCase()) {
+      throw new DpsError('DPS_NOT_FOUND', `Operation ${request.operationId} does not exist.`);
+    }
+    return operation.status;
+  }
+
+  /** The registration status lookup (`POST /{idScope}/registrations/{id}`): the registration state. */
+  async registrationStatus(request: {
+    idScope: string;
+    registrationId: string;
+    credentials: DpsCredentials;
+  }): Promise<JsonObject> {
+    this.#checkScope(request.idScope);
+    this.#checkRegistrationId(request.registrationId);
+    await this.#attest(request.registrationId, request.credentials);
+    return this.registrationState(this.getRegistration(request.registrationId));
+  }
+
+  /**
+   * Re-points a device to another linked hub (failover) or back to its initial hub (failback), migrating
+   * its twin and disabling the identity on the hub it leaves.
+   */
+  async moveDevice(registrationId: string, target: string): Promise<RegistrationRecord> {
+    const record = this.getRegistration(registrationId);
+    const from = this.#hubs.get(record.hub);
+    const to = this.#hubs.get(target);
+    if (to === undefined) throw new DpsError('DPS_BAD_REQUEST', `Hub ${target} is not linked to this service.`);
+    if (from === to) return record;
+    const identity = { deviceId: record.deviceId };
+    if (from === undefined || !from.has(identity)) {
+      throw new DpsError('DPS_REGISTRATION_NOT_FOUND', `${registrationId} has no identity on its hub.`);
+    }
+    const stored = from.getIdentity(identity);
+    const twin = from.getTwin(identity) as {
+      tags?: JsonObject;
+      properties?: { desired?: JsonObject; reported?: JsonObject };
+    };
+    const authentication =
+      stored.record.authentication.type === 'sas'
+        ? { type: 'sas' as const, symmetricKey: { ...stored.record.authentication.symmetricKey } }
+        : stored.record.authentication.type === 'selfSigned'
+          ? { type: 'selfSigned' as const, x509Thumbprint: { ...stored.record.authentication.x509Thumbprint } }
+          : { type: 'certificateAuthority' as const };
+    if (to.has(identity))
+      await to.updateIdentity(
+        { deviceId: record.deviceId, authentication, status: 'enabled', statusReason: null },
+        '*',
+      );
+    else await to.createIdentity({ deviceId: record.deviceId, authentication });
+    await to.importTwin(identity, {
+      tags: twin.tags ?? {},
+      desired: twin.properties?.desired ?? {},
+      reported: twin.properties?.reported ?? {},
+    });
+    await from.updateIdentity(
+      { deviceId: record.deviceId, status: 'disabled', statusReason: `moved to ${to.name}` },
+      '*',
+    );
+    const next: RegistrationRecord = {
+      ...record,
+      hub: to.name,
+      substatus: to.name === record.initialHub ? 'reprovisionedToInitialAssignment' : 'deviceDataMigrated',
+      lastUpdatedDateTimeUtc: this.#iso(),
+    };
+    next.etag = etagOf({ ...next, etag: undefined, lastUpdatedDateTimeUtc: undefined });
+    await this.#storage.saveDocument('dps-registration', registrationId.toLowerCase(), next);
+    this.#registrations.set(registrationId.toLowerCase(), next);
+    return next;
+  }
+
+  #sweepOperations(): void {
+    if (this.#operations.size < 1000) return;
+    const now = this.#now();
+    for (const [id, op] of this.#operations) if (op.expires <= now) this.#operations.delete(id);
+  }
+}

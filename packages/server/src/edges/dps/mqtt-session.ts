@@ -1,0 +1,222 @@
+/**
+ * The DPS device protocol over MQTT (protocol.md §3.2) as a state machine: packets in, packets out.
+ * CONNECT is accepted when it is well formed; credentials are checked at `iotdps-register` (as DPS does)
+ * and every request is answered on `$dps/registrations/res/{status}/?$rid=...`.
+ */
+import { dpsResponseTopic, parseDpsMqttUsername, parseDpsPublishTopic } from '@plugboard/protocol';
+import type { Packet } from 'mqtt-packet';
+import type { Logger } from 'pino';
+import { DpsError } from '../../core/dps-errors.js';
+import type { DpsCredentials, ProvisioningService } from '../../core/dps.js';
+import { HubError } from '../../errors.js';
+import type { MqttProtocolSession } from '../mqtt/connection.js';
+import type { MqttSessionSink } from '../mqtt/session.js';
+
+const RESPONSE_FILTER = '$dps/registrations/res/#';
+
+/** Options for {@link DpsMqttSession}. */
+export interface DpsMqttSessionOptions {
+  dps: ProvisioningService;
+  sink: MqttSessionSink;
+  logger: Logger;
+  connectTimeoutMs?: number;
+}
+
+/**
+ * One DPS MQTT connection.
+ *
+ * @example
+ * serveMqttStream({ stream, transport: 'mqtt', logger, clientCertificates,
+ *   createSession: (sink) => new DpsMqttSession({ dps, sink, logger }) });
+ */
+export class DpsMqttSession implements MqttProtocolSession {
+  readonly #dps: ProvisioningService;
+  readonly #sink: MqttSessionSink;
+  #log: Logger;
+  #state: 'awaiting-connect' | 'connected' | 'closed' = 'awaiting-connect';
+  #idScope = '';
+  #registrationId = '';
+  #credentials: DpsCredentials = {};
+  #responseQos: 0 | 1 | undefined;
+  #nextPacketId = 1;
+  #keepAliveMs = 0;
+  #lastPacketAt = Date.now();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: DpsMqttSessionOptions) {
+    this.#dps = options.dps;
+    this.#sink = options.sink;
+    this.#log = options.logger;
+    this.#timer = setTimeout(() => {
+      if (this.#state === 'awaiting-connect') {
+        this.close(new HubError('HUB_PROTOCOL_VIOLATION', 'No CONNECT packet within the connect timeout.'));
+      }
+    }, options.connectTimeoutMs ?? 10_000);
+    this.#timer.unref();
+  }
+
+  handlePacket(packet: Packet): void {
+    this.#lastPacketAt = Date.now();
+    if (this.#state === 'closed') return;
+    if (this.#state === 'awaiting-connect') {
+      if (packet.cmd !== 'connect') {
+        this.close(new HubError('HUB_PROTOCOL_VIOLATION', `Expected CONNECT, got ${packet.cmd} [MQTT-3.1.0-1].`));
+        return;
+      }
+      this.#connect(packet);
+      return;
+    }
+    switch (packet.cmd) {
+      case 'subscribe': {
+        const granted = packet.subscriptions.map((s) => {
+          if (s.topic !== RESPONSE_FILTER) return 0x80;
+          this.#responseQos = s.qos >= 1 ? 1 : 0;
+          return this.#responseQos;
+        });
+        this.#sink.send({ cmd: 'suback', messageId: packet.messageId ?? 0, granted });
+        return;
+      }
+      case 'unsubscribe':
+        if (packet.unsubscriptions.includes(RESPONSE_FILTER)) this.#responseQos = undefined;
+        this.#sink.send({ cmd: 'unsuback', messageId: packet.messageId ?? 0, granted: [] });
+        return;
+      case 'publish':
+        this.#onPublish(packet);
+        return;
+      case 'puback':
+        return;
+      case 'pingreq':
+        this.#sink.send({ cmd: 'pingresp' });
+        return;
+      case 'disconnect':
+        this.handleClose('client disconnect');
+        this.#sink.close();
+        return;
+      default:
+        this.close(new HubError('HUB_PROTOCOL_VIOLATION', `Unexpected ${packet.cmd} packet.`));
+    }
+  }
+
+  handleClose(_reason: string): void {
+    this.#state = 'closed';
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  close(error: HubError): void {
+    if (this.#state === 'closed') return;
+    this.#log.info({ code: error.code }, error.message);
+    this.handleClose(error.code);
+    this.#sink.close(error);
+  }
+
+  #connect(packet: Extract<Packet, { cmd: 'connect' }>): void {
+    if (packet.protocolVersion !== 4 || packet.protocolId !== 'MQTT') {
+      this.#refuse(1, new HubError('HUB_PROTOCOL_VIOLATION', 'Only MQTT 3.1.1 (protocol level 4) is supported.'));
+      return;
+    }
+    let username;
+    try {
+      username = parseDpsMqttUsername(packet.username ?? '');
+    } catch (cause) {
+      this.#refuse(4, new HubError('HUB_BAD_CREDENTIALS', 'The DPS user name is malformed.', { cause }));
+      return;
+    }
+    if (packet.clientId !== username.registrationId) {
+      this.#refuse(2, new HubError('HUB_IDENTIFIER_REJECTED', 'The client id must equal the registration id.'));
+      return;
+    }
+    this.#idScope = username.idScope;
+    this.#registrationId = username.registrationId;
+    if (packet.password !== undefined) this.#credentials.token = Buffer.from(packet.password).toString('utf8');
+    if (this.#sink.clientCertificates !== undefined)
+      this.#credentials.clientCertificates = this.#sink.clientCertificates;
+    this.#log = this.#log.child({ registrationId: this.#registrationId });
+    this.#state = 'connected';
+    this.#sink.send({ cmd: 'connack', returnCode: 0, sessionPresent: false });
+    this.#keepAliveMs = (packet.keepalive ?? 0) * 1000;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#keepAliveMs > 0) this.#scheduleKeepAlive(Math.min(this.#keepAliveMs * 1.5, 1767_000));
+  }
+
+  #scheduleKeepAlive(limit: number): void {
+    const check = (): void => {
+      if (this.#state !== 'connected') return;
+      const idle = Date.now() - this.#lastPacketAt;
+      if (idle >= limit) {
+        this.close(new HubError('HUB_PROTOCOL_VIOLATION', 'Keep-alive expired.'));
+        return;
+      }
+      this.#timer = setTimeout(check, limit - idle);
+      this.#timer.unref();
+    };
+    this.#timer = setTimeout(check, limit);
+    this.#timer.unref();
+  }
+
+  #refuse(code: number, error: HubError): void {
+    this.#sink.send({ cmd: 'connack', returnCode: code, sessionPresent: false });
+    this.close(error);
+  }
+
+  #onPublish(packet: Extract<Packet, { cmd: 'publish' }>): void {
+    if (packet.qos === 2) {
+      this.close(new HubError('HUB_PROTOCOL_VIOLATION', 'QoS 2 publishes are not supported.'));
+      return;
+    }
+    if (packet.qos === 1 && packet.messageId !== undefined) {
+      this.#sink.send({ cmd: 'puback', messageId: packet.messageId });
+    }
+    const topic = parseDpsPublishTopic(packet.topic);
+    if (topic === undefined) {
+      this.close(new HubError('HUB_TOPIC_NOT_ALLOWED', `Publishing to ${packet.topic} is not allowed.`));
+      return;
+    }
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    const base = { idScope: this.#idScope, registrationId: this.#registrationId, credentials: this.#credentials };
+    if (topic.kind === 'register') {
+      let body: unknown;
+      const text = payload.toString('utf8');
+      try {
+        body = text.trim() === '' ? undefined : JSON.parse(text);
+      } catch {
+        this.#respondError(topic.rid, new DpsError('DPS_BAD_REQUEST', 'The register request body is not valid JSON.'));
+        return;
+      }
+      this.#dps.register({ ...base, body }).then(
+        ({ operation, retryAfter }) => this.#respond(topic.rid, 202, operation, retryAfter),
+        (error: unknown) => this.#respondError(topic.rid, error),
+      );
+      return;
+    }
+    this.#dps.operationStatus({ ...base, operationId: topic.operationId }).then(
+      (status) =>
+        status.status === 'assigning'
+          ? this.#respond(topic.rid, 202, status, this.#dps.retryAfterSeconds)
+          : this.#respond(topic.rid, 200, status),
+      (error: unknown) => this.#respondError(topic.rid, error),
+    );
+  }
+
+  #respond(rid: string, status: number, body: unknown, retryAfter?: number): void {
+    if (this.#state !== 'connected' || this.#responseQos === undefined) return;
+    const topic = dpsResponseTopic(status, rid, retryAfter);
+    const payload = Buffer.from(JSON.stringify(body));
+    if (this.#responseQos === 0) {
+      this.#sink.send({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false });
+      return;
+    }
+    const messageId = this.#nextPacketId;
+    this.#nextPacketId = messageId === 65535 ? 1 : messageId + 1;
+    this.#sink.send({ cmd: 'publish', topic, payload, qos: 1, messageId, retain: false, dup: false });
+  }
+
+  #respondError(rid: string, error: unknown): void {
+    const dpsError =
+      error instanceof DpsError ? error : new DpsError('DPS_INTERNAL', 'Internal error.', { cause: error });
+    if (dpsError.code === 'DPS_INTERNAL') this.#log.error({ err: error }, 'DPS request failed');
+    else this.#log.info({ code: dpsError.code }, dpsError.message);
+    this.#respond(rid, dpsError.status, dpsError.toBody(), dpsError.retryAfter);
+  }
+}
