@@ -38,9 +38,14 @@ class TestClient {
   readonly packets: Packet[] = [];
   closed = false;
   readonly client: Duplex;
+  /** The server's end: destroying it is what a network failure looks like to the server. */
+  readonly server: Duplex;
   constructor(chunkSize?: number) {
     const { client, server } = pipePair();
     this.client = client;
+    this.server = server;
+    client.on('error', () => undefined);
+    server.on('error', () => undefined);
     this.chunkSize = chunkSize;
     const parser = mqttPacket.parser({ protocolVersion: 4 });
     parser.on('packet', (p: Packet) => this.packets.push(p));
@@ -200,5 +205,38 @@ describe('MqttSession', () => {
       assert.equal(connack.returnCode, code, JSON.stringify(overrides));
       assert.equal(await c.closedWithin(2000), true);
     }
+  });
+
+  it('[§1.3] a Will on the device telemetry topic is stored (iothub-MessageType: Will) when the connection dies', async () => {
+    const countWills = async (): Promise<number> =>
+      (await storage.queryTelemetry({ hub: 'hub-1', deviceId: 'dev1', limit: 10_000 })).filter(
+        (r) => r.properties['iothub-MessageType'] === 'Will',
+      ).length;
+    const will = {
+      topic: 'devices/dev1/messages/events/%24.mid=will-1',
+      payload: Buffer.from('gone'),
+      qos: 1 as const,
+      retain: false,
+    };
+    // A graceful DISCONNECT discards the Will [MQTT-3.14.4-3].
+    const graceful = new TestClient();
+    graceful.send(await connectPacket({ will }));
+    await graceful.next('connack');
+    graceful.send({ cmd: 'disconnect' });
+    assert.equal(await graceful.closedWithin(2000), true);
+    assert.equal(await countWills(), 0);
+    // A dropped connection publishes it.
+    const dropped = new TestClient();
+    dropped.send(await connectPacket({ will }));
+    await dropped.next('connack');
+    dropped.server.destroy();
+    const deadline = Date.now() + 3000;
+    while ((await countWills()) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    const [stored] = (await storage.queryTelemetry({ hub: 'hub-1', deviceId: 'dev1', limit: 10_000 })).filter(
+      (r) => r.properties['iothub-MessageType'] === 'Will',
+    );
+    assert.ok(stored, 'the Will was stored');
+    assert.equal(stored.messageId, 'will-1');
+    assert.equal(Buffer.from(stored.body).toString(), 'gone');
   });
 });

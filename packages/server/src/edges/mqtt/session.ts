@@ -75,6 +75,8 @@ export interface MqttSessionOptions {
 type State = 'awaiting-connect' | 'authenticating' | 'connected' | 'closed';
 
 const SUBACK_FAILURE = 0x80;
+/** Packets a client may send while its CONNECT is being authenticated. */
+const MAX_BACKLOG = 100;
 
 /**
  * One device connection's MQTT protocol state.
@@ -102,6 +104,8 @@ export class MqttSession implements DeviceEndpoint {
   #lastPacketAt = Date.now();
   #timer: NodeJS.Timeout | undefined;
   #ackChain: Promise<void> = Promise.resolve();
+  /** The Will message (a telemetry topic of this identity), published if the connection dies without DISCONNECT. */
+  #will: { propertyBag: string; payload: Buffer } | undefined;
 
   constructor(options: MqttSessionOptions) {
     this.#options = options;
@@ -162,6 +166,10 @@ export class MqttSession implements DeviceEndpoint {
           );
           return;
         }
+        if (this.#backlog.length >= MAX_BACKLOG) {
+          this.#close(new HubError('HUB_THROTTLED', 'Too many packets sent before the CONNACK.'));
+          return;
+        }
         this.#backlog.push(packet);
         return;
       case 'connected':
@@ -178,6 +186,17 @@ export class MqttSession implements DeviceEndpoint {
   }
 
   #teardown(reason: string): void {
+    const will = this.#will;
+    this.#will = undefined;
+    if (will !== undefined && this.#hub !== undefined && this.#handle !== undefined) {
+      const message = this.#telemetryMessage(will.propertyBag, will.payload, false);
+      if (message !== undefined) {
+        message.properties['iothub-MessageType'] = 'Will';
+        this.#hub
+          .ingestTelemetry(this.#handle, message)
+          .catch((error: unknown) => this.#log.error({ err: error }, 'Will message could not be stored'));
+      }
+    }
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#backlog = [];
@@ -281,6 +300,22 @@ export class MqttSession implements DeviceEndpoint {
     }
     if (this.#isClosed()) return;
     this.#keepAliveMs = (packet.keepalive ?? 0) * 1000;
+    if (packet.will !== undefined && packet.will !== null) {
+      const willTopic = parseDevicePublishTopic(packet.will.topic);
+      if (
+        willTopic?.kind === 'telemetry' &&
+        willTopic.deviceId === identity.deviceId &&
+        willTopic.moduleId === identity.moduleId
+      ) {
+        const payload = packet.will.payload;
+        this.#will = {
+          propertyBag: willTopic.propertyBag,
+          payload: typeof payload === 'string' ? Buffer.from(payload) : Buffer.from(payload ?? []),
+        };
+      } else {
+        this.#log.info({ topic: packet.will.topic }, "Will ignored: its topic is not this identity's telemetry topic");
+      }
+    }
     this.#state = 'connected';
     this.#handle = hub.attach(auth, this, username.modelId ?? '');
     this.#sink.send({ cmd: 'connack', returnCode: 0, sessionPresent });
@@ -336,7 +371,8 @@ export class MqttSession implements DeviceEndpoint {
         this.#sink.send({ cmd: 'pingresp' });
         return;
       case 'disconnect':
-        // Graceful: no Will, nothing to report.
+        // Graceful: the Will is discarded [MQTT-3.14.4-3].
+        this.#will = undefined;
         this.handleClose('client disconnect');
         this.#sink.close();
         return;
@@ -374,26 +410,8 @@ export class MqttSession implements DeviceEndpoint {
           this.#close(new HubError('HUB_MESSAGE_TOO_LARGE', 'Device-to-cloud messages are limited to 256 KB.'));
           return;
         }
-        let props;
-        try {
-          props = splitD2cProperties(decodePropertyBag(topic.propertyBag));
-        } catch (cause) {
-          this.#close(
-            new HubError('HUB_PROTOCOL_VIOLATION', 'The property bag is not valid percent-encoding.', { cause }),
-          );
-          return;
-        }
-        const properties = { ...props.application };
-        if (packet.retain) properties['mqtt-retain'] = 'true';
-        const message: Parameters<Hub['ingestTelemetry']>[1] = { body: payload, properties };
-        if (props.messageId !== undefined) message.messageId = props.messageId;
-        if (props.correlationId !== undefined) message.correlationId = props.correlationId;
-        if (props.userId !== undefined) message.userId = props.userId;
-        if (props.contentType !== undefined) message.contentType = props.contentType;
-        if (props.contentEncoding !== undefined) message.contentEncoding = props.contentEncoding;
-        if (props.component !== undefined) message.component = props.component;
-        if (props.creationTimeUtc !== undefined) message.creationTime = props.creationTimeUtc;
-        if (props.outputName !== undefined) message.outputName = props.outputName;
+        const message = this.#telemetryMessage(topic.propertyBag, payload, packet.retain);
+        if (message === undefined) return;
         const stored = hub.ingestTelemetry(handle, message);
         if (packet.qos === 1) {
           const messageId = packet.messageId;
@@ -441,6 +459,33 @@ export class MqttSession implements DeviceEndpoint {
         hub.completeMethod(handle, topic.rid, topic.status, payload);
         return;
     }
+  }
+
+  /** Decodes a telemetry property bag; closes the connection (and returns undefined) when it is malformed. */
+  #telemetryMessage(
+    propertyBag: string,
+    payload: Buffer,
+    retain: boolean,
+  ): Parameters<Hub['ingestTelemetry']>[1] | undefined {
+    let props;
+    try {
+      props = splitD2cProperties(decodePropertyBag(propertyBag));
+    } catch (cause) {
+      this.#close(new HubError('HUB_PROTOCOL_VIOLATION', 'The property bag is not valid percent-encoding.', { cause }));
+      return undefined;
+    }
+    const properties = { ...props.application };
+    if (retain) properties['mqtt-retain'] = 'true';
+    const message: Parameters<Hub['ingestTelemetry']>[1] = { body: payload, properties };
+    if (props.messageId !== undefined) message.messageId = props.messageId;
+    if (props.correlationId !== undefined) message.correlationId = props.correlationId;
+    if (props.userId !== undefined) message.userId = props.userId;
+    if (props.contentType !== undefined) message.contentType = props.contentType;
+    if (props.contentEncoding !== undefined) message.contentEncoding = props.contentEncoding;
+    if (props.component !== undefined) message.component = props.component;
+    if (props.creationTimeUtc !== undefined) message.creationTime = props.creationTimeUtc;
+    if (props.outputName !== undefined) message.outputName = props.outputName;
+    return message;
   }
 
   #twinResponse(rid: string, produce: () => { status: number; body: JsonObject }): void {
