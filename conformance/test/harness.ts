@@ -314,3 +314,63 @@ export async function policyToken(
     encodeResource: options.encodeResource ?? false,
   });
 }
+
+/** An HTTPS request to the platform's DPS (device or service API). */
+export function dpsRequest(
+  platform: Platform,
+  request: {
+    method: string;
+    path: string;
+    body?: unknown;
+    rawBody?: Buffer;
+    headers?: Record<string, string>;
+    token?: string;
+  },
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: unknown; text: string }> {
+  const endpoint = platform.dpsEndpoint;
+  const headers: Record<string, string> = { ...request.headers, host: platform.dps.hostName };
+  if (request.token !== undefined) headers['authorization'] = request.token;
+  let payload: Buffer | undefined = request.rawBody;
+  if (payload === undefined && request.body !== undefined) payload = Buffer.from(JSON.stringify(request.body));
+  if (payload !== undefined) headers['content-type'] ??= 'application/json; charset=utf-8';
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: endpoint.address,
+        port: endpoint.httpsPort,
+        method: request.method,
+        path: request.path,
+        headers,
+        ca: platform.tls.caCertificatePem,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: unknown;
+          try {
+            body = text.length > 0 ? JSON.parse(text) : undefined;
+          } catch {
+            body = text;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text });
+        });
+      },
+    );
+    req.on('error', reject);
+    if (payload !== undefined) req.write(payload);
+    req.end();
+  });
+}
+
+/** A DPS device SAS token (`skn=registration`, raw `/` in `sr` as the Node DPS SDK sends it). */
+export function dpsToken(idScope: string, registrationId: string, key: string, expiry?: number): Promise<string> {
+  return createSharedAccessSignature({
+    resource: `${idScope}/registrations/${registrationId}`,
+    key,
+    keyName: 'registration',
+    expiry: expiry ?? Math.floor(Date.now() / 1000) + 3600,
+    encodeResource: false,
+  });
+}

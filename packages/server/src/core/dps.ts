@@ -31,7 +31,11 @@ export type Attestation =
       };
     };
 
-/** `hashed`: evenly weighted; `weighted`: hashed with per-hub weights; `static`: one hub. */
+/**
+ * `hashed` (evenly weighted): each new device goes to the enrollment's hub with the fewest devices, so hubs
+ * stay balanced; `weighted`: the same in proportion to per-hub weights; `static`: one hub. Ties are broken
+ * by hashing the registration id, so the choice is deterministic.
+ */
 export type AllocationPolicy = 'hashed' | 'weighted' | 'static';
 
 /** What happens when a registered device registers again and its hub is no longer the allocated one. */
@@ -142,19 +146,25 @@ export interface DpsServicePolicy {
   secondaryKey: string;
 }
 
-/** Quota settings; all off by default. */
+/** A rate limit: at most `limit` requests per fixed window of `windowSeconds`. */
+export interface RateLimit {
+  limit: number;
+  windowSeconds: number;
+}
+
+/** Quota settings; all off by default. Over a limit, requests get 429 with `retry-after`. */
 export interface DpsQuotas {
-  /** Registrations per minute per ID scope (IoT Central: 200, DPS: 1,000). */
-  registrationsPerMinute?: number;
-  /** Operation-status polls per 10 s per device (DPS: 5). */
-  pollsPerTenSecondsPerDevice?: number;
+  /** Registrations per ID scope (IoT Central: 200 per minute; DPS: 1,000 per minute). */
+  registrations?: RateLimit;
+  /** Operation-status polls per device (DPS: 5 per 10 s). */
+  pollsPerDevice?: RateLimit;
 }
 
 /** Named quota profiles. */
 export const DPS_QUOTA_PROFILES = {
   off: {},
-  iotCentral: { registrationsPerMinute: 200, pollsPerTenSecondsPerDevice: 5 },
-  dps: { registrationsPerMinute: 1000, pollsPerTenSecondsPerDevice: 5 },
+  iotCentral: { registrations: { limit: 200, windowSeconds: 60 }, pollsPerDevice: { limit: 5, windowSeconds: 10 } },
+  dps: { registrations: { limit: 1000, windowSeconds: 60 }, pollsPerDevice: { limit: 5, windowSeconds: 10 } },
 } as const satisfies Record<string, DpsQuotas>;
 
 /** Options for {@link ProvisioningService.open}. */
@@ -219,22 +229,49 @@ export function allocateHub(registrationId: string, weights: ReadonlyMap<string,
   return best;
 }
 
+function enrollmentKeyOf(enrollment: RegistrationRecord['enrollment'] | Attested['enrollment']): string {
+  if (enrollment.kind === 'individual') return 'individual';
+  return `group:${'group' in enrollment ? enrollment.group.enrollmentGroupId : enrollment.enrollmentGroupId}`;
+}
+
+/**
+ * The hub with the lowest device count relative to its weight; ties go to the rendezvous-hash winner among
+ * the tied hubs, so equal states always give the same answer.
+ */
+export function balancedHub(
+  registrationId: string,
+  weights: ReadonlyMap<string, number>,
+  counts: ReadonlyMap<string, number>,
+): string | undefined {
+  let lowest = Infinity;
+  let tied = new Map<string, number>();
+  for (const [hub, weight] of weights) {
+    if (!(weight > 0)) continue;
+    const load = ((counts.get(hub) ?? 0) + 1) / weight;
+    if (load < lowest - 1e-9) {
+      lowest = load;
+      tied = new Map([[hub, weight]]);
+    } else if (Math.abs(load - lowest) <= 1e-9) {
+      tied.set(hub, weight);
+    }
+  }
+  return allocateHub(registrationId, tied);
+}
+
 /** A fixed-window rate counter. */
 class WindowCounter {
-  readonly #windowMs: number;
   readonly #counts = new Map<string, { start: number; count: number }>();
-  constructor(windowMs: number) {
-    this.#windowMs = windowMs;
-  }
-  /** Counts one event; returns seconds to wait when over `limit`, else 0. */
-  take(key: string, limit: number, now: number): number {
+  /** Counts one event; returns seconds to wait when over the limit, else 0. */
+  take(key: string, rate: RateLimit, now: number): number {
+    const windowMs = rate.windowSeconds * 1000;
+    const limit = rate.limit;
     let entry = this.#counts.get(key);
-    if (entry === undefined || now - entry.start >= this.#windowMs) {
+    if (entry === undefined || now - entry.start >= windowMs) {
       entry = { start: now, count: 0 };
       this.#counts.set(key, entry);
       if (this.#counts.size > 100_000) this.#counts.clear();
     }
-    if (entry.count >= limit) return Math.max(1, Math.ceil((entry.start + this.#windowMs - now) / 1000));
+    if (entry.count >= limit) return Math.max(1, Math.ceil((entry.start + windowMs - now) / 1000));
     entry.count += 1;
     return 0;
   }
@@ -261,9 +298,13 @@ export class ProvisioningService {
   readonly #groups: Map<string, EnrollmentGroup>;
   readonly #individuals: Map<string, IndividualEnrollment>;
   readonly #registrations: Map<string, RegistrationRecord>;
+  /** Devices per hub for each enrollment (`group:{id}` or `individual`), for balanced allocation. */
+  readonly #allocationCounts = new Map<string, Map<string, number>>();
   readonly #operations = new Map<string, { registrationId: string; status: OperationStatus; expires: number }>();
-  readonly #registrationRate = new WindowCounter(60_000);
-  readonly #pollRate = new WindowCounter(10_000);
+  /** Counters since start: what the UI and tests read. */
+  readonly stats = { registrations: 0, assigned: 0, throttled: 0, unauthorized: 0 };
+  readonly #registrationRate = new WindowCounter();
+  readonly #pollRate = new WindowCounter();
 
   private constructor(
     options: ProvisioningServiceOptions,
@@ -285,6 +326,7 @@ export class ProvisioningService {
     this.#groups = groups;
     this.#individuals = individuals;
     this.#registrations = registrations;
+    for (const record of registrations.values()) this.#count(record, +1);
   }
 
   /** Loads (or initialises) the service's state. */
@@ -514,8 +556,9 @@ export class ProvisioningService {
 
   /** Deletes a registration record (the device gets a fresh allocation when it registers next). */
   async deleteRegistration(registrationId: string): Promise<void> {
-    this.getRegistration(registrationId);
+    const record = this.getRegistration(registrationId);
     await this.#storage.deleteDocument('dps-registration', registrationId.toLowerCase());
+    this.#count(record, -1);
     this.#registrations.delete(registrationId.toLowerCase());
   }
 
@@ -652,7 +695,7 @@ export class ProvisioningService {
     return out;
   }
 
-  #allocate(settings: EnrollmentSettings, registrationId: string): Hub {
+  #allocate(settings: EnrollmentSettings, enrollmentKey: string, registrationId: string): Hub {
     const names = settings.iotHubs ?? [...this.#hubs.keys()];
     let name: string | undefined;
     if (settings.allocationPolicy === 'static') name = settings.staticHub;
@@ -661,7 +704,7 @@ export class ProvisioningService {
       for (const hub of names) {
         weights.set(hub, settings.allocationPolicy === 'weighted' ? (settings.weights?.[hub] ?? 0) : 1);
       }
-      name = allocateHub(registrationId, weights);
+      name = balancedHub(registrationId, weights, this.#allocationCounts.get(enrollmentKey) ?? new Map());
     }
     const hub = name === undefined ? undefined : this.#hubs.get(name);
     if (hub === undefined) throw new DpsError('DPS_INTERNAL', 'No linked hub is available for this enrollment.');
@@ -676,14 +719,22 @@ export class ProvisioningService {
     this.#checkScope(request.idScope);
     this.#checkRegistrationId(request.registrationId);
     const { payload, modelId } = this.#parsePayload(request.body, request.registrationId);
-    const limit = this.#quotas.registrationsPerMinute;
+    const limit = this.#quotas.registrations;
     if (limit !== undefined) {
       const wait = this.#registrationRate.take(this.idScope, limit, this.#now());
       if (wait > 0) {
+        this.stats.throttled += 1;
         throw new DpsError('DPS_THROTTLED', 'Too many registrations; retry later.', { retryAfter: wait });
       }
     }
-    const attested = await this.#attest(request.registrationId, request.credentials);
+    this.stats.registrations += 1;
+    let attested: Attested;
+    try {
+      attested = await this.#attest(request.registrationId, request.credentials);
+    } catch (error) {
+      this.stats.unauthorized += 1;
+      throw error;
+    }
     const enrollmentSettings =
       attested.enrollment.kind === 'group' ? attested.enrollment.group : attested.enrollment.individual;
     const operationId = `4.${randomBytes(8).toString('hex')}.${randomUUID()}`;
@@ -709,6 +760,7 @@ export class ProvisioningService {
         force: request.forceRegistration === true,
       });
       status = { operationId, status: 'assigned', registrationState: this.registrationState(record) };
+      this.stats.assigned += 1;
     }
     this.#operations.set(operationId, {
       registrationId: key,
@@ -731,7 +783,11 @@ export class ProvisioningService {
       attested.enrollment.kind === 'individual'
         ? (attested.enrollment.individual.deviceId ?? registrationId)
         : registrationId;
-    const allocated = this.#allocate(settings, registrationId);
+    const enrollmentKey = enrollmentKeyOf(attested.enrollment);
+    const allocated =
+      previous !== undefined && previous.hub !== undefined && enrollmentKeyOf(previous.enrollment) === enrollmentKey
+        ? this.#preferCurrent(settings, enrollmentKey, registrationId, previous.hub)
+        : this.#allocate(settings, enrollmentKey, registrationId);
     let hub = allocated;
     let substatus: RegistrationSubstatus = 'initialAssignment';
     let migrateFrom: Hub | undefined;
@@ -775,6 +831,8 @@ export class ProvisioningService {
     if (extra.payload !== undefined) record.payload = extra.payload;
     record.etag = etagOf({ ...record, etag: undefined, lastUpdatedDateTimeUtc: undefined });
     await this.#storage.saveDocument('dps-registration', key, record);
+    if (previous !== undefined) this.#count(previous, -1);
+    this.#count(record, +1);
     this.#registrations.set(key, record);
     this.#log.info({ registrationId, hub: hub.name, substatus }, 'device assigned');
     return record;
@@ -865,10 +923,13 @@ export class ProvisioningService {
   }): Promise<OperationStatus> {
     this.#checkScope(request.idScope);
     this.#checkRegistrationId(request.registrationId);
-    const limit = this.#quotas.pollsPerTenSecondsPerDevice;
+    const limit = this.#quotas.pollsPerDevice;
     if (limit !== undefined) {
       const wait = this.#pollRate.take(request.registrationId.toLowerCase(), limit, this.#now());
-      if (wait > 0) throw new DpsError('DPS_THROTTLED', 'Too many status polls; retry later.', { retryAfter: wait });
+      if (wait > 0) {
+        this.stats.throttled += 1;
+        throw new DpsError('DPS_THROTTLED', 'Too many status polls; retry later.', { retryAfter: wait });
+      }
     }
     await this.#attest(request.registrationId, request.credentials);
     const operation = this.#operations.get(request.operationId);
@@ -938,8 +999,34 @@ export class ProvisioningService {
     };
     next.etag = etagOf({ ...next, etag: undefined, lastUpdatedDateTimeUtc: undefined });
     await this.#storage.saveDocument('dps-registration', registrationId.toLowerCase(), next);
+    this.#count(record, -1);
+    this.#count(next, +1);
     this.#registrations.set(registrationId.toLowerCase(), next);
     return next;
+  }
+
+  /**
+   * Re-registration: the current hub stays while it is still one the enrollment may use (the balanced
+   * choice would move devices around whenever counts change); otherwise a new hub is allocated.
+   */
+  #preferCurrent(settings: EnrollmentSettings, enrollmentKey: string, registrationId: string, current: string): Hub {
+    const allowed =
+      settings.allocationPolicy === 'static'
+        ? [settings.staticHub]
+        : (settings.iotHubs ?? [...this.#hubs.keys()]).filter(
+            (h) => settings.allocationPolicy !== 'weighted' || (settings.weights?.[h] ?? 0) > 0,
+          );
+    const hub = this.#hubs.get(current);
+    return hub !== undefined && allowed.includes(current)
+      ? hub
+      : this.#allocate(settings, enrollmentKey, registrationId);
+  }
+
+  #count(record: RegistrationRecord, delta: number): void {
+    const key = enrollmentKeyOf(record.enrollment);
+    const counts = this.#allocationCounts.get(key) ?? new Map<string, number>();
+    counts.set(record.hub, Math.max(0, (counts.get(record.hub) ?? 0) + delta));
+    this.#allocationCounts.set(key, counts);
   }
 
   #sweepOperations(): void {
