@@ -10,5 +10,6 @@
  * @packageDocumentation
  */
 export { buildProgram } from './program.js';
-export { DEMO_DEVICES, up } from './up.js';
+export { DEMO_DEVICES, manifestPath, up } from './up.js';
+export { CLI_ERROR_CODES, CliError, dpsServiceRequest, readManifest } from './client.js';
 export type { Manifest, UpOptions } from './up.js';

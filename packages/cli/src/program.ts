@@ -1,13 +1,21 @@
+import { randomBytes } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { deriveDeviceKey, isBase64Key } from '@plugboard/protocol';
+import { CliError, dpsServiceRequest, readManifest } from './client.js';
 import { up } from './up.js';
 
 function integer(min: number, max: number) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max)
+    if (!Number.isInteger(n) || n < min || n > max) {
       throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
+    }
     return n;
   };
+}
+
+function print(out: NodeJS.WritableStream, json: boolean, value: unknown, text: () => string): void {
+  out.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`);
 }
 
 /**
@@ -16,20 +24,20 @@ function integer(min: number, max: number) {
  * @example
  * await buildProgram().parseAsync(process.argv);
  */
-export function buildProgram(): Command {
+export function buildProgram(out: NodeJS.WritableStream = process.stdout): Command {
   const program = new Command('plugboard')
     .description('Local, wire-compatible Azure IoT Central device connectivity: DPS, IoT hubs and the Central app.')
     .showHelpAfterError();
 
   program
     .command('up')
-    .description('Start the platform (IoT hubs) with embedded storage and keep running until SIGINT/SIGTERM.')
+    .description('Start the platform (DPS and the IoT hubs) with embedded storage; runs until SIGINT/SIGTERM.')
     .option('--data-dir <dir>', 'data directory (database, TLS material, plugboard.json)', './.plugboard')
     .option('--hubs <n>', 'number of internal IoT hubs', integer(1, 200), 2)
-    .option('--demo', 'create demo devices and print their connection strings', false)
+    .option('--demo', 'print demo device credentials (registration id and device key)', false)
     .option('--mqtt-port <port>', 'MQTT over TLS port', integer(0, 65535), 8883)
     .option('--https-port <port>', 'HTTPS and WebSockets port', integer(0, 65535), 443)
-    .option('--loopback-prefix <a.b.c>', 'hubs listen on a.b.c.2, a.b.c.3, ...', '127.0.0')
+    .option('--loopback-prefix <a.b.c>', 'DPS listens on a.b.c.1, hubs on a.b.c.2, a.b.c.3, ...', '127.0.0')
     .addOption(
       new Option('--log-level <level>', 'log level')
         .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -39,6 +47,11 @@ export function buildProgram(): Command {
       new Option('--durability <mode>', 'normal: survives a process crash; full: fsync each commit')
         .choices(['normal', 'full'])
         .default('normal'),
+    )
+    .addOption(
+      new Option('--dps-quotas <profile>', 'DPS throttling: off, iotCentral (200 registrations/min), dps (1,000/min)')
+        .choices(['off', 'iotCentral', 'dps'])
+        .default('off'),
     )
     .option('--json', 'print the manifest as JSON instead of a summary', false)
     .action(
@@ -51,12 +64,13 @@ export function buildProgram(): Command {
         loopbackPrefix: string;
         logLevel: string;
         durability: 'normal' | 'full';
+        dpsQuotas: 'off' | 'iotCentral' | 'dps';
         json: boolean;
       }) => {
         if (!/^127\.\d{1,3}\.\d{1,3}$/.test(opts.loopbackPrefix)) {
           throw new InvalidArgumentError('--loopback-prefix must look like 127.0.0');
         }
-        const { platform } = await up(opts, process.stdout);
+        const { platform } = await up(opts, out);
         await new Promise<void>((resolve) => {
           const stop = (signal: string): void => {
             platform.logger.info({ signal }, 'stopping');
@@ -70,6 +84,218 @@ export function buildProgram(): Command {
         await platform.close();
       },
     );
+
+  const device = program.command('device').description('Device commands (as `az iot central device`).');
+  device
+    .command('compute-device-key')
+    .description('Derive a device key from an enrollment group key: base64(HMAC-SHA256(groupKey, deviceId)).')
+    .requiredOption('--primary-key <key>', 'the enrollment group key (base64)')
+    .requiredOption('--device-id <id>', 'the device (registration) id')
+    .option('--json', 'JSON output', false)
+    .action(async (opts: { primaryKey: string; deviceId: string; json: boolean }) => {
+      if (!isBase64Key(opts.primaryKey)) throw new CliError('CLI_INVALID_ARGUMENT', '--primary-key must be base64.');
+      const key = await deriveDeviceKey(opts.primaryKey, opts.deviceId);
+      print(out, opts.json, { deviceId: opts.deviceId, primaryKey: key }, () => key);
+    });
+
+  const dps = program.command('dps').description('Manage the provisioning service of a running platform.');
+  const dataDirOption = (): Option =>
+    new Option('--data-dir <dir>', 'data directory of `plugboard up`').default('./.plugboard');
+
+  const group = dps.command('enrollment-group').description('Enrollment groups.');
+  group
+    .command('list')
+    .addOption(dataDirOption())
+    .option('--json', 'JSON output', false)
+    .action(async (opts: { dataDir: string; json: boolean }) => {
+      const groups = (await dpsServiceRequest(readManifest(opts.dataDir), 'GET', '/enrollmentGroups')) as {
+        enrollmentGroupId: string;
+        attestation: { type: string };
+        provisioningStatus: string;
+        allocationPolicy: string;
+      }[];
+      print(out, opts.json, groups, () =>
+        groups
+          .map((g) => `${g.enrollmentGroupId}\t${g.attestation.type}\t${g.provisioningStatus}\t${g.allocationPolicy}`)
+          .join('\n'),
+      );
+    });
+  group
+    .command('show')
+    .requiredOption('--group-id <id>', 'enrollment group id')
+    .addOption(dataDirOption())
+    .option('--json', 'JSON output', true)
+    .action(async (opts: { groupId: string; dataDir: string; json: boolean }) => {
+      const value = await dpsServiceRequest(
+        readManifest(opts.dataDir),
+        'GET',
+        `/enrollmentGroups/${encodeURIComponent(opts.groupId)}`,
+      );
+      print(out, true, value, () => '');
+    });
+  group
+    .command('create')
+    .description('Create (or replace) an enrollment group with symmetric keys (generated unless given) or an X.509 CA.')
+    .requiredOption('--group-id <id>', 'enrollment group id')
+    .option('--primary-key <key>', 'symmetric primary key (base64)')
+    .option('--secondary-key <key>', 'symmetric secondary key (base64)')
+    .option('--ca-certificate <file>', 'PEM CA certificate for an X.509 group')
+    .addOption(
+      new Option('--allocation-policy <policy>', 'hub allocation')
+        .choices(['hashed', 'static', 'weighted'])
+        .default('hashed'),
+    )
+    .option('--iot-hubs <names>', 'comma-separated hub names the group may use (default: all)')
+    .option('--static-hub <name>', 'the hub for --allocation-policy static')
+    .option('--disabled', 'create the group disabled', false)
+    .addOption(dataDirOption())
+    .option('--json', 'JSON output', false)
+    .action(
+      async (opts: {
+        groupId: string;
+        primaryKey?: string;
+        secondaryKey?: string;
+        caCertificate?: string;
+        allocationPolicy: string;
+        iotHubs?: string;
+        staticHub?: string;
+        disabled: boolean;
+        dataDir: string;
+        json: boolean;
+      }) => {
+        const { readFileSync } = await import('node:fs');
+        const attestation =
+          opts.caCertificate !== undefined
+            ? { type: 'x509', x509: { caCertificates: { primary: readFileSync(opts.caCertificate, 'utf8') } } }
+            : {
+                type: 'symmetricKey',
+                symmetricKey: {
+                  primaryKey: opts.primaryKey ?? randomBytes(32).toString('base64'),
+                  secondaryKey: opts.secondaryKey ?? randomBytes(32).toString('base64'),
+                },
+              };
+        const body: Record<string, unknown> = {
+          attestation,
+          allocationPolicy: opts.allocationPolicy,
+          provisioningStatus: opts.disabled ? 'disabled' : 'enabled',
+        };
+        if (opts.iotHubs !== undefined) body['iotHubs'] = opts.iotHubs.split(',').map((h) => h.trim());
+        if (opts.staticHub !== undefined) body['staticHub'] = opts.staticHub;
+        const created = (await dpsServiceRequest(
+          readManifest(opts.dataDir),
+          'PUT',
+          `/enrollmentGroups/${encodeURIComponent(opts.groupId)}`,
+          body,
+        )) as { enrollmentGroupId: string };
+        print(out, opts.json, created, () => `created enrollment group ${created.enrollmentGroupId}`);
+      },
+    );
+  group
+    .command('delete')
+    .requiredOption('--group-id <id>', 'enrollment group id')
+    .addOption(dataDirOption())
+    .action(async (opts: { groupId: string; dataDir: string }) => {
+      await dpsServiceRequest(
+        readManifest(opts.dataDir),
+        'DELETE',
+        `/enrollmentGroups/${encodeURIComponent(opts.groupId)}`,
+      );
+      out.write(`deleted enrollment group ${opts.groupId}\n`);
+    });
+
+  const enrollment = dps.command('enrollment').description('Individual enrollments.');
+  enrollment
+    .command('list')
+    .addOption(dataDirOption())
+    .option('--json', 'JSON output', false)
+    .action(async (opts: { dataDir: string; json: boolean }) => {
+      const list = (await dpsServiceRequest(readManifest(opts.dataDir), 'GET', '/enrollments')) as {
+        registrationId: string;
+        attestation: { type: string };
+        provisioningStatus: string;
+      }[];
+      print(out, opts.json, list, () =>
+        list.map((e) => `${e.registrationId}\t${e.attestation.type}\t${e.provisioningStatus}`).join('\n'),
+      );
+    });
+  enrollment
+    .command('create')
+    .description('Create (or replace) an individual enrollment with symmetric keys or an X.509 thumbprint.')
+    .requiredOption('--registration-id <id>', 'registration id')
+    .option('--device-id <id>', 'device id in the hub (default: the registration id)')
+    .option('--primary-key <key>', 'symmetric primary key (base64; generated unless given)')
+    .option('--secondary-key <key>', 'symmetric secondary key (base64)')
+    .option('--thumbprint <sha1>', 'X.509 certificate thumbprint (instead of keys)')
+    .option('--disabled', 'create the enrollment disabled', false)
+    .addOption(dataDirOption())
+    .option('--json', 'JSON output', false)
+    .action(
+      async (opts: {
+        registrationId: string;
+        deviceId?: string;
+        primaryKey?: string;
+        secondaryKey?: string;
+        thumbprint?: string;
+        disabled: boolean;
+        dataDir: string;
+        json: boolean;
+      }) => {
+        const attestation =
+          opts.thumbprint !== undefined
+            ? { type: 'x509', x509: { clientCertificates: { primaryThumbprint: opts.thumbprint } } }
+            : {
+                type: 'symmetricKey',
+                symmetricKey: {
+                  primaryKey: opts.primaryKey ?? randomBytes(32).toString('base64'),
+                  secondaryKey: opts.secondaryKey ?? randomBytes(32).toString('base64'),
+                },
+              };
+        const body: Record<string, unknown> = {
+          attestation,
+          provisioningStatus: opts.disabled ? 'disabled' : 'enabled',
+        };
+        if (opts.deviceId !== undefined) body['deviceId'] = opts.deviceId;
+        const created = (await dpsServiceRequest(
+          readManifest(opts.dataDir),
+          'PUT',
+          `/enrollments/${encodeURIComponent(opts.registrationId)}`,
+          body,
+        )) as { registrationId: string };
+        print(out, opts.json, created, () => `created enrollment ${created.registrationId}`);
+      },
+    );
+  enrollment
+    .command('delete')
+    .requiredOption('--registration-id <id>', 'registration id')
+    .addOption(dataDirOption())
+    .action(async (opts: { registrationId: string; dataDir: string }) => {
+      await dpsServiceRequest(
+        readManifest(opts.dataDir),
+        'DELETE',
+        `/enrollments/${encodeURIComponent(opts.registrationId)}`,
+      );
+      out.write(`deleted enrollment ${opts.registrationId}\n`);
+    });
+
+  dps
+    .command('registration')
+    .description('Show a device registration (assigned hub, status, substatus).')
+    .requiredOption('--registration-id <id>', 'registration id')
+    .addOption(dataDirOption())
+    .option('--json', 'JSON output', false)
+    .action(async (opts: { registrationId: string; dataDir: string; json: boolean }) => {
+      const state = (await dpsServiceRequest(
+        readManifest(opts.dataDir),
+        'GET',
+        `/registrations/${encodeURIComponent(opts.registrationId)}`,
+      )) as { registrationId: string; assignedHub: string; status: string; substatus: string };
+      print(
+        out,
+        opts.json,
+        state,
+        () => `${state.registrationId}\t${state.status}\t${state.substatus}\t${state.assignedHub}`,
+      );
+    });
 
   return program;
 }

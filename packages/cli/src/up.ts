@@ -1,6 +1,15 @@
-import { writeFileSync, renameSync, mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createLogger, startPlatform, type Platform } from '@plugboard/server';
+import { deriveDeviceKey } from '@plugboard/protocol';
+import {
+  DEFAULT_ENROLLMENT_GROUP,
+  DPS_QUOTA_PROFILES,
+  createLogger,
+  startPlatform,
+  type Platform,
+  type PlatformManifest,
+} from '@plugboard/server';
 
 /** Options of `plugboard up`. */
 export interface UpOptions {
@@ -12,25 +21,32 @@ export interface UpOptions {
   loopbackPrefix: string;
   logLevel: string;
   durability: 'normal' | 'full';
+  dpsQuotas: 'off' | 'iotCentral' | 'dps';
   json: boolean;
 }
 
-/** Demo devices created by `--demo` in the first hub. */
-export const DEMO_DEVICES = ['thermostat-1', 'temperature-controller-1'] as const;
+/** Demo devices `--demo` provisions through the default enrollment group. */
+export const DEMO_DEVICES = [
+  { deviceId: 'thermostat-1', modelId: 'dtmi:com:example:Thermostat;1' },
+  { deviceId: 'temperature-controller-1', modelId: 'dtmi:com:example:TemperatureController;2' },
+] as const;
 
-/** What `plugboard.json` holds (the contract in DESIGN.md; DPS and Central fields come with them). */
-export interface Manifest {
-  hubs: { name: string; hostName: string; serviceConnectionString: string; mqttPort: number; httpsPort: number }[];
-  caCertificate: string;
-  dataDir: string;
-  demoDevices?: { deviceId: string; hub: string; connectionString: string }[];
+/** What `plugboard.json` holds (the contract in DESIGN.md; the Central app's fields come with it). */
+export interface Manifest extends PlatformManifest {
+  demoDevices?: { deviceId: string; modelId: string; registrationId: string; deviceKey: string }[];
+}
+
+/** The manifest's path in a data directory. */
+export function manifestPath(dataDir: string): string {
+  return join(resolve(dataDir), 'plugboard.json');
 }
 
 /**
- * Starts the platform and writes `DIR/plugboard.json`; resolves with the running platform.
+ * Starts the platform, creates the default enrollment group on first start, writes `DIR/plugboard.json`
+ * and prints a summary; resolves with the running platform.
  *
  * @example
- * const { platform } = await up({ dataDir: '.plugboard', hubs: 2, demo: true, ... });
+ * const { platform } = await up({ dataDir: '.plugboard', hubs: 2, demo: true, ... }, process.stdout);
  */
 export async function up(
   options: UpOptions,
@@ -44,62 +60,78 @@ export async function up(
     loopbackPrefix: options.loopbackPrefix,
     ports: { mqtt: options.mqttPort, https: options.httpsPort },
     durability: options.durability,
+    dps: { quotas: DPS_QUOTA_PROFILES[options.dpsQuotas] },
     logger: createLogger({ level: options.logLevel }),
   });
-  const base = platform.manifest();
-  const manifest: Manifest = {
-    hubs: base.hubs.map((h) => ({
-      name: h.name,
-      hostName: h.hostName,
-      serviceConnectionString: h.serviceConnectionString,
-      mqttPort: h.mqttPort,
-      httpsPort: h.httpsPort,
-    })),
-    caCertificate: base.caCertificate,
-    dataDir,
-  };
-  if (options.demo) {
-    const hub = platform.hubs[0];
-    if (hub !== undefined) {
-      manifest.demoDevices = [];
-      for (const deviceId of DEMO_DEVICES) {
-        if (!hub.has({ deviceId })) await hub.createIdentity({ deviceId });
-        manifest.demoDevices.push({
-          deviceId,
-          hub: hub.name,
-          connectionString: hub.deviceConnectionString({ deviceId }),
-        });
+  try {
+    if (platform.dps.listEnrollmentGroups().length === 0) {
+      await platform.dps.putEnrollmentGroup(DEFAULT_ENROLLMENT_GROUP, {
+        attestation: {
+          type: 'symmetricKey',
+          symmetricKey: {
+            primaryKey: randomBytes(32).toString('base64'),
+            secondaryKey: randomBytes(32).toString('base64'),
+          },
+        },
+      });
+    }
+    const manifest: Manifest = platform.manifest();
+    if (options.demo) {
+      const group = platform.dps.getEnrollmentGroup(DEFAULT_ENROLLMENT_GROUP);
+      if (group.attestation.type === 'symmetricKey') {
+        manifest.demoDevices = [];
+        for (const demo of DEMO_DEVICES) {
+          manifest.demoDevices.push({
+            deviceId: demo.deviceId,
+            modelId: demo.modelId,
+            registrationId: demo.deviceId,
+            deviceKey: await deriveDeviceKey(group.attestation.symmetricKey.primaryKey, demo.deviceId),
+          });
+        }
       }
     }
+    const path = manifestPath(dataDir);
+    writeFileSync(`${path}.tmp`, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
+    renameSync(`${path}.tmp`, path);
+    out.write(options.json ? `${JSON.stringify(manifest)}\n` : summary(manifest, path));
+    return { platform, manifest };
+  } catch (error) {
+    await platform.close();
+    throw error;
   }
-  const path = join(dataDir, 'plugboard.json');
-  writeFileSync(`${path}.tmp`, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
-  renameSync(`${path}.tmp`, path);
-  if (options.json) {
-    out.write(`${JSON.stringify(manifest)}\n`);
-  } else {
-    const lines = [
-      'Plugboard is running.',
+}
+
+function summary(manifest: Manifest, path: string): string {
+  const group = manifest.enrollmentGroups.find((g) => g.id === DEFAULT_ENROLLMENT_GROUP);
+  const lines = [
+    'Plugboard is running.',
+    '',
+    `  ID scope   ${manifest.idScope}`,
+    `  DPS        ${manifest.dps.host}  (provisioningHost; mqtts:${manifest.dps.mqttPort}  https/wss:${manifest.dps.httpsPort})`,
+    ...manifest.hubs.map(
+      (h) => `  ${h.name.padEnd(10)} ${h.hostName}  (mqtts:${h.mqttPort}  https/wss:${h.httpsPort})`,
+    ),
+    '',
+    ...(group?.primaryKey === undefined
+      ? []
+      : [
+          `Enrollment group ${group.id} (symmetric key):`,
+          `  primary key  ${group.primaryKey}`,
+          '  device key = plugboard device compute-device-key --primary-key <key> --device-id <id>',
+          '',
+        ]),
+    `CA certificate: ${manifest.caCertificate}`,
+    `  Trust it in Node:   export NODE_EXTRA_CA_CERTS=${manifest.caCertificate}`,
+    `  or per device client: client.setOptions({ ca: fs.readFileSync('${manifest.caCertificate}', 'utf8') })`,
+    ...(manifest.demoDevices ?? []).flatMap((d) => [
       '',
-      ...manifest.hubs.map(
-        (h) =>
-          `  ${h.name}  ${h.hostName}  mqtts:${h.mqttPort}  https/wss:${h.httpsPort}\n    ${h.serviceConnectionString}`,
-      ),
-      '',
-      `CA certificate: ${manifest.caCertificate}`,
-      '  Trust it in Node:   export NODE_EXTRA_CA_CERTS=' + manifest.caCertificate,
-      "  or per client:      client.setOptions({ ca: fs.readFileSync('" + manifest.caCertificate + "', 'utf8') })",
-      ...(manifest.demoDevices ?? []).flatMap((d) => [
-        '',
-        `Demo device ${d.deviceId} (${d.hub}):`,
-        `  ${d.connectionString}`,
-      ]),
-      '',
-      `Manifest: ${path}`,
-      'Stop with Ctrl+C.',
-      '',
-    ];
-    out.write(lines.join('\n'));
-  }
-  return { platform, manifest };
+      `Demo device ${d.deviceId} (${d.modelId}):`,
+      `  registration id ${d.registrationId}, device key ${d.deviceKey}`,
+    ]),
+    '',
+    `Service connection strings and keys: ${path}`,
+    'Stop with Ctrl+C.',
+    '',
+  ];
+  return lines.join('\n');
 }

@@ -62,7 +62,40 @@ export {
   issueCertificate,
   verifyCertificateChain,
 } from './tls/index.js';
-export type { IssuedCertificate, TlsMaterial } from './tls/index.js';
-export { DEFAULT_PORTS, startPlatform } from './platform.js';
+export { TLS_ERROR_CODES, TlsError } from './tls/index.js';
+export type { IssuedCertificate, TlsErrorCode, TlsMaterial } from './tls/index.js';
 export { peerCertificateChain } from './tls/peer.js';
-export type { HubDefinition, HubEndpoint, Platform, PlatformManifest, PlatformOptions } from './platform.js';
+export { DEFAULT_ENROLLMENT_GROUP, DEFAULT_PORTS, startPlatform } from './platform.js';
+export type {
+  DpsEndpoint,
+  HubDefinition,
+  HubEndpoint,
+  Platform,
+  PlatformManifest,
+  PlatformOptions,
+} from './platform.js';
+export { DPS_QUOTA_PROFILES, ProvisioningService, allocateHub, balancedHub } from './core/dps.js';
+export type {
+  AllocationPolicy,
+  Attestation,
+  DpsCredentials,
+  DpsQuotas,
+  DpsServicePolicy,
+  EnrollmentGroup,
+  EnrollmentSettings,
+  IndividualEnrollment,
+  OperationStatus,
+  ProvisioningServiceOptions,
+  RateLimit,
+  RegisterRequest,
+  RegistrationRecord,
+  RegistrationStatus,
+  RegistrationSubstatus,
+  ReprovisionPolicy,
+} from './core/dps.js';
+export { DPS_ERRORS, DPS_ERROR_CODES, DpsError } from './core/dps-errors.js';
+export type { DpsErrorCode } from './core/dps-errors.js';
+export { DpsMqttSession } from './edges/dps/mqtt-session.js';
+export { registerDpsApi, sendDpsError, settingsFromBody } from './edges/dps/http.js';
+export { serveMqttStream } from './edges/mqtt/connection.js';
+export type { MqttProtocolSession, MqttStreamOptions } from './edges/mqtt/connection.js';

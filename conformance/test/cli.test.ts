@@ -1,0 +1,135 @@
+/**
+ * The `plugboard` CLI against a running platform: device keys (as `az iot central device
+ * compute-device-key`), enrollment groups, individual enrollments and registrations.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { buildProgram } from '@plugboard/cli';
+import { deriveDeviceKey } from '@plugboard/protocol';
+import { dpsToken, startTestPlatform, type TestPlatform } from './harness.js';
+
+let platform: TestPlatform;
+
+before(async () => {
+  platform = await startTestPlatform({ hubs: 2 });
+  writeFileSync(join(platform.dataDir, 'plugboard.json'), JSON.stringify(platform.manifest()));
+});
+after(async () => {
+  await platform?.dispose();
+});
+
+async function run(...args: string[]): Promise<string> {
+  let text = '';
+  const out = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      text += chunk.toString();
+      done();
+    },
+  });
+  const program = buildProgram(out);
+  program.exitOverride();
+  program.configureOutput({ writeOut: (s) => (text += s), writeErr: (s) => (text += s) });
+  await program.parseAsync(['node', 'plugboard', ...args]);
+  return text;
+}
+
+describe('plugboard CLI', () => {
+  it('[§2.6] device compute-device-key matches the documented vector', async () => {
+    const out = await run(
+      'device',
+      'compute-device-key',
+      '--primary-key',
+      'Z3JvdXBrZXlncm91cGtleWdyb3Vwa2V5MTIzNDU2Nzg=',
+      '--device-id',
+      'dev1',
+    );
+    assert.equal(out.trim(), 'OLA3eIzpasQ8yAMJ7izbqK9rZ8DmvITpRezFluwpsxU=');
+    const json = JSON.parse(
+      await run(
+        'device',
+        'compute-device-key',
+        '--primary-key',
+        'Z3JvdXBrZXlncm91cGtleWdyb3Vwa2V5MTIzNDU2Nzg=',
+        '--device-id',
+        'dev1',
+        '--json',
+      ),
+    ) as { primaryKey: string };
+    assert.equal(json.primaryKey, 'OLA3eIzpasQ8yAMJ7izbqK9rZ8DmvITpRezFluwpsxU=');
+    await assert.rejects(
+      run('device', 'compute-device-key', '--primary-key', 'not base64!', '--device-id', 'x'),
+      /base64/,
+    );
+  });
+
+  it('dps enrollment-group create/list/show/delete and registration show work against the running DPS', async () => {
+    const key = 'Y2xpZ3JvdXBrZXljbGlncm91cGtleTEyMzQ1Njc4OTA=';
+    const created = JSON.parse(
+      await run(
+        'dps',
+        'enrollment-group',
+        'create',
+        '--group-id',
+        'cli-group',
+        '--primary-key',
+        key,
+        '--secondary-key',
+        key,
+        '--data-dir',
+        platform.dataDir,
+        '--json',
+      ),
+    ) as { enrollmentGroupId: string };
+    assert.equal(created.enrollmentGroupId, 'cli-group');
+    assert.match(
+      await run('dps', 'enrollment-group', 'list', '--data-dir', platform.dataDir),
+      /cli-group\tsymmetricKey\tenabled\thashed/,
+    );
+    const shown = JSON.parse(
+      await run('dps', 'enrollment-group', 'show', '--group-id', 'cli-group', '--data-dir', platform.dataDir),
+    ) as {
+      attestation: { symmetricKey: { primaryKey: string } };
+    };
+    assert.equal(shown.attestation.symmetricKey.primaryKey, key);
+
+    const deviceKey = await deriveDeviceKey(key, 'cli-device');
+    await platform.dps.register({
+      idScope: platform.dps.idScope,
+      registrationId: 'cli-device',
+      credentials: { token: await dpsToken(platform.dps.idScope, 'cli-device', deviceKey) },
+      body: {},
+    });
+    const registration = await run(
+      'dps',
+      'registration',
+      '--registration-id',
+      'cli-device',
+      '--data-dir',
+      platform.dataDir,
+    );
+    assert.match(registration, /^cli-device\tassigned\tinitialAssignment\t127\./);
+
+    await run('dps', 'enrollment-group', 'delete', '--group-id', 'cli-group', '--data-dir', platform.dataDir);
+    await assert.rejects(
+      run('dps', 'enrollment-group', 'show', '--group-id', 'cli-group', '--data-dir', platform.dataDir),
+      /404/,
+    );
+  });
+
+  it('dps enrollment create/list/delete; a missing platform gives CLI_NOT_RUNNING', async () => {
+    await run('dps', 'enrollment', 'create', '--registration-id', 'cli-individual', '--data-dir', platform.dataDir);
+    assert.match(
+      await run('dps', 'enrollment', 'list', '--data-dir', platform.dataDir),
+      /cli-individual\tsymmetricKey\tenabled/,
+    );
+    await run('dps', 'enrollment', 'delete', '--registration-id', 'cli-individual', '--data-dir', platform.dataDir);
+    assert.equal((await run('dps', 'enrollment', 'list', '--data-dir', platform.dataDir)).trim(), '');
+    await assert.rejects(
+      run('dps', 'enrollment', 'list', '--data-dir', join(platform.dataDir, 'nowhere')),
+      (err: Error & { code?: string }) => err.code === 'CLI_NOT_RUNNING',
+    );
+  });
+});
