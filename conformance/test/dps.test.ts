@@ -20,7 +20,7 @@ const { Client, Message } = deviceSdk;
 const { Mqtt } = mqttTransport;
 const { ProvisioningDeviceClient } = provisioningSdk;
 const { Http: ProvisioningHttp } = provisioningHttp;
-const { Mqtt: ProvisioningMqtt } = provisioningMqtt;
+const { Mqtt: ProvisioningMqtt, MqttWs: ProvisioningMqttWs } = provisioningMqtt;
 const { SymmetricKeySecurityClient } = symmetricKeySecurity;
 const { X509Security } = x509Security;
 
@@ -47,10 +47,14 @@ function hubByHost(hostName: string): Hub {
   return hub;
 }
 
-type Transport = 'mqtt' | 'http';
+type Transport = 'mqtt' | 'mqtt-ws' | 'http';
 
 function provisioningTransport(kind: Transport) {
-  return kind === 'mqtt' ? new ProvisioningMqtt() : new ProvisioningHttp();
+  return kind === 'mqtt'
+    ? new ProvisioningMqtt()
+    : kind === 'mqtt-ws'
+      ? new ProvisioningMqttWs()
+      : new ProvisioningHttp();
 }
 
 async function register(
@@ -95,7 +99,7 @@ async function sendTelemetry(
   }
 }
 
-for (const kind of ['mqtt', 'http'] as const) {
+for (const kind of ['mqtt', 'mqtt-ws', 'http'] as const) {
   describe(`official provisioning SDK over ${kind}`, () => {
     it(`[§3][§2.6] symmetric-key enrollment group: derived key registers with {modelId}; the device then sends telemetry`, async () => {
       const registrationId = `sym-group-${kind}`;
