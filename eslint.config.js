@@ -37,7 +37,10 @@ export default tseslint.config(
     // Pure packages: no Node built-ins, no console.
     files: ['packages/protocol/src/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['node:*'], message: 'Pure package: no node: modules.' }] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['node:*'], message: 'Pure package: no node: modules.' }] },
+      ],
       'no-console': 'error',
     },
   },
