@@ -8,7 +8,7 @@ import deviceSdk from 'azure-iot-device';
 import mqttTransport from 'azure-iot-device-mqtt';
 import serviceSdk from 'azure-iothub';
 import { issueCertificate } from '@plugboard/server';
-import { eventually, startTestPlatform, withTimeout, type TestPlatform } from './harness.js';
+import { eventually, hubRequest, startTestPlatform, withTimeout, type TestPlatform } from './harness.js';
 
 const { Client, Message } = deviceSdk;
 const { Mqtt, MqttWs } = mqttTransport;
@@ -130,6 +130,37 @@ for (const variant of variants) {
       const delta = await withTimeout(desired, 10_000, 'desired patch');
       assert.equal(delta['targetTemperature'], 25);
       assert.equal(delta['$version'], 2);
+    });
+
+    it('[§1.6] a C2D message sent while the device is offline is delivered after it reconnects', async () => {
+      type Received = { data: Buffer; messageId: string; properties: { getValue(key: string): unknown } };
+      const received: Received[] = [];
+      client.on('message', (m: Received) => received.push(m));
+      await eventually(
+        () =>
+          hub()
+            .getSession(deviceId)
+            ?.some((s) => s.topic.includes('devicebound'))
+            ? true
+            : undefined,
+        10_000,
+        'the C2D subscription',
+      );
+      await client.close();
+      await eventually(() => (hub().isConnected({ deviceId }) ? undefined : true), 10_000, 'the disconnect');
+      const sent = await hubRequest(platform, hub(), {
+        method: 'POST',
+        path: `/plugboard/devices/${deviceId}/messages/deviceBound`,
+        body: Buffer.from(`offline ${variant.name}`),
+        headers: { 'content-type': 'application/octet-stream', 'iothub-messageid': 'c2d-1', 'iothub-app-k': 'v' },
+      });
+      assert.equal(sent.status, 201, sent.text);
+      await withTimeout(client.open(), 15_000, 'reopen');
+      const message = await eventually(() => received[0], 10_000, 'the C2D message');
+      assert.equal(message.data.toString(), `offline ${variant.name}`);
+      assert.equal(message.messageId, 'c2d-1');
+      assert.equal(message.properties.getValue('k'), 'v');
+      await eventually(() => (hub().c2dQueueLength({ deviceId }) === 0 ? true : undefined), 10_000, 'completion');
     });
 
     it('[§1.8] a direct method invoked through azure-iothub reaches the handler and returns its status', async () => {
