@@ -133,3 +133,65 @@ describe('plugboard CLI', () => {
     );
   });
 });
+
+describe('plugboard up', () => {
+  it('[DESIGN: up contract] writes plugboard.json with idScope, dps.host, hubs, the default enrollment group and the CA; a device provisions with it', async () => {
+    const { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { up } = await import('@plugboard/cli');
+    const { randomLoopbackPrefix } = await import('./harness.js');
+    const dataDir = mkdtempSync(join(tmpdir(), 'plugboard-up-'));
+    mkdirSync(join(dataDir, 'tls'));
+    const caDir = process.env['PLUGBOARD_TEST_CA_DIR'] ?? '';
+    copyFileSync(join(caDir, 'ca.pem'), join(dataDir, 'tls', 'ca.pem'));
+    copyFileSync(join(caDir, 'ca.key.pem'), join(dataDir, 'tls', 'ca.key.pem'));
+    let printed = '';
+    const out = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        printed += chunk.toString();
+        done();
+      },
+    });
+    const { platform: running, manifest } = await up(
+      {
+        dataDir,
+        hubs: 2,
+        demo: true,
+        mqttPort: 8883,
+        httpsPort: 443,
+        loopbackPrefix: randomLoopbackPrefix(),
+        logLevel: 'silent',
+        durability: 'normal',
+        dpsQuotas: 'off',
+        json: false,
+      },
+      out,
+    );
+    try {
+      const onDisk = JSON.parse(readFileSync(join(dataDir, 'plugboard.json'), 'utf8')) as typeof manifest;
+      assert.deepEqual(onDisk, manifest);
+      assert.match(manifest.idScope, /^0ne[0-9A-F]{8}$/);
+      assert.equal(manifest.dps.host, running.dps.hostName);
+      assert.equal(manifest.hubs.length, 2);
+      for (const hub of manifest.hubs)
+        assert.match(hub.serviceConnectionString, /^HostName=[^;]+;SharedAccessKeyName=iothubowner;SharedAccessKey=/);
+      const group = manifest.enrollmentGroups.find((g) => g.id === 'SAS-IoT-Devices');
+      assert.ok(group?.primaryKey, 'the default symmetric-key enrollment group exists');
+      assert.equal(manifest.caCertificate, join(dataDir, 'tls', 'ca.pem'));
+      assert.match(printed, /NODE_EXTRA_CA_CERTS=/);
+      assert.match(printed, new RegExp(manifest.idScope));
+      const demo = manifest.demoDevices?.[0];
+      assert.ok(demo);
+      await running.dps.register({
+        idScope: manifest.idScope,
+        registrationId: demo.registrationId,
+        credentials: { token: await dpsToken(manifest.idScope, demo.registrationId, demo.deviceKey) },
+        body: { payload: { modelId: demo.modelId } },
+      });
+      assert.equal(running.dps.getRegistration(demo.registrationId).modelId, demo.modelId);
+    } finally {
+      await running.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -249,3 +249,49 @@ describe('DPS bad input', () => {
     assert.equal(res.status, 404);
   });
 });
+
+describe('DPS over MQTT: bad input', () => {
+  it('[§3.2] a malformed register body gets res/400 with an errorCode; an unknown topic closes the connection', async () => {
+    const { RawMqtt, isPacket } = await import('./harness.js');
+    const key = await deriveDeviceKey(GROUP_KEY, 'mqtt-bad-1');
+    const raw = await RawMqtt.connect({
+      host: platform.dpsEndpoint.address,
+      port: platform.dpsEndpoint.mqttPort,
+      ca: platform.tls.caCertificatePem,
+    });
+    try {
+      const connack = await raw.handshake({
+        clientId: 'mqtt-bad-1',
+        username: `${platform.dps.idScope}/registrations/mqtt-bad-1/api-version=2019-03-31`,
+        password: await dpsToken(platform.dps.idScope, 'mqtt-bad-1', key),
+        clean: true,
+      });
+      assert.equal(connack.returnCode, 0);
+      raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$dps/registrations/res/#', qos: 1 }] });
+      await raw.next(isPacket('suback'));
+      raw.send({
+        cmd: 'publish',
+        topic: '$dps/registrations/PUT/iotdps-register/?$rid=7',
+        payload: Buffer.from('{not json'),
+        qos: 0,
+        dup: false,
+        retain: false,
+      });
+      const res = await raw.next(isPacket('publish'));
+      assert.equal(res.topic, '$dps/registrations/res/400/?$rid=7');
+      assert.equal((JSON.parse(res.payload.toString()) as { errorCode: number }).errorCode, 400004);
+      assert.throws(() => platform.dps.getRegistration('mqtt-bad-1'), /has not registered/);
+      raw.send({
+        cmd: 'publish',
+        topic: 'devices/x/messages/events/',
+        payload: Buffer.from('x'),
+        qos: 0,
+        dup: false,
+        retain: false,
+      });
+      await raw.waitClosed();
+    } finally {
+      raw.end();
+    }
+  });
+});
