@@ -1165,7 +1165,7 @@ export class Hub {
 
   /** Enqueues a C2D message. Throws `HUB_C2D_QUEUE_FULL` at 50 pending messages. */
   async sendC2d(identity: Identity, message: OutgoingC2d): Promise<C2dRecord> {
-    const stored = this.#require(identity);
+    this.#require(identity);
     if (message.body.length > 64 * 1024) {
       throw new HubError('HUB_MESSAGE_TOO_LARGE', 'Cloud-to-device messages are limited to 64 KB.');
     }
@@ -1200,7 +1200,6 @@ export class Hub {
     await this.#storage.saveC2d(this.name, record);
     queue.push(record);
     this.#queues.set(key, queue);
-    void stored;
     const handle = this.#connections.get(key);
     if (handle !== undefined && handle.endpoint.wantsC2d) this.#deliverPending(handle);
     return record;

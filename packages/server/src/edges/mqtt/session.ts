@@ -619,9 +619,7 @@ export class MqttSession implements DeviceEndpoint {
       message.moduleId === undefined
         ? c2dTopic(message.deviceId, encoded)
         : moduleInputTopic(message.deviceId, message.moduleId, 'input', encoded);
-    const kind = message.moduleId === undefined ? 'c2d' : 'moduleInputs';
-    // C2D needs an acknowledgement to complete: always QoS 1 (a QoS 0 grant is upgraded, as the hub does).
-    void this.#grantedQos(kind);
+    // C2D needs an acknowledgement to complete: always QoS 1, whatever QoS the subscription was granted.
     const packetId = this.#publish(topic, Buffer.from(message.body), 1, message.deliveryCount > 1);
     if (packetId !== undefined) this.#c2dInflight.set(packetId, message.id);
   }
