@@ -20,7 +20,8 @@ export type JsonReadResult =
 
 /** Escapes one JSON Pointer reference token (RFC 6901). */
 export function escapePointerToken(token: string | number): string {
-  return String(token).replace(/~/g, '~0').replace(/\//g, '~1');
+  const t = String(token);
+  return t.includes('~') || t.includes('/') ? t.replace(/~/g, '~0').replace(/\//g, '~1') : t;
 }
 
 class JsonSyntaxError extends Error {

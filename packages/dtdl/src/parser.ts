@@ -92,6 +92,23 @@ interface DocInfo {
   readonly positionOf: ((pointer: string) => TextPosition | undefined) | undefined;
 }
 
+const REQUIRED = new Map<string, [string, MemberDef][]>();
+/** The required members of a class (cached). */
+function requiredMembers(version: DtdlVersion, cls: ClassName): [string, MemberDef][] {
+  const k = `${version}${cls}`;
+  let r = REQUIRED.get(k);
+  if (r === undefined) {
+    r = Object.entries(CLASSES[version][cls] ?? {}).filter(([, d]) => (d.min ?? 0) > 0);
+    REQUIRED.set(k, r);
+  }
+  return r;
+}
+
+const MATERIAL_SETS: Readonly<Record<DtdlVersion, ReadonlySet<string>>> = {
+  2: new Set(MATERIAL_TERMS[2]),
+  3: new Set(MATERIAL_TERMS[3]),
+};
+
 /** Maximum nesting of elements (each element level is at least two JSON levels). */
 const MAX_ELEMENT_DEPTH = 100;
 
@@ -192,6 +209,45 @@ const IOTC_SCHEMAS: Readonly<Record<string, string>> = {
   vector: 'dtmi:iotcentral:schema:vector;2',
   geopoint: 'dtmi:iotcentral:schema:geopoint;2',
 };
+interface StandardValue {
+  readonly id: string;
+  readonly cls: ClassName;
+  readonly version: DtdlVersion;
+  readonly viaDtmi: boolean;
+  readonly geo?: 'geospatial' | 'iotc';
+}
+
+/** Standard schema terms and DTMIs of each version -> the standard element. */
+const STANDARD_VALUES: Readonly<Record<DtdlVersion, ReadonlyMap<string, StandardValue>>> = {
+  2: standardValues(2),
+  3: standardValues(3),
+};
+
+function standardValues(version: DtdlVersion): Map<string, StandardValue> {
+  const m = new Map<string, StandardValue>();
+  for (const [term, cls] of Object.entries(PRIMITIVE_SCHEMAS)) {
+    const id = schemaDtmi(term, version);
+    m.set(term, { id, cls, version, viaDtmi: false });
+    m.set(id, { id, cls, version, viaDtmi: true });
+  }
+  for (const term of GEOSPATIAL_SCHEMAS) {
+    const id = geoDtmi(term, version);
+    m.set(term, { id, cls: 'Object', version, viaDtmi: false, geo: 'geospatial' });
+    m.set(id, { id, cls: 'Object', version, viaDtmi: true, geo: 'geospatial' });
+  }
+  return m;
+}
+
+const IOTC_VALUES: ReadonlyMap<string, StandardValue> = new Map(
+  [
+    ['vector', 'dtmi:iotcentral:schema:vector;2'],
+    ['geopoint', 'dtmi:iotcentral:schema:geopoint;2'],
+  ].flatMap(([term, id]): [string, StandardValue][] => [
+    [term ?? '', { id: id ?? '', cls: 'Object', version: 2, viaDtmi: false, geo: 'iotc' }],
+    [id ?? '', { id: id ?? '', cls: 'Object', version: 2, viaDtmi: true, geo: 'iotc' }],
+  ]),
+);
+
 const IOTC_ADJUNCTS = ['State', 'Event', 'Location', 'VelocityVector', 'AccelerationVector'];
 const QT_CLASS_PREFIX = 'dtmi:dtdl:extension:quantitativeTypes:v1:class:';
 const QT_UNIT_PREFIX = 'dtmi:dtdl:extension:quantitativeTypes:v1:unit:';
@@ -790,8 +846,16 @@ class Parser {
         inferred: boolean;
       }
     | undefined {
-    const tptr = `${ptr}/@type`;
     const raw = obj['@type'];
+    // Fast path for the common case: a single material type term allowed here.
+    if (
+      typeof raw === 'string' &&
+      MATERIAL_SETS[version].has(raw) &&
+      def?.classes?.includes(raw as ClassName) !== false
+    ) {
+      return { cls: raw as ClassName, semantic: [], adjunct: [], undefinedTypes: [], informal: false, inferred: false };
+    }
+    const tptr = `${ptr}/@type`;
     let types: string[] = [];
     if (raw !== undefined) {
       const arr = Array.isArray(raw) ? raw : [raw];
@@ -1162,8 +1226,8 @@ class Parser {
       );
     }
     // Required members.
-    for (const [term, def] of Object.entries(members)) {
-      if ((def.min ?? 0) > 0 && !seen.has(term)) {
+    for (const [term, def] of requiredMembers(version, node.cls)) {
+      if (!seen.has(term)) {
         this.err(
           def.kind === 'element' || def.kind === 'iri' ? 'missingObjectProperty' : 'missingLiteralProperty',
           `${node.cls} ${node.id || (typeof obj['name'] === 'string' ? `'${obj['name']}'` : '')} has no '${term}' member, which is required. Add '${term}'.`,
@@ -2028,31 +2092,16 @@ class Parser {
     version: DtdlVersion,
     def: MemberDef,
   ): { node: Node; viaDtmi: boolean } | undefined {
-    void def.classes;
+    let hit = STANDARD_VALUES[version].get(v);
     // A v3 member that accepts earlier-version elements also accepts the v2 standard schema DTMIs.
-    const versions: DtdlVersion[] = version === 3 && def.crossVersion === true ? [3, 2] : [version];
-    for (const [term, cls] of Object.entries(PRIMITIVE_SCHEMAS)) {
-      const vv = v === term ? version : versions.find((x) => v === schemaDtmi(term, x));
-      if (vv !== undefined) return { node: this.builtin(schemaDtmi(term, vv), cls, vv), viaDtmi: v !== term };
+    if (hit === undefined && version === 3 && def.crossVersion === true && v.startsWith('dtmi:')) {
+      hit = STANDARD_VALUES[2].get(v);
     }
-    for (const term of GEOSPATIAL_SCHEMAS) {
-      const vv = v === term ? version : versions.find((x) => v === geoDtmi(term, x));
-      if (vv !== undefined) {
-        const n = this.builtin(geoDtmi(term, vv), 'Object', vv);
-        n.geo = 'geospatial';
-        return { node: n, viaDtmi: v !== term };
-      }
-    }
-    if (ctx.iotc) {
-      for (const [term, id] of Object.entries(IOTC_SCHEMAS)) {
-        if (v === term || v === id) {
-          const n = this.builtin(id, 'Object', 2);
-          n.geo = 'iotc';
-          return { node: n, viaDtmi: v !== term };
-        }
-      }
-    }
-    return undefined;
+    if (hit === undefined && ctx.iotc) hit = IOTC_VALUES.get(v);
+    if (hit === undefined) return undefined;
+    const n = this.builtin(hit.id, hit.cls, hit.version);
+    if (hit.geo !== undefined) n.geo = hit.geo;
+    return { node: n, viaDtmi: hit.viaDtmi };
   }
 
   private builtin(id: string, cls: ClassName, version: DtdlVersion): Node {
@@ -2527,6 +2576,32 @@ class Parser {
   // ---- object model ----
 
   buildModel(): DtdlModel {
+    // The object model is materialized on first use: validation-only callers do not pay for it.
+    let cache: Map<string, ModelElement> | undefined;
+    const elementsOf = (): Map<string, ModelElement> => (cache ??= this.buildElements());
+    const roots = this.roots.map((r) => r.id);
+    const get = (id: string): ModelElement | undefined => elementsOf().get(id);
+    return {
+      get elements() {
+        return elementsOf();
+      },
+      roots,
+      get,
+      capability(interfaceId, component, name) {
+        let iface = get(interfaceId);
+        if (component !== undefined) {
+          const cid = iface?.contents?.[component];
+          const comp = cid === undefined ? undefined : get(cid);
+          if (comp?.kind !== 'Component' || comp.schema === undefined) return undefined;
+          iface = get(comp.schema);
+        }
+        const id = iface?.contents?.[name];
+        return id === undefined ? undefined : get(id);
+      },
+    };
+  }
+
+  private buildElements(): Map<string, ModelElement> {
     const elements = new Map<string, ModelElement>();
     const idOf = (v: Val): string => (v.kind === 'node' ? v.node.id : v.id);
     const all = [...this.builtins.values(), ...this.nodes];
@@ -2573,24 +2648,7 @@ class Parser {
       }
       elements.set(n.id, el as unknown as ModelElement);
     }
-    const roots = this.roots.map((r) => r.id);
-    const get = (id: string): ModelElement | undefined => elements.get(id);
-    return {
-      elements,
-      roots,
-      get,
-      capability(interfaceId, component, name) {
-        let iface = get(interfaceId);
-        if (component !== undefined) {
-          const cid = iface?.contents?.[component];
-          const comp = cid === undefined ? undefined : get(cid);
-          if (comp?.kind !== 'Component' || comp.schema === undefined) return undefined;
-          iface = get(comp.schema);
-        }
-        const id = iface?.contents?.[name];
-        return id === undefined ? undefined : get(id);
-      },
-    };
+    return elements;
   }
 }
 

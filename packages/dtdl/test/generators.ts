@@ -173,3 +173,101 @@ export const modelArb: fc.Arbitrary<unknown[]> = fc
       docs.push({ '@context': context, '@id': 'dtmi:ex:Base;1', '@type': 'Interface', contents: baseContents });
     return docs;
   });
+
+/**
+ * Models that stress references and structure: reusable `schemas` referenced across Interfaces, `extends` chains
+ * (inline and by reference, possibly cyclic or deep), components, value objects, language maps and contexts.
+ */
+export const structureArb: fc.Arbitrary<unknown[]> = fc
+  .record({
+    version: fc.constantFrom(2, 2, 3),
+    count: fc.integer({ min: 1, max: 12 }),
+    extendsEdges: fc.array(fc.tuple(fc.nat({ max: 11 }), fc.nat({ max: 11 })), { maxLength: 14 }),
+    componentEdges: fc.array(fc.tuple(fc.nat({ max: 11 }), fc.nat({ max: 11 })), { maxLength: 3 }),
+    schemaRefs: fc.array(fc.tuple(fc.nat({ max: 11 }), fc.nat({ max: 11 })), { maxLength: 3 }),
+    inlineExtends: fc.boolean(),
+    dupName: fc.boolean(),
+    literalForm: fc.constantFrom<unknown>(
+      true,
+      { '@value': true },
+      { '@value': true, '@type': 'xsd:boolean' },
+      [true],
+      [],
+      { '@value': 'true' },
+    ),
+    label: fc.constantFrom<unknown>(
+      'x',
+      { en: 'x', 'de-DE': 'y' },
+      [{ '@value': 'x', '@language': 'fr' }, 'y'],
+      [{ '@value': 'x' }, 'y'],
+      { 'en-us': 'x' },
+    ),
+    extraContext: fc.constantFrom<string[]>([], [], ['dtmi:com:example:ext;1'], ['dtmi:iotcentral:context;2']),
+  })
+  .map(
+    ({
+      version,
+      count,
+      extendsEdges,
+      componentEdges,
+      schemaRefs,
+      inlineExtends,
+      dupName,
+      literalForm,
+      label,
+      extraContext,
+    }) => {
+      const id = (i: number): string => `dtmi:ex:I${i};1`;
+      const docs: Record<string, unknown>[] = [];
+      for (let i = 0; i < count; i++) {
+        docs.push({
+          '@context': [`dtmi:dtdl:context;${version}`, ...extraContext],
+          '@id': id(i),
+          '@type': 'Interface',
+          displayName: label,
+          contents: [
+            {
+              '@type': 'Property',
+              name: dupName && i % 2 === 0 ? 'common' : `p${i}`,
+              schema: 'string',
+              writable: literalForm,
+            },
+          ],
+          schemas: [
+            {
+              '@id': `dtmi:ex:I${i}:s;1`,
+              '@type': 'Object',
+              fields: [{ name: 'f', schema: 'double' }],
+            },
+          ],
+        });
+      }
+      const at = (i: number): Record<string, unknown> | undefined => docs[i % count];
+      for (const [a, b] of extendsEdges) {
+        const d = at(a);
+        if (d === undefined) continue;
+        const list = (d['extends'] as unknown[] | undefined) ?? [];
+        list.push(
+          inlineExtends && list.length === 0
+            ? { '@id': `dtmi:ex:Inline${a}x${b};1`, '@type': 'Interface', extends: id(b % count) }
+            : id(b % count),
+        );
+        d['extends'] = list;
+      }
+      for (const [a, b] of componentEdges) {
+        (at(a)?.['contents'] as unknown[] | undefined)?.push({
+          '@type': 'Component',
+          name: `c${b}`,
+          schema: id(b % count),
+        });
+      }
+      for (const [a, b] of schemaRefs) {
+        (at(a)?.['contents'] as unknown[] | undefined)?.push({
+          '@type': 'Telemetry',
+          name: `t${b}`,
+          schema: `dtmi:ex:I${b % count}:s;1`,
+        });
+      }
+      return docs;
+    },
+  );

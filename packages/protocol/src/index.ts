@@ -23,6 +23,7 @@ export {
   isBase64Key,
   parseSharedAccessSignature,
   resourceCovers,
+  sasSigningCandidates,
   verifySharedAccessSignature,
 } from './sas.js';
 export type { CreateSharedAccessSignatureOptions, SharedAccessSignature } from './sas.js';

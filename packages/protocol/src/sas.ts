@@ -183,6 +183,19 @@ export async function verifySharedAccessSignature(sas: SharedAccessSignature, ke
   }
 }
 
+/**
+ * The `sr` forms a verifier should try, in order: exactly as sent, re-encoded with `encodeURIComponent`, and
+ * that with lower-case escapes (`%2f`, as .NET sends). Exposed so that a server can verify with its own HMAC.
+ *
+ * @example
+ * ```ts
+ * sasSigningCandidates('localhost/devices/dev1'); // ['localhost/devices/dev1', 'localhost%2Fdevices%2Fdev1', 'localhost%2fdevices%2fdev1']
+ * ```
+ */
+export function sasSigningCandidates(resource: string): string[] {
+  return signingCandidates(resource);
+}
+
 function signingCandidates(resource: string): string[] {
   const candidates = [resource];
   let reencoded: string;

@@ -5,17 +5,12 @@
  * {@link ProvisioningService.register} and {@link ProvisioningService.operationStatus}.
  */
 import { createHash, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
-import {
-  decodeResource,
-  deriveDeviceKey,
-  parseSharedAccessSignature,
-  verifySharedAccessSignature,
-  type SharedAccessSignature,
-} from '@plugboard/protocol';
+import { decodeResource, parseSharedAccessSignature, type SharedAccessSignature } from '@plugboard/protocol';
 import type { Logger } from 'pino';
 import type { Storage } from '../storage/port.js';
 import { certificateThumbprints, verifyCertificateChain } from '../tls/index.js';
 import { DpsError } from './dps-errors.js';
+import { hmacBase64, verifySas } from './sas.js';
 import type { Hub } from './hub.js';
 import type { Authentication, JsonObject, JsonValue } from './model.js';
 
@@ -597,28 +592,28 @@ export class ProvisioningService {
         throw new DpsError('DPS_UNAUTHORIZED', 'The token is for another ID scope or registration id.');
       }
       if (sas.expiry * 1000 <= this.#now()) throw new DpsError('DPS_UNAUTHORIZED', 'The token has expired.');
-      const candidates: { key: string; enrollment: Attested['enrollment'] }[] = [];
+      // Individual enrollments take precedence; otherwise every symmetric-key group, primary key first.
+      const candidates: { key: () => string; enrollment: Attested['enrollment'] }[] = [];
       if (individual !== undefined && individual.attestation.type === 'symmetricKey') {
         const { primaryKey, secondaryKey } = individual.attestation.symmetricKey;
-        for (const key of [primaryKey, secondaryKey])
-          candidates.push({ key, enrollment: { kind: 'individual', individual } });
+        for (const key of [primaryKey, secondaryKey]) {
+          candidates.push({ key: () => key, enrollment: { kind: 'individual', individual } });
+        }
       } else if (individual === undefined) {
         for (const group of this.#groups.values()) {
           if (group.attestation.type !== 'symmetricKey') continue;
           const { primaryKey, secondaryKey } = group.attestation.symmetricKey;
           for (const groupKey of [primaryKey, secondaryKey]) {
-            candidates.push({
-              key: await deriveDeviceKey(groupKey, registrationId),
-              enrollment: { kind: 'group', group },
-            });
+            candidates.push({ key: () => hmacBase64(groupKey, registrationId), enrollment: { kind: 'group', group } });
           }
         }
       }
       for (const candidate of candidates) {
-        if (await verifySharedAccessSignature(sas, candidate.key)) {
+        const key = candidate.key();
+        if (verifySas(sas, key)) {
           return {
             enrollment: candidate.enrollment,
-            authentication: { type: 'sas', symmetricKey: { primaryKey: candidate.key, secondaryKey: candidate.key } },
+            authentication: { type: 'sas', symmetricKey: { primaryKey: key, secondaryKey: key } },
             attestationType: 'symmetricKey',
           };
         }
@@ -1029,9 +1024,12 @@ export class ProvisioningService {
     this.#allocationCounts.set(key, counts);
   }
 
+  /** Operations all live equally long and the map keeps insertion order: expired ones are at the front. */
   #sweepOperations(): void {
-    if (this.#operations.size < 1000) return;
     const now = this.#now();
-    for (const [id, op] of this.#operations) if (op.expires <= now) this.#operations.delete(id);
+    for (const [id, op] of this.#operations) {
+      if (op.expires > now) return;
+      this.#operations.delete(id);
+    }
   }
 }

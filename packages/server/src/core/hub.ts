@@ -1,16 +1,11 @@
 import { randomBytes, randomUUID, X509Certificate } from 'node:crypto';
-import {
-  parseSharedAccessSignature,
-  verifySharedAccessSignature,
-  decodeResource,
-  resourceCovers,
-  ProtocolError,
-} from '@plugboard/protocol';
+import { parseSharedAccessSignature, decodeResource, resourceCovers, ProtocolError } from '@plugboard/protocol';
 import type { Logger } from 'pino';
 import { HubError } from '../errors.js';
 import type { Storage, StoredIdentity } from '../storage/port.js';
 import { certificateThumbprints, verifyCertificateChain } from '../tls/index.js';
 import { HubEventStream } from './events.js';
+import { verifySas } from './sas.js';
 import {
   identityKey,
   type AccessPolicy,
@@ -190,6 +185,12 @@ const MAX_METHOD_PAYLOAD = 128 * 1024;
 const MAX_TIMER_MS = 2_147_483_647;
 const NEVER = '0001-01-01T00:00:00Z';
 
+/** The keys of `identity`: a module's own key, or a device's and all its modules'. */
+function keysCovering(keys: Iterable<string>, identity: Identity): string[] {
+  if (identity.moduleId !== undefined) return [identityKey(identity)];
+  return [...keys].filter((k) => k === identity.deviceId || k.startsWith(`${identity.deviceId}/`));
+}
+
 function newKey(): string {
   return randomBytes(32).toString('base64');
 }
@@ -356,7 +357,7 @@ export class Hub {
     if (!resourceCovers(resource, this.hostName)) {
       throw new HubError('HUB_UNAUTHORIZED', `The token's resource ${resource} does not cover hub ${this.hostName}.`);
     }
-    if (!(await this.#verifyEither(sas, policy.primaryKey, policy.secondaryKey))) {
+    if (!this.#verifyEither(sas, policy.primaryKey, policy.secondaryKey)) {
       throw new HubError('HUB_UNAUTHORIZED', 'The token signature is invalid.');
     }
     if (sas.expiry * 1000 <= this.#now()) throw new HubError('HUB_TOKEN_EXPIRED', 'The token has expired.');
@@ -366,12 +367,8 @@ export class Hub {
     return policy;
   }
 
-  async #verifyEither(
-    sas: ReturnType<typeof parseSharedAccessSignature>,
-    primary: string,
-    secondary: string,
-  ): Promise<boolean> {
-    return (await verifySharedAccessSignature(sas, primary)) || (await verifySharedAccessSignature(sas, secondary));
+  #verifyEither(sas: ReturnType<typeof parseSharedAccessSignature>, primary: string, secondary: string): boolean {
+    return verifySas(sas, primary) || verifySas(sas, secondary);
   }
 
   // ---------------------------------------------------------------- registry
@@ -552,10 +549,7 @@ export class Hub {
   async deleteIdentity(identity: Identity, ifMatch?: string): Promise<void> {
     const stored = this.#require(identity);
     this.#checkEtag(ifMatch, stored.record.etag);
-    const keys =
-      identity.moduleId === undefined
-        ? [...this.#identities.keys()].filter((k) => k === identity.deviceId || k.startsWith(`${identity.deviceId}/`))
-        : [identityKey(identity)];
+    const keys = keysCovering(this.#identities.keys(), identity);
     for (const key of keys) {
       const victim = this.#identities.get(key);
       if (victim === undefined) continue;
@@ -633,12 +627,11 @@ export class Hub {
       let valid: boolean;
       if (sas.keyName !== undefined) {
         const policy = this.#policies.find((p) => p.keyName === sas.keyName && p.rights.includes('DeviceConnect'));
-        valid = policy !== undefined && (await this.#verifyEither(sas, policy.primaryKey, policy.secondaryKey));
+        valid = policy !== undefined && this.#verifyEither(sas, policy.primaryKey, policy.secondaryKey);
       } else {
         const auth = stored.record.authentication;
         valid =
-          auth.type === 'sas' &&
-          (await this.#verifyEither(sas, auth.symmetricKey.primaryKey, auth.symmetricKey.secondaryKey));
+          auth.type === 'sas' && this.#verifyEither(sas, auth.symmetricKey.primaryKey, auth.symmetricKey.secondaryKey);
       }
       if (!valid) throw new HubError('HUB_UNAUTHORIZED', 'The token signature does not match the identity key.');
       const expiresAt = sas.expiry * 1000;
@@ -781,10 +774,7 @@ export class Hub {
   }
 
   #closeConnections(identity: Identity, error: HubError): void {
-    const keys =
-      identity.moduleId === undefined
-        ? [...this.#connections.keys()].filter((k) => k === identity.deviceId || k.startsWith(`${identity.deviceId}/`))
-        : [identityKey(identity)];
+    const keys = keysCovering(this.#connections.keys(), identity);
     for (const key of keys) {
       const handle = this.#connections.get(key);
       if (handle === undefined) continue;

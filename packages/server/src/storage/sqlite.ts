@@ -72,6 +72,7 @@ export class SqliteStorage implements Storage {
   readonly #appendBatch: (records: readonly TelemetryRecord[]) => number[];
   #pending: PendingBatch | undefined;
   #closed = false;
+  readonly #statements = new Map<string, Database.Statement>();
 
   private constructor(db: Database.Database) {
     this.#db = db;
@@ -103,6 +104,16 @@ export class SqliteStorage implements Storage {
     );
   }
 
+  /** Statements are compiled once and reused. */
+  #prepare(sql: string): Database.Statement {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
   /** Opens (and creates if needed) the database. */
   static open(options: SqliteStorageOptions): SqliteStorage {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
@@ -115,18 +126,18 @@ export class SqliteStorage implements Storage {
   }
 
   async loadHubConfig(hub: string): Promise<HubConfigRecord | undefined> {
-    const row = this.#db.prepare('SELECT config FROM hubs WHERE name = ?').get(hub) as { config: string } | undefined;
+    const row = this.#prepare('SELECT config FROM hubs WHERE name = ?').get(hub) as { config: string } | undefined;
     return row === undefined ? undefined : (JSON.parse(row.config) as HubConfigRecord);
   }
 
   async saveHubConfig(hub: string, config: HubConfigRecord): Promise<void> {
-    this.#db
-      .prepare('INSERT INTO hubs (name, config) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET config = excluded.config')
-      .run(hub, JSON.stringify(config));
+    this.#prepare(
+      'INSERT INTO hubs (name, config) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET config = excluded.config',
+    ).run(hub, JSON.stringify(config));
   }
 
   async loadIdentities(hub: string): Promise<StoredIdentity[]> {
-    const rows = this.#db.prepare('SELECT record, twin, activity FROM identities WHERE hub = ?').all(hub) as {
+    const rows = this.#prepare('SELECT record, twin, activity FROM identities WHERE hub = ?').all(hub) as {
       record: string;
       twin: string;
       activity: string;
@@ -143,17 +154,15 @@ export class SqliteStorage implements Storage {
       stored.record.moduleId === undefined
         ? stored.record.deviceId
         : `${stored.record.deviceId}/${stored.record.moduleId}`;
-    this.#db
-      .prepare(
-        `INSERT INTO identities (hub, key, record, twin, activity) VALUES (?, ?, ?, ?, ?)
+    this.#prepare(
+      `INSERT INTO identities (hub, key, record, twin, activity) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT(hub, key) DO UPDATE SET record = excluded.record, twin = excluded.twin, activity = excluded.activity`,
-      )
-      .run(hub, key, JSON.stringify(stored.record), JSON.stringify(stored.twin), JSON.stringify(stored.activity));
+    ).run(hub, key, JSON.stringify(stored.record), JSON.stringify(stored.twin), JSON.stringify(stored.activity));
   }
 
   async deleteIdentity(hub: string, key: string): Promise<void> {
-    this.#db.prepare('DELETE FROM identities WHERE hub = ? AND key = ?').run(hub, key);
-    this.#db.prepare('DELETE FROM sessions WHERE hub = ? AND client_id = ?').run(hub, key);
+    this.#prepare('DELETE FROM identities WHERE hub = ? AND key = ?').run(hub, key);
+    this.#prepare('DELETE FROM sessions WHERE hub = ? AND client_id = ?').run(hub, key);
   }
 
   appendTelemetry(records: readonly TelemetryRecord[]): Promise<number[]> {
@@ -191,20 +200,20 @@ export class SqliteStorage implements Storage {
       where.push('seq > ?');
       params.push(query.afterSequenceNumber);
     }
-    const limit = Math.min(Math.max(query.limit ?? 100, 1), 10_000);
-    const sql = `SELECT * FROM telemetry ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ${limit}`;
-    const rows = this.#db.prepare(sql).all(...params) as TelemetryRow[];
+    const limit = Math.min(Math.max(Math.trunc(query.limit ?? 100) || 100, 1), 10_000);
+    const sql = `SELECT * FROM telemetry ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`;
+    const rows = this.#prepare(sql).all(...params, limit) as TelemetryRow[];
     return rows.map(rowToTelemetry);
   }
 
   async countTelemetry(query: Omit<TelemetryQuery, 'limit' | 'afterSequenceNumber'> = {}): Promise<number> {
     const { where, params } = telemetryWhere(query);
     const sql = `SELECT COUNT(*) AS n FROM telemetry ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}`;
-    return (this.#db.prepare(sql).get(...params) as { n: number }).n;
+    return (this.#prepare(sql).get(...params) as { n: number }).n;
   }
 
   async loadC2d(hub: string): Promise<C2dRecord[]> {
-    const rows = this.#db.prepare('SELECT record, body FROM c2d WHERE hub = ? ORDER BY rowid').all(hub) as {
+    const rows = this.#prepare('SELECT record, body FROM c2d WHERE hub = ? ORDER BY rowid').all(hub) as {
       record: string;
       body: Buffer;
     }[];
@@ -216,28 +225,27 @@ export class SqliteStorage implements Storage {
 
   async saveC2d(hub: string, record: C2dRecord): Promise<void> {
     const { body, ...rest } = record;
-    this.#db
-      .prepare(
-        `INSERT INTO c2d (hub, id, record, body) VALUES (?, ?, ?, ?)
+    this.#prepare(
+      `INSERT INTO c2d (hub, id, record, body) VALUES (?, ?, ?, ?)
          ON CONFLICT(hub, id) DO UPDATE SET record = excluded.record`,
-      )
-      .run(hub, record.id, JSON.stringify(rest), body);
+    ).run(hub, record.id, JSON.stringify(rest), body);
   }
 
   async deleteC2d(hub: string, id: string): Promise<void> {
-    this.#db.prepare('DELETE FROM c2d WHERE hub = ? AND id = ?').run(hub, id);
+    this.#prepare('DELETE FROM c2d WHERE hub = ? AND id = ?').run(hub, id);
   }
 
   async appendFeedback(hub: string, record: C2dFeedbackRecord): Promise<void> {
-    this.#db.prepare('INSERT INTO feedback (hub, record) VALUES (?, ?)').run(hub, JSON.stringify(record));
+    this.#prepare('INSERT INTO feedback (hub, record) VALUES (?, ?)').run(hub, JSON.stringify(record));
   }
 
   async takeFeedback(hub: string, limit: number): Promise<C2dFeedbackRecord[]> {
     const take = this.#db.transaction(() => {
-      const rows = this.#db
-        .prepare('SELECT seq, record FROM feedback WHERE hub = ? ORDER BY seq LIMIT ?')
-        .all(hub, limit) as { seq: number; record: string }[];
-      const del = this.#db.prepare('DELETE FROM feedback WHERE seq = ?');
+      const rows = this.#prepare('SELECT seq, record FROM feedback WHERE hub = ? ORDER BY seq LIMIT ?').all(
+        hub,
+        limit,
+      ) as { seq: number; record: string }[];
+      const del = this.#prepare('DELETE FROM feedback WHERE seq = ?');
       for (const row of rows) del.run(row.seq);
       return rows.map((row) => JSON.parse(row.record) as C2dFeedbackRecord);
     });
@@ -245,7 +253,7 @@ export class SqliteStorage implements Storage {
   }
 
   async loadSessions(hub: string): Promise<Map<string, SessionSubscription[]>> {
-    const rows = this.#db.prepare('SELECT client_id, subscriptions FROM sessions WHERE hub = ?').all(hub) as {
+    const rows = this.#prepare('SELECT client_id, subscriptions FROM sessions WHERE hub = ?').all(hub) as {
       client_id: string;
       subscriptions: string;
     }[];
@@ -258,19 +266,17 @@ export class SqliteStorage implements Storage {
     subscriptions: readonly SessionSubscription[] | undefined,
   ): Promise<void> {
     if (subscriptions === undefined) {
-      this.#db.prepare('DELETE FROM sessions WHERE hub = ? AND client_id = ?').run(hub, clientId);
+      this.#prepare('DELETE FROM sessions WHERE hub = ? AND client_id = ?').run(hub, clientId);
       return;
     }
-    this.#db
-      .prepare(
-        `INSERT INTO sessions (hub, client_id, subscriptions) VALUES (?, ?, ?)
+    this.#prepare(
+      `INSERT INTO sessions (hub, client_id, subscriptions) VALUES (?, ?, ?)
          ON CONFLICT(hub, client_id) DO UPDATE SET subscriptions = excluded.subscriptions`,
-      )
-      .run(hub, clientId, JSON.stringify(subscriptions));
+    ).run(hub, clientId, JSON.stringify(subscriptions));
   }
 
   async loadDocuments(kind: string): Promise<Map<string, unknown>> {
-    const rows = this.#db.prepare('SELECT id, body FROM documents WHERE kind = ?').all(kind) as {
+    const rows = this.#prepare('SELECT id, body FROM documents WHERE kind = ?').all(kind) as {
       id: string;
       body: string;
     }[];
@@ -278,16 +284,14 @@ export class SqliteStorage implements Storage {
   }
 
   async saveDocument(kind: string, id: string, body: unknown): Promise<void> {
-    this.#db
-      .prepare(
-        `INSERT INTO documents (kind, id, body) VALUES (?, ?, ?)
+    this.#prepare(
+      `INSERT INTO documents (kind, id, body) VALUES (?, ?, ?)
          ON CONFLICT(kind, id) DO UPDATE SET body = excluded.body`,
-      )
-      .run(kind, id, JSON.stringify(body));
+    ).run(kind, id, JSON.stringify(body));
   }
 
   async deleteDocument(kind: string, id: string): Promise<void> {
-    this.#db.prepare('DELETE FROM documents WHERE kind = ? AND id = ?').run(kind, id);
+    this.#prepare('DELETE FROM documents WHERE kind = ? AND id = ?').run(kind, id);
   }
 
   async close(): Promise<void> {

@@ -10,6 +10,7 @@ import { DpsError } from '../../core/dps-errors.js';
 import type { DpsCredentials, ProvisioningService } from '../../core/dps.js';
 import { HubError } from '../../errors.js';
 import type { MqttProtocolSession } from '../mqtt/connection.js';
+import { Liveness } from '../mqtt/liveness.js';
 import type { MqttSessionSink } from '../mqtt/session.js';
 
 const RESPONSE_FILTER = '$dps/registrations/res/#';
@@ -39,24 +40,20 @@ export class DpsMqttSession implements MqttProtocolSession {
   #credentials: DpsCredentials = {};
   #responseQos: 0 | 1 | undefined;
   #nextPacketId = 1;
-  #keepAliveMs = 0;
-  #lastPacketAt = Date.now();
-  #timer: NodeJS.Timeout | undefined;
+  readonly #liveness: Liveness;
 
   constructor(options: DpsMqttSessionOptions) {
     this.#dps = options.dps;
     this.#sink = options.sink;
     this.#log = options.logger;
-    this.#timer = setTimeout(() => {
-      if (this.#state === 'awaiting-connect') {
-        this.close(new HubError('HUB_PROTOCOL_VIOLATION', 'No CONNECT packet within the connect timeout.'));
-      }
-    }, options.connectTimeoutMs ?? 10_000);
-    this.#timer.unref();
+    this.#liveness = new Liveness(
+      (reason) => this.close(new HubError('HUB_PROTOCOL_VIOLATION', reason)),
+      options.connectTimeoutMs ?? 10_000,
+    );
   }
 
   handlePacket(packet: Packet): void {
-    this.#lastPacketAt = Date.now();
+    this.#liveness.touch();
     if (this.#state === 'closed') return;
     if (this.#state === 'awaiting-connect') {
       if (packet.cmd !== 'connect') {
@@ -99,8 +96,7 @@ export class DpsMqttSession implements MqttProtocolSession {
 
   handleClose(_reason: string): void {
     this.#state = 'closed';
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#liveness.stop();
   }
 
   close(error: HubError): void {
@@ -134,25 +130,7 @@ export class DpsMqttSession implements MqttProtocolSession {
     this.#log = this.#log.child({ registrationId: this.#registrationId });
     this.#state = 'connected';
     this.#sink.send({ cmd: 'connack', returnCode: 0, sessionPresent: false });
-    this.#keepAliveMs = (packet.keepalive ?? 0) * 1000;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (this.#keepAliveMs > 0) this.#scheduleKeepAlive(Math.min(this.#keepAliveMs * 1.5, 1767_000));
-  }
-
-  #scheduleKeepAlive(limit: number): void {
-    const check = (): void => {
-      if (this.#state !== 'connected') return;
-      const idle = Date.now() - this.#lastPacketAt;
-      if (idle >= limit) {
-        this.close(new HubError('HUB_PROTOCOL_VIOLATION', 'Keep-alive expired.'));
-        return;
-      }
-      this.#timer = setTimeout(check, limit - idle);
-      this.#timer.unref();
-    };
-    this.#timer = setTimeout(check, limit);
-    this.#timer.unref();
+    this.#liveness.connected(packet.keepalive ?? 0);
   }
 
   #refuse(code: number, error: HubError): void {

@@ -29,6 +29,7 @@ import {
   type SessionSubscription,
 } from '../../core/model.js';
 import { HubError, type HubErrorCode } from '../../errors.js';
+import { Liveness } from './liveness.js';
 
 /** Largest D2C payload IoT Hub accepts. */
 export const MAX_D2C_PAYLOAD = 256 * 1024;
@@ -100,9 +101,7 @@ export class MqttSession implements DeviceEndpoint {
   readonly #subscriptions = new Map<string, { parsed: DeviceSubscriptionTopic; qos: 0 | 1 }>();
   readonly #c2dInflight = new Map<number, string>();
   #nextPacketId = 1;
-  #keepAliveMs = 0;
-  #lastPacketAt = Date.now();
-  #timer: NodeJS.Timeout | undefined;
+  readonly #liveness: Liveness;
   #ackChain: Promise<void> = Promise.resolve();
   /** The Will message (a telemetry topic of this identity), published if the connection dies without DISCONNECT. */
   #will: { propertyBag: string; payload: Buffer } | undefined;
@@ -111,12 +110,10 @@ export class MqttSession implements DeviceEndpoint {
     this.#options = options;
     this.#sink = options.sink;
     this.#log = options.logger;
-    this.#timer = setTimeout(() => {
-      if (this.#state === 'awaiting-connect') {
-        this.#close(new HubError('HUB_PROTOCOL_VIOLATION', 'No CONNECT packet within the connect timeout.'));
-      }
-    }, options.connectTimeoutMs ?? 10_000);
-    this.#timer.unref();
+    this.#liveness = new Liveness(
+      (reason) => this.#close(new HubError('HUB_PROTOCOL_VIOLATION', reason)),
+      options.connectTimeoutMs ?? 10_000,
+    );
   }
 
   get transport(): string {
@@ -147,7 +144,7 @@ export class MqttSession implements DeviceEndpoint {
 
   /** Handles one decoded packet from the client. */
   handlePacket(packet: Packet): void {
-    this.#lastPacketAt = Date.now();
+    this.#liveness.touch();
     switch (this.#state) {
       case 'closed':
         return;
@@ -197,8 +194,7 @@ export class MqttSession implements DeviceEndpoint {
           .catch((error: unknown) => this.#log.error({ err: error }, 'Will message could not be stored'));
       }
     }
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#liveness.stop();
     this.#backlog = [];
     this.#c2dInflight.clear();
     if (this.#handle !== undefined && this.#hub !== undefined) this.#hub.detach(this.#handle, reason);
@@ -299,7 +295,6 @@ export class MqttSession implements DeviceEndpoint {
       await hub.saveSession(this.#clientId, undefined);
     }
     if (this.#isClosed()) return;
-    this.#keepAliveMs = (packet.keepalive ?? 0) * 1000;
     if (packet.will !== undefined && packet.will !== null) {
       const willTopic = parseDevicePublishTopic(packet.will.topic);
       if (
@@ -320,7 +315,7 @@ export class MqttSession implements DeviceEndpoint {
     this.#handle = hub.attach(auth, this, username.modelId ?? '');
     this.#sink.send({ cmd: 'connack', returnCode: 0, sessionPresent });
     this.#log.info({ transport: this.transport, sessionPresent, auth: auth.method }, 'device connected');
-    this.#scheduleKeepAlive();
+    this.#liveness.connected(packet.keepalive ?? 0);
     if (this.#subscriptions.size > 0) hub.endpointChanged(this.#handle);
     const backlog = this.#backlog;
     this.#backlog = [];
@@ -328,29 +323,6 @@ export class MqttSession implements DeviceEndpoint {
       if (this.#state !== 'connected') break;
       this.#dispatch(queued);
     }
-  }
-
-  #scheduleKeepAlive(): void {
-    if (this.#keepAliveMs === 0) {
-      if (this.#timer !== undefined) clearTimeout(this.#timer);
-      this.#timer = undefined;
-      return;
-    }
-    const limit = Math.min(this.#keepAliveMs * 1.5, 1767_000);
-    const check = (): void => {
-      if (this.#state !== 'connected') return;
-      const idle = Date.now() - this.#lastPacketAt;
-      if (idle >= limit) {
-        this.#close(
-          new HubError('HUB_PROTOCOL_VIOLATION', 'Keep-alive expired: nothing received for 1.5 x keepalive.'),
-        );
-        return;
-      }
-      this.#timer = setTimeout(check, limit - idle);
-      this.#timer.unref();
-    };
-    this.#timer = setTimeout(check, limit);
-    this.#timer.unref();
   }
 
   #dispatch(packet: Packet): void {
