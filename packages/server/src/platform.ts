@@ -312,7 +312,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       endpoints.push({ hub, address: definition.address, mqttPort: mqtt.port, httpsPort: https.port });
     }
 
-    const dpsLog = logger.child({ service: 'dps' });
+    const dpsLog = logger.child({ component: 'dps' });
     const dps = await ProvisioningService.open({
       hostName: dpsHostName,
       hubs,
