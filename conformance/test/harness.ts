@@ -245,41 +245,59 @@ export function hubRequest(
   return (async () => {
     const headers: Record<string, string> = { ...request.headers };
     if (request.authorization !== null) headers['authorization'] = request.authorization ?? (await serviceToken(hub));
-    let payload: Buffer | undefined;
-    if (request.body !== undefined) {
-      payload = Buffer.isBuffer(request.body) ? request.body : Buffer.from(JSON.stringify(request.body));
-      headers['content-type'] ??= 'application/json; charset=utf-8';
-    }
-    return new Promise((resolve, reject) => {
-      const req = httpsRequest(
-        {
-          host: endpoint.address,
-          port: endpoint.httpsPort,
-          method: request.method,
-          path: request.path,
-          headers: { ...headers, host: hub.hostName },
-          ca: platform.tls.caCertificatePem,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let body: unknown;
-            try {
-              body = text.length > 0 ? JSON.parse(text) : undefined;
-            } catch {
-              body = text;
-            }
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text });
-          });
-        },
-      );
-      req.on('error', reject);
-      if (payload !== undefined) req.write(payload);
-      req.end();
-    });
+    const payload =
+      request.body === undefined
+        ? undefined
+        : Buffer.isBuffer(request.body)
+          ? request.body
+          : Buffer.from(JSON.stringify(request.body));
+    return httpsJson(
+      platform,
+      endpoint.address,
+      endpoint.httpsPort,
+      hub.hostName,
+      request.method,
+      request.path,
+      headers,
+      payload,
+    );
   })();
+}
+
+/** An HTTPS request to one of the platform's listeners; resolves with status, headers and the parsed body. */
+function httpsJson(
+  platform: Platform,
+  address: string,
+  port: number,
+  host: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  payload: Buffer | undefined,
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: unknown; text: string }> {
+  if (payload !== undefined) headers['content-type'] ??= 'application/json; charset=utf-8';
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      { host: address, port, method, path, headers: { ...headers, host }, ca: platform.tls.caCertificatePem },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: unknown;
+          try {
+            body = text.length > 0 ? JSON.parse(text) : undefined;
+          } catch {
+            body = text;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text });
+        });
+      },
+    );
+    req.on('error', reject);
+    if (payload !== undefined) req.write(payload);
+    req.end();
+  });
 }
 
 /** Where a {@link RawMqtt} client reaches a hub of a test platform (its loopback address, the run's CA). */
@@ -328,40 +346,20 @@ export function dpsRequest(
   },
 ): Promise<{ status: number; headers: IncomingHttpHeaders; body: unknown; text: string }> {
   const endpoint = platform.dpsEndpoint;
-  const headers: Record<string, string> = { ...request.headers, host: platform.dps.hostName };
+  const headers: Record<string, string> = { ...request.headers };
   if (request.token !== undefined) headers['authorization'] = request.token;
-  let payload: Buffer | undefined = request.rawBody;
-  if (payload === undefined && request.body !== undefined) payload = Buffer.from(JSON.stringify(request.body));
-  if (payload !== undefined) headers['content-type'] ??= 'application/json; charset=utf-8';
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      {
-        host: endpoint.address,
-        port: endpoint.httpsPort,
-        method: request.method,
-        path: request.path,
-        headers,
-        ca: platform.tls.caCertificatePem,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let body: unknown;
-          try {
-            body = text.length > 0 ? JSON.parse(text) : undefined;
-          } catch {
-            body = text;
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text });
-        });
-      },
-    );
-    req.on('error', reject);
-    if (payload !== undefined) req.write(payload);
-    req.end();
-  });
+  const payload =
+    request.rawBody ?? (request.body === undefined ? undefined : Buffer.from(JSON.stringify(request.body)));
+  return httpsJson(
+    platform,
+    endpoint.address,
+    endpoint.httpsPort,
+    platform.dps.hostName,
+    request.method,
+    request.path,
+    headers,
+    payload,
+  );
 }
 
 /** A DPS device SAS token (`skn=registration`, raw `/` in `sr` as the Node DPS SDK sends it). */

@@ -14,6 +14,20 @@ function integer(min: number, max: number) {
   };
 }
 
+/** A symmetric-key attestation from `--primary-key`/`--secondary-key`, generating what is not given. */
+function symmetricKeyAttestation(opts: { primaryKey?: string; secondaryKey?: string }) {
+  for (const key of [opts.primaryKey, opts.secondaryKey]) {
+    if (key !== undefined && !isBase64Key(key)) throw new CliError('CLI_INVALID_ARGUMENT', 'Keys must be base64.');
+  }
+  return {
+    type: 'symmetricKey',
+    symmetricKey: {
+      primaryKey: opts.primaryKey ?? randomBytes(32).toString('base64'),
+      secondaryKey: opts.secondaryKey ?? randomBytes(32).toString('base64'),
+    },
+  };
+}
+
 function print(out: NodeJS.WritableStream, json: boolean, value: unknown, text: () => string): void {
   out.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`);
 }
@@ -167,13 +181,7 @@ export function buildProgram(out: NodeJS.WritableStream = process.stdout): Comma
         const attestation =
           opts.caCertificate !== undefined
             ? { type: 'x509', x509: { caCertificates: { primary: readFileSync(opts.caCertificate, 'utf8') } } }
-            : {
-                type: 'symmetricKey',
-                symmetricKey: {
-                  primaryKey: opts.primaryKey ?? randomBytes(32).toString('base64'),
-                  secondaryKey: opts.secondaryKey ?? randomBytes(32).toString('base64'),
-                },
-              };
+            : symmetricKeyAttestation(opts);
         const body: Record<string, unknown> = {
           attestation,
           allocationPolicy: opts.allocationPolicy,
@@ -243,13 +251,7 @@ export function buildProgram(out: NodeJS.WritableStream = process.stdout): Comma
         const attestation =
           opts.thumbprint !== undefined
             ? { type: 'x509', x509: { clientCertificates: { primaryThumbprint: opts.thumbprint } } }
-            : {
-                type: 'symmetricKey',
-                symmetricKey: {
-                  primaryKey: opts.primaryKey ?? randomBytes(32).toString('base64'),
-                  secondaryKey: opts.secondaryKey ?? randomBytes(32).toString('base64'),
-                },
-              };
+            : symmetricKeyAttestation(opts);
         const body: Record<string, unknown> = {
           attestation,
           provisioningStatus: opts.disabled ? 'disabled' : 'enabled',
