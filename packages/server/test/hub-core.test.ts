@@ -1,0 +1,246 @@
+/**
+ * The protocol-neutral hub core with a fake edge: C2D TTL, delivery counts and feedback, direct-method
+ * timeouts, connection replacement, token expiry, events. No sockets.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createSharedAccessSignature } from '@plugboard/protocol';
+import { Hub, type DeviceEndpoint, type MethodRequest } from '../src/core/hub.js';
+import type { HubEvent } from '../src/core/events.js';
+import type { C2dRecord, JsonObject } from '../src/core/model.js';
+import { HubError } from '../src/errors.js';
+import { createLogger } from '../src/logger.js';
+import { SqliteStorage } from '../src/storage/sqlite.js';
+
+const HOST = 'core.test';
+let storage: SqliteStorage;
+let hub: Hub;
+let clock = Date.parse('2026-01-01T00:00:00Z');
+
+before(async () => {
+  storage = SqliteStorage.open({ path: ':memory:' });
+  hub = await Hub.open({
+    name: 'hub-1',
+    hostName: HOST,
+    storage,
+    logger: createLogger({ level: 'silent' }),
+    now: () => clock,
+    c2d: { maxDeliveryCount: 2 },
+  });
+});
+after(async () => {
+  hub.close();
+  await storage.close();
+});
+
+/** A fake edge that records what the core sends it. */
+class FakeEndpoint implements DeviceEndpoint {
+  readonly transport = 'fake';
+  wantsMethods = false;
+  wantsDesired = false;
+  wantsC2d = false;
+  readonly methods: MethodRequest[] = [];
+  readonly desired: JsonObject[] = [];
+  readonly c2d: C2dRecord[] = [];
+  closedWith: HubError | undefined;
+  sendMethodRequest(request: MethodRequest): void {
+    this.methods.push(request);
+  }
+  sendDesiredPatch(patch: JsonObject): void {
+    this.desired.push(patch);
+  }
+  deliverC2d(message: C2dRecord): void {
+    this.c2d.push(message);
+  }
+  close(error: HubError): void {
+    this.closedWith = error;
+  }
+}
+
+async function connect(deviceId: string, endpoint: FakeEndpoint, expiresAt?: number) {
+  if (!hub.has({ deviceId })) await hub.createIdentity({ deviceId });
+  const auth = hub.getIdentity({ deviceId }).record.authentication;
+  assert.equal(auth.type, 'sas');
+  const token = await createSharedAccessSignature({
+    resource: `${HOST}/devices/${deviceId}`,
+    key: auth.type === 'sas' ? auth.symmetricKey.primaryKey : '',
+    expiry: Math.floor((expiresAt ?? clock + 3_600_000) / 1000),
+  });
+  const authenticated = await hub.authenticate({ hostName: HOST, deviceId, password: token });
+  return hub.attach(authenticated, endpoint, 'dtmi:com:example:Thermostat;1');
+}
+
+/** Lets the core's pending promise continuations run. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+async function feedbackFor(messageId: string) {
+  return (await hub.takeFeedback(64)).find((f) => f.originalMessageId === messageId);
+}
+
+describe('hub core: C2D queue', () => {
+  it('[C2D: TTL] an expired message is not delivered and gives Expired feedback', async () => {
+    await hub.createIdentity({ deviceId: 'ttl' });
+    await hub.sendC2d(
+      { deviceId: 'ttl' },
+      { body: Buffer.from('x'), messageId: 'ttl-1', ack: 'full', expiresAt: clock + 1000 },
+    );
+    clock += 2000;
+    const endpoint = new FakeEndpoint();
+    endpoint.wantsC2d = true;
+    const handle = await connect('ttl', endpoint);
+    hub.endpointChanged(handle);
+    assert.equal(endpoint.c2d.length, 0);
+    assert.equal(hub.c2dQueueLength({ deviceId: 'ttl' }), 0);
+    assert.equal((await feedbackFor('ttl-1'))?.statusCode, 'Expired');
+    hub.detach(handle, 'test');
+  });
+
+  it('[C2D: max delivery count] a message not acknowledged within maxDeliveryCount deliveries is dead-lettered', async () => {
+    await hub.createIdentity({ deviceId: 'retry' });
+    await hub.sendC2d({ deviceId: 'retry' }, { body: Buffer.from('x'), messageId: 'retry-1', ack: 'negative' });
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const endpoint = new FakeEndpoint();
+      endpoint.wantsC2d = true;
+      const handle = await connect('retry', endpoint);
+      hub.endpointChanged(handle);
+      assert.equal(endpoint.c2d.length, 1, `delivery ${attempt}`);
+      assert.equal(endpoint.c2d[0]?.deliveryCount, attempt);
+      hub.detach(handle, 'dropped before PUBACK');
+    }
+    const endpoint = new FakeEndpoint();
+    endpoint.wantsC2d = true;
+    const handle = await connect('retry', endpoint);
+    hub.endpointChanged(handle);
+    assert.equal(endpoint.c2d.length, 0, 'no third delivery');
+    assert.equal((await feedbackFor('retry-1'))?.statusCode, 'DeliveryCountExceeded');
+    hub.detach(handle, 'test');
+  });
+
+  it('[C2D: feedback] positive acks give Success feedback; ack none gives none; purge gives Purged', async () => {
+    await hub.createIdentity({ deviceId: 'ack' });
+    await hub.sendC2d({ deviceId: 'ack' }, { body: Buffer.from('a'), messageId: 'pos-1', ack: 'positive' });
+    await hub.sendC2d({ deviceId: 'ack' }, { body: Buffer.from('b'), messageId: 'none-1' });
+    const endpoint = new FakeEndpoint();
+    endpoint.wantsC2d = true;
+    const handle = await connect('ack', endpoint);
+    hub.endpointChanged(handle);
+    assert.equal(endpoint.c2d.length, 2);
+    for (const message of endpoint.c2d) hub.completeC2d(handle, message.id);
+    const feedback = await hub.takeFeedback(64);
+    assert.deepEqual(
+      feedback.map((f) => [f.originalMessageId, f.statusCode]),
+      [['pos-1', 'Success']],
+    );
+    hub.detach(handle, 'test');
+    await hub.sendC2d({ deviceId: 'ack' }, { body: Buffer.from('c'), messageId: 'full-1', ack: 'full' });
+    assert.equal(hub.purgeC2d({ deviceId: 'ack' }), 1);
+    assert.equal((await feedbackFor('full-1'))?.statusCode, 'Purged');
+  });
+
+  it('[C2D: durability] queued messages survive a restart of the hub', async () => {
+    await hub.createIdentity({ deviceId: 'durable' });
+    await hub.sendC2d({ deviceId: 'durable' }, { body: Buffer.from('kept'), messageId: 'kept-1' });
+    const reopened = await Hub.open({
+      name: 'hub-1',
+      hostName: HOST,
+      storage,
+      logger: createLogger({ level: 'silent' }),
+    });
+    assert.equal(reopened.c2dQueueLength({ deviceId: 'durable' }), 1);
+    reopened.close();
+  });
+});
+
+describe('hub core: direct methods and connections', () => {
+  it('[§9.3] a method waits connectTimeoutInSeconds for the device to come online, then is answered', async () => {
+    await hub.createIdentity({ deviceId: 'late' });
+    const call = hub.invokeMethod(
+      { deviceId: 'late' },
+      { methodName: 'ping', payload: { n: 1 }, connectTimeoutInSeconds: 5, responseTimeoutInSeconds: 5 },
+    );
+    const endpoint = new FakeEndpoint();
+    const handle = await connect('late', endpoint);
+    endpoint.wantsMethods = true;
+    hub.endpointChanged(handle);
+    await settle();
+    const request = endpoint.methods[0];
+    assert.ok(request, 'the request reached the device once it subscribed');
+    assert.equal(request.payload, '{"n":1}');
+    hub.completeMethod(handle, request.rid, 200, Buffer.from('{"pong":true}'));
+    assert.deepEqual(await call, { status: 200, payload: { pong: true } });
+    hub.detach(handle, 'test');
+  });
+
+  it('[§1.8] a method without payload sends JSON null; an empty answer is payload null', async () => {
+    const endpoint = new FakeEndpoint();
+    endpoint.wantsMethods = true;
+    const handle = await connect('nullpayload', endpoint);
+    const call = hub.invokeMethod({ deviceId: 'nullpayload' }, { methodName: 'reboot' });
+    await settle();
+    const request = endpoint.methods[0];
+    assert.equal(request?.payload, 'null');
+    hub.completeMethod(handle, request.rid, 204, new Uint8Array());
+    assert.deepEqual(await call, { status: 204, payload: null });
+    hub.detach(handle, 'test');
+  });
+
+  it('[§9.3] method names with reserved characters and unknown devices are refused', async () => {
+    await assert.rejects(
+      hub.invokeMethod({ deviceId: 'late' }, { methodName: 'a/b' }),
+      (e: HubError) => e.code === 'HUB_INVALID_ARGUMENT',
+    );
+    await assert.rejects(
+      hub.invokeMethod({ deviceId: 'nobody' }, { methodName: 'x' }),
+      (e: HubError) => e.code === 'HUB_DEVICE_NOT_FOUND',
+    );
+  });
+
+  it('[§1.3] a second connection replaces the first (400027) and events report both', async () => {
+    const events: HubEvent[] = [];
+    const stop = hub.events.subscribe((e) => events.push(e));
+    const first = new FakeEndpoint();
+    const second = new FakeEndpoint();
+    await connect('twice', first);
+    const handle = await connect('twice', second);
+    assert.equal(first.closedWith?.code, 'HUB_CONNECTION_REPLACED');
+    assert.equal(hub.isConnected({ deviceId: 'twice' }), true);
+    hub.detach(handle, 'bye');
+    assert.equal(hub.isConnected({ deviceId: 'twice' }), false);
+    stop();
+    assert.deepEqual(
+      events.filter((e) => e.type === 'connected' || e.type === 'disconnected').map((e) => e.type),
+      ['connected', 'connected', 'disconnected'],
+    );
+    assert.equal(hub.getIdentity({ deviceId: 'twice' }).activity.connectionState, 'Disconnected');
+  });
+
+  it('[§2.4] a connection is closed when its token expires', async () => {
+    const endpoint = new FakeEndpoint();
+    const realNow = Date.now;
+    // The expiry timer runs on real time while the hub's clock is ours: a token valid 1 s more, then time moves.
+    await connect('expiring', endpoint, clock + 1000);
+    const deadline = realNow() + 3000;
+    while (endpoint.closedWith === undefined && realNow() < deadline) {
+      clock += 100;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(endpoint.closedWith?.code, 'HUB_TOKEN_EXPIRED');
+  });
+
+  it('[twins] a desired update reaches a subscribed device with $version; reported patches bump $version', async () => {
+    const endpoint = new FakeEndpoint();
+    endpoint.wantsDesired = true;
+    const handle = await connect('twin', endpoint);
+    await hub.updateTwin({ deviceId: 'twin' }, { properties: { desired: { target: 21 } } });
+    assert.deepEqual(endpoint.desired, [{ target: 21, $version: 2 }]);
+    assert.equal(await hub.patchReported(handle, { target: 21 }), 2);
+    assert.deepEqual(hub.getTwinForDevice(handle), {
+      desired: { target: 21, $version: 2 },
+      reported: { target: 21, $version: 2 },
+    });
+    await assert.rejects(hub.patchReported(handle, [1]), (e: HubError) => e.code === 'HUB_INVALID_TWIN_PATCH');
+    hub.detach(handle, 'test');
+  });
+});
