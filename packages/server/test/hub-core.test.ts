@@ -8,7 +8,7 @@ import { createSharedAccessSignature } from '@plugboard/protocol';
 import { Hub, type DeviceEndpoint, type MethodRequest } from '../src/core/hub.js';
 import type { HubEvent } from '../src/core/events.js';
 import type { C2dRecord, JsonObject } from '../src/core/model.js';
-import { HubError } from '../src/errors.js';
+import type { HubError } from '../src/errors.js';
 import { createLogger } from '../src/logger.js';
 import { SqliteStorage } from '../src/storage/sqlite.js';
 
