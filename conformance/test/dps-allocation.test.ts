@@ -295,3 +295,42 @@ describe('DPS over MQTT: bad input', () => {
     }
   });
 });
+
+describe('DPS payload forms and poll quota', () => {
+  it('[§7.3] the model id is read from {modelId}, {iotcModelId}, a JSON-string payload and the legacy {data:{iotcModelId}}', async () => {
+    const forms: [string, unknown][] = [
+      ['form-model-id', { registrationId: 'form-model-id', payload: { modelId: 'dtmi:a:b;1' } }],
+      ['form-iotc', { registrationId: 'form-iotc', payload: { iotcModelId: 'dtmi:a:b;1' } }],
+      ['form-string', { registrationId: 'form-string', payload: JSON.stringify({ iotcModelId: 'dtmi:a:b;1' }) }],
+      ['form-legacy', { registrationId: 'form-legacy', data: { iotcModelId: 'dtmi:a:b;1' } }],
+    ];
+    for (const [registrationId, body] of forms) {
+      const key = await deriveDeviceKey(GROUP_KEY, registrationId);
+      const res = await register(registrationId, await dpsToken(platform.dps.idScope, registrationId, key), body);
+      assert.equal(res.status, 202, res.text);
+      assert.equal(platform.dps.getRegistration(registrationId).modelId, 'dtmi:a:b;1', registrationId);
+    }
+  });
+
+  it('[DPS: quotas] more than the allowed status polls per device get 429 with retry-after', async () => {
+    const key = await deriveDeviceKey(GROUP_KEY, 'poller');
+    const token = await dpsToken(platform.dps.idScope, 'poller', key);
+    const { operationId } = (await register('poller', token)).body as { operationId: string };
+    platform.dps.setQuotas({ pollsPerDevice: { limit: 2, windowSeconds: 10 } });
+    try {
+      const poll = () =>
+        dpsRequest(platform, {
+          method: 'GET',
+          path: `/${platform.dps.idScope}/registrations/poller/operations/${operationId}?api-version=2019-03-31`,
+          token,
+        });
+      assert.equal((await poll()).status, 200);
+      assert.equal((await poll()).status, 200);
+      const third = await poll();
+      assert.equal(third.status, 429);
+      assert.ok(Number(third.headers['retry-after']) >= 1);
+    } finally {
+      platform.dps.setQuotas({});
+    }
+  });
+});
