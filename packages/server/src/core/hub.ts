@@ -184,6 +184,11 @@ const METHOD_NAME_FORBIDDEN = /[$()<>@,;:\\"/[\]?={}]/;
 const MAX_METHOD_PAYLOAD = 128 * 1024;
 const MAX_TIMER_MS = 2_147_483_647;
 const NEVER = '0001-01-01T00:00:00Z';
+/** `iothub-connection-auth-method` values, serialised once. */
+const AUTH_METHOD = {
+  sas: JSON.stringify({ scope: 'device', type: 'sas', issuer: 'iothub' }),
+  x509: JSON.stringify({ scope: 'device', type: 'x509Certificate', issuer: 'iothub' }),
+} as const;
 
 /** The keys of `identity`: a module's own key, or a device's and all its modules'. */
 function keysCovering(keys: Iterable<string>, identity: Identity): string[] {
@@ -816,9 +821,9 @@ export class Hub {
     }
   }
 
-  #touch(handle: ConnectionHandle): StoredIdentity | undefined {
+  #touch(handle: ConnectionHandle, now: string = this.#iso()): StoredIdentity | undefined {
     const stored = this.#identities.get(handle.key);
-    if (stored !== undefined) stored.activity.lastActivityTime = this.#iso();
+    if (stored !== undefined) stored.activity.lastActivityTime = now;
     return stored;
   }
 
@@ -849,15 +854,11 @@ export class Hub {
    * Resolves once stored; only then may the edge acknowledge it.
    */
   async ingestTelemetry(handle: ConnectionHandle, message: IncomingTelemetry): Promise<TelemetryRecord> {
-    const stored = this.#touch(handle);
     const enqueuedTime = this.#iso();
+    const stored = this.#touch(handle, enqueuedTime);
     const systemProperties: Record<string, string> = {
       'iothub-connection-device-id': handle.identity.deviceId,
-      'iothub-connection-auth-method': JSON.stringify({
-        scope: 'device',
-        type: handle.authMethod === 'x509' ? 'x509Certificate' : 'sas',
-        issuer: 'iothub',
-      }),
+      'iothub-connection-auth-method': AUTH_METHOD[handle.authMethod],
       'iothub-connection-auth-generation-id': stored?.record.generationId ?? '',
       'iothub-enqueuedtime': enqueuedTime,
     };

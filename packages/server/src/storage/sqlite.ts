@@ -53,6 +53,9 @@ interface TelemetryRow {
   body: Buffer;
 }
 
+/** Rows per group commit; more wait for the next turn. */
+const MAX_BATCH_ROWS = 512;
+
 interface PendingBatch {
   records: TelemetryRecord[];
   waiters: { start: number; count: number; resolve: (seqs: number[]) => void; reject: (error: unknown) => void }[];
@@ -70,7 +73,7 @@ export class SqliteStorage implements Storage {
   readonly #db: Database.Database;
   readonly #insertTelemetry: Database.Statement;
   readonly #appendBatch: (records: readonly TelemetryRecord[]) => number[];
-  #pending: PendingBatch | undefined;
+  readonly #batches: PendingBatch[] = [];
   #closed = false;
   readonly #statements = new Map<string, Database.Statement>();
 
@@ -121,6 +124,8 @@ export class SqliteStorage implements Storage {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     db.pragma('busy_timeout = 5000');
+    // Checkpoint the WAL in smaller steps than the default 1,000 pages: each one blocks a commit.
+    db.pragma('wal_autocheckpoint = 256');
     db.exec(SCHEMA);
     return new SqliteStorage(db);
   }
@@ -169,10 +174,11 @@ export class SqliteStorage implements Storage {
     if (this.#closed) return Promise.reject(new Error('storage is closed'));
     if (records.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
-      let batch = this.#pending;
-      if (batch === undefined) {
+      let batch = this.#batches.at(-1);
+      if (batch === undefined || batch.records.length >= MAX_BATCH_ROWS) {
+        // A full batch is committed on its own, so no single commit holds the event loop for long.
         batch = { records: [], waiters: [] };
-        this.#pending = batch;
+        this.#batches.push(batch);
         setImmediate(() => this.#flush());
       }
       batch.waiters.push({ start: batch.records.length, count: records.length, resolve, reject });
@@ -180,9 +186,9 @@ export class SqliteStorage implements Storage {
     });
   }
 
+  /** Commits the oldest batch; appends resolve in the order they were made. */
   #flush(): void {
-    const batch = this.#pending;
-    this.#pending = undefined;
+    const batch = this.#batches.shift();
     if (batch === undefined) return;
     let seqs: number[];
     try {
@@ -296,7 +302,7 @@ export class SqliteStorage implements Storage {
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    this.#flush();
+    while (this.#batches.length > 0) this.#flush();
     this.#closed = true;
     this.#db.close();
   }

@@ -77,6 +77,11 @@ export function serveMqttStream(options: MqttStreamOptions): MqttProtocolSession
   const { stream, logger } = options;
   const parser = mqttPacket.parser({ protocolVersion: 4 });
   let open = true;
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    stream.uncork();
+  };
   const end = (): void => {
     if (!open) return;
     open = false;
@@ -90,6 +95,12 @@ export function serveMqttStream(options: MqttStreamOptions): MqttProtocolSession
     clientCertificates: options.clientCertificates,
     send(packet: Packet): void {
       if (!open) return;
+      // Packets produced in one event-loop turn (a burst of PUBACKs) leave in one TLS record and syscall.
+      if (!corked) {
+        corked = true;
+        stream.cork();
+        process.nextTick(uncork);
+      }
       stream.write(mqttPacket.generate(packet));
     },
     close(): void {

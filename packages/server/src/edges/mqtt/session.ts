@@ -102,7 +102,6 @@ export class MqttSession implements DeviceEndpoint {
   readonly #c2dInflight = new Map<number, string>();
   #nextPacketId = 1;
   readonly #liveness: Liveness;
-  #ackChain: Promise<void> = Promise.resolve();
   /** The Will message (a telemetry topic of this identity), published if the connection dies without DISCONNECT. */
   #will: { propertyBag: string; payload: Buffer } | undefined;
 
@@ -387,20 +386,19 @@ export class MqttSession implements DeviceEndpoint {
         const stored = hub.ingestTelemetry(handle, message);
         if (packet.qos === 1) {
           const messageId = packet.messageId;
-          // PUBACKs leave in the order the PUBLISHes arrived [MQTT-4.6.0-2], each after its message is durable.
-          this.#ackChain = this.#ackChain
-            .then(() => stored)
-            .then(
-              () => {
-                if (this.#state === 'connected' && messageId !== undefined) {
-                  this.#sink.send({ cmd: 'puback', messageId });
-                }
-              },
-              (error: unknown) => {
-                this.#log.error({ err: error }, 'telemetry could not be stored');
-                this.#close(new HubError('HUB_INTERNAL', 'Telemetry could not be stored.', { cause: error }));
-              },
-            );
+          // PUBACKs leave in the order the PUBLISHes arrived [MQTT-4.6.0-2], each after its message is durable:
+          // storage resolves appends in the order they were made.
+          stored.then(
+            () => {
+              if (this.#state === 'connected' && messageId !== undefined) {
+                this.#sink.send({ cmd: 'puback', messageId });
+              }
+            },
+            (error: unknown) => {
+              this.#log.error({ err: error }, 'telemetry could not be stored');
+              this.#close(new HubError('HUB_INTERNAL', 'Telemetry could not be stored.', { cause: error }));
+            },
+          );
         } else {
           stored.catch((error: unknown) => this.#log.error({ err: error }, 'telemetry could not be stored'));
         }
