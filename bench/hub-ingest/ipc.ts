@@ -1,0 +1,188 @@
+/**
+ * Messages between the orchestrator (`run.ts`) and its child processes (a server, the load generator), and
+ * the small helpers both sides share. Children are started with `fork`, so messages travel over the IPC
+ * channel as JSON.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
+/** Where a server listens and how a client trusts it. */
+export interface Target {
+  host: string;
+  port: number;
+  /** PEM of the CA that issued the server certificate. */
+  caPath: string;
+}
+
+/** What one simulated device needs to connect. */
+export interface DeviceCredential {
+  deviceId: string;
+  username: string;
+  password: string;
+}
+
+/** A `process.memoryUsage()` sample taken after a forced GC. */
+export interface MemorySample {
+  rss: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+/** Server → orchestrator, once. */
+export interface ServerReady {
+  type: 'ready';
+  target: Target;
+  devices: DeviceCredential[];
+  /** Memory after start, before the identities were registered (Plugboard only). */
+  memoryBeforeIdentities?: MemorySample;
+}
+
+/** Orchestrator → server. */
+export type ServerRequest = { type: 'stats'; id: number } | { type: 'close' };
+
+/** Server → orchestrator, answering `stats`. */
+export interface ServerStats {
+  type: 'stats';
+  id: number;
+  memory: MemorySample;
+  /** `process.cpuUsage()` user + system, microseconds since the process started. */
+  cpuMicros: number;
+  connections: number;
+  /** Event-loop delay since the previous `stats`, milliseconds: how long the server was stalled. */
+  eventLoopDelayMs: { p50: number; p99: number; max: number };
+  /** Telemetry rows in storage (Plugboard only). */
+  storedMessages?: number;
+}
+
+/** Orchestrator → load generator. */
+export type LoadRequest =
+  | {
+      type: 'connect';
+      target: Target;
+      devices: DeviceCredential[];
+      concurrency: number;
+      keepaliveSeconds: number;
+    }
+  | { type: 'warmup'; messagesPerDevice: number; window: number }
+  | { type: 'publish'; messagesPerDevice: number; window: number }
+  | { type: 'paced'; messages: number; rate: number }
+  | { type: 'disconnect' }
+  | { type: 'idle-open'; target: Target; devices: DeviceCredential[]; concurrency: number; keepaliveSeconds: number }
+  | { type: 'idle-close' }
+  | { type: 'exit' };
+
+/** Publish→PUBACK latency summary, milliseconds. */
+export interface LatencySummary {
+  p50: number;
+  p99: number;
+  mean: number;
+  max: number;
+}
+
+/** Load generator → orchestrator. */
+export type LoadReply =
+  | { type: 'connected'; connections: number; elapsedMs: number }
+  | { type: 'warmed-up'; acked: number }
+  | {
+      type: 'published';
+      messages: number;
+      elapsedMs: number;
+      msgsPerSecond: number;
+      latencyMs: LatencySummary;
+      /** Load generator CPU over the publishing phase, microseconds. */
+      cpuMicros: number;
+    }
+  | { type: 'paced'; messages: number; elapsedMs: number; msgsPerSecond: number; latencyMs: LatencySummary }
+  | { type: 'disconnected' }
+  | { type: 'idle-opened'; connections: number; elapsedMs: number }
+  | { type: 'idle-closed' }
+  | { type: 'failed'; message: string };
+
+/** Options for the simulated devices' MQTT CONNECT. */
+export const API_VERSION = '2021-04-12';
+
+/** `devices/{deviceId}/messages/events/`: the D2C telemetry topic, used against both servers. */
+export function telemetryTopic(deviceId: string): string {
+  return `devices/${deviceId}/messages/events/`;
+}
+
+/** Device ids `dev-00001`...: the same ids (and so the same packet sizes) against both servers. */
+export function deviceIds(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `dev-${String(i + 1).padStart(5, '0')}`);
+}
+
+/** Sends one message to the parent; throws when there is no IPC channel (not started by `run.ts`). */
+export function toParent(message: ServerReady | ServerStats | LoadReply): void {
+  if (process.send === undefined) throw new Error('start this file through bench/hub-ingest/run.ts');
+  process.send(message);
+}
+
+/** Waits for the next message of `type` from a child; rejects if the child exits first or on timeout. */
+export function nextMessage<T extends { type: string }>(
+  child: ChildProcess,
+  type: T['type'],
+  timeoutMs: number,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+    };
+    const onMessage = (message: unknown): void => {
+      const m = message as { type?: string; message?: string };
+      if (m.type === 'failed') {
+        cleanup();
+        reject(new Error(`child failed: ${m.message ?? 'unknown error'}`));
+      } else if (m.type === type) {
+        cleanup();
+        resolve(message as T);
+      }
+    };
+    const onExit = (code: number | null, signal: string | null): void => {
+      cleanup();
+      reject(new Error(`child exited (${signal ?? code}) while waiting for ${type}`));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${type}`));
+    }, timeoutMs);
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+  });
+}
+
+/** A memory sample after two forced collections (children run with `--expose-gc`). */
+export function sampleMemory(): MemorySample {
+  if (globalThis.gc !== undefined) {
+    globalThis.gc();
+    globalThis.gc();
+  }
+  const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage();
+  return { rss, heapUsed, external, arrayBuffers };
+}
+
+/** User + system CPU of this process so far, microseconds. */
+export function cpuMicros(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+}
+
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+
+/** Starts measuring event-loop delay (servers call it once, at start). */
+export function watchEventLoop(): void {
+  loopDelay.enable();
+}
+
+/** Event-loop delay percentiles since the previous call, milliseconds. */
+export function takeEventLoopDelay(): ServerStats['eventLoopDelayMs'] {
+  const out = {
+    p50: loopDelay.percentile(50) / 1e6,
+    p99: loopDelay.percentile(99) / 1e6,
+    max: loopDelay.max / 1e6,
+  };
+  loopDelay.reset();
+  return out;
+}

@@ -1,0 +1,330 @@
+/**
+ * Child process: the one load generator. Publishing devices are MQTT.js 5 clients (what a Node device
+ * would use); idle devices are bare TLS sockets that send one CONNECT, so 10,000 of them stay cheap here
+ * and the server's memory is what gets measured. Driven by `run.ts` over IPC.
+ */
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import mqtt, { type MqttClient } from 'mqtt';
+import {
+  cpuMicros,
+  telemetryTopic,
+  toParent,
+  type DeviceCredential,
+  type LatencySummary,
+  type LoadRequest,
+  type Target,
+} from './ipc.js';
+
+/** Runs `task` over `items` with at most `limit` running at once; the first failure rejects. */
+async function pool<T>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T, index: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      await task(items[index] as T, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+function summarize(samples: Float64Array): LatencySummary {
+  const sorted = Float64Array.from(samples).sort();
+  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
+  let sum = 0;
+  for (const v of sorted) sum += v;
+  return { p50: at(0.5), p99: at(0.99), mean: sum / sorted.length, max: sorted[sorted.length - 1] ?? NaN };
+}
+
+/** About 100 bytes of JSON, different every time (as real telemetry is). */
+function payload(deviceId: string, seq: number): string {
+  const temperature = (20 + ((seq * 7) % 100) / 10).toFixed(1);
+  const humidity = (40 + ((seq * 13) % 200) / 10).toFixed(1);
+  return `{"deviceId":"${deviceId}","seq":${seq},"temperature":${temperature},"humidity":${humidity},"ts":${Date.now()}}`;
+}
+
+// ------------------------------------------------------------------------------------------ publishing
+
+interface Publisher {
+  deviceId: string;
+  topic: string;
+  client: MqttClient;
+  sent: number;
+}
+
+let publishers: Publisher[] = [];
+/** Set when a publishing connection drops: its outstanding PUBACKs would never come. */
+let broken: Error | undefined;
+
+function connectPublisher(
+  target: Target,
+  ca: Buffer,
+  device: DeviceCredential,
+  keepaliveSeconds: number,
+): Promise<Publisher> {
+  return new Promise((resolve, reject) => {
+    const client = mqtt.connect({
+      protocol: 'mqtts',
+      host: target.host,
+      port: target.port,
+      ca,
+      rejectUnauthorized: true,
+      protocolVersion: 4,
+      clientId: device.deviceId,
+      username: device.username,
+      password: device.password,
+      clean: false,
+      keepalive: keepaliveSeconds,
+      reconnectPeriod: 0,
+      connectTimeout: 120_000,
+    });
+    const publisher: Publisher = { deviceId: device.deviceId, topic: telemetryTopic(device.deviceId), client, sent: 0 };
+    const onError = (error: Error): void => {
+      client.end(true);
+      reject(error);
+    };
+    client.once('error', onError);
+    client.once('connect', () => {
+      client.off('error', onError);
+      (client.stream as TLSSocket).setNoDelay(true);
+      client.on('close', () => {
+        if (publishers.includes(publisher)) broken ??= new Error(`${device.deviceId} lost its connection`);
+      });
+      client.on('error', (error) => {
+        broken ??= error;
+      });
+      resolve(publisher);
+    });
+  });
+}
+
+/**
+ * Every device publishes `perDevice` QoS 1 messages keeping at most `window` unacknowledged; `latencies`
+ * (when given) receives each publish→PUBACK time in milliseconds.
+ */
+function publishAll(perDevice: number, window: number, latencies: Float64Array | undefined): Promise<number> {
+  let acked = 0;
+  return new Promise((resolve, reject) => {
+    let devicesDone = 0;
+    const check = setInterval(() => {
+      if (broken !== undefined) {
+        clearInterval(check);
+        reject(broken);
+      }
+    }, 200);
+    for (const p of publishers) {
+      let inflight = 0;
+      let done = 0;
+      const pump = (): void => {
+        while (inflight < window && p.sent < perDevice) {
+          inflight++;
+          const started = performance.now();
+          p.client.publish(p.topic, payload(p.deviceId, p.sent++), { qos: 1 }, (error) => {
+            inflight--;
+            if (error !== undefined && error !== null) {
+              broken ??= error;
+              return;
+            }
+            if (latencies !== undefined) latencies[acked] = performance.now() - started;
+            acked++;
+            done++;
+            if (done === perDevice) {
+              devicesDone++;
+              if (devicesDone === publishers.length) {
+                clearInterval(check);
+                resolve(acked);
+              }
+            } else pump();
+          });
+        }
+      };
+      pump();
+    }
+  });
+}
+
+/**
+ * Open loop: `total` messages at `rate` per second overall, round-robin over the devices, whatever the
+ * PUBACKs do. Measures latency below saturation, where queueing in the client and server does not dominate.
+ */
+function publishPaced(total: number, rate: number, latencies: Float64Array): Promise<number> {
+  let acked = 0;
+  let issued = 0;
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const tick = setInterval(() => {
+      if (broken !== undefined) {
+        clearInterval(tick);
+        reject(broken);
+        return;
+      }
+      const due = Math.min(total, Math.floor(((performance.now() - started) * rate) / 1000));
+      while (issued < due) {
+        const p = publishers[issued % publishers.length] as Publisher;
+        const sentAt = performance.now();
+        p.client.publish(p.topic, payload(p.deviceId, issued++), { qos: 1 }, (error) => {
+          if (error !== undefined && error !== null) {
+            broken ??= error;
+            return;
+          }
+          latencies[acked++] = performance.now() - sentAt;
+          if (acked === total) {
+            clearInterval(tick);
+            resolve(acked);
+          }
+        });
+      }
+    }, 2);
+  });
+}
+
+// ------------------------------------------------------------------------------------------ idle devices
+
+const idleSockets: TLSSocket[] = [];
+
+/** MQTT 3.1.1 CONNECT with user name and password, clean session 0. */
+function connectPacket(device: DeviceCredential, keepaliveSeconds: number): Buffer {
+  const str = (s: string): Buffer => {
+    const bytes = Buffer.from(s, 'utf8');
+    const out = Buffer.alloc(2 + bytes.length);
+    out.writeUInt16BE(bytes.length, 0);
+    bytes.copy(out, 2);
+    return out;
+  };
+  const variable = Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 0xc0, keepaliveSeconds >> 8, keepaliveSeconds & 0xff]);
+  const body = Buffer.concat([variable, str(device.deviceId), str(device.username), str(device.password)]);
+  const length: number[] = [];
+  let n = body.length;
+  do {
+    let byte = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) byte |= 0x80;
+    length.push(byte);
+  } while (n > 0);
+  return Buffer.concat([Buffer.from([0x10, ...length]), body]);
+}
+
+function openIdle(target: Target, ca: Buffer, device: DeviceCredential, keepaliveSeconds: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: target.host, port: target.port, ca, rejectUnauthorized: true });
+    let received = Buffer.alloc(0);
+    const timer = setTimeout(() => fail(new Error(`${device.deviceId}: no CONNACK within 120 s`)), 120_000);
+    const fail = (error: Error): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(error);
+    };
+    socket.once('error', fail);
+    socket.once('secureConnect', () => {
+      socket.setNoDelay(true);
+      socket.write(connectPacket(device, keepaliveSeconds));
+    });
+    const onData = (chunk: Buffer): void => {
+      received = Buffer.concat([received, chunk]);
+      if (received.length < 4) return;
+      socket.off('data', onData);
+      if (received[0] !== 0x20 || received[3] !== 0) {
+        fail(new Error(`${device.deviceId}: CONNECT refused (${received.subarray(0, 4).toString('hex')})`));
+        return;
+      }
+      clearTimeout(timer);
+      socket.off('error', fail);
+      socket.on('error', () => undefined);
+      socket.on('data', () => undefined);
+      idleSockets.push(socket);
+      resolve();
+    };
+    socket.on('data', onData);
+  });
+}
+
+// ------------------------------------------------------------------------------------------ requests
+
+async function handle(request: LoadRequest): Promise<void> {
+  switch (request.type) {
+    case 'connect': {
+      const ca = readFileSync(request.target.caPath);
+      const started = performance.now();
+      const connected: Publisher[] = [];
+      broken = undefined;
+      await pool(request.devices, request.concurrency, async (device) => {
+        connected.push(await connectPublisher(request.target, ca, device, request.keepaliveSeconds));
+      });
+      publishers = connected;
+      toParent({ type: 'connected', connections: publishers.length, elapsedMs: performance.now() - started });
+      return;
+    }
+    case 'warmup': {
+      const acked = await publishAll(request.messagesPerDevice, request.window, undefined);
+      for (const p of publishers) p.sent = 0;
+      toParent({ type: 'warmed-up', acked });
+      return;
+    }
+    case 'publish': {
+      const total = request.messagesPerDevice * publishers.length;
+      const latencies = new Float64Array(total);
+      const cpuBefore = cpuMicros();
+      const started = performance.now();
+      const acked = await publishAll(request.messagesPerDevice, request.window, latencies);
+      const elapsedMs = performance.now() - started;
+      toParent({
+        type: 'published',
+        messages: acked,
+        elapsedMs,
+        msgsPerSecond: (acked / elapsedMs) * 1000,
+        latencyMs: summarize(latencies.subarray(0, acked)),
+        cpuMicros: cpuMicros() - cpuBefore,
+      });
+      return;
+    }
+    case 'paced': {
+      const latencies = new Float64Array(request.messages);
+      const started = performance.now();
+      const acked = await publishPaced(request.messages, request.rate, latencies);
+      const elapsedMs = performance.now() - started;
+      toParent({
+        type: 'paced',
+        messages: acked,
+        elapsedMs,
+        msgsPerSecond: (acked / elapsedMs) * 1000,
+        latencyMs: summarize(latencies),
+      });
+      return;
+    }
+    case 'disconnect': {
+      const closing = publishers;
+      publishers = [];
+      await Promise.all(closing.map((p) => p.client.endAsync()));
+      toParent({ type: 'disconnected' });
+      return;
+    }
+    case 'idle-open': {
+      const ca = readFileSync(request.target.caPath);
+      const started = performance.now();
+      await pool(request.devices, request.concurrency, (device) =>
+        openIdle(request.target, ca, device, request.keepaliveSeconds),
+      );
+      toParent({ type: 'idle-opened', connections: idleSockets.length, elapsedMs: performance.now() - started });
+      return;
+    }
+    case 'idle-close': {
+      for (const socket of idleSockets.splice(0)) socket.destroy();
+      toParent({ type: 'idle-closed' });
+      return;
+    }
+    case 'exit':
+      process.exit(0);
+  }
+}
+
+process.on('message', (request: LoadRequest) => {
+  handle(request).catch((error: unknown) =>
+    toParent({ type: 'failed', message: error instanceof Error ? error.message : String(error) }),
+  );
+});
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,80 @@
+/**
+ * Child process: one Plugboard hub (MQTT over TLS, SQLite storage in a temporary data directory) with
+ * `--devices` SAS identities registered. Driven by `run.ts` over IPC.
+ *
+ * Usage (through run.ts): plugboard-server.ts --devices N --data-dir DIR [--loopback-prefix 127.77.1]
+ *   [--durability normal|full]
+ */
+import { parseArgs } from 'node:util';
+import { createLogger, startPlatform } from '../../packages/server/src/index.js';
+import { mintCredentials } from './credentials.js';
+import {
+  cpuMicros,
+  deviceIds,
+  sampleMemory,
+  takeEventLoopDelay,
+  toParent,
+  watchEventLoop,
+  type ServerRequest,
+} from './ipc.js';
+
+const { values } = parseArgs({
+  options: {
+    devices: { type: 'string' },
+    'data-dir': { type: 'string' },
+    'loopback-prefix': { type: 'string', default: '127.77.1' },
+    durability: { type: 'string', default: 'normal' },
+  },
+});
+const count = Number(values.devices);
+const dataDir = values['data-dir'];
+if (!Number.isInteger(count) || count < 1 || dataDir === undefined)
+  throw new Error('--devices and --data-dir are required');
+
+const platform = await startPlatform({
+  dataDir,
+  hubs: 1,
+  loopbackPrefix: values['loopback-prefix'],
+  ports: { mqtt: 0, https: 0 },
+  logger: createLogger({ level: 'warn' }),
+  durability: values.durability === 'full' ? 'full' : 'normal',
+});
+const endpoint = platform.endpoints[0];
+if (endpoint === undefined) throw new Error('no hub started');
+const hub = endpoint.hub;
+
+const memoryBeforeIdentities = sampleMemory();
+const ids = deviceIds(count);
+for (const deviceId of ids) await hub.createIdentity({ deviceId });
+const devices = await mintCredentials(hub.hostName, ids, (deviceId) => {
+  const auth = hub.getIdentity({ deviceId }).record.authentication;
+  if (auth.type !== 'sas') throw new Error(`${deviceId} is not a SAS identity`);
+  return auth.symmetricKey.primaryKey;
+});
+
+process.on('message', (message: ServerRequest) => {
+  void (async () => {
+    if (message.type === 'close') {
+      await platform.close();
+      process.exit(0);
+    }
+    toParent({
+      type: 'stats',
+      id: message.id,
+      memory: sampleMemory(),
+      cpuMicros: cpuMicros(),
+      eventLoopDelayMs: takeEventLoopDelay(),
+      connections: hub.connectionCount,
+      storedMessages: await platform.storage.countTelemetry({ hub: hub.name }),
+    });
+  })();
+});
+process.on('disconnect', () => process.exit(0));
+watchEventLoop();
+
+toParent({
+  type: 'ready',
+  target: { host: endpoint.address, port: endpoint.mqttPort, caPath: platform.tls.caCertificatePath },
+  devices,
+  memoryBeforeIdentities,
+});

@@ -1,0 +1,482 @@
+/**
+ * `bench/hub-ingest`: QoS 1 telemetry over TLS from one load generator into (a) Plugboard with durable
+ * SQLite storage and (b) Aedes with in-memory persistence, same machine, same run; then the server memory
+ * per idle connected device. Each server and the load generator run in their own process.
+ *
+ * Usage:
+ *   node --import tsx bench/hub-ingest/run.ts [--devices 1000] [--messages-per-device 50] [--idle 10000]
+ *     [--warmup 5] [--window 2] [--paced-rate 2000] [--paced-messages 10000] [--rounds 3]
+ *     [--concurrency 100] [--durability normal|full] [--servers aedes,plugboard] [--cpu-prof DIR]
+ *     [--timeout 900] [--out results.json]
+ *
+ * Per server and round: connect every device, a warm-up, a closed-loop phase (each device keeps `--window`
+ * QoS 1 messages unacknowledged: the throughput), then an open-loop phase at `--paced-rate` msgs/s overall
+ * (the latency below saturation).
+ */
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  nextMessage,
+  type LatencySummary,
+  type LoadReply,
+  type LoadRequest,
+  type MemorySample,
+  type ServerReady,
+  type ServerRequest,
+  type ServerStats,
+} from './ipc.js';
+
+const { values } = parseArgs({
+  options: {
+    devices: { type: 'string', default: '1000' },
+    'messages-per-device': { type: 'string', default: '50' },
+    warmup: { type: 'string', default: '5' },
+    window: { type: 'string', default: '2' },
+    'paced-rate': { type: 'string', default: '2000' },
+    'paced-messages': { type: 'string', default: '10000' },
+    'cpu-prof': { type: 'string' },
+    servers: { type: 'string', default: 'aedes,plugboard' },
+    idle: { type: 'string', default: '10000' },
+    rounds: { type: 'string', default: '3' },
+    concurrency: { type: 'string', default: '100' },
+    durability: { type: 'string', default: 'normal' },
+    timeout: { type: 'string', default: '900' },
+    out: { type: 'string' },
+  },
+});
+
+function positiveInt(name: string, raw: string, min = 1): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new RangeError(`--${name} must be an integer >= ${min}`);
+  return n;
+}
+
+function durability(raw: string): 'normal' | 'full' {
+  if (raw !== 'normal' && raw !== 'full') throw new RangeError('--durability is normal or full');
+  return raw;
+}
+
+const options = {
+  devices: positiveInt('devices', values.devices),
+  messagesPerDevice: positiveInt('messages-per-device', values['messages-per-device']),
+  warmup: positiveInt('warmup', values.warmup, 0),
+  window: positiveInt('window', values.window),
+  pacedRate: positiveInt('paced-rate', values['paced-rate'], 0),
+  pacedMessages: positiveInt('paced-messages', values['paced-messages']),
+  idle: positiveInt('idle', values.idle, 0),
+  rounds: positiveInt('rounds', values.rounds),
+  concurrency: positiveInt('concurrency', values.concurrency),
+  durability: durability(values.durability),
+  timeoutSeconds: positiveInt('timeout', values.timeout),
+};
+/** Long enough that no PINGREQ falls inside a run; the servers still arm their keep-alive timers. */
+const KEEPALIVE_SECONDS = 300;
+const STEP_TIMEOUT_MS = options.timeoutSeconds * 1000;
+
+type ServerKind = 'plugboard' | 'aedes';
+const servers = values.servers.split(',').filter((s): s is ServerKind => s === 'plugboard' || s === 'aedes');
+if (servers.length === 0) throw new RangeError('--servers is a comma-separated list of aedes and plugboard');
+
+// ------------------------------------------------------------------------------------------ children
+
+const children = new Set<ChildProcess>();
+const CHILD_EXEC_ARGV = [
+  '--conditions=plugboard-source',
+  '--import',
+  'tsx',
+  '--expose-gc',
+  '--max-old-space-size=4096',
+];
+
+function start(file: string, args: string[], profile = false): ChildProcess {
+  const cpuProf = values['cpu-prof'];
+  const execArgv =
+    profile && cpuProf !== undefined
+      ? [...CHILD_EXEC_ARGV, '--cpu-prof', `--cpu-prof-dir=${cpuProf}`]
+      : CHILD_EXEC_ARGV;
+  const child = fork(fileURLToPath(new URL(file, import.meta.url)), args, {
+    execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
+function killAll(): void {
+  for (const child of children) child.kill('SIGKILL');
+}
+
+async function stop(child: ChildProcess, goodbye: ServerRequest | LoadRequest): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.send(goodbye);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+let statsId = 0;
+async function stats(server: ChildProcess): Promise<ServerStats> {
+  const id = ++statsId;
+  const reply = nextMessage<ServerStats>(server, 'stats', STEP_TIMEOUT_MS);
+  server.send({ type: 'stats', id } satisfies ServerRequest);
+  return reply;
+}
+
+async function load<T extends LoadReply>(generator: ChildProcess, request: LoadRequest, reply: T['type']): Promise<T> {
+  const answer = nextMessage<T>(generator, reply, STEP_TIMEOUT_MS);
+  generator.send(request);
+  return answer;
+}
+
+let tmp = '';
+async function startServer(kind: ServerKind, devices: number): Promise<{ child: ChildProcess; ready: ServerReady }> {
+  const dataDir = mkdtempSync(join(tmp, `${kind}-`));
+  const args = ['--devices', String(devices), '--data-dir', dataDir];
+  const child =
+    kind === 'plugboard'
+      ? start(
+          './plugboard-server.ts',
+          [...args, '--loopback-prefix', '127.77.1', '--durability', options.durability],
+          true,
+        )
+      : start('./aedes-server.ts', [...args, '--address', '127.77.2.2'], true);
+  const ready = await nextMessage<ServerReady>(child, 'ready', STEP_TIMEOUT_MS);
+  return { child, ready };
+}
+
+function log(message: string): void {
+  process.stderr.write(`[hub-ingest] ${message}\n`);
+}
+
+// ------------------------------------------------------------------------------------------ phases
+
+interface IngestResult {
+  server: ServerKind;
+  round: number;
+  connections: number;
+  connectSeconds: number;
+  messages: number;
+  seconds: number;
+  msgsPerSecond: number;
+  latencyMs: LatencySummary;
+  /** Server CPU (user + system) per message over the measured phase, microseconds. */
+  serverCpuMicrosPerMessage: number;
+  /** Load generator CPU per message, microseconds. */
+  loadCpuMicrosPerMessage: number;
+  serverRssAfter: number;
+  /** Server event-loop delay over the closed-loop phase, milliseconds. */
+  serverEventLoopDelayMs: ServerStats['eventLoopDelayMs'];
+  /** Open-loop phase at `--paced-rate`, with the server's event-loop delay over it. */
+  paced?: { msgsPerSecond: number; latencyMs: LatencySummary; serverEventLoopDelayMs: ServerStats['eventLoopDelayMs'] };
+  /** 1-minute load average when the phase started: anything else running shows here. */
+  loadAverageAtStart: number;
+  /** Plugboard: telemetry rows stored vs. messages PUBACKed (warm-up + measured). */
+  stored?: { rows: number; acked: number };
+}
+
+async function ingest(kind: ServerKind, round: number): Promise<IngestResult> {
+  log(`round ${round}: ${kind}: starting, ${options.devices} devices`);
+  const loadAverageAtStart = loadavg()[0] ?? NaN;
+  const { child: server, ready } = await startServer(kind, options.devices);
+  const generator = start('./load.ts', []);
+  try {
+    const connected = await load<Extract<LoadReply, { type: 'connected' }>>(
+      generator,
+      {
+        type: 'connect',
+        target: ready.target,
+        devices: ready.devices,
+        concurrency: options.concurrency,
+        keepaliveSeconds: KEEPALIVE_SECONDS,
+      },
+      'connected',
+    );
+    log(`${kind}: ${connected.connections} connected in ${(connected.elapsedMs / 1000).toFixed(1)} s; warm-up`);
+    let warmAcked = 0;
+    if (options.warmup > 0) {
+      const warm = await load<Extract<LoadReply, { type: 'warmed-up' }>>(
+        generator,
+        { type: 'warmup', messagesPerDevice: options.warmup, window: options.window },
+        'warmed-up',
+      );
+      warmAcked = warm.acked;
+    }
+    const before = await stats(server);
+    const result = await load<Extract<LoadReply, { type: 'published' }>>(
+      generator,
+      { type: 'publish', messagesPerDevice: options.messagesPerDevice, window: options.window },
+      'published',
+    );
+    const after = await stats(server);
+    log(`${kind}: ${result.messages} messages, ${result.msgsPerSecond.toFixed(0)} msgs/s`);
+    let paced: IngestResult['paced'];
+    if (options.pacedRate > 0) {
+      const p = await load<Extract<LoadReply, { type: 'paced' }>>(
+        generator,
+        { type: 'paced', messages: options.pacedMessages, rate: options.pacedRate },
+        'paced',
+      );
+      paced = {
+        msgsPerSecond: p.msgsPerSecond,
+        latencyMs: p.latencyMs,
+        serverEventLoopDelayMs: { p50: NaN, p99: NaN, max: NaN },
+      };
+      log(`${kind}: paced ${p.msgsPerSecond.toFixed(0)} msgs/s, p50 ${p.latencyMs.p50.toFixed(2)} ms`);
+    }
+    const stored = await stats(server);
+    if (paced !== undefined) paced.serverEventLoopDelayMs = stored.eventLoopDelayMs;
+    await load(generator, { type: 'disconnect' }, 'disconnected');
+    const out: IngestResult = {
+      server: kind,
+      round,
+      connections: connected.connections,
+      connectSeconds: connected.elapsedMs / 1000,
+      messages: result.messages,
+      seconds: result.elapsedMs / 1000,
+      msgsPerSecond: result.msgsPerSecond,
+      latencyMs: result.latencyMs,
+      serverCpuMicrosPerMessage: (after.cpuMicros - before.cpuMicros) / result.messages,
+      loadCpuMicrosPerMessage: result.cpuMicros / result.messages,
+      serverRssAfter: after.memory.rss,
+      serverEventLoopDelayMs: after.eventLoopDelayMs,
+      loadAverageAtStart,
+    };
+    if (paced !== undefined) out.paced = paced;
+    if (stored.storedMessages !== undefined) {
+      out.stored = {
+        rows: stored.storedMessages,
+        acked: warmAcked + result.messages + (paced === undefined ? 0 : options.pacedMessages),
+      };
+    }
+    return out;
+  } finally {
+    await stop(generator, { type: 'exit' });
+    await stop(server, { type: 'close' });
+  }
+}
+
+interface IdleResult {
+  server: ServerKind;
+  connections: number;
+  connectSeconds: number;
+  before: MemorySample;
+  after: MemorySample;
+  rssPerConnection: number;
+  heapPerConnection: number;
+  /** Off-heap (`external`) per connection: Buffers and native objects the heap points to. */
+  externalPerConnection: number;
+  /** Plugboard: RSS per registered (not connected) identity, for context. */
+  rssPerRegisteredIdentity?: number;
+}
+
+async function idle(kind: ServerKind): Promise<IdleResult> {
+  const n = options.idle;
+  log(`idle: ${kind}: starting, ${n} devices`);
+  const { child: server, ready } = await startServer(kind, n);
+  const generator = start('./load.ts', []);
+  try {
+    const before = await stats(server);
+    const opened = await load<Extract<LoadReply, { type: 'idle-opened' }>>(
+      generator,
+      {
+        type: 'idle-open',
+        target: ready.target,
+        devices: ready.devices,
+        concurrency: options.concurrency,
+        keepaliveSeconds: KEEPALIVE_SECONDS,
+      },
+      'idle-opened',
+    );
+    // Settled when the server itself counts every connection as established.
+    const deadline = Date.now() + 60_000;
+    let after = await stats(server);
+    while (after.connections < n) {
+      if (Date.now() > deadline) throw new Error(`${kind} reports ${after.connections} of ${n} connections`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      after = await stats(server);
+    }
+    log(`idle: ${kind}: ${after.connections} connected in ${(opened.elapsedMs / 1000).toFixed(1)} s`);
+    await load(generator, { type: 'idle-close' }, 'idle-closed');
+    const result: IdleResult = {
+      server: kind,
+      connections: n,
+      connectSeconds: opened.elapsedMs / 1000,
+      before: before.memory,
+      after: after.memory,
+      rssPerConnection: (after.memory.rss - before.memory.rss) / n,
+      heapPerConnection: (after.memory.heapUsed - before.memory.heapUsed) / n,
+      externalPerConnection: (after.memory.external - before.memory.external) / n,
+    };
+    if (ready.memoryBeforeIdentities !== undefined) {
+      result.rssPerRegisteredIdentity = (before.memory.rss - ready.memoryBeforeIdentities.rss) / n;
+    }
+    return result;
+  } finally {
+    await stop(generator, { type: 'exit' });
+    await stop(server, { type: 'close' });
+  }
+}
+
+// ------------------------------------------------------------------------------------------ report
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
+}
+
+/** The code under test: `git describe --always --dirty`, if git is there. */
+function revision(): string {
+  try {
+    return execFileSync('git', ['describe', '--always', '--dirty'], { encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+function machine(): Record<string, string | number> {
+  const cores = cpus();
+  return {
+    cpu: cores[0]?.model.trim() ?? 'unknown',
+    cpus: cores.length,
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    os: `${process.platform} ${release()}`,
+    revision: revision(),
+  };
+}
+
+function report(ingestResults: IngestResult[], idleResults: IdleResult[]): void {
+  const m = machine();
+  const lines: string[] = [];
+  lines.push(
+    `Machine: ${m['cpu']} x ${m['cpus']}, ${m['memoryGiB']} GiB, Node ${m['node']}, ${m['os']}; code ${m['revision']}`,
+  );
+  lines.push(
+    `Ingest: ${options.devices} devices x ${options.messagesPerDevice} QoS 1 messages (after ${options.warmup} warm-up each), ` +
+      `window ${options.window}, MQTT 3.1.1 over TLS, Plugboard durability ${options.durability}, ${options.rounds} round(s)`,
+  );
+  lines.push('');
+  lines.push(
+    '| server | round | msgs/s | p50 ms | p99 ms | paced msgs/s | paced p50 ms | paced p99 ms | paced loop delay max ms | server CPU µs/msg | load CPU µs/msg | stored / acked | load avg |',
+  );
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
+  const ms = (v: number | undefined): string => (v === undefined ? '-' : v.toFixed(2));
+  for (const r of ingestResults) {
+    lines.push(
+      `| ${r.server} | ${r.round} | ${r.msgsPerSecond.toFixed(0)} | ${ms(r.latencyMs.p50)} | ${ms(r.latencyMs.p99)} | ` +
+        `${r.paced === undefined ? '-' : r.paced.msgsPerSecond.toFixed(0)} | ${ms(r.paced?.latencyMs.p50)} | ${ms(r.paced?.latencyMs.p99)} | ` +
+        `${ms(r.paced?.serverEventLoopDelayMs.max)} | ` +
+        `${r.serverCpuMicrosPerMessage.toFixed(1)} | ${r.loadCpuMicrosPerMessage.toFixed(1)} | ` +
+        `${r.stored === undefined ? 'n/a (in memory)' : `${r.stored.rows} / ${r.stored.acked}`} | ${r.loadAverageAtStart.toFixed(2)} |`,
+    );
+  }
+  const of = (kind: ServerKind): IngestResult[] => ingestResults.filter((r) => r.server === kind);
+  const summary = {
+    plugboardMsgsPerSecond: median(of('plugboard').map((r) => r.msgsPerSecond)),
+    aedesMsgsPerSecond: median(of('aedes').map((r) => r.msgsPerSecond)),
+    plugboardP50: median(of('plugboard').map((r) => r.latencyMs.p50)),
+    plugboardP99: median(of('plugboard').map((r) => r.latencyMs.p99)),
+    aedesP50: median(of('aedes').map((r) => r.latencyMs.p50)),
+    aedesP99: median(of('aedes').map((r) => r.latencyMs.p99)),
+    plugboardPacedP50: median(of('plugboard').map((r) => r.paced?.latencyMs.p50 ?? NaN)),
+    plugboardPacedP99: median(of('plugboard').map((r) => r.paced?.latencyMs.p99 ?? NaN)),
+    aedesPacedP50: median(of('aedes').map((r) => r.paced?.latencyMs.p50 ?? NaN)),
+    aedesPacedP99: median(of('aedes').map((r) => r.paced?.latencyMs.p99 ?? NaN)),
+    plugboardServerCpuMicrosPerMessage: median(of('plugboard').map((r) => r.serverCpuMicrosPerMessage)),
+    aedesServerCpuMicrosPerMessage: median(of('aedes').map((r) => r.serverCpuMicrosPerMessage)),
+    ratio: 0,
+    everyMessageStored: of('plugboard').every((r) => r.stored !== undefined && r.stored.rows === r.stored.acked),
+  };
+  summary.ratio = summary.plugboardMsgsPerSecond / summary.aedesMsgsPerSecond;
+  lines.push('');
+  lines.push(
+    `Throughput ratio Plugboard / Aedes: ${summary.ratio.toFixed(2)} ` +
+      `(medians ${summary.plugboardMsgsPerSecond.toFixed(0)} vs ${summary.aedesMsgsPerSecond.toFixed(0)} msgs/s); ` +
+      `every PUBACKed message stored by Plugboard: ${summary.everyMessageStored ? 'yes' : 'NO'}`,
+  );
+  lines.push(
+    `Median latency p50/p99 ms: closed loop Plugboard ${summary.plugboardP50.toFixed(1)}/${summary.plugboardP99.toFixed(1)}, ` +
+      `Aedes ${summary.aedesP50.toFixed(1)}/${summary.aedesP99.toFixed(1)}; paced Plugboard ` +
+      `${summary.plugboardPacedP50.toFixed(2)}/${summary.plugboardPacedP99.toFixed(2)}, ` +
+      `Aedes ${summary.aedesPacedP50.toFixed(2)}/${summary.aedesPacedP99.toFixed(2)}`,
+  );
+  lines.push(
+    `Median server CPU per message: Plugboard ${summary.plugboardServerCpuMicrosPerMessage.toFixed(1)} µs, ` +
+      `Aedes ${summary.aedesServerCpuMicrosPerMessage.toFixed(1)} µs ` +
+      `(Aedes / Plugboard ${(summary.aedesServerCpuMicrosPerMessage / summary.plugboardServerCpuMicrosPerMessage).toFixed(2)})`,
+  );
+  if (idleResults.length > 0) {
+    const kib = (bytes: number): string => (bytes / 1024).toFixed(1);
+    lines.push('');
+    lines.push(
+      `Idle: ${options.idle} TLS connections, MQTT CONNECT with SAS, then nothing (keep-alive ${KEEPALIVE_SECONDS} s)`,
+    );
+    lines.push('');
+    lines.push(
+      '| server | RSS before MiB | RSS after MiB | RSS KiB/conn | heap KiB/conn | external KiB/conn | connect s |',
+    );
+    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const r of idleResults) {
+      lines.push(
+        `| ${r.server} | ${(r.before.rss / 2 ** 20).toFixed(0)} | ${(r.after.rss / 2 ** 20).toFixed(0)} | ${kib(r.rssPerConnection)} | ` +
+          `${kib(r.heapPerConnection)} | ${kib(r.externalPerConnection)} | ${r.connectSeconds.toFixed(1)} |`,
+      );
+    }
+    for (const r of idleResults) {
+      if (r.rssPerRegisteredIdentity !== undefined) {
+        lines.push('');
+        lines.push(
+          `Plugboard registry (identities registered, not connected): ${kib(r.rssPerRegisteredIdentity)} KiB RSS each`,
+        );
+      }
+    }
+  }
+  process.stdout.write(`${lines.join('\n')}\n\n`);
+  const json = { machine: m, options, summary, ingest: ingestResults, idle: idleResults };
+  process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+  if (values.out !== undefined) writeFileSync(values.out, `${JSON.stringify(json, null, 2)}\n`);
+}
+
+// ------------------------------------------------------------------------------------------ main
+
+const timer = setTimeout(() => {
+  log(`global timeout of ${options.timeoutSeconds} s reached; stopping`);
+  killAll();
+  process.exit(1);
+}, STEP_TIMEOUT_MS);
+process.on('exit', killAll);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+
+tmp = mkdtempSync(join(tmpdir(), 'plugboard-bench-'));
+try {
+  const ingestResults: IngestResult[] = [];
+  for (let round = 1; round <= options.rounds; round++) {
+    // Alternate who goes first, so neither always gets the cooler machine.
+    const order = round % 2 === 1 ? servers : [...servers].reverse();
+    for (const kind of order) ingestResults.push(await ingest(kind, round));
+  }
+  const idleResults: IdleResult[] = [];
+  if (options.idle > 0) {
+    for (const kind of ['plugboard', 'aedes'] as const) if (servers.includes(kind)) idleResults.push(await idle(kind));
+  }
+  report(ingestResults, idleResults);
+} catch (error) {
+  log(`failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+} finally {
+  clearTimeout(timer);
+  killAll();
+  rmSync(tmp, { recursive: true, force: true });
+}
