@@ -240,6 +240,8 @@ export class Hub {
   #policies: AccessPolicy[];
   #certificateAuthorities: Record<string, string>;
   #ridCounter = 0;
+  #isoMs = Number.NaN;
+  #isoText = '';
   #sweepTimer: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -300,7 +302,12 @@ export class Hub {
   }
 
   #iso(ms = this.#now()): string {
-    return new Date(ms).toISOString();
+    // Telemetry stamps thousands of messages per millisecond at most once: format each millisecond once.
+    if (ms !== this.#isoMs) {
+      this.#isoMs = ms;
+      this.#isoText = new Date(ms).toISOString();
+    }
+    return this.#isoText;
   }
 
   // ---------------------------------------------------------------- policies and connection strings

@@ -10,6 +10,21 @@ import type { Logger } from 'pino';
 import { HubError } from '../../errors.js';
 import { MAX_D2C_PAYLOAD, MqttSession, type HubResolver, type MqttSessionSink } from './session.js';
 
+/**
+ * Encodes a packet. PUBACK — one per telemetry message — is four fixed bytes and skips the generic
+ * encoder [MQTT-3.4].
+ */
+function encode(packet: Packet): Buffer {
+  if (packet.cmd === 'puback' && packet.messageId !== undefined) {
+    const bytes = Buffer.allocUnsafe(4);
+    bytes[0] = 0x40;
+    bytes[1] = 0x02;
+    bytes.writeUInt16BE(packet.messageId, 2);
+    return bytes;
+  }
+  return mqttPacket.generate(packet);
+}
+
 /** Largest MQTT packet accepted: a 256 KB payload plus room for the topic and property bag. */
 export const MAX_PACKET_BYTES = MAX_D2C_PAYLOAD + 64 * 1024;
 
@@ -101,7 +116,7 @@ export function serveMqttStream(options: MqttStreamOptions): MqttProtocolSession
         stream.cork();
         process.nextTick(uncork);
       }
-      stream.write(mqttPacket.generate(packet));
+      stream.write(encode(packet));
     },
     close(): void {
       end();

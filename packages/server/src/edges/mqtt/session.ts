@@ -444,7 +444,7 @@ export class MqttSession implements DeviceEndpoint {
       this.#close(new HubError('HUB_PROTOCOL_VIOLATION', 'The property bag is not valid percent-encoding.', { cause }));
       return undefined;
     }
-    const properties = { ...props.application };
+    const properties = props.application;
     if (retain) properties['mqtt-retain'] = 'true';
     const message: Parameters<Hub['ingestTelemetry']>[1] = { body: payload, properties };
     if (props.messageId !== undefined) message.messageId = props.messageId;
