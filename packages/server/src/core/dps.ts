@@ -295,7 +295,10 @@ export class ProvisioningService {
   readonly #registrations: Map<string, RegistrationRecord>;
   /** Devices per hub for each enrollment (`group:{id}` or `individual`), for balanced allocation. */
   readonly #allocationCounts = new Map<string, Map<string, number>>();
-  readonly #operations = new Map<string, { registrationId: string; status: OperationStatus; expires: number }>();
+  readonly #operations = new Map<
+    string,
+    { registrationId: string; status: OperationStatus; expires: number; token?: string; tokenExpires?: number }
+  >();
   /** Counters since start: what the UI and tests read. */
   readonly stats = { registrations: 0, assigned: 0, throttled: 0, unauthorized: 0 };
   readonly #registrationRate = new WindowCounter();
@@ -757,11 +760,24 @@ export class ProvisioningService {
       status = { operationId, status: 'assigned', registrationState: this.registrationState(record) };
       this.stats.assigned += 1;
     }
-    this.#operations.set(operationId, {
+    const operation: {
+      registrationId: string;
+      status: OperationStatus;
+      expires: number;
+      token?: string;
+      tokenExpires?: number;
+    } = {
       registrationId: key,
       status,
       expires: this.#now() + OPERATION_TTL_MS,
-    });
+    };
+    const token = request.credentials.token;
+    if (token !== undefined && token !== '') {
+      // The token that registered may poll without a second signature check while it is valid.
+      operation.token = token;
+      operation.tokenExpires = parseSharedAccessSignature(token).expiry * 1000;
+    }
+    this.#operations.set(operationId, operation);
     this.#sweepOperations();
     return { operation: { operationId, status: 'assigning' }, retryAfter: this.retryAfterSeconds };
   }
@@ -926,8 +942,12 @@ export class ProvisioningService {
         throw new DpsError('DPS_THROTTLED', 'Too many status polls; retry later.', { retryAfter: wait });
       }
     }
-    await this.#attest(request.registrationId, request.credentials);
     const operation = this.#operations.get(request.operationId);
+    const sameToken =
+      operation?.token !== undefined &&
+      operation.token === request.credentials.token &&
+      (operation.tokenExpires ?? 0) > this.#now();
+    if (!sameToken) await this.#attest(request.registrationId, request.credentials);
     if (operation === undefined || operation.registrationId !== request.registrationId.toLowerCase()) {
       throw new DpsError('DPS_NOT_FOUND', `Operation ${request.operationId} does not exist.`);
     }
