@@ -892,8 +892,7 @@ export class Hub {
     if (message.userId !== undefined) record.userId = message.userId;
     if (message.contentType !== undefined) record.contentType = message.contentType;
     if (message.contentEncoding !== undefined) record.contentEncoding = message.contentEncoding;
-    const [seq] = await this.#storage.appendTelemetry([record]);
-    if (seq !== undefined) record.sequenceNumber = seq;
+    record.sequenceNumber = await this.#storage.appendTelemetry(record);
     this.events.emit({ type: 'telemetry', hub: this.name, record });
     return record;
   }

@@ -49,8 +49,11 @@ export interface Storage {
   saveIdentity(hub: string, stored: StoredIdentity): Promise<void>;
   deleteIdentity(hub: string, key: string): Promise<void>;
 
-  /** Appends telemetry durably; resolves with the assigned sequence numbers. */
-  appendTelemetry(records: readonly TelemetryRecord[]): Promise<number[]>;
+  /**
+   * Appends one message durably; resolves with its sequence number. Appends resolve in the order they
+   * were made (the MQTT edge relies on it to acknowledge in order).
+   */
+  appendTelemetry(record: TelemetryRecord): Promise<number>;
   queryTelemetry(query: TelemetryQuery): Promise<TelemetryRecord[]>;
   countTelemetry(query?: Omit<TelemetryQuery, 'limit' | 'afterSequenceNumber'>): Promise<number>;
 

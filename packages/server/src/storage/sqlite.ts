@@ -58,7 +58,7 @@ const MAX_BATCH_ROWS = 512;
 
 interface PendingBatch {
   records: TelemetryRecord[];
-  waiters: { start: number; count: number; resolve: (seqs: number[]) => void; reject: (error: unknown) => void }[];
+  waiters: { resolve: (seq: number) => void; reject: (error: unknown) => void }[];
 }
 
 /**
@@ -170,9 +170,8 @@ export class SqliteStorage implements Storage {
     this.#prepare('DELETE FROM sessions WHERE hub = ? AND client_id = ?').run(hub, key);
   }
 
-  appendTelemetry(records: readonly TelemetryRecord[]): Promise<number[]> {
+  appendTelemetry(record: TelemetryRecord): Promise<number> {
     if (this.#closed) return Promise.reject(new Error('storage is closed'));
-    if (records.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
       let batch = this.#batches.at(-1);
       if (batch === undefined || batch.records.length >= MAX_BATCH_ROWS) {
@@ -181,8 +180,8 @@ export class SqliteStorage implements Storage {
         this.#batches.push(batch);
         setImmediate(() => this.#flush());
       }
-      batch.waiters.push({ start: batch.records.length, count: records.length, resolve, reject });
-      batch.records.push(...records);
+      batch.records.push(record);
+      batch.waiters.push({ resolve, reject });
     });
   }
 
@@ -197,7 +196,7 @@ export class SqliteStorage implements Storage {
       for (const w of batch.waiters) w.reject(error);
       return;
     }
-    for (const w of batch.waiters) w.resolve(seqs.slice(w.start, w.start + w.count));
+    for (let i = 0; i < batch.waiters.length; i++) batch.waiters[i]!.resolve(seqs[i]!);
   }
 
   async queryTelemetry(query: TelemetryQuery): Promise<TelemetryRecord[]> {
