@@ -53,6 +53,30 @@ interface TelemetryRow {
   body: Buffer;
 }
 
+/** Columns of a telemetry row, as bound by {@link pushTelemetryParams}. */
+const TELEMETRY_COLUMNS = 14;
+/** Rows per multi-row INSERT: fewer statement executions per group commit. */
+const ROWS_PER_INSERT = 16;
+
+function pushTelemetryParams(params: unknown[], r: TelemetryRecord): void {
+  params.push(
+    r.hub,
+    r.deviceId,
+    r.moduleId ?? null,
+    r.enqueuedTime,
+    r.creationTime ?? null,
+    r.component ?? null,
+    r.messageId ?? null,
+    r.correlationId ?? null,
+    r.userId ?? null,
+    r.contentType ?? null,
+    r.contentEncoding ?? null,
+    JSON.stringify(r.properties),
+    JSON.stringify(r.systemProperties),
+    r.body,
+  );
+}
+
 /** Rows per group commit; more wait for the next turn. */
 const MAX_BATCH_ROWS = 512;
 
@@ -79,32 +103,31 @@ export class SqliteStorage implements Storage {
 
   private constructor(db: Database.Database) {
     this.#db = db;
-    this.#insertTelemetry = db.prepare(
-      `INSERT INTO telemetry (hub, device_id, module_id, enqueued_time, creation_time, component, message_id,
-        correlation_id, user_id, content_type, content_encoding, properties, system_properties, body)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    this.#appendBatch = db.transaction((records: readonly TelemetryRecord[]) =>
-      records.map((r) => {
-        const info = this.#insertTelemetry.run(
-          r.hub,
-          r.deviceId,
-          r.moduleId ?? null,
-          r.enqueuedTime,
-          r.creationTime ?? null,
-          r.component ?? null,
-          r.messageId ?? null,
-          r.correlationId ?? null,
-          r.userId ?? null,
-          r.contentType ?? null,
-          r.contentEncoding ?? null,
-          JSON.stringify(r.properties),
-          JSON.stringify(r.systemProperties),
-          r.body,
-        );
-        return Number(info.lastInsertRowid);
-      }),
-    );
+    const columns = `hub, device_id, module_id, enqueued_time, creation_time, component, message_id,
+      correlation_id, user_id, content_type, content_encoding, properties, system_properties, body`;
+    const row = `(${Array.from({ length: TELEMETRY_COLUMNS }, () => '?').join(', ')})`;
+    const insert = (rows: number): Database.Statement =>
+      db.prepare(`INSERT INTO telemetry (${columns}) VALUES ${Array.from({ length: rows }, () => row).join(', ')}`);
+    this.#insertTelemetry = insert(1);
+    const insertMany = insert(ROWS_PER_INSERT);
+    // Rows of one INSERT get consecutive rowids (one writer, AUTOINCREMENT), so the last id gives them all.
+    this.#appendBatch = db.transaction((records: readonly TelemetryRecord[]) => {
+      const seqs = new Array<number>(records.length);
+      const params: unknown[] = [];
+      let i = 0;
+      for (; i + ROWS_PER_INSERT <= records.length; i += ROWS_PER_INSERT) {
+        params.length = 0;
+        for (let j = i; j < i + ROWS_PER_INSERT; j++) pushTelemetryParams(params, records[j]!);
+        const last = Number(insertMany.run(params).lastInsertRowid);
+        for (let k = 0; k < ROWS_PER_INSERT; k++) seqs[i + k] = last - ROWS_PER_INSERT + 1 + k;
+      }
+      for (; i < records.length; i++) {
+        params.length = 0;
+        pushTelemetryParams(params, records[i]!);
+        seqs[i] = Number(this.#insertTelemetry.run(params).lastInsertRowid);
+      }
+      return seqs;
+    });
   }
 
   /** Statements are compiled once and reused. */
