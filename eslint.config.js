@@ -35,7 +35,8 @@ export default tseslint.config(
   },
   {
     // Pure packages: no Node built-ins, no console.
-    files: ['packages/protocol/src/**/*.ts'],
+    files: ['packages/protocol/src/**/*.ts', 'packages/dtdl/src/**/*.ts'],
+    ignores: ['packages/dtdl/src/fs/**'],
     rules: {
       'no-restricted-imports': [
         'error',

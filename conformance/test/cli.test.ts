@@ -195,3 +195,82 @@ describe('plugboard up', () => {
     }
   });
 });
+
+describe('plugboard model', () => {
+  const samples = new URL('../../../shared/corpora/dtdl-spec/v2/samples/', import.meta.url).pathname;
+
+  it('[issue 4: CLI] model validate accepts the Thermostat sample and reports an invalid model with code and line', async () => {
+    const { mkdtempSync, rmSync, writeFileSync: write } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    process.exitCode = undefined;
+    const ok = await run('model', 'validate', join(samples, 'Thermostat.json'));
+    assert.match(ok, /1 file\(s\): 0 error\(s\)/);
+    assert.equal(process.exitCode, undefined);
+
+    const dir = mkdtempSync(join(tmpdir(), 'plugboard-model-'));
+    try {
+      const bad = join(dir, 'bad.json');
+      write(
+        bad,
+        '{\n  "@context": "dtmi:dtdl:context;2",\n  "@id": "dtmi:com:example:Bad;1",\n  "@type": "Interface",\n  "contents": [{ "@type": "Telemetry", "name": "t" }]\n}\n',
+      );
+      const report = await run('model', 'validate', bad);
+      assert.match(report, /bad\.json:\d+:\d+: error dtmi:dtdl:parsingError:\w+: /);
+      assert.equal(process.exitCode, 1);
+      const json = JSON.parse(await run('model', 'validate', bad, '--json')) as {
+        ok: boolean;
+        errors: { code: string }[];
+      };
+      assert.equal(json.ok, false);
+      assert.ok(json.errors.length > 0);
+    } finally {
+      process.exitCode = undefined;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('[issue 4: CLI] model resolve follows component schemas in a repository; codegen writes TypeScript', async () => {
+    const { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync: write } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'plugboard-dmr-'));
+    try {
+      mkdirSync(join(dir, 'dtmi', 'com', 'example'), { recursive: true });
+      write(join(dir, 'dtmi', 'com', 'example', 'thermostat-1.json'), readFileSync(join(samples, 'Thermostat.json')));
+      const controller = {
+        '@context': 'dtmi:dtdl:context;2',
+        '@id': 'dtmi:com:example:Controller;1',
+        '@type': 'Interface',
+        contents: [{ '@type': 'Component', name: 'thermostat1', schema: 'dtmi:com:example:Thermostat;1' }],
+      };
+      write(join(dir, 'dtmi', 'com', 'example', 'controller-1.json'), JSON.stringify(controller));
+      const resolved = JSON.parse(
+        await run('model', 'resolve', 'dtmi:com:example:Controller;1', '--repo', dir, '--json'),
+      ) as { ok: boolean; interfaces: string[] };
+      assert.equal(resolved.ok, true);
+      assert.deepEqual([...resolved.interfaces].sort(), [
+        'dtmi:com:example:Controller;1',
+        'dtmi:com:example:Thermostat;1',
+      ]);
+
+      const outFile = join(dir, 'out', 'controller.ts');
+      await run(
+        'model',
+        'codegen',
+        join(dir, 'dtmi', 'com', 'example', 'controller-1.json'),
+        '--repo',
+        dir,
+        '--out',
+        outFile,
+      );
+      const code = readFileSync(outFile, 'utf8');
+      assert.match(code, /export /);
+      assert.match(code, /targetTemperature/);
+      await assert.rejects(
+        run('model', 'resolve', 'not-a-dtmi', '--repo', dir),
+        (e: Error & { code?: string }) => e.code === 'CLI_INVALID_ARGUMENT',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

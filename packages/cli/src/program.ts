@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { deriveDeviceKey, isBase64Key } from '@plugboard/protocol';
 import { CliError, dpsServiceRequest, readManifest } from './client.js';
+import { registerModelCommands } from './model-commands.js';
 import { up } from './up.js';
 
 function integer(min: number, max: number) {
@@ -298,6 +299,8 @@ export function buildProgram(out: NodeJS.WritableStream = process.stdout): Comma
         () => `${state.registrationId}\t${state.status}\t${state.substatus}\t${state.assignedHub}`,
       );
     });
+
+  registerModelCommands(program, out);
 
   return program;
 }

@@ -109,6 +109,19 @@ const MATERIAL_SETS: Readonly<Record<DtdlVersion, ReadonlySet<string>>> = {
   3: new Set(MATERIAL_TERMS[3]),
 };
 
+interface Closure {
+  readonly all: readonly Node[];
+  readonly cyclic: boolean;
+  readonly depth: number;
+}
+
+// Shared empty values: most elements have no language strings, IRI members, co-types or undefined members, and
+// allocating them per element dominated the garbage collector's work on large models. Never mutated.
+const NO_LANGS: Map<string, Record<string, string>> = new Map();
+const NO_IRIS: Map<string, string> = new Map();
+const NO_PROPS: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
+const NONE: string[] = Object.freeze([]) as unknown as string[];
+
 /** Maximum nesting of elements (each element level is at least two JSON levels). */
 const MAX_ELEMENT_DEPTH = 100;
 
@@ -779,15 +792,15 @@ class Parser {
       partition: undefined,
       topLevel: top,
       lits: new Map(),
-      langs: new Map(),
+      langs: NO_LANGS,
       refs: new Map(),
-      iris: new Map(),
+      iris: NO_IRIS,
       semantic: typeInfo.semantic,
       adjunct: typeInfo.adjunct,
       undefinedTypes: typeInfo.undefinedTypes,
       unit: undefined,
       unitPtr: ptr,
-      undefinedProps: {},
+      undefinedProps: NO_PROPS,
     };
     node.partition = top || cls === 'Interface' ? node : p.partition;
     if (id === undefined) node.id = p.autoId?.(rawName(obj)) ?? '';
@@ -853,7 +866,14 @@ class Parser {
       MATERIAL_SETS[version].has(raw) &&
       def?.classes?.includes(raw as ClassName) !== false
     ) {
-      return { cls: raw as ClassName, semantic: [], adjunct: [], undefinedTypes: [], informal: false, inferred: false };
+      return {
+        cls: raw as ClassName,
+        semantic: NONE,
+        adjunct: NONE,
+        undefinedTypes: NONE,
+        informal: false,
+        inferred: false,
+      };
     }
     const tptr = `${ptr}/@type`;
     let types: string[] = [];
@@ -1197,6 +1217,7 @@ class Parser {
       const kind = this.classifyString(key, version, ctx, true);
       const allowed = informal && (version === 2 || kind === 'undefinedTerm' || kind === 'irrelevant');
       if (allowed) {
+        if (node.undefinedProps === NO_PROPS) node.undefinedProps = {};
         node.undefinedProps[key] = obj[key];
         continue;
       }
@@ -1727,6 +1748,7 @@ class Parser {
       });
       return;
     }
+    if (node.iris === NO_IRIS) node.iris = new Map();
     node.iris.set(term, resolved);
   }
 
@@ -1932,6 +1954,7 @@ class Parser {
       );
       return;
     }
+    if (node.langs === NO_LANGS) node.langs = new Map();
     node.langs.set(term, out);
   }
 
@@ -2121,15 +2144,15 @@ class Parser {
         partition: undefined,
         topLevel: true,
         lits: new Map(),
-        langs: new Map(),
+        langs: NO_LANGS,
         refs: new Map(),
-        iris: new Map(),
+        iris: NO_IRIS,
         semantic: [],
         adjunct: [],
         undefinedTypes: [],
         unit: undefined,
         unitPtr: '',
-        undefinedProps: {},
+        undefinedProps: NO_PROPS,
       };
       this.builtins.set(id, n);
     }
@@ -2343,31 +2366,40 @@ class Parser {
   }
 
   /** Interfaces reachable through `extends` (transitively), with cycle and depth checks. */
-  private extendsClosure(n: Node): { all: Node[]; cyclic: boolean; depth: number } {
-    const all: Node[] = [];
-    const seen = new Set<Node>();
+  private readonly closures = new Map<Node, Closure>();
+  private readonly visiting = new Set<Node>();
+
+  /**
+   * Interfaces reachable through `extends`, whether a cycle is reachable, and the longest chain. Memoized, so
+   * diamond-heavy hierarchies stay linear; recursion stops at 1,000 levels (reported as too deep).
+   */
+  private extendsClosure(n: Node, level = 0): Closure {
+    const known = this.closures.get(n);
+    if (known !== undefined) return known;
+    const all = new Set<Node>();
     let cyclic = false;
-    let maxDepth = 0;
-    const walk = (x: Node, depth: number, stack: Set<Node>): void => {
-      for (const e of this.children(x, 'extends')) {
-        if (e.cls !== 'Interface') continue;
-        if (stack.has(e) || e === n) {
-          cyclic = true;
-          continue;
-        }
-        maxDepth = Math.max(maxDepth, depth + 1);
-        if (!seen.has(e)) {
-          seen.add(e);
-          all.push(e);
-        }
-        if (depth + 1 > 64) continue;
-        stack.add(e);
-        walk(e, depth + 1, stack);
-        stack.delete(e);
+    let depth = 0;
+    this.visiting.add(n);
+    for (const e of this.children(n, 'extends')) {
+      if (e.cls !== 'Interface') continue;
+      if (this.visiting.has(e)) {
+        cyclic = true;
+        continue;
       }
-    };
-    walk(n, 0, new Set([n]));
-    return { all, cyclic, depth: maxDepth };
+      all.add(e);
+      if (level >= 1000) {
+        depth = Math.max(depth, 1001);
+        continue;
+      }
+      const c = this.extendsClosure(e, level + 1);
+      if (c.cyclic) cyclic = true;
+      for (const x of c.all) all.add(x);
+      depth = Math.max(depth, 1 + c.depth);
+    }
+    this.visiting.delete(n);
+    const r: Closure = { all: [...all], cyclic, depth };
+    this.closures.set(n, r);
+    return r;
   }
 
   private checkInterface(n: Node): void {
@@ -2495,33 +2527,48 @@ class Parser {
     }
   }
 
+  private readonly heights = new Map<Node, { height: number; cyclic: boolean }>();
+  private readonly inSchemaWalk = new Set<Node>();
+
+  /** Schemas one `elementSchema`/`schema` edge below a complex schema. */
+  private schemaChildren(x: Node): Node[] {
+    const next: Node[] = [];
+    if (x.cls === 'Array') next.push(...this.children(x, 'elementSchema'));
+    else if (x.cls === 'Object') for (const f of this.children(x, 'fields')) next.push(...this.children(f, 'schema'));
+    else if (x.cls === 'Map') for (const mv of this.children(x, 'mapValue')) next.push(...this.children(mv, 'schema'));
+    return next;
+  }
+
+  /** Longest chain of `elementSchema`/`schema` edges below `x`, and whether a cycle is reachable (memoized). */
+  private schemaHeight(x: Node, level = 0): { height: number; cyclic: boolean } {
+    const known = this.heights.get(x);
+    if (known !== undefined) return known;
+    let height = 0;
+    let cyclic = false;
+    this.inSchemaWalk.add(x);
+    for (const c of this.schemaChildren(x)) {
+      if (this.inSchemaWalk.has(c)) {
+        cyclic = true;
+        continue;
+      }
+      if (c.builtin || level > 1000) {
+        height = Math.max(height, 1);
+        continue;
+      }
+      const h = this.schemaHeight(c, level + 1);
+      if (h.cyclic) cyclic = true;
+      height = Math.max(height, 1 + h.height);
+    }
+    this.inSchemaWalk.delete(x);
+    const r = { height, cyclic };
+    this.heights.set(x, r);
+    return r;
+  }
+
   private checkSchemaDepth(n: Node): void {
     const max = LIMITS[n.version].maxSchemaDepth;
-    let tooDeep = false;
-    let recursive = false;
-    const walk = (x: Node, depth: number, stack: Set<Node>): void => {
-      if (tooDeep || recursive) return;
-      const next: Node[] = [];
-      if (x.cls === 'Array') next.push(...this.children(x, 'elementSchema'));
-      else if (x.cls === 'Object') for (const f of this.children(x, 'fields')) next.push(...this.children(f, 'schema'));
-      else if (x.cls === 'Map')
-        for (const mv of this.children(x, 'mapValue')) next.push(...this.children(mv, 'schema'));
-      for (const c of next) {
-        if (c === n || stack.has(c)) {
-          recursive = true;
-          return;
-        }
-        if (depth + 1 > max) {
-          tooDeep = true;
-          return;
-        }
-        if (c.builtin) continue;
-        stack.add(c);
-        walk(c, depth + 1, stack);
-        stack.delete(c);
-      }
-    };
-    walk(n, 0, new Set([n]));
+    const { height, cyclic: recursive } = this.schemaHeight(n);
+    const tooDeep = height > max;
     if (recursive) {
       this.err(
         'recursiveStructureWide',

@@ -2,8 +2,11 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
+import fc from 'fast-check';
+
 import { DtdlError, parse, type ParseResult } from '../src/index.js';
 import { corporaDir, readJsonFile } from './corpus.js';
+import { modelArb, structureArb } from './generators.js';
 
 const E = 'dtmi:dtdl:parsingError:';
 const samples = join(corporaDir, 'dtdl-spec', 'v2', 'samples');
@@ -342,5 +345,56 @@ describe('parse: bad input gives coded errors in bounded time', () => {
     const r = parse([text]);
     assert.ok(Date.now() - t0 < 20_000);
     assert.deepEqual(codes(r), ['objectCountAboveMax']);
+  });
+
+  it('pathological hierarchies stay fast: 40-level diamond extends, shared 30-field Objects, long chains', () => {
+    const diamond: unknown[] = [];
+    for (let i = 0; i < 40; i++) {
+      const ext = [i + 1, i + 2].filter((k) => k < 40).map((k) => `dtmi:ex:I${k};1`);
+      diamond.push({ '@context': 'dtmi:dtdl:context;2', '@id': `dtmi:ex:I${i};1`, '@type': 'Interface', extends: ext });
+    }
+    const chain: unknown[] = [];
+    for (let i = 0; i < 5_000; i++) {
+      const ext = i + 1 < 5_000 ? [`dtmi:ex:C${i + 1};1`] : [];
+      chain.push({ '@context': 'dtmi:dtdl:context;3', '@id': `dtmi:ex:C${i};1`, '@type': 'Interface', extends: ext });
+    }
+    const fields = (k: number): unknown[] =>
+      Array.from({ length: 30 }, (_, f) => ({ name: `f${f}`, schema: k < 4 ? `dtmi:ex:S:o${k + 1};1` : 'double' }));
+    const shared = iface([{ '@type': 'Telemetry', name: 't', schema: 'dtmi:ex:S:o0;1' }], {
+      '@id': 'dtmi:ex:S;1',
+      schemas: Array.from({ length: 5 }, (_, k) => ({
+        '@id': `dtmi:ex:S:o${k};1`,
+        '@type': 'Object',
+        fields: fields(k),
+      })),
+    });
+    const t0 = Date.now();
+    assert.ok(codes(parse(diamond)).includes('excessiveDepthNarrow'));
+    assert.ok(codes(parse(chain)).includes('excessiveDepthNarrow'));
+    const r = parse([shared]);
+    assert.deepEqual(r.errors, []);
+    assert.ok(Date.now() - t0 < 10_000, `took ${Date.now() - t0} ms`);
+  });
+
+  it('never throws, and an accepted model is consistent (fast-check)', () => {
+    fc.assert(
+      fc.property(fc.oneof(modelArb, structureArb), (docs) => {
+        const r = parse(docs.map((d) => JSON.stringify(d)));
+        assert.equal(r.ok, r.errors.length === 0 && r.unresolved.length === 0);
+        if (!r.ok) return;
+        const m = r.model;
+        assert.ok(m);
+        for (const root of m.roots) {
+          const i = m.get(root);
+          assert.equal(i?.kind, 'Interface');
+          for (const [name, id] of Object.entries(i.contents ?? {})) {
+            assert.equal(m.capability(root, undefined, name)?.id, id);
+            const el = m.get(id);
+            if (el?.schema !== undefined) assert.ok(m.get(el.schema), `schema ${el.schema} of ${id} is in the model`);
+          }
+        }
+      }),
+      { numRuns: 300, seed: 4242 },
+    );
   });
 });

@@ -1,7 +1,7 @@
 // Benchmark (not a test): parse all 19,255 public DMR models with their dependency closures, with Plugboard and
 // with the official parser (DTDLParser 1.1.3 as WebAssembly), in the same run; report both, the ratio and whether
 // the verdicts are identical. Measures the compiled package (run `npx tsc -b packages/dtdl` first):
-//   node --import tsx packages/dtdl/bench/parse-dmr.ts
+//   node --import tsx bench/dtdl-parse/run.ts
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -10,9 +10,9 @@ import { fileURLToPath } from 'node:url';
 
 import { getInterop } from '@digicatapult/dtdl-parser';
 
-import { dtmiToPath, parse } from '../dist/index.js';
+import { dtmiToPath, parse } from '../../packages/dtdl/src/index.js';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const tarball = resolve(repoRoot, '..', 'shared', 'corpora', 'iot-plugandplay-models.tar.gz');
 const dir = mkdtempSync(join(tmpdir(), 'plugboard-bench-dmr-'));
 try {
