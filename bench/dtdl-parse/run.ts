@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 import { getInterop } from '@digicatapult/dtdl-parser';
 
-import { dtmiToPath, parse } from '../../packages/dtdl/src/index.js';
+// The built package (plain tsc output), as users run it.
+import { dtmiToPath, parse } from '@plugboard/dtdl';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const tarball = resolve(repoRoot, '..', 'shared', 'corpora', 'iot-plugandplay-models.tar.gz');
