@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { deriveDeviceKey, isBase64Key } from '@plugboard/protocol';
 import { CliError, dpsServiceRequest, readManifest } from './client.js';
 import { registerModelCommands } from './model-commands.js';
-import { up } from './up.js';
+import { up, type UpOptions } from './up.js';
 
 function integer(min: number, max: number) {
   return (value: string): number => {
@@ -69,36 +69,23 @@ export function buildProgram(out: NodeJS.WritableStream = process.stdout): Comma
         .default('off'),
     )
     .option('--json', 'print the manifest as JSON instead of a summary', false)
-    .action(
-      async (opts: {
-        dataDir: string;
-        hubs: number;
-        demo: boolean;
-        mqttPort: number;
-        httpsPort: number;
-        loopbackPrefix: string;
-        logLevel: string;
-        durability: 'normal' | 'full';
-        dpsQuotas: 'off' | 'iotCentral' | 'dps';
-        json: boolean;
-      }) => {
-        if (!/^127\.\d{1,3}\.\d{1,3}$/.test(opts.loopbackPrefix)) {
-          throw new InvalidArgumentError('--loopback-prefix must look like 127.0.0');
-        }
-        const { platform } = await up(opts, out);
-        await new Promise<void>((resolve) => {
-          const stop = (signal: string): void => {
-            platform.logger.info({ signal }, 'stopping');
-            process.off('SIGINT', stop);
-            process.off('SIGTERM', stop);
-            resolve();
-          };
-          process.on('SIGINT', stop);
-          process.on('SIGTERM', stop);
-        });
-        await platform.close();
-      },
-    );
+    .action(async (opts: UpOptions) => {
+      if (!/^127\.\d{1,3}\.\d{1,3}$/.test(opts.loopbackPrefix)) {
+        throw new InvalidArgumentError('--loopback-prefix must look like 127.0.0');
+      }
+      const { platform } = await up(opts, out);
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string): void => {
+          platform.logger.info({ signal }, 'stopping');
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      await platform.close();
+    });
 
   const device = program.command('device').description('Device commands (as `az iot central device`).');
   device
