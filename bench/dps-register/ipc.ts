@@ -3,7 +3,6 @@
  * load generator), plus the helpers both sides share. Children are started with `fork`, so messages travel
  * over the IPC channel as JSON.
  */
-import type { ChildProcess } from 'node:child_process';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 
 /** The two device transports measured. */
@@ -137,37 +136,4 @@ export function usageBetween(before: ProcessSample, after: ProcessSample): { cor
   };
 }
 
-/** Waits for the next message of `type` from a child; rejects if the child exits or fails first, or on timeout. */
-export function nextMessage<T extends { type: string }>(
-  child: ChildProcess,
-  type: T['type'],
-  timeoutMs: number,
-): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-    };
-    const onMessage = (message: unknown): void => {
-      const m = message as { type?: string; message?: string };
-      if (m.type === 'failed') {
-        cleanup();
-        reject(new Error(`child failed: ${m.message ?? 'unknown error'}`));
-      } else if (m.type === type) {
-        cleanup();
-        resolve(message as T);
-      }
-    };
-    const onExit = (code: number | null, signal: string | null): void => {
-      cleanup();
-      reject(new Error(`child exited (${signal ?? code}) while waiting for ${type}`));
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${type}`));
-    }, timeoutMs);
-    child.on('message', onMessage);
-    child.on('exit', onExit);
-  });
-}
+export { nextMessage } from '../common/children.js';

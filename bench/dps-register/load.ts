@@ -32,6 +32,7 @@ import {
   type LoadRequest,
   type Transport,
 } from './ipc.js';
+import { pool } from '../common/children.js';
 
 const API_VERSION = '2019-03-31';
 const CLIENT_VERSION = 'azure-iot-provisioning-device/1.9.1';
@@ -305,22 +306,6 @@ async function registerMqtt(
 }
 
 // ------------------------------------------------------------------------------------------ batch
-
-/** Runs `task` over `items` with at most `limit` running at once. */
-async function pool<T>(
-  items: readonly T[],
-  limit: number,
-  task: (item: T, index: number) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      await task(items[index] as T, index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
 
 function summarize(samples: readonly number[]): LatencySummary {
   const sorted = Float64Array.from(samples).sort();

@@ -33,6 +33,7 @@ import {
   type ServerVerdict,
   type Transport,
 } from './ipc.js';
+import { stopChild } from '../common/children.js';
 
 const { values } = parseArgs({
   options: {
@@ -85,15 +86,7 @@ function killAll(): void {
   for (const child of children) child.kill('SIGKILL');
 }
 
-/** Asks a child to exit (the server closes the platform first); SIGKILL after 10 s. */
-async function stop(child: ChildProcess, goodbye: ServerRequest | LoadRequest): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.send(goodbye);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
+const stop = (child: ChildProcess, goodbye: ServerRequest | LoadRequest): Promise<void> => stopChild(child, goodbye);
 
 function ask<T extends { type: string }>(child: ChildProcess, request: ServerRequest | LoadRequest, reply: T['type']) {
   const answer = nextMessage<T>(child, reply, STEP_TIMEOUT_MS);

@@ -3,7 +3,6 @@
  * the small helpers both sides share. Children are started with `fork`, so messages travel over the IPC
  * channel as JSON.
  */
-import type { ChildProcess } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 /** Where a server listens and how a client trusts it. */
@@ -118,40 +117,7 @@ export function toParent(message: ServerReady | ServerStats | LoadReply): void {
   process.send(message);
 }
 
-/** Waits for the next message of `type` from a child; rejects if the child exits first or on timeout. */
-export function nextMessage<T extends { type: string }>(
-  child: ChildProcess,
-  type: T['type'],
-  timeoutMs: number,
-): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-    };
-    const onMessage = (message: unknown): void => {
-      const m = message as { type?: string; message?: string };
-      if (m.type === 'failed') {
-        cleanup();
-        reject(new Error(`child failed: ${m.message ?? 'unknown error'}`));
-      } else if (m.type === type) {
-        cleanup();
-        resolve(message as T);
-      }
-    };
-    const onExit = (code: number | null, signal: string | null): void => {
-      cleanup();
-      reject(new Error(`child exited (${signal ?? code}) while waiting for ${type}`));
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${type}`));
-    }, timeoutMs);
-    child.on('message', onMessage);
-    child.on('exit', onExit);
-  });
-}
+export { nextMessage } from '../common/children.js';
 
 /** A memory sample after two forced collections (children run with `--expose-gc`). */
 export function sampleMemory(): MemorySample {

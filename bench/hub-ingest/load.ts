@@ -16,22 +16,7 @@ import {
   type LoadRequest,
   type Target,
 } from './ipc.js';
-
-/** Runs `task` over `items` with at most `limit` running at once; the first failure rejects. */
-async function pool<T>(
-  items: readonly T[],
-  limit: number,
-  task: (item: T, index: number) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      await task(items[index] as T, index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
+import { pool } from '../common/children.js';
 
 function summarize(samples: Float64Array): LatencySummary {
   const sorted = Float64Array.from(samples).sort();

@@ -29,6 +29,7 @@ import {
   type ServerRequest,
   type ServerStats,
 } from './ipc.js';
+import { stopChild } from '../common/children.js';
 
 const { values } = parseArgs({
   options: {
@@ -111,14 +112,7 @@ function killAll(): void {
   for (const child of children) child.kill('SIGKILL');
 }
 
-async function stop(child: ChildProcess, goodbye: ServerRequest | LoadRequest): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.send(goodbye);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
+const stop = (child: ChildProcess, goodbye: ServerRequest | LoadRequest): Promise<void> => stopChild(child, goodbye);
 
 let statsId = 0;
 async function stats(server: ChildProcess): Promise<ServerStats> {
