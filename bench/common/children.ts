@@ -2,7 +2,8 @@
  * Child-process plumbing the benchmarks share: each server and each load generator runs in its own process,
  * started with `fork` and driven over its IPC channel.
  */
-import type { ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 /** Waits for the next message of `type` from a child; rejects if the child fails or exits first, or on timeout. */
 export function nextMessage<T extends { type: string }>(
@@ -63,4 +64,53 @@ export async function pool<T>(
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/**
+ * The child processes of one orchestrator. Every child is SIGKILLed when the orchestrator exits, is
+ * interrupted, or runs past its global deadline — a benchmark never leaves load running behind it.
+ */
+export class Children {
+  readonly #children = new Set<ChildProcess>();
+  readonly #base: URL;
+
+  /** `base`: the orchestrator's `import.meta.url`, against which child files are resolved. */
+  constructor(base: string) {
+    this.#base = new URL(base);
+  }
+
+  /** Forks `file` (relative to the orchestrator) with the given Node options. */
+  start(file: string, args: string[], execArgv: string[]): ChildProcess {
+    const child = fork(fileURLToPath(new URL(file, this.#base)), args, {
+      execArgv,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.#children.add(child);
+    child.on('exit', () => this.#children.delete(child));
+    return child;
+  }
+
+  killAll(): void {
+    for (const child of this.#children) child.kill('SIGKILL');
+  }
+
+  /**
+   * Kills every child on exit and on SIGINT/SIGTERM, and stops everything after `timeoutMs`. Returns the
+   * deadline timer (clear it when done).
+   */
+  guard(timeoutMs: number, onTimeout: () => void): NodeJS.Timeout {
+    const timer = setTimeout(() => {
+      onTimeout();
+      this.killAll();
+      process.exit(1);
+    }, timeoutMs);
+    process.on('exit', () => this.killAll());
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.on(signal, () => {
+        this.killAll();
+        process.exit(130);
+      });
+    }
+    return timer;
+  }
 }

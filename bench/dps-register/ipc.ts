@@ -4,6 +4,7 @@
  * over the IPC channel as JSON.
  */
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
+import type { LatencySummary } from '../common/latency.js';
 
 /** The two device transports measured. */
 export const TRANSPORTS = ['https', 'mqtt'] as const;
@@ -79,13 +80,7 @@ export type LoadRequest =
   | { type: 'run'; concurrency: number; requestTimeoutMs: number }
   | { type: 'exit' };
 
-/** Per-registration latency summary, milliseconds. */
-export interface LatencySummary {
-  p50: number;
-  p99: number;
-  mean: number;
-  max: number;
-}
+export type { LatencySummary };
 
 /** Load generator → orchestrator. */
 export type LoadReply =

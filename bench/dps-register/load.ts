@@ -23,16 +23,9 @@ import {
   dpsRegisterTopic,
   parseDpsResponseTopic,
 } from '../../packages/protocol/src/index.js';
-import {
-  registrationIds,
-  sampleProcess,
-  toParent,
-  type DpsTarget,
-  type LatencySummary,
-  type LoadRequest,
-  type Transport,
-} from './ipc.js';
+import { registrationIds, sampleProcess, toParent, type DpsTarget, type LoadRequest, type Transport } from './ipc.js';
 import { pool } from '../common/children.js';
+import { summarize } from '../common/latency.js';
 
 const API_VERSION = '2019-03-31';
 const CLIENT_VERSION = 'azure-iot-provisioning-device/1.9.1';
@@ -306,14 +299,6 @@ async function registerMqtt(
 }
 
 // ------------------------------------------------------------------------------------------ batch
-
-function summarize(samples: readonly number[]): LatencySummary {
-  const sorted = Float64Array.from(samples).sort();
-  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
-  let sum = 0;
-  for (const v of sorted) sum += v;
-  return { p50: at(0.5), p99: at(0.99), mean: sum / sorted.length, max: sorted[sorted.length - 1] ?? NaN };
-}
 
 let prepared: { target: DpsTarget; transport: Transport; devices: Device[] } | undefined;
 

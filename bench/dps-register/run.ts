@@ -13,11 +13,10 @@
  * is asked how many registrations DPS holds and how they are split over the hubs. `--cpu-prof DIR` writes
  * a V8 CPU profile of the server per batch (`server-{transport}-{pid}.cpuprofile`; open it in Chrome DevTools).
  */
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   TRANSPORTS,
@@ -33,7 +32,7 @@ import {
   type ServerVerdict,
   type Transport,
 } from './ipc.js';
-import { stopChild } from '../common/children.js';
+import { Children, stopChild } from '../common/children.js';
 
 const { values } = parseArgs({
   options: {
@@ -67,24 +66,13 @@ const STEP_TIMEOUT_MS = options.timeoutSeconds * 1000;
 
 // ------------------------------------------------------------------------------------------ children
 
-const children = new Set<ChildProcess>();
+const children = new Children(import.meta.url);
 const CHILD_EXEC_ARGV = ['--conditions=plugboard-source', '--import', 'tsx'];
 
 const profileDir = values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']);
 
-function start(file: string, args: string[]): ChildProcess {
-  const child = fork(fileURLToPath(new URL(file, import.meta.url)), args, {
-    execArgv: CHILD_EXEC_ARGV,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  return child;
-}
-
-function killAll(): void {
-  for (const child of children) child.kill('SIGKILL');
-}
+const start = (file: string, args: string[]): ChildProcess => children.start(file, args, CHILD_EXEC_ARGV);
+const killAll = (): void => children.killAll();
 
 const stop = (child: ChildProcess, goodbye: ServerRequest | LoadRequest): Promise<void> => stopChild(child, goodbye);
 
@@ -257,18 +245,9 @@ function report(results: BatchResult[], verdict: ServerVerdict, checks: Checks):
 
 // ------------------------------------------------------------------------------------------ main
 
-const timer = setTimeout(() => {
-  log(`global timeout of ${options.timeoutSeconds} s reached; stopping`);
-  killAll();
-  process.exit(1);
-}, STEP_TIMEOUT_MS);
-process.on('exit', killAll);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    killAll();
-    process.exit(130);
-  });
-}
+const timer = children.guard(STEP_TIMEOUT_MS, () =>
+  log(`global timeout of ${options.timeoutSeconds} s reached; stopping`),
+);
 
 const tmp = mkdtempSync(join(tmpdir(), 'plugboard-bench-dps-'));
 let server: ChildProcess | undefined;

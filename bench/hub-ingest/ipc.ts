@@ -4,6 +4,7 @@
  * channel as JSON.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { LatencySummary } from '../common/latency.js';
 
 /** Where a server listens and how a client trusts it. */
 export interface Target {
@@ -71,13 +72,7 @@ export type LoadRequest =
   | { type: 'idle-close' }
   | { type: 'exit' };
 
-/** Publish→PUBACK latency summary, milliseconds. */
-export interface LatencySummary {
-  p50: number;
-  p99: number;
-  mean: number;
-  max: number;
-}
+export type { LatencySummary };
 
 /** Load generator → orchestrator. */
 export type LoadReply =

@@ -7,24 +7,9 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import mqtt, { type MqttClient } from 'mqtt';
-import {
-  cpuMicros,
-  telemetryTopic,
-  toParent,
-  type DeviceCredential,
-  type LatencySummary,
-  type LoadRequest,
-  type Target,
-} from './ipc.js';
+import { cpuMicros, telemetryTopic, toParent, type DeviceCredential, type LoadRequest, type Target } from './ipc.js';
 import { pool } from '../common/children.js';
-
-function summarize(samples: Float64Array): LatencySummary {
-  const sorted = Float64Array.from(samples).sort();
-  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
-  let sum = 0;
-  for (const v of sorted) sum += v;
-  return { p50: at(0.5), p99: at(0.99), mean: sum / sorted.length, max: sorted[sorted.length - 1] ?? NaN };
-}
+import { summarize } from '../common/latency.js';
 
 /** About 100 bytes of JSON, different every time (as real telemetry is). */
 function payload(deviceId: string, seq: number): string {

@@ -13,11 +13,10 @@
  * QoS 1 messages unacknowledged: the throughput), then an open-loop phase at `--paced-rate` msgs/s overall
  * (the latency below saturation).
  */
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   nextMessage,
@@ -29,7 +28,7 @@ import {
   type ServerRequest,
   type ServerStats,
 } from './ipc.js';
-import { stopChild } from '../common/children.js';
+import { Children, stopChild } from '../common/children.js';
 
 const { values } = parseArgs({
   options: {
@@ -84,7 +83,7 @@ if (servers.length === 0) throw new RangeError('--servers is a comma-separated l
 
 // ------------------------------------------------------------------------------------------ children
 
-const children = new Set<ChildProcess>();
+const children = new Children(import.meta.url);
 const CHILD_EXEC_ARGV = [
   '--conditions=plugboard-source',
   '--import',
@@ -99,18 +98,10 @@ function start(file: string, args: string[], profile = false): ChildProcess {
     profile && cpuProf !== undefined
       ? [...CHILD_EXEC_ARGV, '--cpu-prof', `--cpu-prof-dir=${cpuProf}`]
       : CHILD_EXEC_ARGV;
-  const child = fork(fileURLToPath(new URL(file, import.meta.url)), args, {
-    execArgv,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  return child;
+  return children.start(file, args, execArgv);
 }
 
-function killAll(): void {
-  for (const child of children) child.kill('SIGKILL');
-}
+const killAll = (): void => children.killAll();
 
 const stop = (child: ChildProcess, goodbye: ServerRequest | LoadRequest): Promise<void> => stopChild(child, goodbye);
 
@@ -440,18 +431,9 @@ function report(ingestResults: IngestResult[], idleResults: IdleResult[]): void 
 
 // ------------------------------------------------------------------------------------------ main
 
-const timer = setTimeout(() => {
-  log(`global timeout of ${options.timeoutSeconds} s reached; stopping`);
-  killAll();
-  process.exit(1);
-}, STEP_TIMEOUT_MS);
-process.on('exit', killAll);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    killAll();
-    process.exit(130);
-  });
-}
+const timer = children.guard(STEP_TIMEOUT_MS, () =>
+  log(`global timeout of ${options.timeoutSeconds} s reached; stopping`),
+);
 
 tmp = mkdtempSync(join(tmpdir(), 'plugboard-bench-'));
 try {
