@@ -8,6 +8,7 @@ import { HubEventStream } from './events.js';
 import { verifySas } from './sas.js';
 import {
   identityKey,
+  identityOf,
   type AccessPolicy,
   type Authentication,
   type C2dAck,
@@ -463,10 +464,7 @@ export class Hub {
 
   /** Registers a new device or module. Throws `HUB_DEVICE_ALREADY_EXISTS` / `HUB_MODULE_ALREADY_EXISTS`. */
   async createIdentity(input: IdentityInput): Promise<IdentityRecord> {
-    const identity: Identity =
-      input.moduleId === undefined
-        ? { deviceId: input.deviceId }
-        : { deviceId: input.deviceId, moduleId: input.moduleId };
+    const identity = identityOf(input);
     this.#validateIds(identity);
     const key = identityKey(identity);
     if (this.#identities.has(key)) {
@@ -514,10 +512,7 @@ export class Hub {
    * `HUB_PRECONDITION_FAILED`. Disabling closes live connections.
    */
   async updateIdentity(input: IdentityInput, ifMatch?: string): Promise<IdentityRecord> {
-    const identity: Identity =
-      input.moduleId === undefined
-        ? { deviceId: input.deviceId }
-        : { deviceId: input.deviceId, moduleId: input.moduleId };
+    const identity = identityOf(input);
     this.#validateIds(identity);
     const stored = this.#require(identity);
     this.#checkEtag(ifMatch, stored.record.etag);
@@ -608,10 +603,7 @@ export class Hub {
    * `HUB_TOKEN_EXPIRED`, `HUB_DEVICE_DISABLED`.
    */
   async authenticate(credentials: ConnectCredentials): Promise<Authenticated> {
-    const identity: Identity =
-      credentials.moduleId === undefined
-        ? { deviceId: credentials.deviceId }
-        : { deviceId: credentials.deviceId, moduleId: credentials.moduleId };
+    const identity = identityOf(credentials);
     if (credentials.hostName.toLowerCase() !== this.hostName.toLowerCase()) {
       throw new HubError('HUB_UNAUTHORIZED', `Host name ${credentials.hostName} is not this hub (${this.hostName}).`);
     }

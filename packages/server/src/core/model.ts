@@ -14,6 +14,13 @@ export interface Identity {
   readonly moduleId?: string;
 }
 
+/** Just the identity of anything that names a device and maybe a module (no other fields, no `undefined`). */
+export function identityOf(source: { readonly deviceId: string; readonly moduleId?: string | undefined }): Identity {
+  return source.moduleId === undefined
+    ? { deviceId: source.deviceId }
+    : { deviceId: source.deviceId, moduleId: source.moduleId };
+}
+
 /** `deviceId` or `deviceId/moduleId`: the MQTT client id and the key of every per-identity map. */
 export function identityKey(identity: Identity): string {
   return identity.moduleId === undefined ? identity.deviceId : `${identity.deviceId}/${identity.moduleId}`;

@@ -1,7 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { C2dFeedbackRecord, C2dRecord, SessionSubscription, TelemetryRecord } from '../core/model.js';
+import {
+  identityKey,
+  type C2dFeedbackRecord,
+  type C2dRecord,
+  type SessionSubscription,
+  type TelemetryRecord,
+} from '../core/model.js';
 import type { HubConfigRecord, Storage, StoredIdentity, TelemetryQuery } from './port.js';
 
 /** Options for {@link SqliteStorage.open}. */
@@ -178,10 +184,7 @@ export class SqliteStorage implements Storage {
   }
 
   async saveIdentity(hub: string, stored: StoredIdentity): Promise<void> {
-    const key =
-      stored.record.moduleId === undefined
-        ? stored.record.deviceId
-        : `${stored.record.deviceId}/${stored.record.moduleId}`;
+    const key = identityKey(stored.record);
     this.#prepare(
       `INSERT INTO identities (hub, key, record, twin, activity) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT(hub, key) DO UPDATE SET record = excluded.record, twin = excluded.twin, activity = excluded.activity`,

@@ -7,7 +7,13 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Hub, IdentityInput, MethodInvocation } from '../../core/hub.js';
-import type { HubPermission, Identity, JsonObject, JsonValue, TelemetryRecord } from '../../core/model.js';
+import {
+  identityOf,
+  type HubPermission,
+  type JsonObject,
+  type JsonValue,
+  type TelemetryRecord,
+} from '../../core/model.js';
 import type { StoredIdentity } from '../../storage/port.js';
 import { HubError } from '../../errors.js';
 
@@ -17,12 +23,6 @@ export type HttpHubResolver = (host: string | undefined) => Hub | undefined;
 interface DeviceParams {
   deviceId: string;
   moduleId?: string;
-}
-
-function identityOf(params: DeviceParams): Identity {
-  return params.moduleId === undefined
-    ? { deviceId: params.deviceId }
-    : { deviceId: params.deviceId, moduleId: params.moduleId };
 }
 
 /** Azure's `Device` / `Module` JSON for a stored identity. */

@@ -23,6 +23,7 @@ import type { Logger } from 'pino';
 import type { ConnectionHandle, DeviceEndpoint, Hub, MethodRequest } from '../../core/hub.js';
 import {
   identityKey,
+  identityOf,
   type C2dRecord,
   type Identity,
   type JsonObject,
@@ -235,10 +236,7 @@ export class MqttSession implements DeviceEndpoint {
       this.#refuse(4, new HubError('HUB_BAD_CREDENTIALS', 'The MQTT user name is malformed.', { cause }));
       return;
     }
-    const identity: Identity =
-      username.moduleId === undefined
-        ? { deviceId: username.deviceId }
-        : { deviceId: username.deviceId, moduleId: username.moduleId };
+    const identity = identityOf(username);
     if (packet.clientId !== identityKey(identity)) {
       this.#refuse(
         2,
