@@ -22,7 +22,7 @@ import {
   dpsOperationStatusTopic,
   dpsRegisterTopic,
   parseDpsResponseTopic,
-} from '../../packages/protocol/src/index.js';
+} from '@plugboard/protocol';
 import { registrationIds, sampleProcess, toParent, type DpsTarget, type LoadRequest, type Transport } from './ipc.js';
 import { pool } from '../common/children.js';
 import { summarize } from '../common/latency.js';

@@ -67,7 +67,9 @@ const STEP_TIMEOUT_MS = options.timeoutSeconds * 1000;
 // ------------------------------------------------------------------------------------------ children
 
 const children = new Children(import.meta.url);
-const CHILD_EXEC_ARGV = ['--conditions=plugboard-source', '--import', 'tsx'];
+// The children load the packages' built output (dist), as `npm start` runs them; tsx only loads the
+// benchmark's own TypeScript files.
+const CHILD_EXEC_ARGV = ['--import', 'tsx'];
 
 const profileDir = values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']);
 

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { parseArgs } from 'node:util';
-import { createLogger, startPlatform } from '../../packages/server/src/index.js';
+import { createLogger, startPlatform } from '@plugboard/server';
 import { sampleProcess, toParent, type ServerRequest } from './ipc.js';
 
 const { values } = parseArgs({

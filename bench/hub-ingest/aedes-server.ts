@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createServer, type TLSSocket } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { Aedes } from 'aedes';
-import { ensureTlsMaterial } from '../../packages/server/src/index.js';
+import { ensureTlsMaterial } from '@plugboard/server';
 import { mintCredentials } from './credentials.js';
 import {
   cpuMicros,

@@ -2,7 +2,7 @@
  * SAS credentials for the simulated devices, minted exactly as an Azure device SDK does. Aedes does not
  * check them, but it receives the same CONNECT bytes as Plugboard.
  */
-import { createSharedAccessSignature } from '../../packages/protocol/src/index.js';
+import { createSharedAccessSignature } from '@plugboard/protocol';
 import { API_VERSION, type DeviceCredential } from './ipc.js';
 
 /** A day: long enough for any run, short of the hub's limits. */

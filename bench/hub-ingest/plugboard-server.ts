@@ -6,7 +6,7 @@
  *   [--durability normal|full]
  */
 import { parseArgs } from 'node:util';
-import { createLogger, startPlatform } from '../../packages/server/src/index.js';
+import { createLogger, startPlatform } from '@plugboard/server';
 import { mintCredentials } from './credentials.js';
 import {
   cpuMicros,

@@ -84,13 +84,9 @@ if (servers.length === 0) throw new RangeError('--servers is a comma-separated l
 // ------------------------------------------------------------------------------------------ children
 
 const children = new Children(import.meta.url);
-const CHILD_EXEC_ARGV = [
-  '--conditions=plugboard-source',
-  '--import',
-  'tsx',
-  '--expose-gc',
-  '--max-old-space-size=4096',
-];
+// The children load the packages' built output (dist), as `npm start` runs them; tsx only loads the
+// benchmark's own TypeScript files.
+const CHILD_EXEC_ARGV = ['--import', 'tsx', '--expose-gc', '--max-old-space-size=4096'];
 
 function start(file: string, args: string[], profile = false): ChildProcess {
   const cpuProf = values['cpu-prof'];

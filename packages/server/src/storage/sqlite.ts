@@ -9,6 +9,14 @@ import {
   type TelemetryRecord,
 } from '../core/model.js';
 import type { HubConfigRecord, Storage, StoredIdentity, TelemetryQuery } from './port.js';
+import {
+  decodeTelemetry,
+  encodeTelemetry,
+  sameSource,
+  sourceKeyOf,
+  type EncodedTelemetry,
+  type TelemetrySource,
+} from './telemetry-rows.js';
 
 /** Options for {@link SqliteStorage.open}. */
 export interface SqliteStorageOptions {
@@ -27,61 +35,41 @@ CREATE TABLE IF NOT EXISTS identities (
   hub TEXT NOT NULL, key TEXT NOT NULL, record TEXT NOT NULL, twin TEXT NOT NULL, activity TEXT NOT NULL,
   PRIMARY KEY (hub, key)
 );
-CREATE TABLE IF NOT EXISTS telemetry (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  hub TEXT NOT NULL, device_id TEXT NOT NULL, module_id TEXT,
-  enqueued_time TEXT NOT NULL, creation_time TEXT, component TEXT,
-  message_id TEXT, correlation_id TEXT, user_id TEXT, content_type TEXT, content_encoding TEXT,
-  properties TEXT NOT NULL, system_properties TEXT NOT NULL, body BLOB NOT NULL
+CREATE TABLE IF NOT EXISTS telemetry_sources (
+  id INTEGER PRIMARY KEY, hub TEXT NOT NULL, device_id TEXT NOT NULL, module_id TEXT, system TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS telemetry_device ON telemetry (hub, device_id, seq);
+CREATE TABLE IF NOT EXISTS telemetry (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, source INTEGER NOT NULL, enqueued_time TEXT NOT NULL, meta TEXT,
+  body BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS telemetry_by_device (
+  hub TEXT NOT NULL, device_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (hub, device_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS c2d (hub TEXT NOT NULL, id TEXT NOT NULL, record TEXT NOT NULL, body BLOB NOT NULL, PRIMARY KEY (hub, id));
 CREATE TABLE IF NOT EXISTS feedback (seq INTEGER PRIMARY KEY AUTOINCREMENT, hub TEXT NOT NULL, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (hub TEXT NOT NULL, client_id TEXT NOT NULL, subscriptions TEXT NOT NULL, PRIMARY KEY (hub, client_id));
 CREATE TABLE IF NOT EXISTS documents (kind TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, id));
 `;
 
-interface TelemetryRow {
-  seq: number;
+interface SourceRow {
+  id: number;
   hub: string;
   device_id: string;
   module_id: string | null;
+  system: string;
+}
+
+interface TelemetryRow {
+  seq: number;
+  source: number;
   enqueued_time: string;
-  creation_time: string | null;
-  component: string | null;
-  message_id: string | null;
-  correlation_id: string | null;
-  user_id: string | null;
-  content_type: string | null;
-  content_encoding: string | null;
-  properties: string;
-  system_properties: string;
+  meta: string | null;
   body: Buffer;
 }
 
-/** Columns of a telemetry row, as bound by {@link pushTelemetryParams}. */
-const TELEMETRY_COLUMNS = 14;
 /** Rows per multi-row INSERT: fewer statement executions per group commit. */
-const ROWS_PER_INSERT = 16;
-
-function pushTelemetryParams(params: unknown[], r: TelemetryRecord): void {
-  params.push(
-    r.hub,
-    r.deviceId,
-    r.moduleId ?? null,
-    r.enqueuedTime,
-    r.creationTime ?? null,
-    r.component ?? null,
-    r.messageId ?? null,
-    r.correlationId ?? null,
-    r.userId ?? null,
-    r.contentType ?? null,
-    r.contentEncoding ?? null,
-    JSON.stringify(r.properties),
-    JSON.stringify(r.systemProperties),
-    r.body,
-  );
-}
+const ROWS_PER_INSERT = 32;
 
 /** Rows per group commit; more wait for the next turn. */
 const MAX_BATCH_ROWS = 512;
@@ -91,48 +79,184 @@ interface PendingBatch {
   waiters: { resolve: (seq: number) => void; reject: (error: unknown) => void }[];
 }
 
+/** Telemetry rows behind the device index before an append schedules indexing them. */
+const INDEX_LAG_ROWS = 4096;
+/** Rows indexed per transaction, so one step holds the event loop for a few milliseconds only. */
+const INDEX_STEP_ROWS = 8192;
+
 /**
  * The embedded storage adapter: one SQLite file in WAL mode. Telemetry appends from the same event-loop turn
  * are grouped into one transaction (group commit), so each message is durable before its PUBACK without a
  * commit per message.
+ *
+ * Telemetry rows are appended in sequence order, which keeps each commit to the last few pages of one
+ * B-tree. The per-device index (`telemetry_by_device`) is not written by the appends: an index kept in step
+ * would touch one page per device in every commit. It is filled behind them in steps of thousands of rows
+ * (sorted, so each index page is written once per step), and its high-water mark is stored with it. A query
+ * by device first brings the index up to date, so results never miss a row; after a crash the next step
+ * resumes from the mark.
  *
  * @example
  * const storage = SqliteStorage.open({ path: '.plugboard/plugboard.db' });
  */
 export class SqliteStorage implements Storage {
   readonly #db: Database.Database;
-  readonly #insertTelemetry: Database.Statement;
   readonly #appendBatch: (records: readonly TelemetryRecord[]) => number[];
   readonly #batches: PendingBatch[] = [];
   #closed = false;
   readonly #statements = new Map<string, Database.Statement>();
+  /** Telemetry sources by number, and their numbers by source key. */
+  readonly #sources = new Map<number, TelemetrySource>();
+  readonly #sourceIds = new Map<string, number>();
+  /** The source of each sender's (hub, device, module) latest message. */
+  readonly #lastSourceOf = new Map<string, { id: number; source: TelemetrySource }>();
+  /** Sequence number of the last telemetry row written. */
+  #lastSeq: number;
+  /** Telemetry rows up to this sequence number are in `telemetry_by_device`. */
+  #indexedSeq: number;
+  #indexScheduled = false;
+  readonly #indexStep: (from: number, to: number) => void;
 
   private constructor(db: Database.Database) {
     this.#db = db;
-    const columns = `hub, device_id, module_id, enqueued_time, creation_time, component, message_id,
-      correlation_id, user_id, content_type, content_encoding, properties, system_properties, body`;
-    const row = `(${Array.from({ length: TELEMETRY_COLUMNS }, () => '?').join(', ')})`;
     const insert = (rows: number): Database.Statement =>
-      db.prepare(`INSERT INTO telemetry (${columns}) VALUES ${Array.from({ length: rows }, () => row).join(', ')}`);
-    this.#insertTelemetry = insert(1);
-    const insertMany = insert(ROWS_PER_INSERT);
+      db.prepare(
+        `INSERT INTO telemetry (source, enqueued_time, meta, body) VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?)').join(', ')}`,
+      );
+    // One statement per row count up to ROWS_PER_INSERT, compiled when first needed.
+    const inserts: Database.Statement[] = [];
+    const insertSource = db.prepare(
+      'INSERT INTO telemetry_sources (hub, device_id, module_id, system) VALUES (?, ?, ?, ?)',
+    );
+    for (const row of db.prepare('SELECT * FROM telemetry_sources').all() as SourceRow[]) this.#addSource(row);
     // Rows of one INSERT get consecutive rowids (one writer, AUTOINCREMENT), so the last id gives them all.
-    this.#appendBatch = db.transaction((records: readonly TelemetryRecord[]) => {
+    const appendBatch = db.transaction((records: readonly TelemetryRecord[], added: string[]) => {
       const seqs = new Array<number>(records.length);
       const params: unknown[] = [];
-      let i = 0;
-      for (; i + ROWS_PER_INSERT <= records.length; i += ROWS_PER_INSERT) {
+      for (let i = 0; i < records.length; i += ROWS_PER_INSERT) {
+        const rows = Math.min(ROWS_PER_INSERT, records.length - i);
         params.length = 0;
-        for (let j = i; j < i + ROWS_PER_INSERT; j++) pushTelemetryParams(params, records[j]!);
-        const last = Number(insertMany.run(params).lastInsertRowid);
-        for (let k = 0; k < ROWS_PER_INSERT; k++) seqs[i + k] = last - ROWS_PER_INSERT + 1 + k;
-      }
-      for (; i < records.length; i++) {
-        params.length = 0;
-        pushTelemetryParams(params, records[i]!);
-        seqs[i] = Number(this.#insertTelemetry.run(params).lastInsertRowid);
+        for (let j = i; j < i + rows; j++) {
+          const record = records[j]!;
+          const encoded = encodeTelemetry(record);
+          params.push(
+            this.#sourceId(record, encoded, insertSource, added),
+            record.enqueuedTime,
+            encoded.meta,
+            record.body,
+          );
+        }
+        const last = Number((inserts[rows] ??= insert(rows)).run(params).lastInsertRowid);
+        for (let k = 0; k < rows; k++) seqs[i + k] = last - rows + 1 + k;
       }
       return seqs;
+    });
+    this.#appendBatch = (records) => {
+      const added: string[] = [];
+      try {
+        return appendBatch(records, added);
+      } catch (error) {
+        // The transaction rolled back, and with it the sources it added.
+        for (const key of added) {
+          const id = this.#sourceIds.get(key);
+          this.#sourceIds.delete(key);
+          if (id !== undefined) this.#sources.delete(id);
+        }
+        this.#lastSourceOf.clear();
+        throw error;
+      }
+    };
+    this.#lastSeq = (db.prepare('SELECT MAX(seq) AS seq FROM telemetry').get() as { seq: number | null }).seq ?? 0;
+    this.#indexedSeq =
+      (db.prepare("SELECT value FROM meta WHERE key = 'telemetry_indexed_seq'").get() as { value: number } | undefined)
+        ?.value ?? 0;
+    const fill = db.prepare(
+      `INSERT OR IGNORE INTO telemetry_by_device (hub, device_id, seq)
+         SELECT s.hub, s.device_id, t.seq FROM telemetry t JOIN telemetry_sources s ON s.id = t.source
+         WHERE t.seq > ? AND t.seq <= ? ORDER BY 1, 2, 3`,
+    );
+    const mark = db.prepare(
+      `INSERT INTO meta (key, value) VALUES ('telemetry_indexed_seq', ?)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+    );
+    this.#indexStep = db.transaction((from: number, to: number) => {
+      fill.run(from, to);
+      mark.run(to);
+    });
+  }
+
+  /** The number of a record's source, adding the source (and noting its key in `added`) when it is new. */
+  #sourceId(
+    record: TelemetryRecord,
+    encoded: EncodedTelemetry,
+    insertSource: Database.Statement,
+    added: string[],
+  ): number {
+    // Most messages come from the same source as the sender's previous one: compare with it before
+    // looking the full key up.
+    const senderKey = `${record.hub}\u0000${record.deviceId}\u0000${record.moduleId ?? ''}`;
+    const last = this.#lastSourceOf.get(senderKey);
+    if (last !== undefined && sameSource(record, last.source)) return last.id;
+    const key = encoded.sourceKey();
+    let id = this.#sourceIds.get(key);
+    if (id === undefined) {
+      const { hub, deviceId, moduleId, system } = encoded.source();
+      const json = JSON.stringify(system);
+      id = Number(insertSource.run(hub, deviceId, moduleId ?? null, json).lastInsertRowid);
+      this.#addSource({ id, hub, device_id: deviceId, module_id: moduleId ?? null, system: json });
+      added.push(key);
+    }
+    this.#lastSourceOf.set(senderKey, { id, source: this.#sources.get(id)! });
+    return id;
+  }
+
+  #addSource(row: SourceRow): void {
+    const system = JSON.parse(row.system) as Record<string, string>;
+    const source: TelemetrySource = {
+      hub: row.hub,
+      deviceId: row.device_id,
+      moduleId: row.module_id ?? undefined,
+      system,
+      keyCount: Object.keys(system).length,
+    };
+    this.#sources.set(row.id, source);
+    this.#sourceIds.set(sourceKeyOf(source), row.id);
+  }
+
+  #decode(row: TelemetryRow): TelemetryRecord {
+    const source = this.#sources.get(row.source);
+    if (source === undefined) throw new Error(`telemetry row ${row.seq} names unknown source ${row.source}`);
+    return decodeTelemetry(row, source);
+  }
+
+  /** Indexes up to {@link INDEX_STEP_ROWS} rows behind the mark; `true` when the index is then complete. */
+  #indexSomeRows(): boolean {
+    if (this.#indexedSeq >= this.#lastSeq) return true;
+    const to = Math.min(this.#lastSeq, this.#indexedSeq + INDEX_STEP_ROWS);
+    this.#indexStep(this.#indexedSeq, to);
+    this.#indexedSeq = to;
+    return to >= this.#lastSeq;
+  }
+
+  /** Brings the device index up to the last row (before a query that reads it). */
+  #indexAllRows(): void {
+    while (!this.#indexSomeRows());
+  }
+
+  /** Indexes in the background, one step per turn, while the index lags far enough behind. */
+  #scheduleIndexing(): void {
+    if (this.#indexScheduled || this.#lastSeq - this.#indexedSeq < INDEX_LAG_ROWS) return;
+    this.#indexScheduled = true;
+    setImmediate(() => {
+      this.#indexScheduled = false;
+      if (this.#closed) return;
+      try {
+        this.#indexSomeRows();
+      } catch {
+        // Indexing is retried by the next append or query; the rows themselves are already stored.
+        return;
+      }
+      this.#scheduleIndexing();
     });
   }
 
@@ -155,7 +279,12 @@ export class SqliteStorage implements Storage {
     db.pragma('busy_timeout = 5000');
     // Checkpoint the WAL in smaller steps than the default 1,000 pages: each one blocks a commit.
     db.pragma('wal_autocheckpoint = 256');
-    db.exec(SCHEMA);
+    db.transaction(() => {
+      const v1 = isTelemetryV1(db);
+      if (v1) db.exec('DROP INDEX IF EXISTS telemetry_device; ALTER TABLE telemetry RENAME TO telemetry_v1;');
+      db.exec(SCHEMA);
+      if (v1) migrateTelemetryV1(db);
+    })();
     return new SqliteStorage(db);
   }
 
@@ -222,24 +351,42 @@ export class SqliteStorage implements Storage {
       for (const w of batch.waiters) w.reject(error);
       return;
     }
+    this.#lastSeq = seqs.at(-1) ?? this.#lastSeq;
     for (let i = 0; i < batch.waiters.length; i++) batch.waiters[i]!.resolve(seqs[i]!);
+    this.#scheduleIndexing();
   }
 
   async queryTelemetry(query: TelemetryQuery): Promise<TelemetryRecord[]> {
-    const { where, params } = telemetryWhere(query);
-    if (query.afterSequenceNumber !== undefined) {
-      where.push('seq > ?');
-      params.push(query.afterSequenceNumber);
-    }
     const limit = Math.min(Math.max(Math.trunc(query.limit ?? 100) || 100, 1), 10_000);
-    const sql = `SELECT * FROM telemetry ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`;
-    const rows = this.#prepare(sql).all(...params, limit) as TelemetryRow[];
-    return rows.map(rowToTelemetry);
+    const after = query.afterSequenceNumber ?? 0;
+    const { hub, deviceId, moduleId } = query;
+    if (hub !== undefined && deviceId !== undefined) {
+      this.#indexAllRows();
+      const module =
+        moduleId === undefined ? '' : 'AND t.source IN (SELECT id FROM telemetry_sources WHERE module_id = ?)';
+      const rows = this.#prepare(
+        `SELECT t.* FROM telemetry_by_device d JOIN telemetry t ON t.seq = d.seq
+           WHERE d.hub = ? AND d.device_id = ? AND d.seq > ? ${module} ORDER BY d.seq LIMIT ?`,
+      ).all(...[hub, deviceId, after], ...(moduleId === undefined ? [] : [moduleId]), limit) as TelemetryRow[];
+      return rows.map((row) => this.#decode(row));
+    }
+    const { where, params } = sourceWhere(query);
+    const sql = `SELECT * FROM telemetry WHERE seq > ? ${where} ORDER BY seq LIMIT ?`;
+    const rows = this.#prepare(sql).all(after, ...params, limit) as TelemetryRow[];
+    return rows.map((row) => this.#decode(row));
   }
 
   async countTelemetry(query: Omit<TelemetryQuery, 'limit' | 'afterSequenceNumber'> = {}): Promise<number> {
-    const { where, params } = telemetryWhere(query);
-    const sql = `SELECT COUNT(*) AS n FROM telemetry ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}`;
+    if (query.hub !== undefined && query.moduleId === undefined) {
+      // Counts by hub (and device) read the narrow device index.
+      this.#indexAllRows();
+      const device = query.deviceId === undefined ? '' : 'AND device_id = ?';
+      const sql = `SELECT COUNT(*) AS n FROM telemetry_by_device WHERE hub = ? ${device}`;
+      const params = query.deviceId === undefined ? [query.hub] : [query.hub, query.deviceId];
+      return (this.#prepare(sql).get(...params) as { n: number }).n;
+    }
+    const { where, params } = sourceWhere(query);
+    const sql = `SELECT COUNT(*) AS n FROM telemetry WHERE 1 ${where}`;
     return (this.#prepare(sql).get(...params) as { n: number }).n;
   }
 
@@ -329,16 +476,18 @@ export class SqliteStorage implements Storage {
     if (this.#closed) return;
     while (this.#batches.length > 0) this.#flush();
     this.#closed = true;
+    this.#indexAllRows();
     this.#db.close();
   }
 }
 
-function telemetryWhere(query: Omit<TelemetryQuery, 'limit' | 'afterSequenceNumber'>): {
-  where: string[];
-  params: (string | number)[];
+/** An `AND source IN (...)` clause for the hub, device and module of a query ('' when it names none). */
+function sourceWhere(query: Omit<TelemetryQuery, 'limit' | 'afterSequenceNumber'>): {
+  where: string;
+  params: string[];
 } {
   const where: string[] = [];
-  const params: (string | number)[] = [];
+  const params: string[] = [];
   if (query.hub !== undefined) {
     where.push('hub = ?');
     params.push(query.hub);
@@ -351,26 +500,63 @@ function telemetryWhere(query: Omit<TelemetryQuery, 'limit' | 'afterSequenceNumb
     where.push('module_id = ?');
     params.push(query.moduleId);
   }
-  return { where, params };
+  if (where.length === 0) return { where: '', params };
+  return { where: `AND source IN (SELECT id FROM telemetry_sources WHERE ${where.join(' AND ')})`, params };
 }
 
-function rowToTelemetry(row: TelemetryRow): TelemetryRecord {
-  const record: TelemetryRecord = {
-    sequenceNumber: row.seq,
-    hub: row.hub,
-    deviceId: row.device_id,
-    enqueuedTime: row.enqueued_time,
-    properties: JSON.parse(row.properties) as Record<string, string | null>,
-    systemProperties: JSON.parse(row.system_properties) as Record<string, string>,
-    body: new Uint8Array(row.body),
-  };
-  if (row.module_id !== null) record.moduleId = row.module_id;
-  if (row.creation_time !== null) record.creationTime = row.creation_time;
-  if (row.component !== null) record.component = row.component;
-  if (row.message_id !== null) record.messageId = row.message_id;
-  if (row.correlation_id !== null) record.correlationId = row.correlation_id;
-  if (row.user_id !== null) record.userId = row.user_id;
-  if (row.content_type !== null) record.contentType = row.content_type;
-  if (row.content_encoding !== null) record.contentEncoding = row.content_encoding;
-  return record;
+/** Whether the telemetry table has the first layout (one column per field, no sources). */
+function isTelemetryV1(db: Database.Database): boolean {
+  const columns = db.prepare('PRAGMA table_info(telemetry)').all() as { name: string }[];
+  return columns.some((column) => column.name === 'system_properties');
+}
+
+/** Moves rows of the first telemetry layout (renamed `telemetry_v1`) into the current one, keeping their numbers. */
+function migrateTelemetryV1(db: Database.Database): void {
+  const sources = new Map<string, number>();
+  const insertSource = db.prepare(
+    'INSERT INTO telemetry_sources (hub, device_id, module_id, system) VALUES (?, ?, ?, ?)',
+  );
+  const insert = db.prepare('INSERT INTO telemetry (seq, source, enqueued_time, meta, body) VALUES (?, ?, ?, ?, ?)');
+  const nullable = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+  const page = db.prepare('SELECT * FROM telemetry_v1 WHERE seq > ? ORDER BY seq LIMIT 1000');
+  // Pages of rows: the connection cannot insert while a statement still iterates.
+  for (
+    let rows = page.all(0) as Record<string, unknown>[];
+    rows.length > 0;
+    rows = page.all(rows.at(-1)!['seq']) as Record<string, unknown>[]
+  ) {
+    for (const row of rows) {
+      const record: TelemetryRecord = {
+        hub: String(row['hub']),
+        deviceId: String(row['device_id']),
+        enqueuedTime: String(row['enqueued_time']),
+        properties: JSON.parse(String(row['properties'])) as Record<string, string | null>,
+        systemProperties: JSON.parse(String(row['system_properties'])) as Record<string, string>,
+        body: row['body'] as Buffer,
+      };
+      const optional = {
+        moduleId: nullable(row['module_id']),
+        creationTime: nullable(row['creation_time']),
+        component: nullable(row['component']),
+        messageId: nullable(row['message_id']),
+        correlationId: nullable(row['correlation_id']),
+        userId: nullable(row['user_id']),
+        contentType: nullable(row['content_type']),
+        contentEncoding: nullable(row['content_encoding']),
+      };
+      for (const [key, value] of Object.entries(optional)) {
+        if (value !== undefined) Object.assign(record, { [key]: value });
+      }
+      const encoded = encodeTelemetry(record);
+      const key = encoded.sourceKey();
+      let source = sources.get(key);
+      if (source === undefined) {
+        const { hub, deviceId, moduleId, system } = encoded.source();
+        source = Number(insertSource.run(hub, deviceId, moduleId ?? null, JSON.stringify(system)).lastInsertRowid);
+        sources.set(key, source);
+      }
+      insert.run(row['seq'], source, record.enqueuedTime, encoded.meta, record.body);
+    }
+  }
+  db.exec('DROP TABLE telemetry_v1');
 }
