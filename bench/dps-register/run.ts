@@ -4,8 +4,8 @@
  * is at least 1,000 registrations/s (Azure DPS allows 1,000 per minute per scope). The server and the load
  * generator each run in their own process; everything is on loopback (127.78.1.x).
  *
- * Usage:
- *   node --import tsx bench/dps-register/run.ts [--devices 2000] [--concurrency 64] [--transports https,mqtt]
+ * Usage (the script builds the packages first; the children load their built output):
+ *   npm run bench:dps-register -- [--devices 2000] [--concurrency 64] [--transports https,mqtt]
  *     [--request-timeout 30] [--timeout 180] [--cpu-prof DIR] [--out results.json]
  *
  * A registration counts when its `assigned` operation status has arrived: register → 202 assigning → one

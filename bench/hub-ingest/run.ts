@@ -3,8 +3,8 @@
  * SQLite storage and (b) Aedes with in-memory persistence, same machine, same run; then the server memory
  * per idle connected device. Each server and the load generator run in their own process.
  *
- * Usage:
- *   node --import tsx bench/hub-ingest/run.ts [--devices 1000] [--messages-per-device 50] [--idle 10000]
+ * Usage (the script builds the packages first; the children load their built output):
+ *   npm run bench:hub-ingest -- [--devices 1000] [--messages-per-device 50] [--idle 10000]
  *     [--warmup 5] [--window 2] [--paced-rate 2000] [--paced-messages 10000] [--rounds 3]
  *     [--concurrency 100] [--durability normal|full] [--servers aedes,plugboard] [--cpu-prof DIR]
  *     [--timeout 900] [--out results.json]
