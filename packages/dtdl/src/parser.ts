@@ -158,7 +158,13 @@ function rawName(obj: Record<string, unknown>): string | undefined {
 }
 
 /** Maximum nesting depth of arrays/objects in a JSON text (strings skipped); stops counting past 10,000. */
-function jsonDepth(text: string): number {
+function jsonDepth(text: string, limit: number): number {
+  // Nesting cannot exceed the number of opening brackets; counting them with the engine's string search is
+  // much faster than the scan below, and settles most documents.
+  let opening = 0;
+  for (let i = text.indexOf('{'); i !== -1 && opening <= limit; i = text.indexOf('{', i + 1)) opening++;
+  for (let i = text.indexOf('['); i !== -1 && opening <= limit; i = text.indexOf('[', i + 1)) opening++;
+  if (opening <= limit) return opening;
   let depth = 0;
   let max = 0;
   const n = text.length;
@@ -274,6 +280,8 @@ class Parser {
   readonly roots: Node[] = [];
   readonly builtins = new Map<string, Node>();
   readonly unresolved = new Set<string>();
+  private readonly seenTerms: string[] = [];
+  private readonly seenKeys: string[] = [];
   readonly refSites: { from: Node; prop: string; val: Val & { kind: 'ref' } }[] = [];
   /** Why the last parseElement call returned undefined ('type': no usable @type for the position). */
   lastFailure: 'type' | 'other' = 'other';
@@ -331,7 +339,7 @@ class Parser {
       // Fast path: the engine's JSON.parse, with positions computed only if a diagnostic needs them.
       const maxDepth = this.options.maxJsonDepth ?? 256;
       let fast: { value: unknown } | undefined;
-      if (jsonDepth(doc) <= maxDepth) {
+      if (jsonDepth(doc, maxDepth) <= maxDepth) {
         try {
           fast = { value: JSON.parse(doc.charCodeAt(0) === 0xfeff ? doc.slice(1) : doc) as unknown };
         } catch {
@@ -1127,7 +1135,12 @@ class Parser {
   ): void {
     const { version, doc, ptr, ctx } = node;
     const members = CLASSES[version][node.cls] ?? {};
-    const seen = new Map<string, string>(); // member term -> key used
+    // Member terms seen and the keys that gave them. Reused arrays: nothing below recurses into another
+    // element until the element members at the end, after the last use.
+    const seenTerms = this.seenTerms;
+    const seenKeys = this.seenKeys;
+    seenTerms.length = 0;
+    seenKeys.length = 0;
     const elementMembers: [string, string, MemberDef, unknown][] = [];
     const unitDef = this.unitsFor(node);
     const unitAllowed = unitDef !== undefined;
@@ -1182,7 +1195,8 @@ class Parser {
         continue;
       }
       if (term !== undefined) {
-        const prev = seen.get(term);
+        const seenAt = seenTerms.indexOf(term);
+        const prev = seenAt < 0 ? undefined : seenKeys[seenAt];
         if (prev !== undefined) {
           this.err(
             'duplicatePropertyName',
@@ -1194,7 +1208,8 @@ class Parser {
           );
           continue;
         }
-        seen.set(term, key);
+        seenTerms.push(term);
+        seenKeys.push(key);
         if (viaDtmi) {
           this.warn(
             'memberDtmi',
@@ -1248,7 +1263,7 @@ class Parser {
     }
     // Required members.
     for (const [term, def] of requiredMembers(version, node.cls)) {
-      if (!seen.has(term)) {
+      if (!seenTerms.includes(term)) {
         this.err(
           def.kind === 'element' || def.kind === 'iri' ? 'missingObjectProperty' : 'missingLiteralProperty',
           `${node.cls} ${node.id || (typeof obj['name'] === 'string' ? `'${obj['name']}'` : '')} has no '${term}' member, which is required. Add '${term}'.`,
@@ -1506,15 +1521,7 @@ class Parser {
       this.parseLangString(node, term, def, raw, kptr);
       return;
     }
-    let values: unknown[];
-    let ptrs: string[];
-    if (Array.isArray(raw)) {
-      values = raw;
-      ptrs = raw.map((_, k) => `${kptr}/${k}`);
-    } else {
-      values = [raw];
-      ptrs = [kptr];
-    }
+    const values: unknown[] = Array.isArray(raw) ? raw : [raw];
     const max = def.max ?? Infinity;
     if (values.length > max) {
       this.err(
@@ -1552,7 +1559,7 @@ class Parser {
       return;
     }
     const [v0] = values;
-    const vptr = ptrs[0] ?? kptr;
+    const vptr = Array.isArray(raw) ? `${kptr}/0` : kptr;
     if (values.length === 0) return;
     const segmentName =
       term === 'name' &&
@@ -1970,7 +1977,6 @@ class Parser {
   ): void {
     const { doc, version } = node;
     const values = Array.isArray(raw) ? raw : [raw];
-    const ptrs = Array.isArray(raw) ? raw.map((_, k) => `${kptr}/${k}`) : [kptr];
     const max = def.max ?? Infinity;
     const min = def.min ?? 0;
     if (values.length > max) {
@@ -1998,7 +2004,7 @@ class Parser {
     const out: Val[] = [];
     let unparseable = false;
     values.forEach((v, k) => {
-      const vptr = ptrs[k] ?? kptr;
+      const vptr = Array.isArray(raw) ? `${kptr}/${k}` : kptr;
       if (typeof v === 'string') {
         const builtin = this.standardValue(v, node.ctx, version, def);
         if (builtin !== undefined) {
