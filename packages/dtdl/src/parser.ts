@@ -898,12 +898,13 @@ class Parser {
       }
       types = arr;
     }
-    const materials = new Map<ClassName, string[]>();
+    // Allocated only when needed: most elements have one material type and at most one co-type.
+    let materials: Map<ClassName, string[]> | undefined;
     let inferred = false;
     const semantic: string[] = [];
     const adjunct: string[] = [];
     const undefinedTypes: string[] = [];
-    const semanticRows = new Map<string, string[]>();
+    let semanticRows: Map<string, string[]> | undefined;
     let bad = false;
     const materialTerms = MATERIAL_TERMS[version];
     for (const t of types) {
@@ -915,6 +916,7 @@ class Parser {
         if (c !== undefined) m = c;
       }
       if (m !== undefined) {
+        materials ??= new Map();
         const list = materials.get(m) ?? [];
         list.push(t);
         materials.set(m, list);
@@ -924,6 +926,7 @@ class Parser {
       const sem = this.semanticTypeOf(t, ctx, version);
       if (sem !== undefined) {
         semantic.push(sem);
+        semanticRows ??= new Map();
         const list = semanticRows.get(sem) ?? [];
         list.push(t);
         semanticRows.set(sem, list);
@@ -976,6 +979,7 @@ class Parser {
     if (bad) return undefined;
     let cls: ClassName | undefined;
     if (
+      materials !== undefined &&
       materials.size > 1 &&
       def?.classes !== undefined &&
       [...materials.keys()].some((m) => !def.classes?.includes(m))
@@ -988,7 +992,7 @@ class Parser {
       );
       return undefined;
     }
-    if (materials.size > 1) {
+    if (materials !== undefined && materials.size > 1) {
       this.err(
         'multipleMaterialTypes',
         `@type includes more than one element type (${[...materials.keys()].join(', ')}). Keep exactly one.`,
@@ -997,7 +1001,7 @@ class Parser {
       );
       return undefined;
     }
-    const [entry] = materials;
+    const [entry] = materials ?? [];
     if (entry !== undefined) {
       cls = entry[0];
       const spellings = entry[1];
@@ -1030,7 +1034,7 @@ class Parser {
       );
       return undefined;
     }
-    for (const [sem, spellings] of semanticRows) {
+    for (const [sem, spellings] of semanticRows ?? []) {
       if (spellings.length > 1) {
         this.warn(
           'duplicateSemanticType',
@@ -1047,7 +1051,7 @@ class Parser {
         );
       }
     }
-    const uniqueSemantic = [...new Set(semantic)];
+    const uniqueSemantic = semantic.length < 2 ? semantic : [...new Set(semantic)];
     if (uniqueSemantic.length > 0 || adjunct.length > 0) {
       const allowed =
         cls === 'Telemetry' ||
@@ -1077,7 +1081,7 @@ class Parser {
     return {
       cls,
       semantic: uniqueSemantic,
-      adjunct: [...new Set(adjunct)],
+      adjunct: adjunct.length < 2 ? adjunct : [...new Set(adjunct)],
       undefinedTypes,
       informal: undefinedTypes.length > 0,
       inferred,
