@@ -15,7 +15,7 @@ import {
   type ClassName,
   type MemberDef,
 } from './metamodel.js';
-import type { Diagnostic, DtdlModel, ModelElement, ParseResult } from './model.js';
+import type { Diagnostic, DiagnosticLocation, DtdlModel, ModelElement, ParseResult } from './model.js';
 import {
   HISTORIZATION_TERMS,
   IOTCENTRAL_TERMS,
@@ -188,6 +188,23 @@ function jsonDepth(text: string, limit: number): number {
   return max;
 }
 
+/** A text document's location whose `line` and `column` are found when first read. */
+function lazyLocation(
+  documentIndex: number,
+  pointer: string,
+  positionOf: (pointer: string) => TextPosition | undefined,
+): DiagnosticLocation {
+  let position: TextPosition | undefined | null = null;
+  const at = (): TextPosition | undefined => (position === null ? (position = positionOf(pointer)) : position);
+  return Object.defineProperties(
+    { documentIndex, pointer },
+    {
+      line: { enumerable: true, get: () => at()?.line },
+      column: { enumerable: true, get: () => at()?.column },
+    },
+  );
+}
+
 function deversion(dtmi: string): string {
   const i = dtmi.indexOf(';');
   return i < 0 ? dtmi : dtmi.slice(0, i);
@@ -302,9 +319,15 @@ class Parser {
   ): void {
     let location: Diagnostic['location'];
     if (doc !== undefined && ptr !== undefined) {
-      const pos = this.docs[doc]?.positionOf?.(ptr);
-      location =
-        pos === undefined ? { documentIndex: doc, pointer: ptr } : { documentIndex: doc, pointer: ptr, ...pos };
+      const positionOf = this.docs[doc]?.positionOf;
+      if (positionOf !== undefined && list === this.warnings) {
+        // Finding a line and column re-reads the document; a warning does so only when they are read.
+        location = lazyLocation(doc, ptr, positionOf);
+      } else {
+        const pos = positionOf?.(ptr);
+        location =
+          pos === undefined ? { documentIndex: doc, pointer: ptr } : { documentIndex: doc, pointer: ptr, ...pos };
+      }
     }
     list.push({
       code,

@@ -177,6 +177,35 @@ describe('parse: samples and object model', () => {
     assert.deepEqual(codes(r), ['typeUndefinedTerm']);
   });
 
+  it('gives warnings on text input a line and column, found when read', () => {
+    const text = [
+      '{',
+      '  "@context": "dtmi:dtdl:context;2",',
+      '  "@id": "dtmi:com:example:Warned;1",',
+      '  "@type": "Interface",',
+      '  "contents": [{ "@type": "Telemetry", "name": "t", "schema": "dtmi:dtdl:instance:Schema:double;2" }]',
+      '}',
+    ].join('\n');
+    const r = parse([text]);
+    assert.equal(r.ok, true);
+    const warning = r.warnings[0];
+    assert.ok(warning !== undefined, 'a DTMI where a term is recommended gives a warning');
+    assert.deepEqual(JSON.parse(JSON.stringify(warning.location)), {
+      documentIndex: 0,
+      pointer: '/contents/0/schema',
+      line: 5,
+      column: warning.location?.column,
+    });
+    assert.equal(typeof warning.location?.column, 'number');
+    assert.equal(
+      text
+        .split('\n')[4]
+        ?.slice((warning.location?.column ?? 1) - 1)
+        .startsWith('"dtmi:dtdl:instance'),
+      true,
+    );
+  });
+
   it('collects all errors, each with code, message and location (pointer, line:column for text)', () => {
     const text = [
       '{',
