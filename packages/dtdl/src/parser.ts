@@ -122,6 +122,49 @@ const NO_IRIS: Map<string, string> = new Map();
 const NO_PROPS: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 const NONE: string[] = Object.freeze([]) as unknown as string[];
 
+// JSON Pointer steps ('/' + escaped token) for member names and array indexes, made once: building the pointer
+// of every member and value as one concatenation instead of two was a large share of the allocations.
+const STEPS = new Map<string, string>();
+const INDEX_STEPS = Array.from({ length: 256 }, (_, k) => `/${k}`);
+
+/** What an element's `@type` says. */
+interface TypeFacts {
+  readonly cls: ClassName;
+  readonly semantic: string[];
+  readonly adjunct: string[];
+  readonly undefinedTypes: string[];
+  readonly informal: boolean;
+  readonly inferred: boolean;
+}
+
+/** `'/' + escaped key`; cached for the terms of the DTDL vocabularies. */
+function step(key: string): string {
+  return STEPS.get(key) ?? `/${escapePointerToken(key)}`;
+}
+
+/** The `@type` facts of an element whose `@type` is one material class term (one frozen object per class). */
+const PLAIN_TYPES = new Map<ClassName, TypeFacts>();
+function plainType(cls: ClassName): TypeFacts {
+  let facts = PLAIN_TYPES.get(cls);
+  if (facts === undefined) {
+    facts = Object.freeze({
+      cls,
+      semantic: NONE,
+      adjunct: NONE,
+      undefinedTypes: NONE,
+      informal: false,
+      inferred: false,
+    });
+    PLAIN_TYPES.set(cls, facts);
+  }
+  return facts;
+}
+
+/** `'/' + index`. */
+function indexStep(k: number): string {
+  return INDEX_STEPS[k] ?? `/${k}`;
+}
+
 /** Maximum nesting of elements (each element level is at least two JSON levels). */
 const MAX_ELEMENT_DEPTH = 100;
 
@@ -136,6 +179,9 @@ const EMPTY_CTX: Ctx = {
 
 const V2_MEMBER_TERMS = memberTerms(2);
 const V3_MEMBER_TERMS = memberTerms(3);
+for (const term of [...V2_MEMBER_TERMS, ...V3_MEMBER_TERMS, '@context', '@id', '@type']) {
+  STEPS.set(term, `/${escapePointerToken(term)}`);
+}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -880,16 +926,7 @@ class Parser {
     ptr: string,
     def: MemberDef | undefined,
     top: boolean,
-  ):
-    | {
-        cls: ClassName;
-        semantic: string[];
-        adjunct: string[];
-        undefinedTypes: string[];
-        informal: boolean;
-        inferred: boolean;
-      }
-    | undefined {
+  ): TypeFacts | undefined {
     const raw = obj['@type'];
     // Fast path for the common case: a single material type term allowed here.
     if (
@@ -897,14 +934,7 @@ class Parser {
       MATERIAL_SETS[version].has(raw) &&
       def?.classes?.includes(raw as ClassName) !== false
     ) {
-      return {
-        cls: raw as ClassName,
-        semantic: NONE,
-        adjunct: NONE,
-        undefinedTypes: NONE,
-        informal: false,
-        inferred: false,
-      };
+      return plainType(raw as ClassName);
     }
     const tptr = `${ptr}/@type`;
     let types: string[] = [];
@@ -1173,7 +1203,7 @@ class Parser {
     const unitAllowed = unitDef !== undefined;
     let unitKey: string | undefined;
     for (const key of Object.keys(obj)) {
-      const kptr = `${ptr}/${escapePointerToken(key)}`;
+      const kptr = ptr + step(key);
       if (key.startsWith('@')) {
         if (key === '@context' || key === '@id' || key === '@type' || key === '@graph') continue;
         if (version === 2) {
@@ -1313,7 +1343,7 @@ class Parser {
     }
     // Element members last, so the node's name (for generated ids) is known.
     for (const [term, key, def, value] of elementMembers) {
-      this.parseElementMember(node, term, def, value, `${ptr}/${escapePointerToken(key)}`, depth);
+      this.parseElementMember(node, term, def, value, ptr + step(key), depth);
     }
   }
 
@@ -1586,7 +1616,7 @@ class Parser {
       return;
     }
     const [v0] = values;
-    const vptr = Array.isArray(raw) ? `${kptr}/0` : kptr;
+    const vptr = Array.isArray(raw) ? kptr + indexStep(0) : kptr;
     if (values.length === 0) return;
     const segmentName =
       term === 'name' &&
@@ -2031,7 +2061,7 @@ class Parser {
     const out: Val[] = [];
     let unparseable = false;
     values.forEach((v, k) => {
-      const vptr = Array.isArray(raw) ? `${kptr}/${k}` : kptr;
+      const vptr = Array.isArray(raw) ? kptr + indexStep(k) : kptr;
       if (typeof v === 'string') {
         const builtin = this.standardValue(v, node.ctx, version, def);
         if (builtin !== undefined) {
