@@ -119,6 +119,8 @@ interface Closure {
 // allocating them per element dominated the garbage collector's work on large models. Never mutated.
 const NO_LANGS: Map<string, Record<string, string>> = new Map();
 const NO_IRIS: Map<string, string> = new Map();
+const NO_LITS: Map<string, unknown> = new Map();
+const NO_REFS: Map<string, Val[]> = new Map();
 const NO_PROPS: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 const NONE: string[] = Object.freeze([]) as unknown as string[];
 
@@ -259,6 +261,21 @@ function deversion(dtmi: string): string {
 function versionOf(dtmi: string): string | undefined {
   const i = dtmi.indexOf(';');
   return i < 0 ? undefined : dtmi.slice(i + 1);
+}
+
+/** The automatic @id of an element without one: its parent's id extended by the member and position or name. */
+function automaticId(
+  parent: Node | undefined,
+  term: string | undefined,
+  def: MemberDef | undefined,
+  index: number | undefined,
+  siblings: number,
+  name: string | undefined,
+): string {
+  if (parent === undefined || term === undefined || index === undefined) return '';
+  return def?.segment === true
+    ? extendId(parent.id, `:_${term}:__${name ?? String(index)}`)
+    : extendId(parent.id, `:_${term}${siblings > 1 ? `:__${index}` : ''}`);
 }
 
 /** Inserts `segments` into `id` before its `;version`. */
@@ -487,7 +504,8 @@ class Parser {
       parentProp: undefined,
       def: undefined,
       parentCtx: EMPTY_CTX,
-      autoId: undefined,
+      index: undefined,
+      siblings: 1,
       partition: undefined,
       depth: 0,
     });
@@ -705,7 +723,9 @@ class Parser {
       parentProp: string | undefined;
       def: MemberDef | undefined;
       parentCtx: Ctx;
-      autoId: ((name: string | undefined) => string) | undefined;
+      /** Position among the member's values, for the automatic @id (undefined for top-level elements). */
+      index: number | undefined;
+      siblings: number;
       partition: Node | undefined;
       depth: number;
     },
@@ -868,9 +888,9 @@ class Parser {
       parentProp: p.parentProp,
       partition: undefined,
       topLevel: top,
-      lits: new Map(),
+      lits: NO_LITS,
       langs: NO_LANGS,
-      refs: new Map(),
+      refs: NO_REFS,
       iris: NO_IRIS,
       semantic: typeInfo.semantic,
       adjunct: typeInfo.adjunct,
@@ -880,7 +900,7 @@ class Parser {
       undefinedProps: NO_PROPS,
     };
     node.partition = top || cls === 'Interface' ? node : p.partition;
-    if (id === undefined) node.id = p.autoId?.(rawName(obj)) ?? '';
+    if (id === undefined) node.id = automaticId(p.parent, p.parentProp, p.def, p.index, p.siblings, rawName(obj));
 
     this.parseMembers(obj, node, typeInfo.informal, typeInfo.inferred, p.depth);
     this.nodes.push(node);
@@ -1676,6 +1696,7 @@ class Parser {
         this.err('idTooLong', `'target' is longer than 2048 characters. Shorten it.`, doc, vptr, node, term);
         return;
       }
+      if (node.lits === NO_LITS) node.lits = new Map();
       node.lits.set(term, v0);
       return;
     }
@@ -1743,6 +1764,7 @@ class Parser {
         return;
       }
     }
+    if (node.lits === NO_LITS) node.lits = new Map();
     node.lits.set(term, v);
   }
 
@@ -2060,7 +2082,8 @@ class Parser {
     }
     const out: Val[] = [];
     let unparseable = false;
-    values.forEach((v, k) => {
+    for (let k = 0; k < values.length; k++) {
+      const v = values[k];
       const vptr = Array.isArray(raw) ? kptr + indexStep(k) : kptr;
       if (typeof v === 'string') {
         const builtin = this.standardValue(v, node.ctx, version, def);
@@ -2070,19 +2093,19 @@ class Parser {
             const val = { kind: 'ref', id: builtin.node.id, ptr: vptr } as const;
             out.push(val);
             this.refSites.push({ from: node, prop: term, val });
-            return;
+            continue;
           }
           if (builtin.viaDtmi) {
             this.warn('valueDtmi', `'${term}' uses the DTMI '${v}'; the term is recommended.`, doc, vptr, node);
           }
           out.push({ kind: 'node', node: builtin.node, ptr: vptr });
-          return;
+          continue;
         }
         if (isValidDtmi(v, { dtdlVersion: version })) {
           const val = { kind: 'ref', id: v, ptr: vptr } as const;
           out.push(val);
           this.refSites.push({ from: node, prop: term, val });
-          return;
+          continue;
         }
         unparseable = true;
         if (v.startsWith('dtmi:')) {
@@ -2094,7 +2117,7 @@ class Parser {
             node,
             term,
           );
-          return;
+          continue;
         }
         this.err(
           'badDtmiOrTerm',
@@ -2104,7 +2127,7 @@ class Parser {
           node,
           term,
         );
-        return;
+        continue;
       }
       if (!isObject(v)) {
         unparseable = true;
@@ -2116,7 +2139,7 @@ class Parser {
           node,
           term,
         );
-        return;
+        continue;
       }
       const child = this.parseElement(v, {
         doc,
@@ -2125,16 +2148,14 @@ class Parser {
         parentProp: term,
         def,
         parentCtx: node.ctx,
-        autoId: (name) =>
-          def.segment === true
-            ? extendId(node.id, `:_${term}:__${name ?? String(k)}`)
-            : extendId(node.id, `:_${term}${values.length > 1 ? `:__${k}` : ''}`),
+        index: k,
+        siblings: values.length,
         partition: node.partition,
         depth: depth + 1,
       });
       if (child !== undefined) out.push({ kind: 'node', node: child, ptr: vptr });
       else if (this.lastFailure === 'type') unparseable = true;
-    });
+    }
     if (unparseable && out.length < min && values.length >= min) {
       this.err(
         'objectCountBelowMin',
@@ -2145,6 +2166,7 @@ class Parser {
         term,
       );
     }
+    if (node.refs === NO_REFS) node.refs = new Map();
     node.refs.set(term, out);
   }
 
