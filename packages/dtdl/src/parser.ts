@@ -236,21 +236,64 @@ function jsonDepth(text: string, limit: number): number {
   return max;
 }
 
-/** A text document's location whose `line` and `column` are found when first read. */
-function lazyLocation(
-  documentIndex: number,
-  pointer: string,
-  positionOf: (pointer: string) => TextPosition | undefined,
-): DiagnosticLocation {
-  let position: TextPosition | undefined | null = null;
-  const at = (): TextPosition | undefined => (position === null ? (position = positionOf(pointer)) : position);
-  return Object.defineProperties(
-    { documentIndex, pointer },
-    {
-      line: { enumerable: true, get: () => at()?.line },
-      column: { enumerable: true, get: () => at()?.column },
-    },
-  );
+/**
+ * A text document's location whose `line` and `column` are found when first read. A class with prototype getters,
+ * not an object with its own accessors: those give every object its own hidden class, which the engine keeps in
+ * old space, and that kept each parse's garbage alive through minor collections.
+ */
+class LazyLocation {
+  #position: TextPosition | undefined | null = null;
+  constructor(
+    readonly documentIndex: number,
+    readonly pointer: string,
+    private readonly positionOf: (pointer: string) => TextPosition | undefined,
+  ) {}
+  #at(): TextPosition | undefined {
+    if (this.#position === null) this.#position = this.positionOf(this.pointer);
+    return this.#position;
+  }
+  get line(): number | undefined {
+    return this.#at()?.line;
+  }
+  get column(): number | undefined {
+    return this.#at()?.column;
+  }
+  toJSON(): DiagnosticLocation {
+    const { line, column } = this;
+    return line === undefined || column === undefined
+      ? { documentIndex: this.documentIndex, pointer: this.pointer }
+      : { documentIndex: this.documentIndex, pointer: this.pointer, line, column };
+  }
+}
+
+/**
+ * The object model of a valid parse; its elements are built when first read. Methods on the prototype, not closures
+ * assigned per instance: the engine tracked those in the instance's hidden class, which kept every parse's garbage
+ * alive through minor collections (see {@link LazyLocation}).
+ */
+class LazyModel implements DtdlModel {
+  #elements: Map<string, ModelElement> | undefined;
+  constructor(
+    readonly roots: readonly string[],
+    private readonly build: () => Map<string, ModelElement>,
+  ) {}
+  get elements(): Map<string, ModelElement> {
+    return (this.#elements ??= this.build());
+  }
+  get(id: string): ModelElement | undefined {
+    return this.elements.get(id);
+  }
+  capability(interfaceId: string, component: string | undefined, name: string): ModelElement | undefined {
+    let iface = this.get(interfaceId);
+    if (component !== undefined) {
+      const cid = iface?.contents?.[component];
+      const comp = cid === undefined ? undefined : this.get(cid);
+      if (comp?.kind !== 'Component' || comp.schema === undefined) return undefined;
+      iface = this.get(comp.schema);
+    }
+    const id = iface?.contents?.[name];
+    return id === undefined ? undefined : this.get(id);
+  }
 }
 
 function deversion(dtmi: string): string {
@@ -385,7 +428,8 @@ class Parser {
       const positionOf = this.docs[doc]?.positionOf;
       if (positionOf !== undefined && list === this.warnings) {
         // Finding a line and column re-reads the document; a warning does so only when they are read.
-        location = lazyLocation(doc, ptr, positionOf);
+        // `line` and `column` read as undefined only when the pointer cannot be located (never for valid JSON).
+        location = new LazyLocation(doc, ptr, positionOf) as unknown as DiagnosticLocation;
       } else {
         const pos = positionOf?.(ptr);
         location =
@@ -974,9 +1018,10 @@ class Parser {
     // Allocated only when needed: most elements have one material type and at most one co-type.
     let materials: Map<ClassName, string[]> | undefined;
     let inferred = false;
-    const semantic: string[] = [];
-    const adjunct: string[] = [];
-    const undefinedTypes: string[] = [];
+    // NONE until a type of the kind appears (most elements have none).
+    let semantic: string[] = NONE;
+    let adjunct: string[] = NONE;
+    let undefinedTypes: string[] = NONE;
     let semanticRows: Map<string, string[]> | undefined;
     let bad = false;
     const materialTerms = MATERIAL_TERMS[version];
@@ -998,6 +1043,7 @@ class Parser {
       // semantic types
       const sem = this.semanticTypeOf(t, ctx, version);
       if (sem !== undefined) {
+        if (semantic === NONE) semantic = [];
         semantic.push(sem);
         semanticRows ??= new Map();
         const list = semanticRows.get(sem) ?? [];
@@ -1007,6 +1053,7 @@ class Parser {
       }
       const adj = this.adjunctTypeOf(t, ctx);
       if (adj !== undefined) {
+        if (adjunct === NONE) adjunct = [];
         adjunct.push(adj);
         continue;
       }
@@ -1020,13 +1067,13 @@ class Parser {
           tptr,
         );
       } else if (kind === 'notDtmiNorTerm') {
-        if (version === 2) undefinedTypes.push(t);
+        if (version === 2) (undefinedTypes = undefinedTypes === NONE ? [] : undefinedTypes).push(t);
         else {
           bad = true;
           this.err('typeNotDtmiNorTerm', `@type value '${t}' is neither a DTDL term nor a DTMI. Remove it.`, doc, tptr);
         }
       } else if (kind === 'undefinedTerm') {
-        if (version === 2 || ctx.incomplete) undefinedTypes.push(t);
+        if (version === 2 || ctx.incomplete) (undefinedTypes = undefinedTypes === NONE ? [] : undefinedTypes).push(t);
         else {
           bad = true;
           this.err(
@@ -1037,7 +1084,7 @@ class Parser {
           );
         }
       } else {
-        if (ctx.incomplete) undefinedTypes.push(t);
+        if (ctx.incomplete) (undefinedTypes = undefinedTypes === NONE ? [] : undefinedTypes).push(t);
         else {
           bad = true;
           this.err(
@@ -2709,28 +2756,10 @@ class Parser {
 
   buildModel(): DtdlModel {
     // The object model is materialized on first use: validation-only callers do not pay for it.
-    let cache: Map<string, ModelElement> | undefined;
-    const elementsOf = (): Map<string, ModelElement> => (cache ??= this.buildElements());
-    const roots = this.roots.map((r) => r.id);
-    const get = (id: string): ModelElement | undefined => elementsOf().get(id);
-    return {
-      get elements() {
-        return elementsOf();
-      },
-      roots,
-      get,
-      capability(interfaceId, component, name) {
-        let iface = get(interfaceId);
-        if (component !== undefined) {
-          const cid = iface?.contents?.[component];
-          const comp = cid === undefined ? undefined : get(cid);
-          if (comp?.kind !== 'Component' || comp.schema === undefined) return undefined;
-          iface = get(comp.schema);
-        }
-        const id = iface?.contents?.[name];
-        return id === undefined ? undefined : get(id);
-      },
-    };
+    return new LazyModel(
+      this.roots.map((r) => r.id),
+      () => this.buildElements(),
+    );
   }
 
   private buildElements(): Map<string, ModelElement> {
