@@ -78,6 +78,8 @@ export interface ServerVerdict {
 export type LoadRequest =
   | { type: 'prepare'; target: DpsTarget; transport: Transport; devices: number }
   | { type: 'run'; concurrency: number; requestTimeoutMs: number }
+  /** Bare TLS handshakes to DPS's MQTT listener (no MQTT): the ceiling of one handshake per registration. */
+  | { type: 'handshakes'; target: DpsTarget; count: number; concurrency: number }
   | { type: 'exit' };
 
 export type { LatencySummary };
@@ -97,6 +99,14 @@ export type LoadReply =
       elapsedMs: number;
       latencyMs: LatencySummary;
       /** Load generator CPU and event loop over the batch. */
+      load: ProcessSample;
+      loadBefore: ProcessSample;
+    }
+  | {
+      type: 'handshaken';
+      count: number;
+      errors: number;
+      elapsedMs: number;
       load: ProcessSample;
       loadBefore: ProcessSample;
     }

@@ -367,6 +367,28 @@ async function run(concurrency: number, requestTimeoutMs: number): Promise<void>
   });
 }
 
+/** `count` TLS handshakes with the MQTT listener, `concurrency` at a time; each socket is ended once secure. */
+async function handshakes(target: DpsTarget, count: number, concurrency: number): Promise<void> {
+  const secureContext = createSecureContext({ ca: target.caPem });
+  let errors = 0;
+  const loadBefore = sampleProcess();
+  const started = performance.now();
+  await pool(
+    Array.from({ length: count }, (_, i) => i),
+    concurrency,
+    () =>
+      new Promise<void>((resolve) => {
+        const socket = tlsConnect({ host: target.address, port: target.mqttPort, secureContext }, () => socket.end());
+        socket.on('error', () => {
+          errors += 1;
+        });
+        socket.on('close', () => resolve());
+      }),
+  );
+  const elapsedMs = performance.now() - started;
+  toParent({ type: 'handshaken', count, errors, elapsedMs, load: sampleProcess(), loadBefore });
+}
+
 process.on('message', (message: LoadRequest) => {
   const fail = (error: unknown): void =>
     toParent({ type: 'failed', message: `load: ${error instanceof Error ? error.message : String(error)}` });
@@ -376,6 +398,9 @@ process.on('message', (message: LoadRequest) => {
       break;
     case 'run':
       run(message.concurrency, message.requestTimeoutMs).catch(fail);
+      break;
+    case 'handshakes':
+      handshakes(message.target, message.count, message.concurrency).catch(fail);
       break;
     case 'exit':
       process.exit(0);

@@ -161,6 +161,41 @@ async function batch(server: ChildProcess, generator: ChildProcess, target: DpsT
   return result;
 }
 
+/** Bare TLS handshakes with DPS's MQTT listener, measured like a batch: what one handshake per device costs. */
+interface HandshakeResult {
+  count: number;
+  errors: number;
+  perSecond: number;
+  server: { cores: number; cpuMsPerHandshake: number };
+  load: { cores: number; cpuMsPerHandshake: number };
+}
+
+async function tlsBaseline(server: ChildProcess, generator: ChildProcess, target: DpsTarget): Promise<HandshakeResult> {
+  log(`tls: ${options.devices} bare handshakes with the MQTT listener, ${options.concurrency} at a time`);
+  const before = await ask<ServerStats>(server, { type: 'stats' }, 'stats');
+  const done = await ask<Extract<LoadReply, { type: 'handshaken' }>>(
+    generator,
+    { type: 'handshakes', target, count: options.devices, concurrency: options.concurrency },
+    'handshaken',
+  );
+  const after = await ask<ServerStats>(server, { type: 'stats' }, 'stats');
+  const result: HandshakeResult = {
+    count: done.count,
+    errors: done.errors,
+    perSecond: done.count / (done.elapsedMs / 1000),
+    server: {
+      cores: usageBetween(before, after).cores,
+      cpuMsPerHandshake: (after.cpuMicros - before.cpuMicros) / 1000 / done.count,
+    },
+    load: {
+      cores: usageBetween(done.loadBefore, done.load).cores,
+      cpuMsPerHandshake: (done.load.cpuMicros - done.loadBefore.cpuMicros) / 1000 / done.count,
+    },
+  };
+  log(`tls: ${result.perSecond.toFixed(0)} handshakes/s, ${done.errors} errors`);
+  return result;
+}
+
 // ------------------------------------------------------------------------------------------ report
 
 /** The code under test: `git describe --always --dirty`, if git is there. */
@@ -211,7 +246,12 @@ function check(results: BatchResult[], verdict: ServerVerdict): Checks {
   };
 }
 
-function report(results: BatchResult[], verdict: ServerVerdict, checks: Checks): void {
+function report(
+  results: BatchResult[],
+  verdict: ServerVerdict,
+  checks: Checks,
+  baseline: HandshakeResult | undefined,
+): void {
   const m = machine();
   const lines: string[] = [];
   lines.push(
@@ -239,8 +279,16 @@ function report(results: BatchResult[], verdict: ServerVerdict, checks: Checks):
       `all assigned: ${checks.allAssigned ? 'yes' : 'NO'}; split ${split}; balanced: ${checks.balanced ? 'yes' : 'NO'}`,
     `Goal >= 1,000 registrations/s on every transport: ${checks.goalMet ? 'met' : 'NOT met'}`,
   );
+  if (baseline !== undefined) {
+    lines.push(
+      `Ceiling of one TLS handshake per device on this machine: ${baseline.count} bare handshakes with the same ` +
+        `MQTT listener (nothing sent) ran at ${baseline.perSecond.toFixed(0)}/s, ${baseline.errors} errors; ` +
+        `server CPU ${baseline.server.cpuMsPerHandshake.toFixed(2)} ms, load generator ` +
+        `${baseline.load.cpuMsPerHandshake.toFixed(2)} ms per handshake`,
+    );
+  }
   process.stdout.write(`${lines.join('\n')}\n\n`);
-  const json = { machine: m, options: { ...options, transports }, checks, results, verdict };
+  const json = { machine: m, options: { ...options, transports }, checks, results, verdict, tlsBaseline: baseline };
   process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
   if (values.out !== undefined) writeFileSync(values.out, `${JSON.stringify(json, null, 2)}\n`);
 }
@@ -261,9 +309,11 @@ try {
   generator = start('./load.ts', []);
   const results: BatchResult[] = [];
   for (const transport of transports) results.push(await batch(server, generator, ready.target, transport));
+  // Over MQTT every registration pays a full TLS handshake: measure what bare handshakes alone reach.
+  const baseline = transports.includes('mqtt') ? await tlsBaseline(server, generator, ready.target) : undefined;
   const verdict = await ask<ServerVerdict>(server, { type: 'verify' }, 'verdict');
   const checks = check(results, verdict);
-  report(results, verdict, checks);
+  report(results, verdict, checks, baseline);
   const valid =
     checks.noErrors &&
     checks.allAssigned &&
