@@ -183,6 +183,8 @@ export class SqliteStorage implements Storage {
       fill.run(from, to);
       mark.run(to);
     });
+    // Rows left unindexed by a crash or a migration are indexed in the background from the start.
+    this.#scheduleIndexing();
   }
 
   /** The number of a record's source, adding the source (and noting its key in `added`) when it is new. */
