@@ -11,10 +11,10 @@ import {
 import type { HubConfigRecord, Storage, StoredIdentity, TelemetryQuery } from './port.js';
 import {
   decodeTelemetry,
-  encodeTelemetry,
   sameSource,
   sourceKeyOf,
-  type EncodedTelemetry,
+  sourceOf,
+  telemetryMeta,
   type TelemetrySource,
 } from './telemetry-rows.js';
 
@@ -108,7 +108,7 @@ export class SqliteStorage implements Storage {
   /** Telemetry sources by number, and their numbers by source key. */
   readonly #sources = new Map<number, TelemetrySource>();
   readonly #sourceIds = new Map<string, number>();
-  /** The source of each sender's (hub, device, module) latest message. */
+  /** The source of each device id's latest message (any hub or module). */
   readonly #lastSourceOf = new Map<string, { id: number; source: TelemetrySource }>();
   /** Sequence number of the last telemetry row written. */
   #lastSeq: number;
@@ -138,11 +138,10 @@ export class SqliteStorage implements Storage {
         params.length = 0;
         for (let j = i; j < i + rows; j++) {
           const record = records[j]!;
-          const encoded = encodeTelemetry(record);
           params.push(
-            this.#sourceId(record, encoded, insertSource, added),
+            this.#sourceId(record, insertSource, added),
             record.enqueuedTime,
-            encoded.meta,
+            telemetryMeta(record),
             record.body,
           );
         }
@@ -188,27 +187,22 @@ export class SqliteStorage implements Storage {
   }
 
   /** The number of a record's source, adding the source (and noting its key in `added`) when it is new. */
-  #sourceId(
-    record: TelemetryRecord,
-    encoded: EncodedTelemetry,
-    insertSource: Database.Statement,
-    added: string[],
-  ): number {
-    // Most messages come from the same source as the sender's previous one: compare with it before
-    // looking the full key up.
-    const senderKey = `${record.hub}\u0000${record.deviceId}\u0000${record.moduleId ?? ''}`;
-    const last = this.#lastSourceOf.get(senderKey);
+  #sourceId(record: TelemetryRecord, insertSource: Database.Statement, added: string[]): number {
+    // Most messages come from the same source as the device's previous one: compare with it (hub, module and
+    // properties included) before building and looking up the full key.
+    const last = this.#lastSourceOf.get(record.deviceId);
     if (last !== undefined && sameSource(record, last.source)) return last.id;
-    const key = encoded.sourceKey();
+    const source = sourceOf(record);
+    const key = sourceKeyOf(source);
     let id = this.#sourceIds.get(key);
     if (id === undefined) {
-      const { hub, deviceId, moduleId, system } = encoded.source();
+      const { hub, deviceId, moduleId, system } = source;
       const json = JSON.stringify(system);
       id = Number(insertSource.run(hub, deviceId, moduleId ?? null, json).lastInsertRowid);
       this.#addSource({ id, hub, device_id: deviceId, module_id: moduleId ?? null, system: json });
       added.push(key);
     }
-    this.#lastSourceOf.set(senderKey, { id, source: this.#sources.get(id)! });
+    this.#lastSourceOf.set(record.deviceId, { id, source: this.#sources.get(id)! });
     return id;
   }
 
@@ -549,15 +543,14 @@ function migrateTelemetryV1(db: Database.Database): void {
       for (const [key, value] of Object.entries(optional)) {
         if (value !== undefined) Object.assign(record, { [key]: value });
       }
-      const encoded = encodeTelemetry(record);
-      const key = encoded.sourceKey();
+      const key = sourceKeyOf(sourceOf(record));
       let source = sources.get(key);
       if (source === undefined) {
-        const { hub, deviceId, moduleId, system } = encoded.source();
+        const { hub, deviceId, moduleId, system } = sourceOf(record);
         source = Number(insertSource.run(hub, deviceId, moduleId ?? null, JSON.stringify(system)).lastInsertRowid);
         sources.set(key, source);
       }
-      insert.run(row['seq'], source, record.enqueuedTime, encoded.meta, record.body);
+      insert.run(row['seq'], source, record.enqueuedTime, telemetryMeta(record), record.body);
     }
   }
   db.exec('DROP TABLE telemetry_v1');

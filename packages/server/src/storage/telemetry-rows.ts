@@ -34,16 +34,8 @@ type TelemetryMeta = Pick<
   system?: Record<string, string>;
 };
 
-/** A record split into its source key, its source and its `meta` column. */
-export interface EncodedTelemetry {
-  /** Equal for records of the same source; used to find the source's number without a query. */
-  sourceKey: () => string;
-  source: () => TelemetrySource;
-  meta: string | null;
-}
-
-/** Splits a record for storage. */
-export function encodeTelemetry(record: TelemetryRecord): EncodedTelemetry {
+/** The `meta` column of a record: its per-message fields other than enqueued time and body, or `null`. */
+export function telemetryMeta(record: TelemetryRecord): string | null {
   let meta: TelemetryMeta | undefined;
   const systemProperties = record.systemProperties;
   for (const name in systemProperties) {
@@ -65,27 +57,25 @@ export function encodeTelemetry(record: TelemetryRecord): EncodedTelemetry {
     (meta ??= {}).properties = record.properties;
     break;
   }
-  const source = (): TelemetrySource => {
-    const system: Record<string, string> = {};
-    for (const name in systemProperties) {
-      if (!PER_MESSAGE_SYSTEM_PROPERTIES.has(name)) system[name] = systemProperties[name]!;
-    }
-    return {
-      hub: record.hub,
-      deviceId: record.deviceId,
-      moduleId: record.moduleId,
-      system,
-      keyCount: Object.keys(system).length,
-    };
-  };
+  return meta === undefined ? null : JSON.stringify(meta);
+}
+
+/** The source of a record: its hub, device, module and connection-level system properties. */
+export function sourceOf(record: TelemetryRecord): TelemetrySource {
+  const system: Record<string, string> = {};
+  for (const name in record.systemProperties) {
+    if (!PER_MESSAGE_SYSTEM_PROPERTIES.has(name)) system[name] = record.systemProperties[name]!;
+  }
   return {
-    sourceKey: () => sourceKeyOf(source()),
-    source,
-    meta: meta === undefined ? null : JSON.stringify(meta),
+    hub: record.hub,
+    deviceId: record.deviceId,
+    moduleId: record.moduleId,
+    system,
+    keyCount: Object.keys(system).length,
   };
 }
 
-/** The key {@link encodeTelemetry} gives records of this source. */
+/** A key that is equal for equal sources (used to find a source's number without a query). */
 export function sourceKeyOf(source: TelemetrySource): string {
   let key = `${source.hub}\u0000${source.deviceId}\u0000${source.moduleId ?? '\u0001'}`;
   for (const name in source.system) key += `\u0000${name}\u0000${source.system[name]!}`;
