@@ -435,6 +435,10 @@ export class MqttSession implements DeviceEndpoint {
     payload: Buffer,
     retain: boolean,
   ): Parameters<Hub['ingestTelemetry']>[1] | undefined {
+    if (propertyBag === '' || propertyBag === '/') {
+      // Most telemetry has no property bag.
+      return { body: payload, properties: retain ? { 'mqtt-retain': 'true' } : {} };
+    }
     let props;
     try {
       props = splitD2cProperties(decodePropertyBag(propertyBag));
