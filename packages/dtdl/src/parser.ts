@@ -243,13 +243,17 @@ function jsonDepth(text: string, limit: number): number {
  */
 class LazyLocation {
   #position: TextPosition | undefined | null = null;
+  readonly #positionOf: (pointer: string) => TextPosition | undefined;
   constructor(
     readonly documentIndex: number,
     readonly pointer: string,
-    private readonly positionOf: (pointer: string) => TextPosition | undefined,
-  ) {}
+    positionOf: (pointer: string) => TextPosition | undefined,
+  ) {
+    // Private, so the object stays plain data for JSON (see toJSON) and structured cloning.
+    this.#positionOf = positionOf;
+  }
   #at(): TextPosition | undefined {
-    if (this.#position === null) this.#position = this.positionOf(this.pointer);
+    if (this.#position === null) this.#position = this.#positionOf(this.pointer);
     return this.#position;
   }
   get line(): number | undefined {
@@ -273,12 +277,15 @@ class LazyLocation {
  */
 class LazyModel implements DtdlModel {
   #elements: Map<string, ModelElement> | undefined;
+  readonly #build: () => Map<string, ModelElement>;
   constructor(
     readonly roots: readonly string[],
-    private readonly build: () => Map<string, ModelElement>,
-  ) {}
+    build: () => Map<string, ModelElement>,
+  ) {
+    this.#build = build;
+  }
   get elements(): Map<string, ModelElement> {
-    return (this.#elements ??= this.build());
+    return (this.#elements ??= this.#build());
   }
   get(id: string): ModelElement | undefined {
     return this.elements.get(id);
