@@ -197,6 +197,9 @@ describe('parse: samples and object model', () => {
       column: warning.location?.column,
     });
     assert.equal(typeof warning.location?.column, 'number');
+    const cloned = structuredClone(warning);
+    assert.equal(cloned.code, warning.code, 'diagnostics stay plain data');
+    assert.equal(cloned.location?.pointer, '/contents/0/schema');
     assert.equal(
       text
         .split('\n')[4]
