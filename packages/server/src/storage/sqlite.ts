@@ -116,6 +116,7 @@ export class SqliteStorage implements Storage {
   #indexedSeq: number;
   #indexScheduled = false;
   readonly #indexStep: (from: number, to: number) => void;
+  readonly #insertSource: Database.Statement;
 
   private constructor(db: Database.Database) {
     this.#db = db;
@@ -125,10 +126,20 @@ export class SqliteStorage implements Storage {
       );
     // One statement per row count up to ROWS_PER_INSERT, compiled when first needed.
     const inserts: Database.Statement[] = [];
-    const insertSource = db.prepare(
+    this.#insertSource = db.prepare(
       'INSERT INTO telemetry_sources (hub, device_id, module_id, system) VALUES (?, ?, ?, ?)',
     );
-    for (const row of db.prepare('SELECT * FROM telemetry_sources').all() as SourceRow[]) this.#addSource(row);
+    for (const row of db.prepare('SELECT * FROM telemetry_sources').all() as SourceRow[]) {
+      const system = JSON.parse(row.system) as Record<string, string>;
+      const source: TelemetrySource = {
+        hub: row.hub,
+        deviceId: row.device_id,
+        moduleId: row.module_id ?? undefined,
+        system,
+        keyCount: Object.keys(system).length,
+      };
+      this.#remember(row.id, source, sourceKeyOf(source));
+    }
     // Rows of one INSERT get consecutive rowids (one writer, AUTOINCREMENT), so the last id gives them all.
     const appendBatch = db.transaction((records: readonly TelemetryRecord[], added: string[]) => {
       const seqs = new Array<number>(records.length);
@@ -138,12 +149,7 @@ export class SqliteStorage implements Storage {
         params.length = 0;
         for (let j = i; j < i + rows; j++) {
           const record = records[j]!;
-          params.push(
-            this.#sourceId(record, insertSource, added),
-            record.enqueuedTime,
-            telemetryMeta(record),
-            record.body,
-          );
+          params.push(this.#sourceId(record, added), record.enqueuedTime, telemetryMeta(record), record.body);
         }
         const last = Number((inserts[rows] ??= insert(rows)).run(params).lastInsertRowid);
         for (let k = 0; k < rows; k++) seqs[i + k] = last - rows + 1 + k;
@@ -165,6 +171,7 @@ export class SqliteStorage implements Storage {
         throw error;
       }
     };
+    if (hasTable(db, 'telemetry_v1')) this.#migrateTelemetryV1();
     this.#lastSeq = (db.prepare('SELECT MAX(seq) AS seq FROM telemetry').get() as { seq: number | null }).seq ?? 0;
     this.#indexedSeq =
       (db.prepare("SELECT value FROM meta WHERE key = 'telemetry_indexed_seq'").get() as { value: number } | undefined)
@@ -187,7 +194,7 @@ export class SqliteStorage implements Storage {
   }
 
   /** The number of a record's source, adding the source (and noting its key in `added`) when it is new. */
-  #sourceId(record: TelemetryRecord, insertSource: Database.Statement, added: string[]): number {
+  #sourceId(record: TelemetryRecord, added: string[]): number {
     // Most messages come from the same source as the device's previous one: compare with it (hub, module and
     // properties included) before building and looking up the full key.
     const last = this.#lastSourceOf.get(record.deviceId);
@@ -197,26 +204,42 @@ export class SqliteStorage implements Storage {
     let id = this.#sourceIds.get(key);
     if (id === undefined) {
       const { hub, deviceId, moduleId, system } = source;
-      const json = JSON.stringify(system);
-      id = Number(insertSource.run(hub, deviceId, moduleId ?? null, json).lastInsertRowid);
-      this.#addSource({ id, hub, device_id: deviceId, module_id: moduleId ?? null, system: json });
+      id = Number(this.#insertSource.run(hub, deviceId, moduleId ?? null, JSON.stringify(system)).lastInsertRowid);
+      this.#remember(id, source, key);
       added.push(key);
     }
     this.#lastSourceOf.set(record.deviceId, { id, source: this.#sources.get(id)! });
     return id;
   }
 
-  #addSource(row: SourceRow): void {
-    const system = JSON.parse(row.system) as Record<string, string>;
-    const source: TelemetrySource = {
-      hub: row.hub,
-      deviceId: row.device_id,
-      moduleId: row.module_id ?? undefined,
-      system,
-      keyCount: Object.keys(system).length,
-    };
-    this.#sources.set(row.id, source);
-    this.#sourceIds.set(sourceKeyOf(source), row.id);
+  #remember(id: number, source: TelemetrySource, key: string): void {
+    this.#sources.set(id, source);
+    this.#sourceIds.set(key, id);
+  }
+
+  /**
+   * Moves the rows of the first telemetry layout (renamed `telemetry_v1` by {@link SqliteStorage.open}) into the
+   * current one, keeping their sequence numbers, in one transaction that drops the old table at the end: after
+   * a crash the next open starts again.
+   */
+  #migrateTelemetryV1(): void {
+    const db = this.#db;
+    const insert = db.prepare('INSERT INTO telemetry (seq, source, enqueued_time, meta, body) VALUES (?, ?, ?, ?, ?)');
+    const page = db.prepare('SELECT * FROM telemetry_v1 WHERE seq > ? ORDER BY seq LIMIT 1000');
+    db.transaction(() => {
+      // Pages of rows: the connection cannot insert while a statement still iterates.
+      for (
+        let rows = page.all(0) as Record<string, unknown>[];
+        rows.length > 0;
+        rows = page.all(rows.at(-1)!['seq']) as Record<string, unknown>[]
+      ) {
+        for (const row of rows) {
+          const record = telemetryV1Record(row);
+          insert.run(row['seq'], this.#sourceId(record, []), record.enqueuedTime, telemetryMeta(record), record.body);
+        }
+      }
+      db.exec('DROP TABLE telemetry_v1');
+    })();
   }
 
   #decode(row: TelemetryRow): TelemetryRecord {
@@ -276,10 +299,11 @@ export class SqliteStorage implements Storage {
     // Checkpoint the WAL in smaller steps than the default 1,000 pages: each one blocks a commit.
     db.pragma('wal_autocheckpoint = 256');
     db.transaction(() => {
-      const v1 = isTelemetryV1(db);
-      if (v1) db.exec('DROP INDEX IF EXISTS telemetry_device; ALTER TABLE telemetry RENAME TO telemetry_v1;');
+      // A first-layout table is set aside here and moved into the current layout by the constructor.
+      if (isTelemetryV1(db)) {
+        db.exec('DROP INDEX IF EXISTS telemetry_device; ALTER TABLE telemetry RENAME TO telemetry_v1;');
+      }
       db.exec(SCHEMA);
-      if (v1) migrateTelemetryV1(db);
     })();
     return new SqliteStorage(db);
   }
@@ -506,52 +530,35 @@ function isTelemetryV1(db: Database.Database): boolean {
   return columns.some((column) => column.name === 'system_properties');
 }
 
-/** Moves rows of the first telemetry layout (renamed `telemetry_v1`) into the current one, keeping their numbers. */
-function migrateTelemetryV1(db: Database.Database): void {
-  const sources = new Map<string, number>();
-  const insertSource = db.prepare(
-    'INSERT INTO telemetry_sources (hub, device_id, module_id, system) VALUES (?, ?, ?, ?)',
-  );
-  const insert = db.prepare('INSERT INTO telemetry (seq, source, enqueued_time, meta, body) VALUES (?, ?, ?, ?, ?)');
-  const nullable = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
-  const page = db.prepare('SELECT * FROM telemetry_v1 WHERE seq > ? ORDER BY seq LIMIT 1000');
-  // Pages of rows: the connection cannot insert while a statement still iterates.
-  for (
-    let rows = page.all(0) as Record<string, unknown>[];
-    rows.length > 0;
-    rows = page.all(rows.at(-1)!['seq']) as Record<string, unknown>[]
-  ) {
-    for (const row of rows) {
-      const record: TelemetryRecord = {
-        hub: String(row['hub']),
-        deviceId: String(row['device_id']),
-        enqueuedTime: String(row['enqueued_time']),
-        properties: JSON.parse(String(row['properties'])) as Record<string, string | null>,
-        systemProperties: JSON.parse(String(row['system_properties'])) as Record<string, string>,
-        body: row['body'] as Buffer,
-      };
-      const optional = {
-        moduleId: nullable(row['module_id']),
-        creationTime: nullable(row['creation_time']),
-        component: nullable(row['component']),
-        messageId: nullable(row['message_id']),
-        correlationId: nullable(row['correlation_id']),
-        userId: nullable(row['user_id']),
-        contentType: nullable(row['content_type']),
-        contentEncoding: nullable(row['content_encoding']),
-      };
-      for (const [key, value] of Object.entries(optional)) {
-        if (value !== undefined) Object.assign(record, { [key]: value });
-      }
-      const key = sourceKeyOf(sourceOf(record));
-      let source = sources.get(key);
-      if (source === undefined) {
-        const { hub, deviceId, moduleId, system } = sourceOf(record);
-        source = Number(insertSource.run(hub, deviceId, moduleId ?? null, JSON.stringify(system)).lastInsertRowid);
-        sources.set(key, source);
-      }
-      insert.run(row['seq'], source, record.enqueuedTime, telemetryMeta(record), record.body);
-    }
+function hasTable(db: Database.Database, name: string): boolean {
+  return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
+}
+
+/** First-layout columns that hold optional record fields. */
+const V1_OPTIONAL_COLUMNS = [
+  ['module_id', 'moduleId'],
+  ['creation_time', 'creationTime'],
+  ['component', 'component'],
+  ['message_id', 'messageId'],
+  ['correlation_id', 'correlationId'],
+  ['user_id', 'userId'],
+  ['content_type', 'contentType'],
+  ['content_encoding', 'contentEncoding'],
+] as const;
+
+/** The record a first-layout telemetry row holds. */
+function telemetryV1Record(row: Record<string, unknown>): TelemetryRecord {
+  const record: TelemetryRecord = {
+    hub: String(row['hub']),
+    deviceId: String(row['device_id']),
+    enqueuedTime: String(row['enqueued_time']),
+    properties: JSON.parse(String(row['properties'])) as Record<string, string | null>,
+    systemProperties: JSON.parse(String(row['system_properties'])) as Record<string, string>,
+    body: row['body'] as Buffer,
+  };
+  for (const [column, field] of V1_OPTIONAL_COLUMNS) {
+    const value = row[column];
+    if (typeof value === 'string') record[field] = value;
   }
-  db.exec('DROP TABLE telemetry_v1');
+  return record;
 }

@@ -24,11 +24,19 @@ export interface TelemetrySource {
   keyCount: number;
 }
 
+/** The optional per-message fields of a record, stored in the `meta` column when present. */
+const META_FIELDS = [
+  'creationTime',
+  'component',
+  'messageId',
+  'correlationId',
+  'userId',
+  'contentType',
+  'contentEncoding',
+] as const;
+
 /** The per-message fields other than the enqueued time and the body, as stored in the `meta` column. */
-type TelemetryMeta = Pick<
-  TelemetryRecord,
-  'creationTime' | 'component' | 'messageId' | 'correlationId' | 'userId' | 'contentType' | 'contentEncoding'
-> & {
+type TelemetryMeta = Pick<TelemetryRecord, (typeof META_FIELDS)[number]> & {
   properties?: Record<string, string | null>;
   /** Per-message system properties, except `iothub-enqueuedtime` when it is the enqueued time. */
   system?: Record<string, string>;
@@ -46,13 +54,10 @@ export function telemetryMeta(record: TelemetryRecord): string | null {
       (meta.system ??= {})[name] = value;
     }
   }
-  if (record.creationTime !== undefined) (meta ??= {}).creationTime = record.creationTime;
-  if (record.component !== undefined) (meta ??= {}).component = record.component;
-  if (record.messageId !== undefined) (meta ??= {}).messageId = record.messageId;
-  if (record.correlationId !== undefined) (meta ??= {}).correlationId = record.correlationId;
-  if (record.userId !== undefined) (meta ??= {}).userId = record.userId;
-  if (record.contentType !== undefined) (meta ??= {}).contentType = record.contentType;
-  if (record.contentEncoding !== undefined) (meta ??= {}).contentEncoding = record.contentEncoding;
+  for (const field of META_FIELDS) {
+    const value = record[field];
+    if (value !== undefined) (meta ??= {})[field] = value;
+  }
   for (const _ in record.properties) {
     (meta ??= {}).properties = record.properties;
     break;
@@ -112,12 +117,9 @@ export function decodeTelemetry(
     body: new Uint8Array(row.body),
   };
   if (source.moduleId !== undefined) record.moduleId = source.moduleId;
-  if (meta.creationTime !== undefined) record.creationTime = meta.creationTime;
-  if (meta.component !== undefined) record.component = meta.component;
-  if (meta.messageId !== undefined) record.messageId = meta.messageId;
-  if (meta.correlationId !== undefined) record.correlationId = meta.correlationId;
-  if (meta.userId !== undefined) record.userId = meta.userId;
-  if (meta.contentType !== undefined) record.contentType = meta.contentType;
-  if (meta.contentEncoding !== undefined) record.contentEncoding = meta.contentEncoding;
+  for (const field of META_FIELDS) {
+    const value = meta[field];
+    if (value !== undefined) record[field] = value;
+  }
   return record;
 }
