@@ -162,6 +162,13 @@ function plainType(cls: ClassName): TypeFacts {
   return facts;
 }
 
+/** `list` with `item` added; a new array when `list` is the shared empty {@link NONE}. */
+function appended(list: string[], item: string): string[] {
+  if (list === NONE) return [item];
+  list.push(item);
+  return list;
+}
+
 /** `'/' + index`. */
 function indexStep(k: number): string {
   return INDEX_STEPS[k] ?? `/${k}`;
@@ -1050,8 +1057,7 @@ class Parser {
       // semantic types
       const sem = this.semanticTypeOf(t, ctx, version);
       if (sem !== undefined) {
-        if (semantic === NONE) semantic = [];
-        semantic.push(sem);
+        semantic = appended(semantic, sem);
         semanticRows ??= new Map();
         const list = semanticRows.get(sem) ?? [];
         list.push(t);
@@ -1060,8 +1066,7 @@ class Parser {
       }
       const adj = this.adjunctTypeOf(t, ctx);
       if (adj !== undefined) {
-        if (adjunct === NONE) adjunct = [];
-        adjunct.push(adj);
+        adjunct = appended(adjunct, adj);
         continue;
       }
       const kind = this.classifyString(t, version, ctx, false);
@@ -1074,13 +1079,13 @@ class Parser {
           tptr,
         );
       } else if (kind === 'notDtmiNorTerm') {
-        if (version === 2) (undefinedTypes = undefinedTypes === NONE ? [] : undefinedTypes).push(t);
+        if (version === 2) undefinedTypes = appended(undefinedTypes, t);
         else {
           bad = true;
           this.err('typeNotDtmiNorTerm', `@type value '${t}' is neither a DTDL term nor a DTMI. Remove it.`, doc, tptr);
         }
       } else if (kind === 'undefinedTerm') {
-        if (version === 2 || ctx.incomplete) (undefinedTypes = undefinedTypes === NONE ? [] : undefinedTypes).push(t);
+        if (version === 2 || ctx.incomplete) undefinedTypes = appended(undefinedTypes, t);
         else {
           bad = true;
           this.err(
@@ -1091,7 +1096,7 @@ class Parser {
           );
         }
       } else {
-        if (ctx.incomplete) (undefinedTypes = undefinedTypes === NONE ? [] : undefinedTypes).push(t);
+        if (ctx.incomplete) undefinedTypes = appended(undefinedTypes, t);
         else {
           bad = true;
           this.err(
