@@ -130,14 +130,20 @@ export function sampleProcess(): ProcessSample {
   return { cpuMicros: user + system, loop: { idle: elu.idle, active: elu.active }, at: performance.now() };
 }
 
-/** CPU cores used (1.0 = one core busy) and event-loop utilisation (0..1) between two samples. */
-export function usageBetween(before: ProcessSample, after: ProcessSample): { cores: number; loop: number } {
+/** CPU cores used (1.0 = one core busy), event-loop utilisation (0..1) and CPU ms per item between two samples. */
+export function usageBetween(
+  before: ProcessSample,
+  after: ProcessSample,
+  items: number,
+): { cores: number; loop: number; cpuMsEach: number } {
   const wallMs = after.at - before.at;
+  const cpuMs = (after.cpuMicros - before.cpuMicros) / 1000;
   const active = after.loop.active - before.loop.active;
   const idle = after.loop.idle - before.loop.idle;
   return {
-    cores: wallMs > 0 ? (after.cpuMicros - before.cpuMicros) / 1000 / wallMs : NaN,
+    cores: wallMs > 0 ? cpuMs / wallMs : NaN,
     loop: active + idle > 0 ? active / (active + idle) : NaN,
+    cpuMsEach: items > 0 ? cpuMs / items : NaN,
   };
 }
 

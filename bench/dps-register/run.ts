@@ -135,6 +135,8 @@ async function batch(server: ChildProcess, generator: ChildProcess, target: DpsT
     log(`${transport}: server profile ${path}`);
   }
   const seconds = ran.elapsedMs / 1000;
+  const serverUse = usageBetween(before, after, ran.devices);
+  const loadUse = usageBetween(ran.loadBefore, ran.load, ran.devices);
   const result: BatchResult = {
     transport,
     devices: ran.devices,
@@ -145,14 +147,12 @@ async function batch(server: ChildProcess, generator: ChildProcess, target: DpsT
     registrationsPerSecond: ran.assigned / seconds,
     latencyMs: ran.latencyMs,
     server: {
-      ...usageBetween(before, after),
-      cpuMsPerRegistration: (after.cpuMicros - before.cpuMicros) / 1000 / ran.devices,
+      cores: serverUse.cores,
+      loop: serverUse.loop,
+      cpuMsPerRegistration: serverUse.cpuMsEach,
       rssMiB: after.rss / 2 ** 20,
     },
-    load: {
-      ...usageBetween(ran.loadBefore, ran.load),
-      cpuMsPerRegistration: (ran.load.cpuMicros - ran.loadBefore.cpuMicros) / 1000 / ran.devices,
-    },
+    load: { cores: loadUse.cores, loop: loadUse.loop, cpuMsPerRegistration: loadUse.cpuMsEach },
     prepareSeconds: prepared.elapsedMs / 1000,
     loadAverageAtStart,
   };
@@ -179,18 +179,14 @@ async function tlsBaseline(server: ChildProcess, generator: ChildProcess, target
     'handshaken',
   );
   const after = await ask<ServerStats>(server, { type: 'stats' }, 'stats');
+  const serverUse = usageBetween(before, after, done.count);
+  const loadUse = usageBetween(done.loadBefore, done.load, done.count);
   const result: HandshakeResult = {
     count: done.count,
     errors: done.errors,
     perSecond: done.count / (done.elapsedMs / 1000),
-    server: {
-      cores: usageBetween(before, after).cores,
-      cpuMsPerHandshake: (after.cpuMicros - before.cpuMicros) / 1000 / done.count,
-    },
-    load: {
-      cores: usageBetween(done.loadBefore, done.load).cores,
-      cpuMsPerHandshake: (done.load.cpuMicros - done.loadBefore.cpuMicros) / 1000 / done.count,
-    },
+    server: { cores: serverUse.cores, cpuMsPerHandshake: serverUse.cpuMsEach },
+    load: { cores: loadUse.cores, cpuMsPerHandshake: loadUse.cpuMsEach },
   };
   log(`tls: ${result.perSecond.toFixed(0)} handshakes/s, ${done.errors} errors`);
   return result;
