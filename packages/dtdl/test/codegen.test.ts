@@ -1,8 +1,7 @@
 // Codegen: the generated module compiles under the project's strict settings, and wrong payload types fail to
 // compile. Checked with the TypeScript compiler API on the samples and on 20 varied real models of the DMR.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,7 +10,7 @@ import ts from 'typescript';
 
 import { generateTypeScript, parse, parseWithResolver } from '../src/index.js';
 import { createFsDmrResolver } from '../src/fs/index.js';
-import { corporaDir, readJsonFile } from './corpus.js';
+import { corporaDir, extractDmr, jsonFilesUnder, readJsonFile } from './corpus.js';
 
 const compilerOptions: ts.CompilerOptions = {
   strict: true,
@@ -44,15 +43,7 @@ describe('codegen', () => {
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'plugboard-codegen-'));
     writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
-    repo = mkdtempSync(join(tmpdir(), 'plugboard-dmr-codegen-'));
-    execFileSync('tar', [
-      '-xzf',
-      join(corporaDir, 'iot-plugandplay-models.tar.gz'),
-      '-C',
-      repo,
-      '--exclude',
-      'dtmi/cloudrail',
-    ]);
+    repo = extractDmr('plugboard-dmr-codegen-');
   });
   after(() => {
     for (const d of [dir, repo]) if (d !== '') rmSync(d, { recursive: true, force: true });
@@ -92,15 +83,7 @@ describe('codegen', () => {
   });
 
   it('20 varied real models generate code that compiles strictly', async () => {
-    const files: string[] = [];
-    const walk = (d: string): void => {
-      for (const name of readdirSync(d).sort()) {
-        const p = join(d, name);
-        if (statSync(p).isDirectory()) walk(p);
-        else if (name.endsWith('.json')) files.push(p);
-      }
-    };
-    walk(join(repo, 'dtmi'));
+    const files = jsonFilesUnder(join(repo, 'dtmi'));
     const features = [
       '"Component"',
       '"Map"',

@@ -1,31 +1,21 @@
 // The public Device Models Repository (19,255 real DTDL v2 models, all valid per the official parser): every model
 // must be accepted when resolved from the extracted repository tree.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { parseWithResolver } from '../src/index.js';
 import { createFsDmrResolver } from '../src/fs/index.js';
-import { corporaDir } from './corpus.js';
+import { extractDmr, jsonFilesUnder } from './corpus.js';
 
 describe('Device Models Repository corpus', () => {
   let repo = '';
   const files: string[] = [];
 
   before(() => {
-    repo = mkdtempSync(join(tmpdir(), 'plugboard-dmr-'));
-    execFileSync('tar', ['-xzf', join(corporaDir, 'iot-plugandplay-models.tar.gz'), '-C', repo]);
-    const walk = (dir: string): void => {
-      for (const name of readdirSync(dir)) {
-        const p = join(dir, name);
-        if (statSync(p).isDirectory()) walk(p);
-        else if (name.endsWith('.json')) files.push(p);
-      }
-    };
-    walk(join(repo, 'dtmi'));
+    repo = extractDmr('plugboard-dmr-', { generated: true });
+    files.push(...jsonFilesUnder(join(repo, 'dtmi')));
     files.sort();
   });
 

@@ -1,9 +1,7 @@
 // Differential tests against the official parser (DTDLParser 1.1.3 compiled to WebAssembly, devDependency only):
 // same verdict on fast-check-generated models, on mutations of the sample models, and on real DMR models.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
@@ -11,7 +9,7 @@ import { getInterop } from '@digicatapult/dtdl-parser';
 import fc from 'fast-check';
 
 import { parse } from '../src/index.js';
-import { corporaDir, readJsonFile } from './corpus.js';
+import { corporaDir, extractDmr, jsonFilesUnder, readJsonFile } from './corpus.js';
 import { modelArb } from './generators.js';
 
 type Oracle = (docs: readonly unknown[]) => { valid: boolean; detail: string; codes: string[] };
@@ -131,30 +129,14 @@ describe('differential: official parser (WASM) vs @plugboard/dtdl', () => {
   describe('real models', () => {
     let repo = '';
     before(() => {
-      repo = mkdtempSync(join(tmpdir(), 'plugboard-dmr-oracle-'));
-      execFileSync('tar', [
-        '-xzf',
-        join(corporaDir, 'iot-plugandplay-models.tar.gz'),
-        '-C',
-        repo,
-        '--exclude',
-        'dtmi/cloudrail',
-      ]);
+      repo = extractDmr('plugboard-dmr-oracle-');
     });
     after(() => {
       if (repo !== '') rmSync(repo, { recursive: true, force: true });
     });
 
     it('same verdict on every 8th hand-written DMR model, alone (unresolved) and with mutations', () => {
-      const files: string[] = [];
-      const walk = (dir: string): void => {
-        for (const name of readdirSync(dir).sort()) {
-          const p = join(dir, name);
-          if (statSync(p).isDirectory()) walk(p);
-          else if (name.endsWith('.json')) files.push(p);
-        }
-      };
-      walk(join(repo, 'dtmi'));
+      const files = jsonFilesUnder(join(repo, 'dtmi'));
       const sample = files.filter((_, i) => i % 8 === 0);
       assert.ok(sample.length > 100);
       const rand = fc.sample(fc.nat({ max: 1_000_000 }), { numRuns: sample.length, seed });
