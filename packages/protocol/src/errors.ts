@@ -12,6 +12,11 @@ export const PROTOCOL_ERROR_CODES = [
   'PROTOCOL_USERNAME_MALFORMED',
   'PROTOCOL_PROPERTY_BAG_MALFORMED',
   'PROTOCOL_TOPIC_MALFORMED',
+  'PROTOCOL_JSON_MALFORMED',
+  'PROTOCOL_JSON_TOO_LARGE',
+  'PROTOCOL_JSON_TOO_DEEP',
+  'PROTOCOL_JSON_TOO_MANY_KEYS',
+  'PROTOCOL_JSON_FORBIDDEN_KEY',
 ] as const;
 
 /**
@@ -25,8 +30,8 @@ export const PROTOCOL_ERROR_CODES = [
 export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number];
 
 /**
- * Thrown when wire text (a SAS token, connection string, MQTT user name, property bag or topic) does not
- * follow its grammar. Programmer errors (for example a key that is not base64) are `TypeError`s instead.
+ * Thrown when wire text (a SAS token, connection string, MQTT user name, property bag, topic or untrusted
+ * JSON) does not follow its grammar or exceeds its limits. Programmer errors (for example a key that is not base64) are `TypeError`s instead.
  *
  * @example
  * ```ts

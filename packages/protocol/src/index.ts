@@ -1,6 +1,7 @@
 /**
  * `@plugboard/protocol`: the pure IoT Hub / DPS wire grammar shared by the server and tools — SAS tokens,
- * connection strings, MQTT user names, topics and property bags, Plug and Play naming conventions.
+ * connection strings, MQTT user names, topics and property bags, Plug and Play naming conventions, the
+ * bounded reader for untrusted JSON and the `If-Match` header.
  * No `node:` modules and no `Buffer`: it runs unchanged in Node 20+ and browsers.
  *
  * @example
@@ -63,6 +64,12 @@ export {
   parseDpsResponseTopic,
 } from './dps-topics.js';
 export type { DpsPublishTopic, DpsResponseTopic } from './dps-topics.js';
+
+export { DEFAULT_JSON_LIMITS, readJson } from './json.js';
+export type { JsonLimits, JsonValue } from './json.js';
+
+export { ifMatchHolds, parseIfMatch } from './etag.js';
+export type { IfMatch, ParseIfMatchOptions } from './etag.js';
 
 export { COMPONENT_MARKER, componentCommandName, parseCommandName, writablePropertyAck } from './pnp.js';
 export type { CommandName, WritablePropertyAck } from './pnp.js';

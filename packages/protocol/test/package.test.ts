@@ -34,6 +34,11 @@ describe('@plugboard/protocol package', () => {
         'PROTOCOL_USERNAME_MALFORMED',
         'PROTOCOL_PROPERTY_BAG_MALFORMED',
         'PROTOCOL_TOPIC_MALFORMED',
+        'PROTOCOL_JSON_MALFORMED',
+        'PROTOCOL_JSON_TOO_LARGE',
+        'PROTOCOL_JSON_TOO_DEEP',
+        'PROTOCOL_JSON_TOO_MANY_KEYS',
+        'PROTOCOL_JSON_FORBIDDEN_KEY',
       ],
     );
   });
