@@ -372,3 +372,45 @@ export function dpsToken(idScope: string, registrationId: string, key: string, e
     encodeResource: false,
   });
 }
+
+/** A DPS service-API token (`provisioningserviceowner`), as the DPS service SDKs sign it. */
+export function dpsServiceToken(platform: Platform): Promise<string> {
+  const policy = platform.dps.servicePolicy;
+  return createSharedAccessSignature({
+    resource: platform.dps.hostName,
+    key: policy.primaryKey,
+    keyName: policy.keyName,
+    expiry: Math.floor(Date.now() / 1000) + 3600,
+    encodeResource: false,
+  });
+}
+
+/**
+ * A raw MQTT connection to the platform's DPS, CONNECTed as `registrationId` with `password` (a DPS SAS
+ * token) and subscribed to `$dps/registrations/res/#` at `qos`. Throws if the CONNACK is not 0.
+ */
+export async function dpsRawMqtt(
+  platform: Platform,
+  registrationId: string,
+  password: string,
+  qos: 0 | 1 = 0,
+): Promise<RawMqtt> {
+  const raw = await RawMqtt.connect({
+    host: platform.dpsEndpoint.address,
+    port: platform.dpsEndpoint.mqttPort,
+    ca: platform.tls.caCertificatePem,
+  });
+  const connack = await raw.handshake({
+    clientId: registrationId,
+    username: `${platform.dps.idScope}/registrations/${registrationId}/api-version=2019-03-31`,
+    password,
+    clean: true,
+  });
+  if (connack.returnCode !== 0) {
+    raw.end();
+    throw new Error(`DPS CONNACK ${connack.returnCode}`);
+  }
+  raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$dps/registrations/res/#', qos }] });
+  await raw.next(isPacket('suback'));
+  return raw;
+}

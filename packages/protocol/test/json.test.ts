@@ -13,6 +13,12 @@ function code(fn: () => unknown): ProtocolErrorCode | undefined {
   return undefined;
 }
 
+function hasProtoKey(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (Object.prototype.hasOwnProperty.call(value, '__proto__')) return true;
+  return Object.values(value).some(hasProtoKey);
+}
+
 const seed = Number(process.env['PLUGBOARD_FUZZ_SEED'] ?? Date.now() % 2 ** 31);
 
 describe('readJson: the bounded reader for untrusted JSON', () => {
@@ -27,12 +33,17 @@ describe('readJson: the bounded reader for untrusted JSON', () => {
     assert.equal(readJson('"text"'), 'text');
   });
 
-  it('[fuzz] agrees with JSON.parse on every JSON value within the limits', (t) => {
+  it('[fuzz] agrees with JSON.parse on every JSON value within the limits, except __proto__ keys', (t) => {
     t.diagnostic(`fast-check seed ${seed} (PLUGBOARD_FUZZ_SEED)`);
     fc.assert(
       fc.property(fc.jsonValue({ maxDepth: 8 }), (value) => {
         const text = JSON.stringify(value);
-        assert.deepEqual(readJson(text), JSON.parse(text));
+        if (hasProtoKey(value))
+          assert.equal(
+            code(() => readJson(text)),
+            'PROTOCOL_JSON_FORBIDDEN_KEY',
+          );
+        else assert.deepEqual(readJson(text), JSON.parse(text));
       }),
       { seed, numRuns: 300 },
     );

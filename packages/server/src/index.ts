@@ -49,6 +49,9 @@ export { TWIN_LIMITS, applySectionPatch, newTwin, sectionForDevice, validateTwin
 export { CONNACK_CODES, MAX_D2C_PAYLOAD, MqttSession } from './edges/mqtt/session.js';
 export type { HubResolver, MqttSessionOptions, MqttSessionSink } from './edges/mqtt/session.js';
 export { MAX_PACKET_BYTES, serveMqttConnection } from './edges/mqtt/connection.js';
+export { DEFAULT_LISTENER_LIMITS, TLS_CIPHERS, listenerLimits } from './edges/limits.js';
+export type { ListenerLimits } from './edges/limits.js';
+export type { ServedRoute } from './edges/listeners.js';
 export { identityView, registerServiceApi, telemetryView } from './edges/http/service-api.js';
 export { REDACTED_PATHS, createLogger } from './logger.js';
 export type { CreateLoggerOptions } from './logger.js';

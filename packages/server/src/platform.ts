@@ -4,26 +4,19 @@
  * these from argv; tests build one on loopback addresses of their own.
  */
 import { join, resolve } from 'node:path';
-import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
-import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
-import { fastify as Fastify, LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { WebSocketServer, createWebSocketStream } from 'ws';
-import { DpsError } from './core/dps-errors.js';
 import { ProvisioningService, type DpsQuotas, type EnrollmentGroup } from './core/dps.js';
 import { Hub, type C2dSettings } from './core/hub.js';
-import { registerDpsApi, sendDpsError } from './edges/dps/http.js';
+import { registerDpsApi } from './edges/dps/http.js';
 import { DpsMqttSession } from './edges/dps/mqtt-session.js';
-import { registerServiceApi, sendHubError } from './edges/http/service-api.js';
-import { MAX_PACKET_BYTES, serveMqttStream, type MqttProtocolSession } from './edges/mqtt/connection.js';
-import { MqttSession, type MqttSessionSink } from './edges/mqtt/session.js';
-import { HubError } from './errors.js';
+import { registerServiceApi } from './edges/http/service-api.js';
+import { listenerLimits, type ListenerLimits } from './edges/limits.js';
+import { listenHttps, listenMqtt, type Listener, type ServedRoute, type SessionFactory } from './edges/listeners.js';
+import { MqttSession } from './edges/mqtt/session.js';
 import { createLogger } from './logger.js';
 import type { Storage } from './storage/port.js';
 import { SqliteStorage } from './storage/sqlite.js';
 import { ensureTlsMaterial, type TlsMaterial } from './tls/index.js';
-import { peerCertificateChain } from './tls/peer.js';
 
 /** The real IoT Hub / DPS ports. */
 export const DEFAULT_PORTS = { mqtt: 8883, https: 443 } as const;
@@ -64,6 +57,8 @@ export interface PlatformOptions {
   durability?: 'normal' | 'full';
   tokenExpiryGraceSeconds?: number;
   c2d?: Partial<C2dSettings>;
+  /** Time limits of every listener phase (handshake, CONNECT, HTTP headers and body, keep-alive). */
+  limits?: Partial<ListenerLimits>;
 }
 
 /** Where a started hub listens. */
@@ -72,6 +67,8 @@ export interface HubEndpoint {
   address: string;
   mqttPort: number;
   httpsPort: number;
+  /** The REST routes the hub's HTTPS listener serves. */
+  routes: readonly ServedRoute[];
 }
 
 /** Where DPS listens. */
@@ -80,6 +77,8 @@ export interface DpsEndpoint {
   address: string;
   mqttPort: number;
   httpsPort: number;
+  /** The REST routes the DPS HTTPS listener serves. */
+  routes: readonly ServedRoute[];
 }
 
 /** A running platform. */
@@ -122,121 +121,6 @@ function hubDefinitions(options: PlatformOptions): HubDefinition[] {
   return Array.from({ length: hubs }, (_, i) => ({ name: `hub-${i + 1}`, address: `${prefix}.${i + 2}` }));
 }
 
-interface Listener {
-  port: number;
-  close(): Promise<void>;
-}
-
-type SessionFactory = (sink: MqttSessionSink) => MqttProtocolSession;
-
-/** An MQTT-over-TLS listener serving sessions from `createSession`. */
-async function listenMqtt(
-  tls: TlsMaterial,
-  address: string,
-  port: number,
-  logger: Logger,
-  createSession: SessionFactory,
-): Promise<Listener> {
-  const server: TlsServer = createTlsServer({
-    key: tls.serverKeyPem,
-    cert: tls.serverCertificatePem,
-    requestCert: true,
-    rejectUnauthorized: false,
-  });
-  const sockets = new Set<Duplex>();
-  const log = logger.child({ transport: 'mqtt' });
-  server.on('secureConnection', (socket: TLSSocket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.setNoDelay(true);
-    serveMqttStream({
-      stream: socket,
-      transport: 'mqtt',
-      logger: log,
-      clientCertificates: peerCertificateChain(socket),
-      createSession,
-    });
-  });
-  server.on('tlsClientError', (error) => logger.debug({ err: error }, 'TLS handshake failed'));
-  await new Promise<void>((ok, fail) => {
-    server.once('error', fail);
-    server.listen(port, address, () => {
-      server.off('error', fail);
-      ok();
-    });
-  });
-  server.on('error', (error) => logger.error({ err: error }, 'MQTT listener error'));
-  const bound = server.address();
-  return {
-    port: typeof bound === 'object' && bound !== null ? bound.port : port,
-    close: () =>
-      new Promise<void>((ok) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => ok());
-      }),
-  };
-}
-
-/** An HTTPS listener with REST routes and MQTT over WebSockets at `/$iothub/websocket`. */
-async function listenHttps(
-  tls: TlsMaterial,
-  address: string,
-  port: number,
-  logger: Logger,
-  routes: (app: FastifyInstance) => void,
-  createSession: SessionFactory,
-): Promise<Listener> {
-  const app = Fastify({
-    https: { key: tls.serverKeyPem, cert: tls.serverCertificatePem, requestCert: true, rejectUnauthorized: false },
-    loggerInstance: logger.child({ transport: 'https' }) as unknown as FastifyBaseLogger,
-    logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: 1024 * 1024,
-    forceCloseConnections: true,
-    // Ids are up to 128 characters, fully percent-encoded up to 384.
-    routerOptions: { maxParamLength: 512 },
-    frameworkErrors: (error, _request, reply) => {
-      void sendHubError(reply, new HubError('HUB_INVALID_ARGUMENT', `The request URL is invalid: ${error.message}`));
-    },
-  });
-  routes(app as unknown as FastifyInstance);
-  const wss = new WebSocketServer({
-    noServer: true,
-    maxPayload: MAX_PACKET_BYTES,
-    handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false),
-  });
-  const log = logger.child({ transport: 'mqtt-ws' });
-  app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const path = (request.url ?? '').split('?')[0];
-    if (path !== '/$iothub/websocket') {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
-      return;
-    }
-    wss.handleUpgrade(request, socket, head, (ws) => {
-      if (ws.protocol !== 'mqtt') {
-        ws.close(1002, 'subprotocol mqtt required');
-        return;
-      }
-      serveMqttStream({
-        stream: createWebSocketStream(ws),
-        transport: 'mqtt-ws',
-        logger: log,
-        clientCertificates: peerCertificateChain(request.socket as TLSSocket),
-        createSession,
-      });
-    });
-  });
-  await app.listen({ host: address, port });
-  const bound = app.server.address();
-  return {
-    port: typeof bound === 'object' && bound !== null ? bound.port : port,
-    close: async () => {
-      for (const client of wss.clients) client.terminate();
-      wss.close();
-      await app.close();
-    },
-  };
-}
-
 /**
  * Starts storage, TLS, the provisioning service and every hub with its listeners.
  *
@@ -247,6 +131,8 @@ async function listenHttps(
  */
 export async function startPlatform(options: PlatformOptions): Promise<Platform> {
   const logger = options.logger ?? createLogger();
+  const limits = listenerLimits(options.limits);
+  const mqttLimits = { connectTimeoutMs: limits.mqttConnectMs, maxIdleMs: limits.mqttMaxIdleMs };
   const dataDir = resolve(options.dataDir);
   const definitions = hubDefinitions(options);
   const names = new Set<string>();
@@ -297,19 +183,23 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       const resolveHub = (hostName: string | undefined): Hub | undefined =>
         hostName !== undefined && hostName.toLowerCase() === hub.hostName.toLowerCase() ? hub : undefined;
       const createSession: SessionFactory = (sink) =>
-        new MqttSession({ resolveHub, sink, logger: hubLog.child({ transport: sink.transport }) });
-      const mqtt = await listenMqtt(tls, definition.address, mqttPort, hubLog, createSession);
+        new MqttSession({ resolveHub, sink, logger: hubLog.child({ transport: sink.transport }), ...mqttLimits });
+      const listen = { tls, address: definition.address, logger: hubLog, limits, createSession };
+      const mqtt = await listenMqtt({ ...listen, port: mqttPort });
       listeners.push(mqtt);
-      const https = await listenHttps(
-        tls,
-        definition.address,
-        httpsPort,
-        hubLog,
-        (app) => registerServiceApi(app, resolveHub),
-        createSession,
-      );
+      const https = await listenHttps({
+        ...listen,
+        port: httpsPort,
+        routes: (app) => registerServiceApi(app, resolveHub),
+      });
       listeners.push(https);
-      endpoints.push({ hub, address: definition.address, mqttPort: mqtt.port, httpsPort: https.port });
+      endpoints.push({
+        hub,
+        address: definition.address,
+        mqttPort: mqtt.port,
+        httpsPort: https.port,
+        routes: https.routes,
+      });
     }
 
     const dpsLog = logger.child({ component: 'dps' });
@@ -322,33 +212,23 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       ...(options.dps?.quotas === undefined ? {} : { quotas: options.dps.quotas }),
       ...(options.dps?.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: options.dps.retryAfterSeconds }),
     });
-    const createDpsSession: SessionFactory = (sink) => new DpsMqttSession({ dps, sink, logger: dpsLog });
-    const dpsMqtt = await listenMqtt(tls, dpsAddress, mqttPort, dpsLog, createDpsSession);
+    const createDpsSession: SessionFactory = (sink) => new DpsMqttSession({ dps, sink, logger: dpsLog, ...mqttLimits });
+    const dpsListen = { tls, address: dpsAddress, logger: dpsLog, limits, createSession: createDpsSession };
+    const dpsMqtt = await listenMqtt({ ...dpsListen, port: mqttPort });
     listeners.push(dpsMqtt);
-    const dpsHttps = await listenHttps(
-      tls,
-      dpsAddress,
-      httpsPort,
-      dpsLog,
-      (app) => {
-        app.setErrorHandler((error: unknown, _request, reply) => {
-          if (error instanceof DpsError) return sendDpsError(reply, error);
-          const e = error as { statusCode?: number; message?: string; code?: string };
-          if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-            return sendDpsError(reply, new DpsError('DPS_PAYLOAD_TOO_LARGE', 'The request body is too large.'));
-          }
-          if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
-            return sendDpsError(reply, new DpsError('DPS_BAD_REQUEST', e.message ?? 'Bad request.'));
-          }
-          dpsLog.error({ err: error }, 'DPS request failed');
-          return sendDpsError(reply, new DpsError('DPS_INTERNAL', 'Internal error.'));
-        });
-        registerDpsApi(app, dps);
-      },
-      createDpsSession,
-    );
+    const dpsHttps = await listenHttps({
+      ...dpsListen,
+      port: httpsPort,
+      routes: (app) => registerDpsApi(app, dps, dpsLog),
+    });
     listeners.push(dpsHttps);
-    const dpsEndpoint: DpsEndpoint = { dps, address: dpsAddress, mqttPort: dpsMqtt.port, httpsPort: dpsHttps.port };
+    const dpsEndpoint: DpsEndpoint = {
+      dps,
+      address: dpsAddress,
+      mqttPort: dpsMqtt.port,
+      httpsPort: dpsHttps.port,
+      routes: dpsHttps.routes,
+    };
     const material = tls;
 
     let closed = false;

@@ -2,6 +2,7 @@
  * Device Provisioning Service errors. Each code maps once per edge to an HTTP / MQTT `res/{status}` and
  * the numeric `errorCode` DPS puts in its bodies (`{"errorCode","trackingId","message","timestampUtc"}`).
  */
+import { ProtocolError } from '@plugboard/protocol';
 
 /** What each code means on the wire. */
 export const DPS_ERRORS = {
@@ -24,6 +25,23 @@ export type DpsErrorCode = keyof typeof DPS_ERRORS;
 
 /** Every DPS error code, for documentation checks. */
 export const DPS_ERROR_CODES = Object.keys(DPS_ERRORS) as DpsErrorCode[];
+
+/** Largest register request body (`{"registrationId", "payload"}` with a 4 KB payload) read, in bytes. */
+export const DPS_MAX_BODY_BYTES = 16 * 1024;
+
+/**
+ * The DPS error for JSON the bounded reader refused: `DPS_PAYLOAD_TOO_LARGE` (413) for size, otherwise
+ * `DPS_BAD_REQUEST` (400) naming what was wrong.
+ *
+ * @example
+ * try { readJson(body, { maxBytes: DPS_MAX_BODY_BYTES }); } catch (e) { throw dpsJsonError(e, 'The body'); }
+ */
+export function dpsJsonError(cause: unknown, what: string): DpsError {
+  const detail = cause instanceof ProtocolError ? cause.message : 'It is not valid JSON.';
+  return cause instanceof ProtocolError && cause.code === 'PROTOCOL_JSON_TOO_LARGE'
+    ? new DpsError('DPS_PAYLOAD_TOO_LARGE', `${what} is too large: ${detail}`, { cause })
+    : new DpsError('DPS_BAD_REQUEST', `${what} is refused: ${detail}`, { cause });
+}
 
 /**
  * A refusal by the provisioning service.

@@ -5,11 +5,19 @@
  * {@link ProvisioningService.register} and {@link ProvisioningService.operationStatus}.
  */
 import { createHash, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
-import { decodeResource, parseSharedAccessSignature, type SharedAccessSignature } from '@plugboard/protocol';
+import {
+  ProtocolError,
+  decodeResource,
+  ifMatchHolds,
+  parseIfMatch,
+  parseSharedAccessSignature,
+  readJson,
+  type SharedAccessSignature,
+} from '@plugboard/protocol';
 import type { Logger } from 'pino';
 import type { Storage } from '../storage/port.js';
 import { certificateThumbprints, verifyCertificateChain } from '../tls/index.js';
-import { DpsError } from './dps-errors.js';
+import { DpsError, dpsJsonError } from './dps-errors.js';
 import { hmacBase64, verifySas } from './sas.js';
 import type { Hub } from './hub.js';
 import type { Authentication, JsonObject, JsonValue } from './model.js';
@@ -178,7 +186,11 @@ export interface ProvisioningServiceOptions {
   now?: () => number;
 }
 
-const REGISTRATION_ID = /^[a-z0-9][a-z0-9\-._:]{0,127}$/i;
+/**
+ * DPS registration ids: up to 128 letters, digits and `- . _ :`, the first a letter or digit, the last a
+ * letter, digit or `-`; case-insensitive (`Dev1` and `dev1` are one registration).
+ */
+const REGISTRATION_ID = /^[a-z0-9](?:[a-z0-9\-._:]{0,126}[a-z0-9-])?$/i;
 const GROUP_ID = /^[A-Za-z0-9\-._:]{1,128}$/;
 const OPERATION_TTL_MS = 10 * 60_000;
 const MAX_PAYLOAD_BYTES = 4096;
@@ -486,11 +498,17 @@ export class ProvisioningService {
     return enrollment;
   }
 
+  /** `If-Match`: absent, `*`, or the current etag (quoted or bare); empty or malformed never matches. */
   #checkEtag(ifMatch: string | undefined, current: string | undefined): void {
-    if (ifMatch === undefined || ifMatch === '*' || ifMatch === '"*"') return;
-    const wanted = ifMatch.replace(/^"|"$/g, '');
-    if (current === undefined || wanted !== current.replace(/^"|"$/g, '')) {
-      throw new DpsError('DPS_PRECONDITION_FAILED', 'The etag does not match; read the enrollment again and retry.');
+    const wanted = parseIfMatch(ifMatch, { allowUnquoted: true });
+    if (wanted === undefined || wanted.kind === 'any') return;
+    if (!ifMatchHolds(wanted, current?.replace(/^"|"$/g, ''))) {
+      throw new DpsError(
+        'DPS_PRECONDITION_FAILED',
+        wanted.kind === 'malformed'
+          ? `If-Match ${JSON.stringify(ifMatch)} is neither * nor an etag.`
+          : 'The etag does not match; read the enrollment again and retry.',
+      );
     }
   }
 
@@ -566,7 +584,7 @@ export class ProvisioningService {
     if (typeof registrationId !== 'string' || !REGISTRATION_ID.test(registrationId)) {
       throw new DpsError(
         'DPS_INVALID_REGISTRATION_ID',
-        `Registration id ${JSON.stringify(registrationId)} is invalid: use up to 128 letters, digits and - . _ : starting with a letter or digit.`,
+        `Registration id ${JSON.stringify(registrationId)} is invalid: use up to 128 letters, digits and - . _ :, starting with a letter or digit and ending with a letter, digit or -.`,
       );
     }
   }
@@ -650,7 +668,7 @@ export class ProvisioningService {
       const { primary, secondary } = group.attestation.x509.caCertificates;
       const verdict = verifyCertificateChain(chain, secondary === undefined ? [primary] : [primary, secondary], now);
       if (!verdict.ok) continue;
-      if (verdict.commonName !== registrationId) {
+      if (verdict.commonName?.toLowerCase() !== registrationId.toLowerCase()) {
         throw new DpsError('DPS_UNAUTHORIZED', 'The certificate subject CN must equal the registration id.');
       }
       return {
@@ -672,11 +690,14 @@ export class ProvisioningService {
       throw new DpsError('DPS_BAD_REQUEST', 'registrationId in the body does not match the one in the path.');
     }
     let payload = body['payload'] as JsonValue | undefined;
-    if (typeof payload === 'string') {
+    if (typeof payload === 'string' && payload.length <= MAX_PAYLOAD_BYTES) {
+      // A JSON-encoded payload (protocol.md §3.4); an opaque string is allowed too.
       try {
-        payload = JSON.parse(payload) as JsonValue;
-      } catch {
-        // An opaque string payload is allowed.
+        payload = readJson(payload, { maxBytes: MAX_PAYLOAD_BYTES });
+      } catch (cause) {
+        if (cause instanceof ProtocolError && cause.code !== 'PROTOCOL_JSON_MALFORMED') {
+          throw dpsJsonError(cause, 'The registration payload');
+        }
       }
     }
     if (payload !== undefined && Buffer.byteLength(JSON.stringify(payload)) > MAX_PAYLOAD_BYTES) {
@@ -790,10 +811,14 @@ export class ProvisioningService {
   ): Promise<RegistrationRecord> {
     const key = registrationId.toLowerCase();
     const previous = this.#registrations.get(key);
+    // Registration ids are case-insensitive: a device that registers again with another casing keeps the
+    // device id it was first given, so it never gets a second identity on the hub.
     const deviceId =
       attested.enrollment.kind === 'individual'
-        ? (attested.enrollment.individual.deviceId ?? registrationId)
-        : registrationId;
+        ? (attested.enrollment.individual.deviceId ??
+          previous?.deviceId ??
+          attested.enrollment.individual.registrationId)
+        : (previous?.deviceId ?? registrationId);
     const enrollmentKey = enrollmentKeyOf(attested.enrollment);
     const allocated =
       previous !== undefined && previous.hub !== undefined && enrollmentKeyOf(previous.enrollment) === enrollmentKey

@@ -1,10 +1,19 @@
 import { randomBytes, randomUUID, X509Certificate } from 'node:crypto';
-import { parseSharedAccessSignature, decodeResource, resourceCovers, ProtocolError } from '@plugboard/protocol';
+import {
+  ProtocolError,
+  decodeResource,
+  ifMatchHolds,
+  parseIfMatch,
+  parseSharedAccessSignature,
+  readJson,
+  resourceCovers,
+} from '@plugboard/protocol';
 import type { Logger } from 'pino';
 import { HubError } from '../errors.js';
 import type { Storage, StoredIdentity } from '../storage/port.js';
 import { certificateThumbprints, verifyCertificateChain } from '../tls/index.js';
 import { HubEventStream } from './events.js';
+import { checkIdentityInput } from './registry-input.js';
 import { verifySas } from './sas.js';
 import {
   identityKey,
@@ -204,11 +213,6 @@ function newKey(): string {
 function nextEtag(etag: string | undefined): string {
   const n = etag === undefined ? -1 : Number(Buffer.from(etag, 'base64').toString('utf8'));
   return Buffer.from(String(Number.isFinite(n) ? n + 1 : 0), 'utf8').toString('base64');
-}
-
-function unquote(etag: string): string {
-  const trimmed = etag.trim();
-  return trimmed.startsWith('"') && trimmed.endsWith('"') ? trimmed.slice(1, -1) : trimmed;
 }
 
 /**
@@ -463,7 +467,8 @@ export class Hub {
   }
 
   /** Registers a new device or module. Throws `HUB_DEVICE_ALREADY_EXISTS` / `HUB_MODULE_ALREADY_EXISTS`. */
-  async createIdentity(input: IdentityInput): Promise<IdentityRecord> {
+  async createIdentity(given: IdentityInput): Promise<IdentityRecord> {
+    const input = checkIdentityInput(given);
     const identity = identityOf(input);
     this.#validateIds(identity);
     const key = identityKey(identity);
@@ -511,7 +516,8 @@ export class Hub {
    * Updates an identity (status, keys, thumbprints). `ifMatch` is `*` or the current etag; otherwise
    * `HUB_PRECONDITION_FAILED`. Disabling closes live connections.
    */
-  async updateIdentity(input: IdentityInput, ifMatch?: string): Promise<IdentityRecord> {
+  async updateIdentity(given: IdentityInput, ifMatch?: string): Promise<IdentityRecord> {
+    const input = checkIdentityInput(given);
     const identity = identityOf(input);
     this.#validateIds(identity);
     const stored = this.#require(identity);
@@ -540,16 +546,16 @@ export class Hub {
     return record;
   }
 
+  /** IoT Hub's `If-Match` rule: absent, `*` or the current etag in quotes; anything else is 412. */
   #checkEtag(ifMatch: string | undefined, current: string): void {
-    if (ifMatch === undefined) return;
-    const wanted = unquote(ifMatch);
-    if (wanted === '*' || wanted === '') return;
-    if (wanted !== current) {
-      throw new HubError(
-        'HUB_PRECONDITION_FAILED',
-        `The etag ${ifMatch} does not match the current etag "${current}"; read the resource again and retry.`,
-      );
-    }
+    const wanted = parseIfMatch(ifMatch);
+    if (ifMatchHolds(wanted, current)) return;
+    throw new HubError(
+      'HUB_PRECONDITION_FAILED',
+      wanted?.kind === 'malformed'
+        ? `If-Match ${JSON.stringify(ifMatch)} is neither * nor a quoted etag; send "${current}" or *.`
+        : `The etag ${ifMatch ?? ''} does not match the current etag "${current}"; read the resource again and retry.`,
+    );
   }
 
   /** Deletes an identity (a device's modules with it) and closes its connections. */
@@ -1140,11 +1146,21 @@ export class Hub {
     clearTimeout(pending.timer);
     let payload: JsonValue = null;
     if (body.length > 0) {
-      const text = Buffer.from(body).toString('utf8');
       try {
-        payload = JSON.parse(text) as JsonValue;
-      } catch {
-        payload = text;
+        payload = readJson(body, { maxBytes: MAX_METHOD_PAYLOAD });
+      } catch (cause) {
+        if (!(cause instanceof ProtocolError) || cause.code === 'PROTOCOL_JSON_MALFORMED') {
+          // Not JSON: the service gets the text, as IoT Hub passes it on.
+          payload = Buffer.from(body).toString('utf8');
+        } else {
+          this.#log.info(
+            { code: cause.code, deviceId: handle.identity.deviceId, rid },
+            `method response refused: ${cause.message}`,
+          );
+          const code = cause.code === 'PROTOCOL_JSON_TOO_LARGE' ? 'HUB_MESSAGE_TOO_LARGE' : 'HUB_INVALID_ARGUMENT';
+          pending.reject(new HubError(code, `The device's method response is refused: ${cause.message}`, { cause }));
+          return;
+        }
       }
     }
     pending.resolve({ status, payload });

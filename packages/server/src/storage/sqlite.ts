@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import {
@@ -8,6 +7,7 @@ import {
   type SessionSubscription,
   type TelemetryRecord,
 } from '../core/model.js';
+import { ensurePrivateDirectory, ensurePrivateFile, tightenPrivateFiles } from '../secret-files.js';
 import type { HubConfigRecord, Storage, StoredIdentity, TelemetryQuery } from './port.js';
 import {
   decodeTelemetry,
@@ -291,9 +291,16 @@ export class SqliteStorage implements Storage {
 
   /** Opens (and creates if needed) the database. */
   static open(options: SqliteStorageOptions): SqliteStorage {
-    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+    const files = options.path === ':memory:' ? [] : [options.path, `${options.path}-wal`, `${options.path}-shm`];
+    if (options.path !== ':memory:') {
+      // Every key is in here: 0600 in a 0700 directory, and the WAL and SHM files SQLite derives from it.
+      ensurePrivateDirectory(dirname(options.path));
+      ensurePrivateFile(options.path);
+      tightenPrivateFiles(files);
+    }
     const db = new Database(options.path);
     db.pragma('journal_mode = WAL');
+    tightenPrivateFiles(files);
     db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     db.pragma('busy_timeout = 5000');
     // Checkpoint the WAL in smaller steps than the default 1,000 pages: each one blocks a commit.

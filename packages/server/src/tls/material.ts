@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   issueCertificate,
@@ -14,6 +14,7 @@ import {
 import type { ParsedCertificate } from './certificates.js';
 import { TlsError } from './errors.js';
 import type { TlsLogger } from './errors.js';
+import { ensurePrivateDirectory, tightenPrivateFiles } from '../secret-files.js';
 
 /**
  * Where the local CA and the server certificate live, and which names the server certificate must cover.
@@ -180,7 +181,8 @@ async function ensure(directory: string, options: TlsMaterialOptions): Promise<T
     serverKey: join(directory, 'server.key.pem'),
   };
   try {
-    await mkdir(directory, { recursive: true, mode: 0o700 });
+    ensurePrivateDirectory(directory);
+    tightenPrivateFiles([paths.caKey, paths.serverKey]);
   } catch (cause) {
     throw new TlsError('HUB_TLS_MATERIAL_INVALID', `cannot create the TLS directory ${directory}: check permissions`, {
       cause,

@@ -5,10 +5,12 @@
  */
 import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import { parseSharedAccessSignature, verifySharedAccessSignature, decodeResource } from '@plugboard/protocol';
-import { DpsError } from '../../core/dps-errors.js';
+import { DPS_MAX_BODY_BYTES, DpsError } from '../../core/dps-errors.js';
 import type { DpsCredentials, DpsServicePolicy, EnrollmentSettings, ProvisioningService } from '../../core/dps.js';
 import { peerCertificateChain } from '../../tls/peer.js';
+import { isJsonError, jsonErrorStatus } from '../http/json-body.js';
 
 function send(reply: FastifyReply, status: number, body: unknown, retryAfter?: number): FastifyReply {
   reply.code(status).header('content-type', 'application/json; charset=utf-8');
@@ -40,13 +42,32 @@ interface DeviceParams {
  * Registers the DPS routes.
  *
  * @example
- * registerDpsApi(app, dps);
+ * registerDpsApi(app, dps, logger);
  */
-export function registerDpsApi(app: FastifyInstance, dps: ProvisioningService): void {
+export function registerDpsApi(app: FastifyInstance, dps: ProvisioningService, logger: Logger): void {
   const policy: DpsServicePolicy = dps.servicePolicy;
+  app.setErrorHandler((error: unknown, _request, reply) => {
+    if (error instanceof DpsError) return sendDpsError(reply, error);
+    if (isJsonError(error)) {
+      const code = jsonErrorStatus(error) === 413 ? 'DPS_PAYLOAD_TOO_LARGE' : 'DPS_BAD_REQUEST';
+      return sendDpsError(reply, new DpsError(code, error.message, { cause: error }));
+    }
+    const e = error as { statusCode?: number; message?: string; code?: string };
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return sendDpsError(reply, new DpsError('DPS_PAYLOAD_TOO_LARGE', 'The request body is too large.'));
+    }
+    if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
+      return sendDpsError(reply, new DpsError('DPS_BAD_REQUEST', e.message ?? 'Bad request.'));
+    }
+    logger.error({ err: error }, 'DPS request failed');
+    return sendDpsError(reply, new DpsError('DPS_INTERNAL', 'Internal error.'));
+  });
   // ---- device runtime API
+  // A register body is a registration id and a 4 KB payload: anything much larger is refused unread (413).
+  const deviceRoute = { bodyLimit: DPS_MAX_BODY_BYTES };
   app.put(
     '/:idScope/registrations/:registrationId/register',
+    deviceRoute,
     async (request: FastifyRequest<{ Params: DeviceParams; Querystring: { forceRegistration?: string } }>, reply) => {
       const { operation, retryAfter } = await dps.register({
         idScope: request.params.idScope,
@@ -74,6 +95,7 @@ export function registerDpsApi(app: FastifyInstance, dps: ProvisioningService): 
 
   app.post(
     '/:idScope/registrations/:registrationId',
+    deviceRoute,
     async (request: FastifyRequest<{ Params: DeviceParams }>, reply) => {
       const state = await dps.registrationStatus({
         idScope: request.params.idScope,

@@ -3,13 +3,14 @@
  * CONNECT is accepted when it is well formed; credentials are checked at `iotdps-register` (as DPS does)
  * and every request is answered on `$dps/registrations/res/{status}/?$rid=...`.
  */
-import { dpsResponseTopic, parseDpsMqttUsername, parseDpsPublishTopic } from '@plugboard/protocol';
+import { dpsResponseTopic, parseDpsMqttUsername, parseDpsPublishTopic, readJson } from '@plugboard/protocol';
 import type { Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
-import { DpsError } from '../../core/dps-errors.js';
+import { DPS_MAX_BODY_BYTES, DpsError, dpsJsonError } from '../../core/dps-errors.js';
 import type { DpsCredentials, ProvisioningService } from '../../core/dps.js';
 import { HubError } from '../../errors.js';
 import type { MqttProtocolSession } from '../mqtt/connection.js';
+import { DEFAULT_LISTENER_LIMITS } from '../limits.js';
 import { Liveness } from '../mqtt/liveness.js';
 import type { MqttSessionSink } from '../mqtt/session.js';
 
@@ -20,7 +21,10 @@ export interface DpsMqttSessionOptions {
   dps: ProvisioningService;
   sink: MqttSessionSink;
   logger: Logger;
+  /** Milliseconds the client has to send CONNECT (default 10 s). */
   connectTimeoutMs?: number;
+  /** Longest silence accepted after CONNECT, whatever the keep-alive (default 1,767 s). */
+  maxIdleMs?: number;
 }
 
 /**
@@ -46,10 +50,10 @@ export class DpsMqttSession implements MqttProtocolSession {
     this.#dps = options.dps;
     this.#sink = options.sink;
     this.#log = options.logger;
-    this.#liveness = new Liveness(
-      (reason) => this.close(new HubError('HUB_PROTOCOL_VIOLATION', reason)),
-      options.connectTimeoutMs ?? 10_000,
-    );
+    this.#liveness = new Liveness((reason) => this.close(new HubError('HUB_PROTOCOL_VIOLATION', reason)), {
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_LISTENER_LIMITS.mqttConnectMs,
+      maxIdleMs: options.maxIdleMs ?? DEFAULT_LISTENER_LIMITS.mqttMaxIdleMs,
+    });
   }
 
   handlePacket(packet: Packet): void {
@@ -155,11 +159,10 @@ export class DpsMqttSession implements MqttProtocolSession {
     const base = { idScope: this.#idScope, registrationId: this.#registrationId, credentials: this.#credentials };
     if (topic.kind === 'register') {
       let body: unknown;
-      const text = payload.toString('utf8');
       try {
-        body = text.trim() === '' ? undefined : JSON.parse(text);
-      } catch {
-        this.#respondError(topic.rid, new DpsError('DPS_BAD_REQUEST', 'The register request body is not valid JSON.'));
+        body = payload.toString('utf8').trim() === '' ? undefined : readJson(payload, { maxBytes: DPS_MAX_BODY_BYTES });
+      } catch (cause) {
+        this.#respondError(topic.rid, dpsJsonError(cause, 'The register request body'));
         return;
       }
       this.#dps.register({ ...base, body }).then(

@@ -6,7 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Hub, IdentityInput, MethodInvocation } from '../../core/hub.js';
+import type { Hub, MethodInvocation } from '../../core/hub.js';
+import { identityInputFromBody } from '../../core/registry-input.js';
 import {
   identityOf,
   type HubPermission,
@@ -16,6 +17,7 @@ import {
 } from '../../core/model.js';
 import type { StoredIdentity } from '../../storage/port.js';
 import { HubError } from '../../errors.js';
+import { isJsonError, jsonErrorStatus } from './json-body.js';
 
 /** Finds the hub a request addresses (by its `Host` header). */
 export type HttpHubResolver = (host: string | undefined) => Hub | undefined;
@@ -106,6 +108,18 @@ function sendJson(reply: FastifyReply, status: number, body: JsonValue): Fastify
   return reply.code(status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(body));
 }
 
+/** A query parameter that must be a decimal integer in [min, max]; otherwise `HUB_INVALID_ARGUMENT`. */
+function integerParameter(name: string, value: string, min: number, max: number): number {
+  const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!(n >= min && n <= max)) {
+    throw new HubError(
+      'HUB_INVALID_ARGUMENT',
+      `${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(value)}.`,
+    );
+  }
+  return n;
+}
+
 function header(request: FastifyRequest, name: string): string | undefined {
   const value = request.headers[name];
   return Array.isArray(value) ? value[0] : value;
@@ -123,6 +137,10 @@ export function registerServiceApi(app: FastifyInstance, resolveHub: HttpHubReso
 
   app.setErrorHandler((error: unknown, _request, reply) => {
     if (error instanceof HubError) return sendHubError(reply, error);
+    if (isJsonError(error)) {
+      const code = jsonErrorStatus(error) === 413 ? 'HUB_MESSAGE_TOO_LARGE' : 'HUB_INVALID_ARGUMENT';
+      return sendHubError(reply, new HubError(code, error.message, { cause: error }));
+    }
     const e = error as { statusCode?: number; message?: string; code?: string };
     if (e.statusCode === 413 || e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return sendHubError(reply, new HubError('HUB_MESSAGE_TOO_LARGE', 'The request body is too large.'));
@@ -147,20 +165,7 @@ export function registerServiceApi(app: FastifyInstance, resolveHub: HttpHubReso
   // ---- registry
   const putIdentity = async (request: FastifyRequest<{ Params: DeviceParams }>, reply: FastifyReply) => {
     const hub = await hubFor(request, 'RegistryWrite');
-    const body = (request.body ?? {}) as Partial<IdentityInput> & { deviceId?: unknown; moduleId?: unknown };
-    if (typeof body !== 'object' || Array.isArray(body)) {
-      throw new HubError('HUB_INVALID_ARGUMENT', 'The body must be a Device JSON object.');
-    }
-    const identity = identityOf(request.params);
-    if (body.deviceId !== undefined && body.deviceId !== identity.deviceId) {
-      throw new HubError('HUB_INVALID_ARGUMENT', 'deviceId in the body does not match the URL.');
-    }
-    const input: IdentityInput = { ...identity };
-    if (body.status !== undefined) input.status = body.status;
-    if (body.statusReason !== undefined) input.statusReason = body.statusReason;
-    const authentication = normaliseAuthentication(body.authentication);
-    if (authentication !== undefined) input.authentication = authentication;
-    if (body.capabilities !== undefined) input.capabilities = body.capabilities;
+    const input = identityInputFromBody(request.body, identityOf(request.params));
     const ifMatch = header(request, 'if-match');
     const record = ifMatch === undefined ? await hub.createIdentity(input) : await hub.updateIdentity(input, ifMatch);
     return sendJson(reply, 200, identityView(hub, hub.getIdentity(record)));
@@ -304,8 +309,9 @@ export function registerServiceApi(app: FastifyInstance, resolveHub: HttpHubReso
     const query: Parameters<Hub['queryTelemetry']>[0] = {};
     if (q.deviceId !== undefined) query.deviceId = q.deviceId;
     if (q.moduleId !== undefined) query.moduleId = q.moduleId;
-    if (q.after !== undefined) query.afterSequenceNumber = Number(q.after);
-    if (q.limit !== undefined) query.limit = Number(q.limit);
+    if (q.after !== undefined)
+      query.afterSequenceNumber = integerParameter('after', q.after, 0, Number.MAX_SAFE_INTEGER);
+    if (q.limit !== undefined) query.limit = integerParameter('limit', q.limit, 1, 10_000);
     const records = await hub.queryTelemetry(query);
     return sendJson(reply, 200, { value: records.map(telemetryView) });
   });
@@ -314,18 +320,4 @@ export function registerServiceApi(app: FastifyInstance, resolveHub: HttpHubReso
     const hub = await hubFor(request, 'ServiceConnect');
     return sendJson(reply, 200, { value: (await hub.takeFeedback(64)) as unknown as JsonValue });
   });
-}
-
-function normaliseAuthentication(value: unknown): IdentityInput['authentication'] {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const auth = value as {
-    type?: string;
-    symmetricKey?: { primaryKey?: string | null; secondaryKey?: string | null };
-    x509Thumbprint?: { primaryThumbprint?: string | null; secondaryThumbprint?: string | null };
-  };
-  const type = auth.type ?? (auth.x509Thumbprint?.primaryThumbprint ? 'selfSigned' : 'sas');
-  if (type === 'sas') return { type: 'sas', symmetricKey: auth.symmetricKey ?? {} };
-  if (type === 'selfSigned') return { type: 'selfSigned', x509Thumbprint: auth.x509Thumbprint ?? {} };
-  if (type === 'certificateAuthority') return { type: 'certificateAuthority' };
-  throw new HubError('HUB_INVALID_ARGUMENT', `Unknown authentication type ${JSON.stringify(type)}.`);
 }

@@ -1,24 +1,31 @@
-/** MQTT 3.1.1 caps the server-side keep-alive at 1.5 x keepalive; IoT Hub caps it at 1,767 s. */
-const MAX_IDLE_MS = 1_767_000;
+/** Deadlines of one MQTT connection (from `ListenerLimits`). */
+export interface LivenessLimits {
+  /** Milliseconds from the connection to its CONNECT. */
+  connectTimeoutMs: number;
+  /** Longest silence accepted after CONNECT, whatever the client's keep-alive (IoT Hub: 1,767 s). */
+  maxIdleMs: number;
+}
 
 /**
  * Closes connections that go quiet: first a deadline for CONNECT, then keep-alive — nothing received for
- * 1.5 × the client's keepalive [MQTT-3.1.2-24]. One timer per connection, re-armed lazily rather than on
- * every packet.
+ * 1.5 × the client's keepalive [MQTT-3.1.2-24], at most `maxIdleMs` (also when keepalive is 0). One timer
+ * per connection, re-armed lazily rather than on every packet.
  *
  * @example
- * const liveness = new Liveness((why) => session.close(why), 10_000);
+ * const liveness = new Liveness((why) => session.close(why), { connectTimeoutMs: 10_000, maxIdleMs: 1_767_000 });
  * liveness.touch();              // on every packet
  * liveness.connected(keepalive); // after CONNACK
  */
 export class Liveness {
   readonly #onExpire: (reason: string) => void;
   #lastPacketAt = Date.now();
+  readonly #maxIdleMs: number;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(onExpire: (reason: string) => void, connectTimeoutMs: number) {
+  constructor(onExpire: (reason: string) => void, limits: LivenessLimits) {
     this.#onExpire = onExpire;
-    this.#arm(() => this.#onExpire('No CONNECT packet within the connect timeout.'), connectTimeoutMs);
+    this.#maxIdleMs = limits.maxIdleMs;
+    this.#arm(() => this.#onExpire('No CONNECT packet within the connect timeout.'), limits.connectTimeoutMs);
   }
 
   /** A packet arrived. */
@@ -26,14 +33,18 @@ export class Liveness {
     this.#lastPacketAt = Date.now();
   }
 
-  /** CONNACK sent: the connect deadline ends and keep-alive (seconds; 0 = none) starts. */
+  /** CONNACK sent: the connect deadline ends and keep-alive (seconds; 0 = only the idle limit) starts. */
   connected(keepaliveSeconds: number): void {
     this.stop();
-    if (keepaliveSeconds <= 0) return;
-    const limit = Math.min(keepaliveSeconds * 1500, MAX_IDLE_MS);
+    const byClient = keepaliveSeconds > 0 ? keepaliveSeconds * 1500 : Infinity;
+    const limit = Math.min(byClient, this.#maxIdleMs);
+    const reason =
+      byClient <= this.#maxIdleMs
+        ? 'Keep-alive expired: nothing received for 1.5 x keepalive.'
+        : `Idle limit reached: nothing received for ${Math.round(this.#maxIdleMs / 1000)} s.`;
     const check = (): void => {
       const idle = Date.now() - this.#lastPacketAt;
-      if (idle >= limit) this.#onExpire('Keep-alive expired: nothing received for 1.5 x keepalive.');
+      if (idle >= limit) this.#onExpire(reason);
       else this.#arm(check, limit - idle);
     };
     this.#arm(check, limit);

@@ -12,8 +12,10 @@ import {
   methodRequestTopic,
   moduleInputTopic,
   parseDevicePublishTopic,
+  ProtocolError,
   parseMqttUsername,
   parseSubscriptionFilter,
+  readJson,
   splitD2cProperties,
   twinResponseTopic,
   type DeviceSubscriptionTopic,
@@ -30,6 +32,7 @@ import {
   type SessionSubscription,
 } from '../../core/model.js';
 import { HubError, type HubErrorCode } from '../../errors.js';
+import { DEFAULT_LISTENER_LIMITS } from '../limits.js';
 import { Liveness } from './liveness.js';
 
 /** Largest D2C payload IoT Hub accepts. */
@@ -49,6 +52,14 @@ export const CONNACK_CODES: Readonly<Partial<Record<HubErrorCode, number>>> = {
   HUB_DEVICE_NOT_FOUND: 5,
   HUB_MODULE_NOT_FOUND: 5,
 };
+
+/** The twin error for a reported patch the JSON reader refused. */
+function twinPatchJsonError(cause: unknown): HubError {
+  const detail = cause instanceof ProtocolError ? cause.message : 'It is not valid JSON.';
+  return cause instanceof ProtocolError && cause.code === 'PROTOCOL_JSON_TOO_LARGE'
+    ? new HubError('HUB_MESSAGE_TOO_LARGE', `The reported-properties patch is too large: ${detail}`, { cause })
+    : new HubError('HUB_INVALID_TWIN_PATCH', `The reported-properties patch is refused: ${detail}`, { cause });
+}
 
 /** What the session needs from the connection that carries it. */
 export interface MqttSessionSink {
@@ -72,6 +83,8 @@ export interface MqttSessionOptions {
   logger: Logger;
   /** Milliseconds the client has to send CONNECT (default 10 s). */
   connectTimeoutMs?: number;
+  /** Longest silence accepted after CONNECT, whatever the keep-alive (default 1,767 s). */
+  maxIdleMs?: number;
 }
 
 type State = 'awaiting-connect' | 'authenticating' | 'connected' | 'closed';
@@ -110,10 +123,10 @@ export class MqttSession implements DeviceEndpoint {
     this.#options = options;
     this.#sink = options.sink;
     this.#log = options.logger;
-    this.#liveness = new Liveness(
-      (reason) => this.#close(new HubError('HUB_PROTOCOL_VIOLATION', reason)),
-      options.connectTimeoutMs ?? 10_000,
-    );
+    this.#liveness = new Liveness((reason) => this.#close(new HubError('HUB_PROTOCOL_VIOLATION', reason)), {
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_LISTENER_LIMITS.mqttConnectMs,
+      maxIdleMs: options.maxIdleMs ?? DEFAULT_LISTENER_LIMITS.mqttMaxIdleMs,
+    });
   }
 
   get transport(): string {
@@ -409,12 +422,9 @@ export class MqttSession implements DeviceEndpoint {
         const rid = topic.rid;
         let patch: unknown;
         try {
-          patch = JSON.parse(payload.toString('utf8'));
-        } catch {
-          this.#twinError(
-            rid,
-            new HubError('HUB_INVALID_TWIN_PATCH', 'The reported-properties patch is not valid JSON.'),
-          );
+          patch = readJson(payload, { maxBytes: MAX_D2C_PAYLOAD });
+        } catch (cause) {
+          this.#twinError(rid, twinPatchJsonError(cause));
           return;
         }
         hub.patchReported(handle, patch).then(

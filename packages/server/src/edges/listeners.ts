@@ -1,0 +1,189 @@
+/**
+ * The network listeners every hub and DPS get: MQTT over TLS (8883), and HTTPS (443) serving REST routes
+ * and MQTT over WebSockets at `/$iothub/websocket`. They apply the {@link ListenerLimits} to every phase
+ * (TLS handshake, CONNECT, HTTP headers and body, keep-alive), offer only the AEAD cipher suites, read
+ * JSON bodies through the bounded reader, and record the routes they serve (the hostile-input suite
+ * checks that it covers each one).
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
+import { fastify as Fastify, LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import { HubError } from '../errors.js';
+import type { TlsMaterial } from '../tls/index.js';
+import { peerCertificateChain } from '../tls/peer.js';
+import { useBoundedJsonBodies } from './http/json-body.js';
+import { sendHubError } from './http/service-api.js';
+import { TLS_CIPHERS, type ListenerLimits } from './limits.js';
+import { MAX_PACKET_BYTES, serveMqttStream, type MqttProtocolSession } from './mqtt/connection.js';
+import type { MqttSessionSink } from './mqtt/session.js';
+
+/** A route an HTTPS listener serves (HEAD routes Fastify derives from GET are left out). */
+export interface ServedRoute {
+  method: string;
+  /** Fastify's URL pattern, e.g. `/devices/:deviceId`. */
+  url: string;
+}
+
+/** A bound listener. */
+export interface Listener {
+  port: number;
+  /** The REST routes (HTTPS listeners; empty for MQTT). */
+  readonly routes: readonly ServedRoute[];
+  close(): Promise<void>;
+}
+
+/** Makes the protocol session (hub or DPS) for a new MQTT connection. */
+export type SessionFactory = (sink: MqttSessionSink) => MqttProtocolSession;
+
+/** What both listeners need. */
+export interface ListenOptions {
+  tls: TlsMaterial;
+  address: string;
+  port: number;
+  logger: Logger;
+  limits: ListenerLimits;
+  createSession: SessionFactory;
+}
+
+function tlsOptions(tls: TlsMaterial, limits: ListenerLimits): TlsOptions {
+  return {
+    key: tls.serverKeyPem,
+    cert: tls.serverCertificatePem,
+    requestCert: true,
+    rejectUnauthorized: false,
+    handshakeTimeout: limits.tlsHandshakeMs,
+    minVersion: 'TLSv1.2',
+    ciphers: TLS_CIPHERS,
+    honorCipherOrder: true,
+  };
+}
+
+/**
+ * An MQTT-over-TLS listener serving sessions from `createSession`.
+ *
+ * @example
+ * const listener = await listenMqtt({ tls, address: '127.0.0.2', port: 8883, logger, limits, createSession });
+ */
+export async function listenMqtt(options: ListenOptions): Promise<Listener> {
+  const { address, port, logger } = options;
+  const server: TlsServer = createTlsServer(tlsOptions(options.tls, options.limits));
+  // Every accepted socket, also those still in their handshake, so that close() never waits for one.
+  const sockets = new Set<Duplex>();
+  server.on('connection', (socket: Duplex) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  const log = logger.child({ transport: 'mqtt' });
+  server.on('secureConnection', (socket: TLSSocket) => {
+    socket.setNoDelay(true);
+    serveMqttStream({
+      stream: socket,
+      transport: 'mqtt',
+      logger: log,
+      clientCertificates: peerCertificateChain(socket),
+      createSession: options.createSession,
+    });
+  });
+  // With a listener here, Node leaves the socket open after a failed or timed-out handshake: end it.
+  server.on('tlsClientError', (error: Error, socket: TLSSocket) => {
+    log.debug({ err: error }, 'TLS handshake failed');
+    socket.destroy();
+  });
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(port, address, () => {
+      server.off('error', fail);
+      ok();
+    });
+  });
+  server.on('error', (error) => logger.error({ err: error }, 'MQTT listener error'));
+  const bound = server.address();
+  return {
+    port: typeof bound === 'object' && bound !== null ? bound.port : port,
+    routes: [],
+    close: () =>
+      new Promise<void>((ok) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => ok());
+      }),
+  };
+}
+
+/**
+ * An HTTPS listener with REST routes (added by `routes`) and MQTT over WebSockets at `/$iothub/websocket`.
+ *
+ * @example
+ * await listenHttps({ ...options, routes: (app) => registerServiceApi(app, resolveHub) });
+ */
+export async function listenHttps(
+  options: ListenOptions & { routes: (app: FastifyInstance) => void },
+): Promise<Listener> {
+  const { address, port, logger, limits } = options;
+  const app = Fastify({
+    https: {
+      ...tlsOptions(options.tls, limits),
+      headersTimeout: limits.httpHeadersMs,
+      requestTimeout: limits.httpRequestMs,
+      // Node checks the header and request deadlines on this cadence.
+      connectionsCheckingInterval: Math.max(50, Math.min(5_000, Math.floor(limits.httpHeadersMs / 4))),
+    },
+    requestTimeout: limits.httpRequestMs,
+    keepAliveTimeout: limits.httpKeepAliveMs,
+    loggerInstance: logger.child({ transport: 'https' }) as unknown as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1024 * 1024,
+    forceCloseConnections: true,
+    // Ids are up to 128 characters, fully percent-encoded up to 384.
+    routerOptions: { maxParamLength: 512 },
+    frameworkErrors: (error, _request, reply) => {
+      void sendHubError(reply, new HubError('HUB_INVALID_ARGUMENT', `The request URL is invalid: ${error.message}`));
+    },
+  });
+  const server = app as unknown as FastifyInstance;
+  const routes: ServedRoute[] = [];
+  server.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url });
+  });
+  useBoundedJsonBodies(server);
+  options.routes(server);
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_PACKET_BYTES,
+    handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false),
+  });
+  const log = logger.child({ transport: 'mqtt-ws' });
+  app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (request.url ?? '').split('?')[0];
+    if (path !== '/$iothub/websocket') {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      if (ws.protocol !== 'mqtt') {
+        ws.close(1002, 'subprotocol mqtt required');
+        return;
+      }
+      serveMqttStream({
+        stream: createWebSocketStream(ws),
+        transport: 'mqtt-ws',
+        logger: log,
+        clientCertificates: peerCertificateChain(request.socket as TLSSocket),
+        createSession: options.createSession,
+      });
+    });
+  });
+  await app.listen({ host: address, port });
+  const bound = app.server.address();
+  return {
+    port: typeof bound === 'object' && bound !== null ? bound.port : port,
+    routes,
+    close: async () => {
+      for (const client of wss.clients) client.terminate();
+      wss.close();
+      await app.close();
+    },
+  };
+}
