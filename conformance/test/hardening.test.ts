@@ -267,6 +267,66 @@ describe('[finding 3] registry fields are validated against the Device schema', 
   });
 });
 
+describe('[finding 3] DPS enrollment fields are validated against the enrollment schema', () => {
+  async function putEnrollment(path: string, body: unknown) {
+    return dpsRequest(platform, {
+      method: 'PUT',
+      path: `${path}?api-version=2021-10-01`,
+      body,
+      token: await dpsServiceToken(platform),
+    });
+  }
+  const sas = { type: 'symmetricKey' };
+
+  it('wrong types and enum values get 400 DPS_BAD_REQUEST naming the field, and nothing is stored', async () => {
+    const bad: [Record<string, unknown>, RegExp][] = [
+      [{ attestation: sas, allocationPolicy: 'bogus' }, /allocationPolicy/],
+      [{ attestation: sas, provisioningStatus: 'maybe' }, /provisioningStatus/],
+      [{ attestation: sas, reprovisionPolicy: { updateHubAssignment: 'yes' } }, /updateHubAssignment/],
+      [{ attestation: sas, capabilities: { iotEdge: 'x' } }, /capabilities.iotEdge/],
+      [{ attestation: sas, initialTwin: { tags: 'x' } }, /initialTwin.tags/],
+      [{ attestation: sas, initialTwin: { properties: { desired: { 'a.b': 1 } } } }, /initialTwin/],
+      [{ attestation: sas, iotHubs: 'hub-1' }, /iotHubs/],
+      [{ attestation: sas, allocationPolicy: 'custom', weights: { 'hub-1': -1 } }, /weights/],
+      [{ attestation: { type: 'tpm' } }, /TPM/],
+      [{ attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: 1 } } }, /primaryKey/],
+      [{ attestation: 'symmetricKey' }, /attestation/],
+      [{ attestation: sas, deviceId: 'bad id' }, /deviceId/],
+      [{ attestation: sas, registrationId: 'someone-else' }, /registrationId/],
+    ];
+    for (const [body, reason] of bad) {
+      const response = await putEnrollment('/enrollments/validated-1', body);
+      assert.equal(response.status, 400, `${JSON.stringify(body)}: ${response.text}`);
+      assert.equal((response.body as { code: string }).code, 'DPS_BAD_REQUEST');
+      assert.match((response.body as { message: string }).message, reason);
+    }
+    assert.throws(() => platform.dps.getIndividualEnrollment('validated-1'), /No individual enrollment/);
+    const group = await putEnrollment('/enrollmentGroups/validated-g', {
+      enrollmentGroupId: 'other',
+      attestation: sas,
+    });
+    assert.equal(group.status, 400, group.text);
+  });
+
+  it('a symmetric-key enrollment without keys gets generated 64-byte keys, as DPS does; geoLatency reads as hashed', async () => {
+    const response = await putEnrollment('/enrollments/validated-2', {
+      registrationId: 'VALIDATED-2',
+      attestation: sas,
+      allocationPolicy: 'geoLatency',
+      provisioningStatus: 'Enabled',
+    });
+    assert.equal(response.status, 200, response.text);
+    const enrollment = platform.dps.getIndividualEnrollment('validated-2');
+    assert.equal(enrollment.allocationPolicy, 'hashed');
+    assert.equal(enrollment.provisioningStatus, 'enabled');
+    assert.equal(enrollment.attestation.type, 'symmetricKey');
+    if (enrollment.attestation.type === 'symmetricKey') {
+      assert.equal(Buffer.from(enrollment.attestation.symmetricKey.primaryKey, 'base64').length, 64);
+      assert.notEqual(enrollment.attestation.symmetricKey.primaryKey, enrollment.attestation.symmetricKey.secondaryKey);
+    }
+  });
+});
+
 describe('[finding 4] If-Match: `*` or a quoted etag; anything else is 412', () => {
   const MALFORMED = ['""', '"', ' ', 'W/"x"'];
 

@@ -25,6 +25,18 @@ export type DpsPublishTopic =
   /** `$dps/registrations/GET/iotdps-get-operationstatus/?$rid={rid}&operationId={operationId}` (body ignored) */
   | { kind: 'operationStatus'; rid: string; operationId: string };
 
+const DPS_KINDS: Record<DpsPublishTopic['kind'], true> = { register: true, operationStatus: true };
+
+/**
+ * Every kind of topic a device may publish to on DPS.
+ *
+ * @example
+ * ```ts
+ * DPS_PUBLISH_TOPIC_KINDS; // ['register', 'operationStatus']
+ * ```
+ */
+export const DPS_PUBLISH_TOPIC_KINDS = Object.freeze(Object.keys(DPS_KINDS) as DpsPublishTopic['kind'][]);
+
 const DPS_REGISTER_TOPIC = /^\$dps\/registrations\/PUT\/iotdps-register\/\?(.*)$/s;
 const DPS_STATUS_TOPIC = /^\$dps\/registrations\/GET\/iotdps-get-operationstatus\/\?(.*)$/s;
 const DPS_RESPONSE_TOPIC = /^\$dps\/registrations\/res\/([0-9]+)\/\?(.*)$/s;

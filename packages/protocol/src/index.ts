@@ -45,6 +45,8 @@ export {
 export type { C2dProperties, D2cProperties, PropertyBag } from './property-bag.js';
 
 export {
+  DEVICE_PUBLISH_TOPIC_KINDS,
+  DEVICE_SUBSCRIPTION_KINDS,
   c2dTopic,
   desiredPatchTopic,
   methodRequestTopic,
@@ -56,6 +58,7 @@ export {
 export type { DevicePublishTopic, DeviceSubscriptionTopic } from './topics.js';
 
 export {
+  DPS_PUBLISH_TOPIC_KINDS,
   DPS_RESPONSE_FILTER,
   dpsOperationStatusTopic,
   dpsRegisterTopic,

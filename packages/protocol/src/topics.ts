@@ -21,6 +21,25 @@ export type DevicePublishTopic =
   | { kind: 'twinPatchReported'; rid: string }
   | { kind: 'methodResponse'; status: number; rid: string };
 
+/** Listed through a record so that a new topic kind cannot be left out (the compiler checks the keys). */
+const PUBLISH_KINDS: Record<DevicePublishTopic['kind'], true> = {
+  telemetry: true,
+  twinGet: true,
+  twinPatchReported: true,
+  methodResponse: true,
+};
+
+/**
+ * Every kind of topic a device may publish to, for tables that must cover each one (the hostile-input
+ * suite, docs).
+ *
+ * @example
+ * ```ts
+ * DEVICE_PUBLISH_TOPIC_KINDS; // ['telemetry', 'twinGet', 'twinPatchReported', 'methodResponse']
+ * ```
+ */
+export const DEVICE_PUBLISH_TOPIC_KINDS = Object.freeze(Object.keys(PUBLISH_KINDS) as DevicePublishTopic['kind'][]);
+
 const TELEMETRY_TOPIC = /^devices\/([^/]+)(?:\/modules\/([^/]+))?\/messages\/events(?:\/(.*))?$/s;
 const TWIN_GET_TOPIC = /^\$iothub\/twin\/GET\/\?(.*)$/s;
 const TWIN_PATCH_REPORTED_TOPIC = /^\$iothub\/twin\/PATCH\/properties\/reported\/\?(.*)$/s;
@@ -86,6 +105,26 @@ export type DeviceSubscriptionTopic =
   | { kind: 'twinResponses' }
   /** `$iothub/twin/PATCH/properties/desired/#` */
   | { kind: 'desiredPatches' };
+
+const SUBSCRIPTION_KINDS: Record<DeviceSubscriptionTopic['kind'], true> = {
+  c2d: true,
+  moduleInputs: true,
+  methods: true,
+  twinResponses: true,
+  desiredPatches: true,
+};
+
+/**
+ * Every kind of filter a device may subscribe to.
+ *
+ * @example
+ * ```ts
+ * DEVICE_SUBSCRIPTION_KINDS.includes('methods'); // true
+ * ```
+ */
+export const DEVICE_SUBSCRIPTION_KINDS = Object.freeze(
+  Object.keys(SUBSCRIPTION_KINDS) as DeviceSubscriptionTopic['kind'][],
+);
 
 const C2D_FILTER = /^devices\/([^/#+]+)\/messages\/devicebound\/#$/s;
 const MODULE_INPUTS_FILTER = /^devices\/([^/#+]+)\/modules\/([^/#+]+)\/inputs\/#$/s;

@@ -99,6 +99,7 @@ export type {
 export { DPS_ERRORS, DPS_ERROR_CODES, DpsError } from './core/dps-errors.js';
 export type { DpsErrorCode } from './core/dps-errors.js';
 export { DpsMqttSession } from './edges/dps/mqtt-session.js';
-export { registerDpsApi, sendDpsError, settingsFromBody } from './edges/dps/http.js';
+export { registerDpsApi, sendDpsError } from './edges/dps/http.js';
+export { enrollmentFromBody } from './edges/dps/enrollment-body.js';
 export { serveMqttStream } from './edges/mqtt/connection.js';
 export type { MqttProtocolSession, MqttStreamOptions } from './edges/mqtt/connection.js';

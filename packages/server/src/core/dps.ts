@@ -376,9 +376,19 @@ export class ProvisioningService {
   // ---------------------------------------------------------------- enrollments (management)
 
   #settings(input: Partial<EnrollmentSettings>, previous?: EnrollmentSettings): EnrollmentSettings {
-    const attestation = input.attestation ?? previous?.attestation;
+    let attestation = input.attestation ?? previous?.attestation;
     if (attestation === undefined) throw new DpsError('DPS_BAD_REQUEST', 'An enrollment needs an attestation.');
     if (attestation.type === 'symmetricKey') {
+      // Keys left out are kept from the enrollment being replaced, or generated, as DPS does.
+      const kept = previous?.attestation.type === 'symmetricKey' ? previous.attestation.symmetricKey : undefined;
+      const given = attestation.symmetricKey as Partial<{ primaryKey: string; secondaryKey: string }> | undefined;
+      attestation = {
+        type: 'symmetricKey',
+        symmetricKey: {
+          primaryKey: given?.primaryKey || kept?.primaryKey || randomBytes(64).toString('base64'),
+          secondaryKey: given?.secondaryKey || kept?.secondaryKey || randomBytes(64).toString('base64'),
+        },
+      };
       checkKey(attestation.symmetricKey?.primaryKey, 'symmetricKey.primaryKey');
       checkKey(attestation.symmetricKey?.secondaryKey, 'symmetricKey.secondaryKey');
     } else if (attestation.type === 'x509') {

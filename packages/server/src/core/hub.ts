@@ -13,7 +13,7 @@ import { HubError } from '../errors.js';
 import type { Storage, StoredIdentity } from '../storage/port.js';
 import { certificateThumbprints, verifyCertificateChain } from '../tls/index.js';
 import { HubEventStream } from './events.js';
-import { checkIdentityInput } from './registry-input.js';
+import { IDENTITY_ID_PATTERN, checkIdentityInput } from './registry-input.js';
 import { verifySas } from './sas.js';
 import {
   identityKey,
@@ -188,7 +188,6 @@ const DEFAULT_POLICY_RIGHTS: Record<string, readonly HubPermission[]> = {
   registryReadWrite: ['RegistryRead', 'RegistryWrite'],
 };
 
-const ID_PATTERN = /^[A-Za-z0-9\-.%_*?!(),:=@$']{1,128}$/;
 const METHOD_NAME_PATTERN = /^[\x21-\x7e]+$/;
 const METHOD_NAME_FORBIDDEN = /[$()<>@,;:\\"/[\]?={}]/;
 const MAX_METHOD_PAYLOAD = 128 * 1024;
@@ -455,13 +454,16 @@ export class Hub {
   }
 
   #validateIds(input: Identity): void {
-    if (typeof input.deviceId !== 'string' || !ID_PATTERN.test(input.deviceId)) {
+    if (typeof input.deviceId !== 'string' || !IDENTITY_ID_PATTERN.test(input.deviceId)) {
       throw new HubError(
         'HUB_INVALID_ARGUMENT',
         `Device id ${JSON.stringify(input.deviceId)} is invalid: use 1-128 characters of A-Z a-z 0-9 - . % _ * ? ! ( ) , : = @ $ '.`,
       );
     }
-    if (input.moduleId !== undefined && (typeof input.moduleId !== 'string' || !ID_PATTERN.test(input.moduleId))) {
+    if (
+      input.moduleId !== undefined &&
+      (typeof input.moduleId !== 'string' || !IDENTITY_ID_PATTERN.test(input.moduleId))
+    ) {
       throw new HubError('HUB_INVALID_ARGUMENT', `Module id ${JSON.stringify(input.moduleId)} is invalid.`);
     }
   }

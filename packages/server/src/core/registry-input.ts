@@ -9,6 +9,9 @@ import { HubError } from '../errors.js';
 import type { IdentityInput } from './hub.js';
 import type { Identity } from './model.js';
 
+/** Device and module ids: 1–128 characters of letters, digits and `- . % _ * ? ! ( ) , : = @ $ '`. */
+export const IDENTITY_ID_PATTERN = /^[A-Za-z0-9\-.%_*?!(),:=@$']{1,128}$/;
+
 /** Longest `statusReason` IoT Hub stores. */
 export const MAX_STATUS_REASON_LENGTH = 128;
 /** Longest `managedBy`. */

@@ -8,7 +8,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { parseSharedAccessSignature, verifySharedAccessSignature, decodeResource } from '@plugboard/protocol';
 import { DPS_MAX_BODY_BYTES, DpsError } from '../../core/dps-errors.js';
-import type { DpsCredentials, DpsServicePolicy, EnrollmentSettings, ProvisioningService } from '../../core/dps.js';
+import type { DpsCredentials, DpsServicePolicy, ProvisioningService } from '../../core/dps.js';
+import { enrollmentFromBody } from './enrollment-body.js';
 import { peerCertificateChain } from '../../tls/peer.js';
 import { isJsonError, jsonErrorStatus } from '../http/json-body.js';
 
@@ -30,6 +31,14 @@ function credentialsOf(request: FastifyRequest): DpsCredentials {
   const chain = peerCertificateChain(request.raw.socket as TLSSocket);
   if (chain !== undefined) credentials.clientCertificates = chain;
   return credentials;
+}
+
+/** The id in an enrollment body, when present, must be the one in the URL. */
+function matchesUrl(body: unknown, field: string, id: string, caseInsensitive: boolean): void {
+  if (typeof body !== 'object' || body === null || !(field in body)) return;
+  const value = (body as Record<string, unknown>)[field];
+  const same = typeof value === 'string' && (caseInsensitive ? value.toLowerCase() === id.toLowerCase() : value === id);
+  if (!same) throw new DpsError('DPS_BAD_REQUEST', `${field} in the body does not match the URL.`);
 }
 
 interface DeviceParams {
@@ -133,9 +142,10 @@ export function registerDpsApi(app: FastifyInstance, dps: ProvisioningService, l
 
   app.put('/enrollmentGroups/:id', async (request: FastifyRequest<{ Params: { id: string } }>, reply) => {
     await authorize(request);
+    matchesUrl(request.body, 'enrollmentGroupId', request.params.id, false);
     const group = await dps.putEnrollmentGroup(
       request.params.id,
-      settingsFromBody(request.body, dps),
+      enrollmentFromBody(request.body, dps),
       ifMatch(request),
     );
     return send(reply, 200, group);
@@ -155,10 +165,12 @@ export function registerDpsApi(app: FastifyInstance, dps: ProvisioningService, l
   });
   app.put('/enrollments/:id', async (request: FastifyRequest<{ Params: { id: string } }>, reply) => {
     await authorize(request);
-    const body = request.body as { deviceId?: unknown } | undefined;
-    const settings: Partial<EnrollmentSettings> & { deviceId?: string } = settingsFromBody(request.body, dps);
-    if (typeof body?.deviceId === 'string') settings.deviceId = body.deviceId;
-    const enrollment = await dps.putIndividualEnrollment(request.params.id, settings, ifMatch(request));
+    matchesUrl(request.body, 'registrationId', request.params.id, true);
+    const enrollment = await dps.putIndividualEnrollment(
+      request.params.id,
+      enrollmentFromBody(request.body, dps),
+      ifMatch(request),
+    );
     return send(reply, 200, enrollment);
   });
   app.get('/enrollments/:id', async (request: FastifyRequest<{ Params: { id: string } }>, reply) => {
@@ -183,91 +195,4 @@ export function registerDpsApi(app: FastifyInstance, dps: ProvisioningService, l
     await dps.deleteRegistration(request.params.id);
     return reply.code(204).send();
   });
-}
-
-/**
- * Reads an enrollment body: Plugboard's shape (hub names) or Azure's (hub host names in `iotHubs`,
- * `x509.signingCertificates.primary.certificate`).
- */
-export function settingsFromBody(body: unknown, dps: ProvisioningService): Partial<EnrollmentSettings> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new DpsError('DPS_BAD_REQUEST', 'The enrollment must be a JSON object.');
-  }
-  const input = body as Record<string, unknown>;
-  const out: Partial<EnrollmentSettings> = {};
-  const byHost = new Map([...dps.hubs.values()].map((h) => [h.hostName.toLowerCase(), h.name]));
-  const hubName = (value: unknown): string => {
-    if (typeof value !== 'string') throw new DpsError('DPS_BAD_REQUEST', 'Hub names must be strings.');
-    return dps.hubs.has(value) ? value : (byHost.get(value.toLowerCase()) ?? value);
-  };
-  const attestation = input['attestation'] as Record<string, unknown> | undefined;
-  if (attestation !== undefined) {
-    if (attestation['type'] === 'x509') {
-      const x509 = (attestation['x509'] ?? {}) as Record<string, unknown>;
-      const signing = x509['signingCertificates'] as Record<string, { certificate?: string }> | undefined;
-      const toPem = (text: string | undefined): string | undefined =>
-        text === undefined
-          ? undefined
-          : text.includes('BEGIN CERTIFICATE')
-            ? text
-            : `-----BEGIN CERTIFICATE-----\n${text.replace(/\s+/g, '').replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`;
-      const caPrimary =
-        toPem(signing?.['primary']?.certificate) ??
-        (x509['caCertificates'] as { primary?: string } | undefined)?.primary;
-      const caSecondary =
-        toPem(signing?.['secondary']?.certificate) ??
-        (x509['caCertificates'] as { secondary?: string } | undefined)?.secondary;
-      const client = x509['clientCertificates'] as
-        | { primaryThumbprint?: string; secondaryThumbprint?: string; primary?: { info?: { sha1Thumbprint?: string } } }
-        | undefined;
-      const primaryThumbprint = client?.primaryThumbprint ?? client?.primary?.info?.sha1Thumbprint;
-      out.attestation = {
-        type: 'x509',
-        x509: {
-          ...(caPrimary === undefined
-            ? {}
-            : {
-                caCertificates: {
-                  primary: caPrimary,
-                  ...(caSecondary === undefined ? {} : { secondary: caSecondary }),
-                },
-              }),
-          ...(primaryThumbprint === undefined
-            ? {}
-            : {
-                clientCertificates: {
-                  primaryThumbprint,
-                  ...(client?.secondaryThumbprint === undefined
-                    ? {}
-                    : { secondaryThumbprint: client.secondaryThumbprint }),
-                },
-              }),
-        },
-      };
-    } else {
-      out.attestation = attestation as unknown as EnrollmentSettings['attestation'];
-    }
-  }
-  if (Array.isArray(input['iotHubs'])) out.iotHubs = (input['iotHubs'] as unknown[]).map(hubName);
-  if (input['allocationPolicy'] !== undefined) {
-    out.allocationPolicy = (
-      input['allocationPolicy'] === 'custom' ? 'weighted' : input['allocationPolicy']
-    ) as EnrollmentSettings['allocationPolicy'];
-  }
-  if (typeof input['weights'] === 'object' && input['weights'] !== null) {
-    out.weights = Object.fromEntries(
-      Object.entries(input['weights'] as Record<string, number>).map(([k, v]) => [hubName(k), v]),
-    );
-  }
-  if (input['staticHub'] !== undefined) out.staticHub = hubName(input['staticHub']);
-  if (input['reprovisionPolicy'] !== undefined)
-    out.reprovisionPolicy = input['reprovisionPolicy'] as EnrollmentSettings['reprovisionPolicy'];
-  if (input['initialTwin'] !== undefined)
-    out.initialTwin = input['initialTwin'] as NonNullable<EnrollmentSettings['initialTwin']>;
-  if (input['provisioningStatus'] !== undefined) {
-    out.provisioningStatus = input['provisioningStatus'] as EnrollmentSettings['provisioningStatus'];
-  }
-  if (input['capabilities'] !== undefined)
-    out.capabilities = input['capabilities'] as EnrollmentSettings['capabilities'];
-  return out;
 }

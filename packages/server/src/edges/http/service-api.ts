@@ -108,6 +108,20 @@ function sendJson(reply: FastifyReply, status: number, body: JsonValue): Fastify
   return reply.code(status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(body));
 }
 
+/**
+ * The parsed JSON body of a route that takes JSON. Other content types reach routes as raw bytes (the
+ * C2D route takes any); here they are refused rather than read as an empty object.
+ */
+function jsonBody(request: FastifyRequest): unknown {
+  if (Buffer.isBuffer(request.body)) {
+    throw new HubError(
+      'HUB_INVALID_ARGUMENT',
+      'This route takes a JSON body: send it as content-type application/json.',
+    );
+  }
+  return request.body;
+}
+
 /** A query parameter that must be a decimal integer in [min, max]; otherwise `HUB_INVALID_ARGUMENT`. */
 function integerParameter(name: string, value: string, min: number, max: number): number {
   const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
@@ -165,7 +179,7 @@ export function registerServiceApi(app: FastifyInstance, resolveHub: HttpHubReso
   // ---- registry
   const putIdentity = async (request: FastifyRequest<{ Params: DeviceParams }>, reply: FastifyReply) => {
     const hub = await hubFor(request, 'RegistryWrite');
-    const input = identityInputFromBody(request.body, identityOf(request.params));
+    const input = identityInputFromBody(jsonBody(request), identityOf(request.params));
     const ifMatch = header(request, 'if-match');
     const record = ifMatch === undefined ? await hub.createIdentity(input) : await hub.updateIdentity(input, ifMatch);
     return sendJson(reply, 200, identityView(hub, hub.getIdentity(record)));
@@ -225,7 +239,7 @@ export function registerServiceApi(app: FastifyInstance, resolveHub: HttpHubReso
     (replace: boolean) => async (request: FastifyRequest<{ Params: DeviceParams }>, reply: FastifyReply) => {
       const hub = await hubFor(request, 'ServiceConnect');
       const ifMatch = header(request, 'if-match');
-      const twin = await hub.updateTwin(identityOf(request.params), request.body, {
+      const twin = await hub.updateTwin(identityOf(request.params), jsonBody(request), {
         replace,
         ...(ifMatch === undefined ? {} : { ifMatch }),
       });
@@ -239,7 +253,7 @@ export function registerServiceApi(app: FastifyInstance, resolveHub: HttpHubReso
   // ---- direct methods
   const invoke = async (request: FastifyRequest<{ Params: DeviceParams }>, reply: FastifyReply) => {
     const hub = await hubFor(request, 'ServiceConnect');
-    const body = request.body as Partial<MethodInvocation> | undefined;
+    const body = jsonBody(request) as Partial<MethodInvocation> | undefined;
     if (typeof body !== 'object' || body === null || typeof body.methodName !== 'string') {
       throw new HubError('HUB_INVALID_ARGUMENT', 'The body must be {"methodName": ..., "payload": ...}.');
     }
