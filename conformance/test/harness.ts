@@ -275,7 +275,11 @@ function httpsJson(
   headers: Record<string, string>,
   payload: Buffer | undefined,
 ): Promise<{ status: number; headers: IncomingHttpHeaders; body: unknown; text: string }> {
-  if (payload !== undefined) headers['content-type'] ??= 'application/json; charset=utf-8';
+  if (payload !== undefined) {
+    headers['content-type'] ??= 'application/json; charset=utf-8';
+    // Node sends GET and DELETE bodies without chunked framing: say how long they are.
+    headers['content-length'] ??= String(payload.length);
+  }
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
       { host: address, port, method, path, headers: { ...headers, host }, ca: platform.tls.caCertificatePem },

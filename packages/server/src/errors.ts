@@ -25,6 +25,7 @@ export const HUB_ERRORS = {
   HUB_MODULE_NOT_FOUND: { status: 404, azureErrorCode: 404010, azureName: 'ModuleNotFound' },
   HUB_DEVICE_NOT_ONLINE: { status: 404, azureErrorCode: 404103, azureName: 'DeviceNotOnline' },
   HUB_MESSAGE_NOT_FOUND: { status: 404, azureErrorCode: 404104, azureName: 'DeviceMessageNotFound' },
+  HUB_ROUTE_NOT_FOUND: { status: 404, azureErrorCode: 404000, azureName: 'NotFound' },
   HUB_DEVICE_ALREADY_EXISTS: { status: 409, azureErrorCode: 409001, azureName: 'DeviceAlreadyExists' },
   HUB_MODULE_ALREADY_EXISTS: { status: 409, azureErrorCode: 409301, azureName: 'ModuleAlreadyExistsOnDevice' },
   HUB_PRECONDITION_FAILED: { status: 412, azureErrorCode: 412002, azureName: 'PreconditionFailed' },

@@ -55,6 +55,13 @@ interface DeviceParams {
  */
 export function registerDpsApi(app: FastifyInstance, dps: ProvisioningService, logger: Logger): void {
   const policy: DpsServicePolicy = dps.servicePolicy;
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    return sendDpsError(
+      reply,
+      new DpsError('DPS_NOT_FOUND', `The provisioning service serves no ${request.method} ${path}.`),
+    );
+  });
   app.setErrorHandler((error: unknown, _request, reply) => {
     if (error instanceof DpsError) return sendDpsError(reply, error);
     if (isJsonError(error)) {

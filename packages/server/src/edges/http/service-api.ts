@@ -19,6 +19,9 @@ import type { StoredIdentity } from '../../storage/port.js';
 import { HubError } from '../../errors.js';
 import { isJsonError, jsonErrorStatus } from './json-body.js';
 
+/** Largest cloud-to-device message body, as IoT Hub's. */
+const MAX_C2D_BYTES = 64 * 1024;
+
 /** Finds the hub a request addresses (by its `Host` header). */
 export type HttpHubResolver = (host: string | undefined) => Hub | undefined;
 
@@ -166,6 +169,17 @@ export function registerServiceApi(app: FastifyInstance, resolveHub: HttpHubReso
     return sendHubError(reply, new HubError('HUB_INTERNAL', 'Internal error.'));
   });
 
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    return sendHubError(
+      reply,
+      new HubError(
+        'HUB_ROUTE_NOT_FOUND',
+        `The hub serves no ${request.method} ${path} (see docs/architecture.md#rest-routes).`,
+      ),
+    );
+  });
+
   const hubFor = async (request: FastifyRequest, permission: HubPermission): Promise<Hub> => {
     const host = header(request, 'host')
       ?.replace(/:\d+$/, '')
@@ -274,6 +288,8 @@ export function registerServiceApi(app: FastifyInstance, resolveHub: HttpHubReso
   // ---- Plugboard: cloud-to-device send (the AMQP path of azure-iothub comes with the AMQP edge)
   app.post(
     '/plugboard/devices/:deviceId/messages/deviceBound',
+    // C2D messages are limited to 64 KB: larger bodies are refused unread, whatever their content type.
+    { bodyLimit: MAX_C2D_BYTES },
     async (request: FastifyRequest<{ Params: DeviceParams }>, reply: FastifyReply) => {
       const hub = await hubFor(request, 'ServiceConnect');
       const raw = request.body;

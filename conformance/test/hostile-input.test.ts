@@ -1,0 +1,665 @@
+/**
+ * The standing hostile-input suite: every REST route of the hub and DPS listeners and every MQTT topic a
+ * device may publish or subscribe to gets random, truncated, oversized and deeply nested bodies and
+ * packets (fast-check, time-boxed, seed printed; replay with PLUGBOARD_FUZZ_SEED=<seed>). For each it
+ * asserts a documented status and code (never a 5xx), that nothing changed, that the server is up and
+ * that another device still works.
+ *
+ * The route and topic lists come from the platform itself (the routes each listener registered, the
+ * topic kinds `@plugboard/protocol` defines): a route or topic added without a case here fails the
+ * coverage tests.
+ *
+ * Every hostile request carries credentials that authenticate, and a precondition that makes even a
+ * well-formed request fail harmlessly (a stale `If-Match`, a device that is offline or absent, a DPS
+ * token signed with the wrong key), so "nothing changed" holds whatever the generator produced.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import fc from 'fast-check';
+import type { Packet } from 'mqtt-packet';
+import deviceSdk from 'azure-iot-device';
+import mqttTransport from 'azure-iot-device-mqtt';
+import {
+  DEVICE_PUBLISH_TOPIC_KINDS,
+  DEVICE_SUBSCRIPTION_KINDS,
+  DPS_PUBLISH_TOPIC_KINDS,
+  deriveDeviceKey,
+} from '@plugboard/protocol';
+import { DPS_ERRORS, HUB_ERRORS, type DpsErrorCode, type Hub, type HubErrorCode } from '@plugboard/server';
+import {
+  RawMqtt,
+  deviceToken,
+  dpsRawMqtt,
+  dpsRequest,
+  dpsServiceToken,
+  dpsToken,
+  hubRequest,
+  isPacket,
+  mqttUsername,
+  onlyHub,
+  rawMqttOptions,
+  startTestPlatform,
+  withTimeout,
+  type TestPlatform,
+} from './harness.js';
+
+const { Client, Message } = deviceSdk;
+const { Mqtt } = mqttTransport;
+
+const seed = Number(process.env['PLUGBOARD_FUZZ_SEED'] ?? Date.now() % 2 ** 31);
+const RUNS = 12;
+const TIME_BOX_MS = 1200;
+
+const WRONG_KEY = Buffer.alloc(32, 7).toString('base64');
+const GROUP = 'hostile-group';
+const GROUP_KEY = 'aG9zdGlsZWdyb3Vwa2V5aG9zdGlsZWdyb3Vwa2V5MTI=';
+
+let platform: TestPlatform;
+let hub: Hub;
+let bystander: InstanceType<typeof Client>;
+let bystanderDisconnects = 0;
+let witness: RawMqtt;
+
+before(async () => {
+  platform = await startTestPlatform();
+  hub = onlyHub(platform);
+  for (const deviceId of ['target', 'bystander', 'witness', 'mqtt-hostile', 'twin-hostile']) {
+    await hub.createIdentity({ deviceId });
+  }
+  await hub.createIdentity({ deviceId: 'target', moduleId: 'm1' });
+  await platform.dps.putEnrollmentGroup(GROUP, {
+    attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: GROUP_KEY, secondaryKey: GROUP_KEY } },
+  });
+  await platform.dps.putIndividualEnrollment('target-enrollment', {
+    attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: GROUP_KEY, secondaryKey: GROUP_KEY } },
+  });
+  await platform.dps.register({
+    idScope: platform.dps.idScope,
+    registrationId: 'registered',
+    credentials: {
+      token: await dpsToken(platform.dps.idScope, 'registered', await deriveDeviceKey(GROUP_KEY, 'registered')),
+    },
+    body: { registrationId: 'registered' },
+  });
+  bystander = Client.fromConnectionString(hub.deviceConnectionString({ deviceId: 'bystander' }), Mqtt);
+  bystander.on('disconnect', () => bystanderDisconnects++);
+  await withTimeout(bystander.open(), 15_000, 'bystander open');
+  witness = await RawMqtt.connect(rawMqttOptions(platform, hub));
+  const connack = await witness.handshake({
+    clientId: 'witness',
+    username: mqttUsername(hub.hostName, 'witness'),
+    password: await deviceToken(hub, 'witness'),
+    clean: true,
+    keepalive: 0,
+  });
+  assert.equal(connack.returnCode, 0);
+});
+
+after(async () => {
+  witness?.end();
+  await bystander?.close().catch(() => undefined);
+  await platform?.dispose();
+});
+
+/** Everything a hostile request must not change: registry records, twins, queues, DPS documents. */
+function snapshot(): string {
+  const identities = [...hub.listIdentities(), ...hub.listIdentities({ modulesOf: 'target' })].map((s) => ({
+    record: s.record,
+    twin: s.twin,
+    c2d: hub.c2dQueueLength(s.record),
+  }));
+  return JSON.stringify({
+    identities,
+    groups: platform.dps.listEnrollmentGroups(),
+    individuals: platform.dps.listIndividualEnrollments(),
+    registrations: platform.dps.listRegistrations(),
+  });
+}
+
+async function alive(): Promise<void> {
+  assert.equal(witness.closed, false, 'the witness connection is untouched');
+  witness.send({ cmd: 'pingreq' });
+  await witness.next(isPacket('pingresp'));
+}
+
+async function checkProperty<T>(
+  t: TestContext,
+  arbitrary: fc.Arbitrary<T>,
+  predicate: (value: T) => Promise<void>,
+): Promise<void> {
+  const details = await fc.check(fc.asyncProperty(arbitrary, predicate), {
+    seed,
+    numRuns: RUNS,
+    interruptAfterTimeLimit: TIME_BOX_MS,
+  });
+  t.diagnostic(
+    `fast-check seed ${seed} (PLUGBOARD_FUZZ_SEED), ${details.numRuns} runs${details.interrupted ? ', time box reached' : ''}`,
+  );
+  if (details.failed) {
+    const report = (await fc.asyncDefaultReportMessage(details)) ?? `property failed, seed ${seed}`;
+    const cause = details.errorInstance;
+    throw new Error(`${cause instanceof Error ? cause.message : String(cause)}\n${report}`, { cause });
+  }
+  assert.ok(details.numRuns > 0, 'at least one run fits in the time box');
+}
+
+// ---------------------------------------------------------------- REST routes
+
+type Listener = 'hub' | 'dps';
+
+/** How a route is driven: a concrete path and, for routes that take one, a valid body to cut up. */
+interface RouteCase {
+  path: string;
+  /** A body the route accepts (truncations of it are never valid). */
+  valid?: unknown;
+  /** Headers that make a well-formed request fail harmlessly (a stale If-Match). */
+  headers?: Record<string, string>;
+  /** DPS device routes authenticate with a device token (signed with a wrong key here). */
+  deviceToken?: string;
+  /** Bytes above which the body is refused unread (413). */
+  bodyLimit: number;
+}
+
+const STALE = { 'if-match': '"c3RhbGU="' };
+const MB = 1024 * 1024;
+
+function hubCases(): Record<string, RouteCase> {
+  const device = { deviceId: 'target', status: 'enabled' };
+  const twin = { properties: { desired: { x: 1 } } };
+  const method = { methodName: 'reboot', payload: { delay: 1 }, responseTimeoutInSeconds: 5 };
+  return {
+    'PUT /devices/:deviceId': { path: '/devices/target', valid: device, headers: STALE, bodyLimit: MB },
+    'PUT /devices/:deviceId/modules/:moduleId': {
+      path: '/devices/target/modules/m1',
+      valid: { ...device, moduleId: 'm1' },
+      headers: STALE,
+      bodyLimit: MB,
+    },
+    'GET /devices/:deviceId': { path: '/devices/target', bodyLimit: MB },
+    'GET /devices/:deviceId/modules/:moduleId': { path: '/devices/target/modules/m1', bodyLimit: MB },
+    'GET /devices': { path: '/devices', bodyLimit: MB },
+    'GET /devices/': { path: '/devices/', bodyLimit: MB },
+    'GET /devices/:deviceId/modules': { path: '/devices/target/modules', bodyLimit: MB },
+    'DELETE /devices/:deviceId': { path: '/devices/target', headers: STALE, bodyLimit: MB },
+    'DELETE /devices/:deviceId/modules/:moduleId': {
+      path: '/devices/target/modules/m1',
+      headers: STALE,
+      bodyLimit: MB,
+    },
+    'GET /twins/:deviceId': { path: '/twins/target', bodyLimit: MB },
+    'GET /twins/:deviceId/modules/:moduleId': { path: '/twins/target/modules/m1', bodyLimit: MB },
+    'PATCH /twins/:deviceId': { path: '/twins/target', valid: twin, headers: STALE, bodyLimit: MB },
+    'PATCH /twins/:deviceId/modules/:moduleId': {
+      path: '/twins/target/modules/m1',
+      valid: twin,
+      headers: STALE,
+      bodyLimit: MB,
+    },
+    'PUT /twins/:deviceId': { path: '/twins/target', valid: twin, headers: STALE, bodyLimit: MB },
+    'PUT /twins/:deviceId/modules/:moduleId': {
+      path: '/twins/target/modules/m1',
+      valid: twin,
+      headers: STALE,
+      bodyLimit: MB,
+    },
+    // `target` is offline: a well-formed call is 404103 and changes nothing.
+    'POST /twins/:deviceId/methods': { path: '/twins/target/methods', valid: method, bodyLimit: MB },
+    'POST /twins/:deviceId/modules/:moduleId/methods': {
+      path: '/twins/target/modules/m1/methods',
+      valid: method,
+      bodyLimit: MB,
+    },
+    // Any bytes are a C2D payload: the device is absent, so a well-formed send is 404.
+    'POST /plugboard/devices/:deviceId/messages/deviceBound': {
+      path: '/plugboard/devices/absent/messages/deviceBound',
+      valid: { command: 'on' },
+      bodyLimit: 64 * 1024,
+    },
+    'GET /plugboard/telemetry': { path: '/plugboard/telemetry?deviceId=target', bodyLimit: MB },
+    'GET /plugboard/feedback': { path: '/plugboard/feedback', bodyLimit: MB },
+  };
+}
+
+async function dpsCases(): Promise<Record<string, RouteCase>> {
+  const scope = platform.dps.idScope;
+  const wrong = await dpsToken(scope, 'newcomer', WRONG_KEY);
+  const group = { attestation: { type: 'symmetricKey' }, allocationPolicy: 'hashed' };
+  return {
+    'PUT /:idScope/registrations/:registrationId/register': {
+      path: `/${scope}/registrations/newcomer/register?api-version=2019-03-31`,
+      valid: { registrationId: 'newcomer', payload: { modelId: 'dtmi:com:example:Thermostat;1' } },
+      deviceToken: wrong,
+      bodyLimit: 16 * 1024,
+    },
+    'GET /:idScope/registrations/:registrationId/operations/:operationId': {
+      path: `/${scope}/registrations/newcomer/operations/4.abc.def?api-version=2019-03-31`,
+      deviceToken: wrong,
+      bodyLimit: 16 * 1024,
+    },
+    'POST /:idScope/registrations/:registrationId': {
+      path: `/${scope}/registrations/newcomer?api-version=2019-03-31`,
+      valid: { registrationId: 'newcomer' },
+      deviceToken: wrong,
+      bodyLimit: 16 * 1024,
+    },
+    'PUT /enrollmentGroups/:id': { path: `/enrollmentGroups/${GROUP}`, valid: group, headers: STALE, bodyLimit: MB },
+    'GET /enrollmentGroups/:id': { path: `/enrollmentGroups/${GROUP}`, bodyLimit: MB },
+    'GET /enrollmentGroups': { path: '/enrollmentGroups', bodyLimit: MB },
+    'DELETE /enrollmentGroups/:id': { path: `/enrollmentGroups/${GROUP}`, headers: STALE, bodyLimit: MB },
+    'PUT /enrollments/:id': {
+      path: '/enrollments/target-enrollment',
+      valid: { registrationId: 'target-enrollment', ...group },
+      headers: STALE,
+      bodyLimit: MB,
+    },
+    'GET /enrollments/:id': { path: '/enrollments/target-enrollment', bodyLimit: MB },
+    'GET /enrollments': { path: '/enrollments', bodyLimit: MB },
+    'DELETE /enrollments/:id': { path: '/enrollments/target-enrollment', headers: STALE, bodyLimit: MB },
+    'GET /registrations/:id': { path: '/registrations/registered', bodyLimit: MB },
+    // Deleting a registration has no etag: the target is one that does not exist.
+    'DELETE /registrations/:id': { path: '/registrations/never-registered', bodyLimit: MB },
+  };
+}
+
+interface Sent {
+  status: number;
+  body: unknown;
+  text: string;
+}
+
+async function send(
+  listener: Listener,
+  method: string,
+  routeCase: RouteCase,
+  body: Buffer | undefined,
+  contentType = 'application/json',
+  pathSuffix = '',
+): Promise<Sent> {
+  const headers: Record<string, string> = { ...routeCase.headers };
+  if (body !== undefined) headers['content-type'] = contentType;
+  const path = insertSuffix(routeCase.path, pathSuffix);
+  if (listener === 'hub') {
+    return hubRequest(platform, hub, { method, path, headers, ...(body === undefined ? {} : { body }) });
+  }
+  return dpsRequest(platform, {
+    method,
+    path,
+    headers,
+    ...(body === undefined ? {} : { rawBody: body }),
+    token: routeCase.deviceToken ?? (await dpsServiceToken(platform)),
+  });
+}
+
+/** Appends `suffix` to the last path segment (before any query). */
+function insertSuffix(path: string, suffix: string): string {
+  if (suffix === '') return path;
+  const [base = '', query] = path.split('?');
+  return `${base}${suffix}${query === undefined ? '' : `?${query}`}`;
+}
+
+/** A documented refusal: a code from the listener's table whose status is the response's; or a success. */
+function assertDocumented(listener: Listener, method: string, route: string, sent: Sent, what: string): void {
+  const where = `${method} ${route} (${what}): ${sent.status} ${sent.text.slice(0, 300)}`;
+  assert.ok(sent.status < 500, `never a 5xx: ${where}`);
+  if (sent.status < 400) return;
+  const code = (sent.body as { code?: unknown } | undefined)?.code;
+  if (listener === 'hub') {
+    const entry = HUB_ERRORS[code as HubErrorCode] as { status: number } | undefined;
+    assert.ok(entry !== undefined, `a documented hub code: ${where}`);
+    assert.equal(entry.status, sent.status, `status matches the code: ${where}`);
+  } else {
+    const entry = DPS_ERRORS[code as DpsErrorCode] as { status: number } | undefined;
+    assert.ok(entry !== undefined, `a documented DPS code: ${where}`);
+    assert.equal(entry.status, sent.status, `status matches the code: ${where}`);
+  }
+}
+
+const BODYLESS = new Set(['GET']);
+
+/** The hostile inputs for one route, as (description, body, content type, path suffix, expected status). */
+const hostileArbitrary = (routeCase: RouteCase) => {
+  const validText = JSON.stringify(routeCase.valid ?? { a: 1 });
+  return fc.oneof(
+    fc.uint8Array({ minLength: 1, maxLength: 512 }).map((bytes) => ({
+      what: 'random bytes',
+      body: Buffer.from(bytes),
+      contentType: 'application/json',
+      suffix: '',
+    })),
+    fc.integer({ min: 1, max: validText.length - 1 }).map((cut) => ({
+      what: `valid body cut at ${cut}`,
+      body: Buffer.from(validText.slice(0, cut)),
+      contentType: 'application/json; charset=utf-8',
+      suffix: '',
+    })),
+    fc.integer({ min: 65, max: 100_000 }).map((depth) => ({
+      what: `${depth} levels of nesting`,
+      body: Buffer.from(`${'{"a":['.repeat(depth)}1${']}'.repeat(depth)}`),
+      contentType: 'application/json',
+      suffix: '',
+    })),
+    fc.string({ unit: 'binary', maxLength: 40 }).map((garbage) => ({
+      what: `path garbage ${JSON.stringify(garbage)}`,
+      body: undefined,
+      contentType: 'application/json',
+      suffix: encodeURIComponent(garbage),
+    })),
+    fc.uint8Array({ minLength: 1, maxLength: 256 }).map((bytes) => ({
+      what: 'random bytes as octet-stream',
+      body: Buffer.from(bytes),
+      contentType: 'application/octet-stream',
+      suffix: '',
+    })),
+  );
+};
+
+async function exerciseRoutes(t: TestContext, listener: Listener, cases: Record<string, RouteCase>): Promise<void> {
+  for (const [key, routeCase] of Object.entries(cases)) {
+    const [method = '', route = ''] = key.split(' ');
+    await t.test(key, async (t) => {
+      const before = snapshot();
+      await checkProperty(t, hostileArbitrary(routeCase), async (input) => {
+        const sent = await send(listener, method, routeCase, input.body, input.contentType, input.suffix);
+        assertDocumented(listener, method, route, sent, input.what);
+        if (
+          input.body !== undefined &&
+          !BODYLESS.has(method) &&
+          input.contentType.startsWith('application/json') &&
+          input.what !== 'random bytes'
+        ) {
+          // The body is judged before any precondition: a truncated or too deep body is 400 (413 when it is
+          // also over the route's size limit), always.
+          const expected = input.body.length > routeCase.bodyLimit ? 413 : 400;
+          assert.equal(sent.status, expected, `${key}: a malformed JSON body is refused (${input.what})`);
+        }
+        assert.equal(snapshot(), before, `${key}: nothing changed (${input.what})`);
+      });
+      // One body just over the route's limit: 413 unread (routes that read bodies).
+      if (!BODYLESS.has(method)) {
+        const big = await send(listener, method, routeCase, Buffer.alloc(routeCase.bodyLimit + 1, 0x20));
+        assertDocumented(listener, method, route, big, 'oversized');
+        assert.equal(big.status, 413, `${key}: a body over ${routeCase.bodyLimit} bytes is 413`);
+      }
+      // No credentials: 401.
+      const anonymous =
+        listener === 'hub'
+          ? await hubRequest(platform, hub, { method, path: routeCase.path, authorization: null })
+          : await dpsRequest(platform, { method, path: routeCase.path });
+      assertDocumented(listener, method, route, anonymous, 'no credentials');
+      assert.equal(anonymous.status, 401, `${key}: no credentials is 401`);
+      assert.equal(snapshot(), before, `${key}: nothing changed`);
+      await alive();
+    });
+  }
+}
+
+describe('hostile input on every REST route', () => {
+  it('[coverage] every hub and DPS route has a case (a new route without one fails here)', async () => {
+    const served = (routes: readonly { method: string; url: string }[]): string[] =>
+      routes.map((r) => `${r.method} ${r.url}`).sort();
+    const endpoint = platform.endpoints[0];
+    assert.ok(endpoint !== undefined);
+    assert.deepEqual(served(endpoint.routes), Object.keys(hubCases()).sort());
+    assert.deepEqual(served(platform.dpsEndpoint.routes), Object.keys(await dpsCases()).sort());
+  });
+
+  it('[fuzz] hub routes: documented 4xx for malformed, truncated, deep, oversized and anonymous requests', async (t) => {
+    await exerciseRoutes(t, 'hub', hubCases());
+  });
+
+  it('[fuzz] DPS routes: the same on the device and service APIs', async (t) => {
+    await exerciseRoutes(t, 'dps', await dpsCases());
+  });
+});
+
+// ---------------------------------------------------------------- MQTT topics
+
+type PublishPacket = Extract<Packet, { cmd: 'publish' }>;
+
+function publish(topic: string, payload: Buffer, qos: 0 | 1 = 0, messageId = 1): PublishPacket {
+  return { cmd: 'publish', topic, payload, qos, ...(qos === 1 ? { messageId } : {}), retain: false, dup: false };
+}
+
+async function hostileDevice(deviceId: string): Promise<RawMqtt> {
+  const client = await RawMqtt.connect(rawMqttOptions(platform, hub));
+  const connack = await client.handshake({
+    clientId: deviceId,
+    username: mqttUsername(hub.hostName, deviceId),
+    password: await deviceToken(hub, deviceId),
+    clean: true,
+  });
+  assert.equal(connack.returnCode, 0);
+  return client;
+}
+
+const hostilePayload = fc.oneof(
+  fc.uint8Array({ maxLength: 512 }).map((b) => ({ what: 'random bytes', payload: Buffer.from(b) })),
+  fc
+    .integer({ min: 1, max: 29 })
+    .map((cut) => ({ what: `cut at ${cut}`, payload: Buffer.from('{"firmware":"1.2.3","ok":true}'.slice(0, cut)) })),
+  fc.integer({ min: 11, max: 100_000 }).map((depth) => ({
+    what: `${depth} levels`,
+    payload: Buffer.from(`{"a":${'['.repeat(depth)}1${']'.repeat(depth)}}`),
+  })),
+);
+
+const ridArbitrary = fc.string({ unit: 'binary', minLength: 1, maxLength: 30 }).map(encodeURIComponent);
+
+/** One case per topic kind a device publishes to; each returns after its fuzzing. */
+const TOPIC_CASES: Record<(typeof DEVICE_PUBLISH_TOPIC_KINDS)[number], (t: TestContext) => Promise<void>> = {
+  async telemetry(t) {
+    // Any payload is telemetry: a PUBACKed message must be stored, and a malformed property bag or an
+    // oversized payload closes the connection without storing anything.
+    const deviceId = 'mqtt-hostile';
+    await checkProperty(
+      t,
+      fc.record({ bag: fc.string({ unit: 'binary', maxLength: 60 }), big: fc.boolean() }),
+      async ({ bag, big }) => {
+        const before = (await hub.queryTelemetry({ deviceId, limit: 10_000 })).length;
+        const client = await hostileDevice(deviceId);
+        try {
+          const payload = big ? Buffer.alloc(256 * 1024 + 1, 0x61) : Buffer.from('{"t":1}');
+          client.send(publish(`devices/${deviceId}/messages/events/${bag}`, payload, 1, 9));
+          client.send({ cmd: 'pingreq' });
+          const outcome = await Promise.race([
+            client.next(isPacket('puback'), 10_000).then(
+              () => 'acked' as const,
+              () => 'closed' as const,
+            ),
+            client.waitClosed(10_000).then(() => 'closed' as const),
+          ]);
+          const after = (await hub.queryTelemetry({ deviceId, limit: 10_000 })).length;
+          if (big) assert.equal(outcome, 'closed', 'over 256 KB closes the connection');
+          assert.equal(after - before, outcome === 'acked' ? 1 : 0, `bag ${JSON.stringify(bag)}: ${outcome}`);
+        } finally {
+          client.end();
+        }
+        await alive();
+      },
+    );
+  },
+  async twinGet(t) {
+    const client = await hostileDevice('twin-hostile');
+    try {
+      client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$iothub/twin/res/#', qos: 0 }] });
+      await client.next(isPacket('suback'));
+      const before = snapshot();
+      await checkProperty(t, fc.tuple(ridArbitrary, hostilePayload), async ([rid, { payload }]) => {
+        client.send(publish(`$iothub/twin/GET/?$rid=${rid}`, payload));
+        const response = await client.next(isPacket('publish'));
+        assert.match(response.topic, /^\$iothub\/twin\/res\/200\//);
+        assert.equal(snapshot(), before);
+      });
+    } finally {
+      client.end();
+    }
+    await alive();
+  },
+  async twinPatchReported(t) {
+    const client = await hostileDevice('twin-hostile');
+    try {
+      client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$iothub/twin/res/#', qos: 0 }] });
+      await client.next(isPacket('suback'));
+      let n = 0;
+      await checkProperty(t, hostilePayload, async ({ what, payload }) => {
+        const rid = `h${++n}`;
+        const before = snapshot();
+        client.send(publish(`$iothub/twin/PATCH/properties/reported/?$rid=${rid}`, payload));
+        const response = await client.next(
+          (p): p is PublishPacket => p.cmd === 'publish' && new RegExp(`[?&]\\$rid=${rid}(&|$)`).test(p.topic),
+        );
+        const status = Number(/^\$iothub\/twin\/res\/(\d+)\//.exec(response.topic)?.[1]);
+        if (status === 204) {
+          // Random bytes can spell a valid patch ({} or {"a":1}): accepted, and that is right.
+          const parsed: unknown = JSON.parse(payload.toString('utf8'));
+          assert.ok(typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed), what);
+          return;
+        }
+        assert.ok(status === 400 || status === 413, `${what}: ${response.topic}`);
+        const body = JSON.parse(Buffer.from(response.payload).toString('utf8')) as { errorCode: number };
+        assert.equal(Math.floor(body.errorCode / 1000), status, `${what}: errorCode ${body.errorCode}`);
+        assert.equal(snapshot(), before, `${what}: nothing stored`);
+      });
+      assert.equal(client.closed, false, 'refused patches leave the connection open');
+    } finally {
+      client.end();
+    }
+    await alive();
+  },
+  async methodResponse(t) {
+    // Responses to calls that were never made are ignored, whatever they hold.
+    const client = await hostileDevice('mqtt-hostile');
+    try {
+      const before = snapshot();
+      await checkProperty(
+        t,
+        fc.tuple(fc.integer({ min: -1000, max: 1000 }), ridArbitrary, hostilePayload),
+        async ([status, rid, { payload }]) => {
+          client.send(publish(`$iothub/methods/res/${status}/?$rid=${rid}`, payload));
+          client.send({ cmd: 'pingreq' });
+          await client.next(isPacket('pingresp'));
+          assert.equal(snapshot(), before);
+        },
+      );
+    } finally {
+      client.end();
+    }
+    await alive();
+  },
+};
+
+const DPS_TOPIC_CASES: Record<(typeof DPS_PUBLISH_TOPIC_KINDS)[number], (t: TestContext) => Promise<void>> = {
+  async register(t) {
+    const raw = await dpsRawMqtt(platform, 'newcomer', await dpsToken(platform.dps.idScope, 'newcomer', WRONG_KEY));
+    try {
+      let n = 0;
+      const before = snapshot();
+      await checkProperty(
+        t,
+        fc.oneof(
+          hostilePayload,
+          fc.constant({ what: 'over 16 KB', payload: Buffer.alloc(16 * 1024 + 1, 0x20) }),
+          fc.constant({ what: 'well formed, wrong key', payload: Buffer.from('{"registrationId":"newcomer"}') }),
+        ),
+        async ({ what, payload }) => {
+          const rid = `r${++n}`;
+          raw.send(publish(`$dps/registrations/PUT/iotdps-register/?$rid=${rid}`, payload));
+          const response = await raw.next(
+            (p): p is PublishPacket => p.cmd === 'publish' && p.topic.endsWith(`$rid=${rid}`),
+          );
+          const status = Number(/^\$dps\/registrations\/res\/(\d+)\//.exec(response.topic)?.[1]);
+          assert.ok([400, 401, 413].includes(status), `${what}: ${response.topic}`);
+          assert.equal(snapshot(), before, `${what}: nothing changed`);
+        },
+      );
+    } finally {
+      raw.end();
+    }
+    await alive();
+  },
+  async operationStatus(t) {
+    const raw = await dpsRawMqtt(platform, 'newcomer', await dpsToken(platform.dps.idScope, 'newcomer', WRONG_KEY));
+    try {
+      let n = 0;
+      await checkProperty(t, fc.tuple(ridArbitrary, hostilePayload), async ([operationId, { payload }]) => {
+        const rid = `s${++n}`;
+        raw.send(
+          publish(`$dps/registrations/GET/iotdps-get-operationstatus/?$rid=${rid}&operationId=${operationId}`, payload),
+        );
+        const response = await raw.next(
+          (p): p is PublishPacket => p.cmd === 'publish' && p.topic.endsWith(`$rid=${rid}`),
+        );
+        assert.match(response.topic, /^\$dps\/registrations\/res\/(401|404)\//);
+      });
+    } finally {
+      raw.end();
+    }
+    await alive();
+  },
+};
+
+/** A filter of each subscription kind, for `mqtt-hostile` (a device, not a module). */
+const SUBSCRIPTION_FILTERS: Record<(typeof DEVICE_SUBSCRIPTION_KINDS)[number], { filter: string; granted: boolean }> = {
+  c2d: { filter: 'devices/mqtt-hostile/messages/devicebound/#', granted: true },
+  moduleInputs: { filter: 'devices/mqtt-hostile/modules/m1/inputs/#', granted: false },
+  methods: { filter: '$iothub/methods/POST/#', granted: true },
+  twinResponses: { filter: '$iothub/twin/res/#', granted: true },
+  desiredPatches: { filter: '$iothub/twin/PATCH/properties/desired/#', granted: true },
+};
+
+describe('hostile input on every MQTT topic', () => {
+  it('[coverage] every publish topic kind and subscription kind has a case', () => {
+    assert.deepEqual(Object.keys(TOPIC_CASES).sort(), [...DEVICE_PUBLISH_TOPIC_KINDS].sort());
+    assert.deepEqual(Object.keys(DPS_TOPIC_CASES).sort(), [...DPS_PUBLISH_TOPIC_KINDS].sort());
+    assert.deepEqual(Object.keys(SUBSCRIPTION_FILTERS).sort(), [...DEVICE_SUBSCRIPTION_KINDS].sort());
+  });
+
+  for (const [kind, run] of Object.entries(TOPIC_CASES)) {
+    it(`[fuzz] hub topic ${kind}`, (t) => run(t));
+  }
+  for (const [kind, run] of Object.entries(DPS_TOPIC_CASES)) {
+    it(`[fuzz] DPS topic ${kind}`, (t) => run(t));
+  }
+
+  it('[fuzz] random SUBSCRIBE filters: 0x80 unless the filter is one the device may use; the connection stays', async (t) => {
+    const client = await hostileDevice('mqtt-hostile');
+    try {
+      let messageId = 1;
+      const known = Object.values(SUBSCRIPTION_FILTERS);
+      for (const { filter, granted } of known) {
+        client.send({ cmd: 'subscribe', messageId: ++messageId, subscriptions: [{ topic: filter, qos: 1 }] });
+        const suback = await client.next(isPacket('suback'));
+        assert.deepEqual(suback.granted, [granted ? 1 : 0x80], filter);
+      }
+      await checkProperty(
+        t,
+        fc.string({ unit: 'binary', minLength: 1, maxLength: 80 }).filter((f) => !f.includes('\u0000')),
+        async (filter) => {
+          client.send({ cmd: 'subscribe', messageId: ++messageId, subscriptions: [{ topic: filter, qos: 1 }] });
+          const suback = await Promise.race([
+            client.next(isPacket('suback')),
+            client.waitClosed().then(() => undefined),
+          ]);
+          if (suback === undefined) return; // a filter MQTT forbids ([MQTT-4.7.1]) closes the connection
+          const allowed = known.some((k) => k.granted && k.filter === filter);
+          if (!allowed) assert.deepEqual(suback.granted, [0x80], JSON.stringify(filter));
+        },
+      );
+    } finally {
+      client.end();
+    }
+    await alive();
+  });
+});
+
+describe('after all of it', () => {
+  it('[isolation] the official-SDK device never lost its connection and still sends telemetry', async () => {
+    assert.equal(bystanderDisconnects, 0);
+    const message = new Message(JSON.stringify({ stillHere: true }));
+    message.messageId = 'after-hostile';
+    await withTimeout(bystander.sendEvent(message), 10_000, 'sendEvent');
+    const stored = await hub.queryTelemetry({ deviceId: 'bystander' });
+    assert.equal(stored.at(-1)?.messageId, 'after-hostile');
+    await alive();
+  });
+});
