@@ -26,13 +26,14 @@ import {
   type RawMqttOptions,
   type TestPlatform,
 } from './harness.js';
+import { checkProperty, fuzzSeed } from './fuzz.js';
 
 const { Client, Message } = deviceSdk;
 const { Mqtt } = mqttTransport;
 
 type DeviceClient = InstanceType<typeof Client>;
 
-const seed = Number(process.env['PLUGBOARD_FUZZ_SEED'] ?? Date.now() % 2 ** 31);
+const seed = fuzzSeed;
 /** Runs per property, and the wall-clock budget after which a property stops early (time box). */
 const RUNS = 40;
 const TIME_BOX_MS = 6000;
@@ -82,25 +83,8 @@ async function witnessAlive(): Promise<void> {
   await witness.next(isPacket('pingresp'));
 }
 
-/**
- * Runs an async property with the file's seed, at most {@link RUNS} times within {@link TIME_BOX_MS}, and
- * reports the seed and the number of runs.
- */
-async function checkProperty<T>(
-  t: TestContext,
-  arbitrary: fc.Arbitrary<T>,
-  predicate: (value: T) => Promise<void>,
-): Promise<void> {
-  const details = await fc.check(fc.asyncProperty(arbitrary, predicate), {
-    seed,
-    numRuns: RUNS,
-    interruptAfterTimeLimit: TIME_BOX_MS,
-  });
-  t.diagnostic(
-    `fast-check seed ${seed} (PLUGBOARD_FUZZ_SEED), ${details.numRuns} runs${details.interrupted ? ', time box reached' : ''}`,
-  );
-  if (details.failed) throw new Error((await fc.asyncDefaultReportMessage(details)) ?? `property failed, seed ${seed}`);
-  assert.ok(details.numRuns > 0, 'at least one run fits in the time box');
+function check<T>(t: TestContext, arbitrary: fc.Arbitrary<T>, predicate: (value: T) => Promise<void>) {
+  return checkProperty(t, arbitrary, predicate, { runs: RUNS, timeBoxMs: TIME_BOX_MS });
 }
 
 /** Opens a connection, hands it to `body`, and always destroys it. */
@@ -195,7 +179,7 @@ const randomBytesArbitrary = fc.oneof(
 
 describe('malformed MQTT input closes only that connection', () => {
   it('[fuzz][MQTT-3.1.0-1] random bytes as the first bytes after TLS: closed or ignored, never a crash', async (t) => {
-    await checkProperty(t, randomBytesArbitrary, async (bytes) => {
+    await check(t, randomBytesArbitrary, async (bytes) => {
       await withConnection(async (client) => {
         client.socket.write(bytes);
         await finish(client);
@@ -215,7 +199,7 @@ describe('malformed MQTT input closes only that connection', () => {
       inLastPacket: fc.boolean(),
       cut: fc.nat(),
     });
-    await checkProperty(t, arbitrary, async ({ middle, inLastPacket, cut }) => {
+    await check(t, arbitrary, async ({ middle, inLastPacket, cut }) => {
       run++;
       const chunks: { bytes: Buffer; body?: string }[] = [
         { bytes: mqttPacket.generate(connectPacket(deviceId, password)) },
@@ -275,7 +259,7 @@ describe('malformed MQTT input closes only that connection', () => {
 
   it('[fuzz] a valid CONNECT followed by random bytes: closed or ignored, never a crash', async (t) => {
     const deviceId = 'fuzz-after';
-    await checkProperty(t, randomBytesArbitrary, async (bytes) => {
+    await check(t, randomBytesArbitrary, async (bytes) => {
       await withConnection(async (client) => {
         await connectedAs(client, deviceId); // also proves every earlier run left the server serving
         client.socket.write(bytes);

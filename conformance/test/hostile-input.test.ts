@@ -42,11 +42,11 @@ import {
   withTimeout,
   type TestPlatform,
 } from './harness.js';
+import { checkProperty } from './fuzz.js';
 
 const { Client, Message } = deviceSdk;
 const { Mqtt } = mqttTransport;
 
-const seed = Number(process.env['PLUGBOARD_FUZZ_SEED'] ?? Date.now() % 2 ** 31);
 const RUNS = 12;
 const TIME_BOX_MS = 1200;
 
@@ -122,25 +122,8 @@ async function alive(): Promise<void> {
   await witness.next(isPacket('pingresp'));
 }
 
-async function checkProperty<T>(
-  t: TestContext,
-  arbitrary: fc.Arbitrary<T>,
-  predicate: (value: T) => Promise<void>,
-): Promise<void> {
-  const details = await fc.check(fc.asyncProperty(arbitrary, predicate), {
-    seed,
-    numRuns: RUNS,
-    interruptAfterTimeLimit: TIME_BOX_MS,
-  });
-  t.diagnostic(
-    `fast-check seed ${seed} (PLUGBOARD_FUZZ_SEED), ${details.numRuns} runs${details.interrupted ? ', time box reached' : ''}`,
-  );
-  if (details.failed) {
-    const report = (await fc.asyncDefaultReportMessage(details)) ?? `property failed, seed ${seed}`;
-    const cause = details.errorInstance;
-    throw new Error(`${cause instanceof Error ? cause.message : String(cause)}\n${report}`, { cause });
-  }
-  assert.ok(details.numRuns > 0, 'at least one run fits in the time box');
+function check<T>(t: TestContext, arbitrary: fc.Arbitrary<T>, predicate: (value: T) => Promise<void>) {
+  return checkProperty(t, arbitrary, predicate, { runs: RUNS, timeBoxMs: TIME_BOX_MS });
 }
 
 // ---------------------------------------------------------------- REST routes
@@ -358,7 +341,7 @@ async function exerciseRoutes(t: TestContext, listener: Listener, cases: Record<
     const [method = '', route = ''] = key.split(' ');
     await t.test(key, async (t) => {
       const before = snapshot();
-      await checkProperty(t, hostileArbitrary(routeCase), async (input) => {
+      await check(t, hostileArbitrary(routeCase), async (input) => {
         const sent = await send(listener, method, routeCase, input.body, input.contentType, input.suffix);
         assertDocumented(listener, method, route, sent, input.what);
         if (
@@ -451,7 +434,7 @@ const TOPIC_CASES: Record<(typeof DEVICE_PUBLISH_TOPIC_KINDS)[number], (t: TestC
     // Any payload is telemetry: a PUBACKed message must be stored, and a malformed property bag or an
     // oversized payload closes the connection without storing anything.
     const deviceId = 'mqtt-hostile';
-    await checkProperty(
+    await check(
       t,
       fc.record({ bag: fc.string({ unit: 'binary', maxLength: 60 }), big: fc.boolean() }),
       async ({ bag, big }) => {
@@ -484,7 +467,7 @@ const TOPIC_CASES: Record<(typeof DEVICE_PUBLISH_TOPIC_KINDS)[number], (t: TestC
       client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$iothub/twin/res/#', qos: 0 }] });
       await client.next(isPacket('suback'));
       const before = snapshot();
-      await checkProperty(t, fc.tuple(ridArbitrary, hostilePayload), async ([rid, { payload }]) => {
+      await check(t, fc.tuple(ridArbitrary, hostilePayload), async ([rid, { payload }]) => {
         client.send(publish(`$iothub/twin/GET/?$rid=${rid}`, payload));
         const response = await client.next(isPacket('publish'));
         assert.match(response.topic, /^\$iothub\/twin\/res\/200\//);
@@ -501,7 +484,7 @@ const TOPIC_CASES: Record<(typeof DEVICE_PUBLISH_TOPIC_KINDS)[number], (t: TestC
       client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$iothub/twin/res/#', qos: 0 }] });
       await client.next(isPacket('suback'));
       let n = 0;
-      await checkProperty(t, hostilePayload, async ({ what, payload }) => {
+      await check(t, hostilePayload, async ({ what, payload }) => {
         const rid = `h${++n}`;
         const before = snapshot();
         client.send(publish(`$iothub/twin/PATCH/properties/reported/?$rid=${rid}`, payload));
@@ -531,7 +514,7 @@ const TOPIC_CASES: Record<(typeof DEVICE_PUBLISH_TOPIC_KINDS)[number], (t: TestC
     const client = await hostileDevice('mqtt-hostile');
     try {
       const before = snapshot();
-      await checkProperty(
+      await check(
         t,
         fc.tuple(fc.integer({ min: -1000, max: 1000 }), ridArbitrary, hostilePayload),
         async ([status, rid, { payload }]) => {
@@ -554,7 +537,7 @@ const DPS_TOPIC_CASES: Record<(typeof DPS_PUBLISH_TOPIC_KINDS)[number], (t: Test
     try {
       let n = 0;
       const before = snapshot();
-      await checkProperty(
+      await check(
         t,
         fc.oneof(
           hostilePayload,
@@ -581,7 +564,7 @@ const DPS_TOPIC_CASES: Record<(typeof DPS_PUBLISH_TOPIC_KINDS)[number], (t: Test
     const raw = await dpsRawMqtt(platform, 'newcomer', await dpsToken(platform.dps.idScope, 'newcomer', WRONG_KEY));
     try {
       let n = 0;
-      await checkProperty(t, fc.tuple(ridArbitrary, hostilePayload), async ([operationId, { payload }]) => {
+      await check(t, fc.tuple(ridArbitrary, hostilePayload), async ([operationId, { payload }]) => {
         const rid = `s${++n}`;
         raw.send(
           publish(`$dps/registrations/GET/iotdps-get-operationstatus/?$rid=${rid}&operationId=${operationId}`, payload),
@@ -631,7 +614,7 @@ describe('hostile input on every MQTT topic', () => {
         const suback = await client.next(isPacket('suback'));
         assert.deepEqual(suback.granted, [granted ? 1 : 0x80], filter);
       }
-      await checkProperty(
+      await check(
         t,
         fc.string({ unit: 'binary', minLength: 1, maxLength: 80 }).filter((f) => !f.includes('\u0000')),
         async (filter) => {
