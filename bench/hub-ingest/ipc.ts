@@ -55,6 +55,13 @@ export interface ServerStats {
   storedMessages?: number;
 }
 
+/**
+ * How telemetry messages look: `bare` is a topic without a property bag; `sdk` is what the official Node
+ * SDK sends for a Plug and Play sample's message (`contentType` application/json, `contentEncoding`
+ * utf-8, an `iothub-creation-time-utc` property stamped per message).
+ */
+export type MessageShape = 'bare' | 'sdk';
+
 /** Orchestrator → load generator. */
 export type LoadRequest =
   | {
@@ -63,6 +70,7 @@ export type LoadRequest =
       devices: DeviceCredential[];
       concurrency: number;
       keepaliveSeconds: number;
+      shape: MessageShape;
     }
   | { type: 'warmup'; messagesPerDevice: number; window: number }
   | { type: 'publish'; messagesPerDevice: number; window: number }
@@ -99,6 +107,17 @@ export const API_VERSION = '2021-04-12';
 /** `devices/{deviceId}/messages/events/`: the D2C telemetry topic, used against both servers. */
 export function telemetryTopic(deviceId: string): string {
   return `devices/${deviceId}/messages/events/`;
+}
+
+/**
+ * The topic of one message of `shape`: for `sdk`, the property bag azure-iot-device-mqtt encodes for
+ * `message.contentType = 'application/json'`, `message.contentEncoding = 'utf-8'` and
+ * `message.properties.add('iothub-creation-time-utc', new Date().toISOString())` (protocol.md §1.5: system
+ * keys first, percent-encoded).
+ */
+export function messageTopic(base: string, shape: MessageShape, createdAt: string): string {
+  if (shape === 'bare') return base;
+  return `${base}%24.ct=application%2Fjson&%24.ce=utf-8&iothub-creation-time-utc=${encodeURIComponent(createdAt)}`;
 }
 
 /** Device ids `dev-00001`...: the same ids (and so the same packet sizes) against both servers. */

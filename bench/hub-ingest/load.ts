@@ -7,7 +7,16 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import mqtt, { type MqttClient } from 'mqtt';
-import { cpuMicros, telemetryTopic, toParent, type DeviceCredential, type LoadRequest, type Target } from './ipc.js';
+import {
+  cpuMicros,
+  messageTopic,
+  telemetryTopic,
+  toParent,
+  type DeviceCredential,
+  type LoadRequest,
+  type MessageShape,
+  type Target,
+} from './ipc.js';
 import { pool } from '../common/children.js';
 import { summarize } from '../common/latency.js';
 
@@ -28,6 +37,12 @@ interface Publisher {
 }
 
 let publishers: Publisher[] = [];
+let shape: MessageShape = 'bare';
+
+/** The topic of the next message of `p`: a creation time per message for SDK-shaped messages. */
+function topicOf(p: Publisher): string {
+  return shape === 'bare' ? p.topic : messageTopic(p.topic, shape, new Date().toISOString());
+}
 /** Set when a publishing connection drops: its outstanding PUBACKs would never come. */
 let broken: Error | undefined;
 
@@ -94,7 +109,7 @@ function publishAll(perDevice: number, window: number, latencies: Float64Array |
         while (inflight < window && p.sent < perDevice) {
           inflight++;
           const started = performance.now();
-          p.client.publish(p.topic, payload(p.deviceId, p.sent++), { qos: 1 }, (error) => {
+          p.client.publish(topicOf(p), payload(p.deviceId, p.sent++), { qos: 1 }, (error) => {
             inflight--;
             if (error !== undefined && error !== null) {
               broken ??= error;
@@ -137,7 +152,7 @@ function publishPaced(total: number, rate: number, latencies: Float64Array): Pro
       while (issued < due) {
         const p = publishers[issued % publishers.length] as Publisher;
         const sentAt = performance.now();
-        p.client.publish(p.topic, payload(p.deviceId, issued++), { qos: 1 }, (error) => {
+        p.client.publish(topicOf(p), payload(p.deviceId, issued++), { qos: 1 }, (error) => {
           if (error !== undefined && error !== null) {
             broken ??= error;
             return;
@@ -222,6 +237,7 @@ async function handle(request: LoadRequest): Promise<void> {
       const started = performance.now();
       const connected: Publisher[] = [];
       broken = undefined;
+      shape = request.shape;
       await pool(request.devices, request.concurrency, async (device) => {
         connected.push(await connectPublisher(request.target, ca, device, request.keepaliveSeconds));
       });

@@ -6,12 +6,15 @@
  * Usage (the script builds the packages first; the children load their built output):
  *   npm run bench:hub-ingest -- [--devices 1000] [--messages-per-device 50] [--idle 10000]
  *     [--warmup 5] [--window 2] [--paced-rate 2000] [--paced-messages 10000] [--rounds 3]
- *     [--concurrency 100] [--durability normal|full] [--servers aedes,plugboard] [--cpu-prof DIR]
+ *     [--concurrency 100] [--durability normal|full] [--servers aedes,plugboard] [--shapes bare,sdk]
+ *     [--cpu-prof DIR]
  *     [--timeout 900] [--out results.json]
  *
  * Per server and round: connect every device, a warm-up, a closed-loop phase (each device keeps `--window`
  * QoS 1 messages unacknowledged: the throughput), then an open-loop phase at `--paced-rate` msgs/s overall
- * (the latency below saturation).
+ * (the latency below saturation). Each round runs every message shape (`--shapes`): `bare` messages have
+ * no property bag; `sdk` messages carry the bag the official Node SDK sends for a Plug and Play sample
+ * (`$.ct`, `$.ce`, `iothub-creation-time-utc` stamped per message).
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +23,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   nextMessage,
+  type MessageShape,
   type LatencySummary,
   type LoadReply,
   type LoadRequest,
@@ -40,6 +44,7 @@ const { values } = parseArgs({
     'paced-messages': { type: 'string', default: '10000' },
     'cpu-prof': { type: 'string' },
     servers: { type: 'string', default: 'aedes,plugboard' },
+    shapes: { type: 'string', default: 'bare,sdk' },
     idle: { type: 'string', default: '10000' },
     rounds: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '100' },
@@ -80,6 +85,8 @@ const STEP_TIMEOUT_MS = options.timeoutSeconds * 1000;
 type ServerKind = 'plugboard' | 'aedes';
 const servers = values.servers.split(',').filter((s): s is ServerKind => s === 'plugboard' || s === 'aedes');
 if (servers.length === 0) throw new RangeError('--servers is a comma-separated list of aedes and plugboard');
+const shapes = values.shapes.split(',').filter((s): s is MessageShape => s === 'bare' || s === 'sdk');
+if (shapes.length === 0) throw new RangeError('--shapes is a comma-separated list of bare and sdk');
 
 // ------------------------------------------------------------------------------------------ children
 
@@ -139,6 +146,7 @@ function log(message: string): void {
 
 interface IngestResult {
   server: ServerKind;
+  shape: MessageShape;
   round: number;
   connections: number;
   connectSeconds: number;
@@ -161,8 +169,8 @@ interface IngestResult {
   stored?: { rows: number; acked: number };
 }
 
-async function ingest(kind: ServerKind, round: number): Promise<IngestResult> {
-  log(`round ${round}: ${kind}: starting, ${options.devices} devices`);
+async function ingest(kind: ServerKind, shape: MessageShape, round: number): Promise<IngestResult> {
+  log(`round ${round}: ${kind}, ${shape} messages: starting, ${options.devices} devices`);
   const loadAverageAtStart = loadavg()[0] ?? NaN;
   const { child: server, ready } = await startServer(kind, options.devices);
   const generator = start('./load.ts', []);
@@ -175,6 +183,7 @@ async function ingest(kind: ServerKind, round: number): Promise<IngestResult> {
         devices: ready.devices,
         concurrency: options.concurrency,
         keepaliveSeconds: KEEPALIVE_SECONDS,
+        shape,
       },
       'connected',
     );
@@ -215,6 +224,7 @@ async function ingest(kind: ServerKind, round: number): Promise<IngestResult> {
     await load(generator, { type: 'disconnect' }, 'disconnected');
     const out: IngestResult = {
       server: kind,
+      shape,
       round,
       connections: connected.connections,
       connectSeconds: connected.elapsedMs / 1000,
@@ -333,33 +343,11 @@ function machine(): Record<string, string | number> {
   };
 }
 
-function report(ingestResults: IngestResult[], idleResults: IdleResult[]): void {
-  const m = machine();
-  const lines: string[] = [];
-  lines.push(
-    `Machine: ${m['cpu']} x ${m['cpus']}, ${m['memoryGiB']} GiB, Node ${m['node']}, ${m['os']}; code ${m['revision']}`,
-  );
-  lines.push(
-    `Ingest: ${options.devices} devices x ${options.messagesPerDevice} QoS 1 messages (after ${options.warmup} warm-up each), ` +
-      `window ${options.window}, MQTT 3.1.1 over TLS, Plugboard durability ${options.durability}, ${options.rounds} round(s)`,
-  );
-  lines.push('');
-  lines.push(
-    '| server | round | msgs/s | p50 ms | p99 ms | paced msgs/s | paced p50 ms | paced p99 ms | paced loop delay max ms | server CPU µs/msg | load CPU µs/msg | stored / acked | load avg |',
-  );
-  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
-  const ms = (v: number | undefined): string => (v === undefined ? '-' : v.toFixed(2));
-  for (const r of ingestResults) {
-    lines.push(
-      `| ${r.server} | ${r.round} | ${r.msgsPerSecond.toFixed(0)} | ${ms(r.latencyMs.p50)} | ${ms(r.latencyMs.p99)} | ` +
-        `${r.paced === undefined ? '-' : r.paced.msgsPerSecond.toFixed(0)} | ${ms(r.paced?.latencyMs.p50)} | ${ms(r.paced?.latencyMs.p99)} | ` +
-        `${ms(r.paced?.serverEventLoopDelayMs.max)} | ` +
-        `${r.serverCpuMicrosPerMessage.toFixed(1)} | ${r.loadCpuMicrosPerMessage.toFixed(1)} | ` +
-        `${r.stored === undefined ? 'n/a (in memory)' : `${r.stored.rows} / ${r.stored.acked}`} | ${r.loadAverageAtStart.toFixed(2)} |`,
-    );
-  }
-  const of = (kind: ServerKind): IngestResult[] => ingestResults.filter((r) => r.server === kind);
+/** Medians over the rounds of one message shape. */
+function summarizeShape(results: IngestResult[], shape: MessageShape) {
+  const of = (kind: ServerKind): IngestResult[] => results.filter((r) => r.server === kind && r.shape === shape);
   const summary = {
+    shape,
     plugboardMsgsPerSecond: median(of('plugboard').map((r) => r.msgsPerSecond)),
     aedesMsgsPerSecond: median(of('aedes').map((r) => r.msgsPerSecond)),
     plugboardP50: median(of('plugboard').map((r) => r.latencyMs.p50)),
@@ -372,27 +360,66 @@ function report(ingestResults: IngestResult[], idleResults: IdleResult[]): void 
     aedesPacedP99: median(of('aedes').map((r) => r.paced?.latencyMs.p99 ?? NaN)),
     plugboardServerCpuMicrosPerMessage: median(of('plugboard').map((r) => r.serverCpuMicrosPerMessage)),
     aedesServerCpuMicrosPerMessage: median(of('aedes').map((r) => r.serverCpuMicrosPerMessage)),
+    /** Per round, Plugboard / Aedes of the same round (the fairest pairing on a noisy machine). */
+    roundRatios: [] as number[],
     ratio: 0,
     everyMessageStored: of('plugboard').every((r) => r.stored !== undefined && r.stored.rows === r.stored.acked),
   };
+  for (const p of of('plugboard')) {
+    const a = of('aedes').find((r) => r.round === p.round);
+    if (a !== undefined) summary.roundRatios.push(p.msgsPerSecond / a.msgsPerSecond);
+  }
   summary.ratio = summary.plugboardMsgsPerSecond / summary.aedesMsgsPerSecond;
+  return summary;
+}
+
+function report(ingestResults: IngestResult[], idleResults: IdleResult[]): void {
+  const m = machine();
+  const lines: string[] = [];
+  lines.push(
+    `Machine: ${m['cpu']} x ${m['cpus']}, ${m['memoryGiB']} GiB, Node ${m['node']}, ${m['os']}; code ${m['revision']}`,
+  );
+  lines.push(
+    `Ingest: ${options.devices} devices x ${options.messagesPerDevice} QoS 1 messages (after ${options.warmup} warm-up each), ` +
+      `window ${options.window}, MQTT 3.1.1 over TLS, Plugboard durability ${options.durability}, ${options.rounds} round(s), ` +
+      `shapes ${shapes.join(', ')}`,
+  );
   lines.push('');
   lines.push(
-    `Throughput ratio Plugboard / Aedes: ${summary.ratio.toFixed(2)} ` +
-      `(medians ${summary.plugboardMsgsPerSecond.toFixed(0)} vs ${summary.aedesMsgsPerSecond.toFixed(0)} msgs/s); ` +
-      `every PUBACKed message stored by Plugboard: ${summary.everyMessageStored ? 'yes' : 'NO'}`,
+    '| server | shape | round | msgs/s | p50 ms | p99 ms | paced msgs/s | paced p50 ms | paced p99 ms | paced loop delay max ms | server CPU µs/msg | load CPU µs/msg | stored / acked | load avg |',
   );
-  lines.push(
-    `Median latency p50/p99 ms: closed loop Plugboard ${summary.plugboardP50.toFixed(1)}/${summary.plugboardP99.toFixed(1)}, ` +
-      `Aedes ${summary.aedesP50.toFixed(1)}/${summary.aedesP99.toFixed(1)}; paced Plugboard ` +
-      `${summary.plugboardPacedP50.toFixed(2)}/${summary.plugboardPacedP99.toFixed(2)}, ` +
-      `Aedes ${summary.aedesPacedP50.toFixed(2)}/${summary.aedesPacedP99.toFixed(2)}`,
-  );
-  lines.push(
-    `Median server CPU per message: Plugboard ${summary.plugboardServerCpuMicrosPerMessage.toFixed(1)} µs, ` +
-      `Aedes ${summary.aedesServerCpuMicrosPerMessage.toFixed(1)} µs ` +
-      `(Aedes / Plugboard ${(summary.aedesServerCpuMicrosPerMessage / summary.plugboardServerCpuMicrosPerMessage).toFixed(2)})`,
-  );
+  lines.push('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
+  const ms = (v: number | undefined): string => (v === undefined ? '-' : v.toFixed(2));
+  for (const r of ingestResults) {
+    lines.push(
+      `| ${r.server} | ${r.shape} | ${r.round} | ${r.msgsPerSecond.toFixed(0)} | ${ms(r.latencyMs.p50)} | ${ms(r.latencyMs.p99)} | ` +
+        `${r.paced === undefined ? '-' : r.paced.msgsPerSecond.toFixed(0)} | ${ms(r.paced?.latencyMs.p50)} | ${ms(r.paced?.latencyMs.p99)} | ` +
+        `${ms(r.paced?.serverEventLoopDelayMs.max)} | ` +
+        `${r.serverCpuMicrosPerMessage.toFixed(1)} | ${r.loadCpuMicrosPerMessage.toFixed(1)} | ` +
+        `${r.stored === undefined ? 'n/a (in memory)' : `${r.stored.rows} / ${r.stored.acked}`} | ${r.loadAverageAtStart.toFixed(2)} |`,
+    );
+  }
+  const summaries = shapes.map((shape) => summarizeShape(ingestResults, shape));
+  for (const summary of summaries) {
+    lines.push('');
+    lines.push(
+      `${summary.shape} messages — throughput ratio Plugboard / Aedes: ${summary.ratio.toFixed(2)} ` +
+        `(medians ${summary.plugboardMsgsPerSecond.toFixed(0)} vs ${summary.aedesMsgsPerSecond.toFixed(0)} msgs/s; ` +
+        `per round ${summary.roundRatios.map((r) => r.toFixed(2)).join(', ')}); ` +
+        `every PUBACKed message stored by Plugboard: ${summary.everyMessageStored ? 'yes' : 'NO'}`,
+    );
+    lines.push(
+      `  median latency p50/p99 ms: closed loop Plugboard ${summary.plugboardP50.toFixed(1)}/${summary.plugboardP99.toFixed(1)}, ` +
+        `Aedes ${summary.aedesP50.toFixed(1)}/${summary.aedesP99.toFixed(1)}; paced Plugboard ` +
+        `${summary.plugboardPacedP50.toFixed(2)}/${summary.plugboardPacedP99.toFixed(2)}, ` +
+        `Aedes ${summary.aedesPacedP50.toFixed(2)}/${summary.aedesPacedP99.toFixed(2)}`,
+    );
+    lines.push(
+      `  median server CPU per message: Plugboard ${summary.plugboardServerCpuMicrosPerMessage.toFixed(1)} µs, ` +
+        `Aedes ${summary.aedesServerCpuMicrosPerMessage.toFixed(1)} µs ` +
+        `(Aedes / Plugboard ${(summary.aedesServerCpuMicrosPerMessage / summary.plugboardServerCpuMicrosPerMessage).toFixed(2)})`,
+    );
+  }
   if (idleResults.length > 0) {
     const kib = (bytes: number): string => (bytes / 1024).toFixed(1);
     lines.push('');
@@ -420,7 +447,7 @@ function report(ingestResults: IngestResult[], idleResults: IdleResult[]): void 
     }
   }
   process.stdout.write(`${lines.join('\n')}\n\n`);
-  const json = { machine: m, options, summary, ingest: ingestResults, idle: idleResults };
+  const json = { machine: m, options: { ...options, shapes }, summaries, ingest: ingestResults, idle: idleResults };
   process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
   if (values.out !== undefined) writeFileSync(values.out, `${JSON.stringify(json, null, 2)}\n`);
 }
@@ -437,7 +464,7 @@ try {
   for (let round = 1; round <= options.rounds; round++) {
     // Alternate who goes first, so neither always gets the cooler machine.
     const order = round % 2 === 1 ? servers : [...servers].reverse();
-    for (const kind of order) ingestResults.push(await ingest(kind, round));
+    for (const shape of shapes) for (const kind of order) ingestResults.push(await ingest(kind, shape, round));
   }
   const idleResults: IdleResult[] = [];
   if (options.idle > 0) {

@@ -38,6 +38,7 @@ export type { DpsMqttUsername, MqttUsername } from './username.js';
 export {
   SYSTEM_PROPERTIES,
   c2dPropertyBag,
+  decodeD2cProperties,
   decodePropertyBag,
   encodePropertyBag,
   splitD2cProperties,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
+  decodeD2cProperties,
   ProtocolError,
   SYSTEM_PROPERTIES,
   c2dPropertyBag,
@@ -166,6 +167,55 @@ describe('splitD2cProperties', () => {
       ]),
       { application: { a: '2' } },
     );
+  });
+});
+
+describe('decodeD2cProperties (the one-pass telemetry decoder)', () => {
+  const equivalent = (encoded: string): void => {
+    let expected: unknown;
+    let expectedError: unknown;
+    try {
+      expected = splitD2cProperties(decodePropertyBag(encoded));
+    } catch (error) {
+      expectedError = error;
+    }
+    if (expectedError !== undefined) {
+      assert.throws(() => decodeD2cProperties(encoded), { code: 'PROTOCOL_PROPERTY_BAG_MALFORMED' });
+    } else {
+      assert.deepEqual(decodeD2cProperties(encoded), expected, encoded);
+    }
+  };
+
+  it('[MQTT §1.5] decodes what the Node SDK sends for a Plug and Play message', () => {
+    assert.deepEqual(
+      decodeD2cProperties(
+        '%24.ct=application%2Fjson&%24.ce=utf-8&iothub-creation-time-utc=2026-12-01T10%3A00%3A00.000Z',
+      ),
+      {
+        contentType: 'application/json',
+        contentEncoding: 'utf-8',
+        creationTimeUtc: '2026-12-01T10:00:00.000Z',
+        application: { 'iothub-creation-time-utc': '2026-12-01T10:00:00.000Z' },
+      },
+    );
+  });
+
+  it('[fuzz] gives exactly what splitD2cProperties(decodePropertyBag(...)) gives, errors included', () => {
+    const key = fc.oneof(
+      fc.constantFrom('$.mid', '$.cid', '$.uid', '$.to', '$.ct', '$.ce', '$.exp', '$.sub', '$.ifid', '$.on', '$.ctime'),
+      fc.constantFrom('iothub-creation-time-utc', '__proto__', 'a b', 'x+y', '1', '0'),
+      fc.string({ minLength: 1, maxLength: 8 }),
+    );
+    const bag = fc.array(fc.tuple(key, fc.option(fc.string({ maxLength: 12 }), { nil: null })), { maxLength: 6 });
+    fc.assert(
+      fc.property(bag, fc.boolean(), (items, slash) => equivalent(encodePropertyBag(items) + (slash ? '/' : ''))),
+      { numRuns: 500 },
+    );
+    fc.assert(
+      fc.property(fc.string({ maxLength: 40 }), (raw) => equivalent(raw)),
+      { numRuns: 500 },
+    );
+    for (const raw of ['', '&&', '=', '=x', 'a==b', '%', '%2', 'a=%zz', '%24.ct', '%24.ct=', '+=+']) equivalent(raw);
   });
 });
 

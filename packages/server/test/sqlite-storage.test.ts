@@ -136,11 +136,15 @@ const telemetryRecord = fc
     messageId: optionalText,
     correlationId: optionalText,
     userId: optionalText,
-    contentType: optionalText,
-    contentEncoding: optionalText,
-    properties: fc.dictionary(fc.string({ maxLength: 8 }), fc.option(fc.string({ maxLength: 8 }), { nil: null }), {
-      maxKeys: 3,
-    }),
+    contentType: fc.oneof(optionalText, fc.constant('application/json')),
+    contentEncoding: fc.oneof(optionalText, fc.constant('utf-8')),
+    properties: fc.dictionary(
+      fc.oneof(fc.string({ maxLength: 8 }), fc.constant('iothub-creation-time-utc')),
+      fc.option(fc.string({ maxLength: 8 }), { nil: null }),
+      { maxKeys: 3 },
+    ),
+    // As the SDKs send it: the creation time is also the iothub-creation-time-utc property.
+    creationFromProperty: fc.boolean(),
     system: fc.dictionary(
       fc.constantFrom('iothub-connection-auth-method', 'dt-dataschema', 'dt-subject', 'iothub-outputname', 'x-other'),
       fc.string({ maxLength: 12 }),
@@ -148,7 +152,7 @@ const telemetryRecord = fc
     ownEnqueuedTime: fc.boolean(),
     body: fc.uint8Array({ maxLength: 40 }),
   })
-  .map(({ system, ownEnqueuedTime, ...r }) => {
+  .map(({ system, ownEnqueuedTime, creationFromProperty, ...r }) => {
     const record: TelemetryRecord = {
       hub: r.hub,
       deviceId: r.deviceId,
@@ -173,20 +177,28 @@ const telemetryRecord = fc
     ] as const) {
       if (r[key] !== undefined) record[key] = r[key];
     }
+    if (creationFromProperty && r.creationTime !== undefined) {
+      record.properties['iothub-creation-time-utc'] = r.creationTime;
+    }
     return record;
   });
 
-it('[storage: telemetry rows] every field of a record reads back as it was appended', async () => {
+it('[storage: telemetry rows] every field of a record reads back as it was appended, also after reopening', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'plugboard-rows-'));
+  let run = 0;
   await fc.assert(
     fc.asyncProperty(fc.array(telemetryRecord, { minLength: 1, maxLength: 40 }), async (records) => {
-      const storage = SqliteStorage.open({ path: ':memory:' });
+      const path = join(dir, `rows-${++run}.db`);
+      const writer = SqliteStorage.open({ path });
+      const seqs = await Promise.all(records.map((r) => writer.appendTelemetry(r)));
+      const expected = records.map((r, i) => ({ ...r, sequenceNumber: seqs[i], body: new Uint8Array(r.body) }));
+      assert.deepEqual(await writer.queryTelemetry({ limit: 1000 }), expected);
+      await writer.close();
+      // Sources are read back from their rows: the same records come out of a new instance.
+      const storage = SqliteStorage.open({ path });
       try {
-        const seqs = await Promise.all(records.map((r) => storage.appendTelemetry(r)));
         const read = await storage.queryTelemetry({ limit: 1000 });
-        assert.deepEqual(
-          read,
-          records.map((r, i) => ({ ...r, sequenceNumber: seqs[i], body: new Uint8Array(r.body) })),
-        );
+        assert.deepEqual(read, expected);
         const first = records[0]!;
         const byDevice = await storage.queryTelemetry({ hub: first.hub, deviceId: first.deviceId, limit: 1000 });
         assert.deepEqual(
@@ -214,6 +226,7 @@ it('[storage: telemetry rows] every field of a record reads back as it was appen
     }),
     { numRuns: 60 },
   );
+  rmSync(dir, { recursive: true, force: true });
 });
 
 it('[storage: migration] a database with the first telemetry layout opens with its rows and numbers kept', async () => {

@@ -12,6 +12,8 @@ import type { HubConfigRecord, Storage, StoredIdentity, TelemetryQuery } from '.
 import {
   decodeTelemetry,
   sameSource,
+  sourceColumn,
+  sourceFromRow,
   sourceKeyOf,
   sourceOf,
   telemetryMeta,
@@ -130,14 +132,7 @@ export class SqliteStorage implements Storage {
       'INSERT INTO telemetry_sources (hub, device_id, module_id, system) VALUES (?, ?, ?, ?)',
     );
     for (const row of db.prepare('SELECT * FROM telemetry_sources').all() as SourceRow[]) {
-      const system = JSON.parse(row.system) as Record<string, string>;
-      const source: TelemetrySource = {
-        hub: row.hub,
-        deviceId: row.device_id,
-        moduleId: row.module_id ?? undefined,
-        system,
-        keyCount: Object.keys(system).length,
-      };
+      const source = sourceFromRow(row);
       this.#remember(row.id, source, sourceKeyOf(source));
     }
     // Rows of one INSERT get consecutive rowids (one writer, AUTOINCREMENT), so the last id gives them all.
@@ -203,8 +198,8 @@ export class SqliteStorage implements Storage {
     const key = sourceKeyOf(source);
     let id = this.#sourceIds.get(key);
     if (id === undefined) {
-      const { hub, deviceId, moduleId, system } = source;
-      id = Number(this.#insertSource.run(hub, deviceId, moduleId ?? null, JSON.stringify(system)).lastInsertRowid);
+      const { hub, deviceId, moduleId } = source;
+      id = Number(this.#insertSource.run(hub, deviceId, moduleId ?? null, sourceColumn(source)).lastInsertRowid);
       this.#remember(id, source, key);
       added.push(key);
     }

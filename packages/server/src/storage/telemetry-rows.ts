@@ -4,10 +4,12 @@ import type { TelemetryRecord } from '../core/model.js';
  * The compact telemetry row layout of the SQLite adapter.
  *
  * Most of what the hub stamps on a message describes the connection, not the message: the device and
- * module, the authentication method and generation, the model ID. Those are stored once per distinct
- * combination (a *source*), and each message row holds only its source's number, the enqueued time, the
- * body and — only when the message has any — a small JSON object with the rest. Narrow rows keep each
- * group commit to few pages, which is most of the cost of storing a message.
+ * module, the authentication method and generation, the model ID — and, in practice, the content type and
+ * encoding a device sets on every message. Those are stored once per distinct combination (a *source*),
+ * and each message row holds only its source's number, the enqueued time, the body and — only when the
+ * message has any — a small JSON object with the rest. The `iothub-creation-time-utc` property is not
+ * stored twice: a row whose creation time came from it holds the time once and a flag. Narrow rows keep
+ * each group commit to few pages, which is most of the cost of storing a message.
  */
 
 /** System properties that vary from message to message; all others belong to the source. */
@@ -22,7 +24,18 @@ export interface TelemetrySource {
   system: Record<string, string>;
   /** The number of keys of `system`. */
   keyCount: number;
+  /** `$.ct` of the source's messages (rows of older layouts keep theirs in `meta`). */
+  contentType: string | undefined;
+  /** `$.ce` of the source's messages. */
+  contentEncoding: string | undefined;
 }
+
+/** Keys of the `system` column that hold a source's content type and encoding (no system property starts with `$`). */
+const CONTENT_TYPE_KEY = '$.ct';
+const CONTENT_ENCODING_KEY = '$.ce';
+
+/** The application property a creation time usually comes from (the `cp` flag of a row elides it). */
+const CREATION_TIME_PROPERTY = 'iothub-creation-time-utc';
 
 /** The optional per-message fields of a record, stored in the `meta` column when present. */
 const META_FIELDS = [
@@ -35,11 +48,16 @@ const META_FIELDS = [
   'contentEncoding',
 ] as const;
 
+/** The meta fields written by {@link telemetryMeta}: content type and encoding belong to the source. */
+const ROW_META_FIELDS = ['creationTime', 'component', 'messageId', 'correlationId', 'userId'] as const;
+
 /** The per-message fields other than the enqueued time and the body, as stored in the `meta` column. */
 type TelemetryMeta = Pick<TelemetryRecord, (typeof META_FIELDS)[number]> & {
   properties?: Record<string, string | null>;
   /** Per-message system properties, except `iothub-enqueuedtime` when it is the enqueued time. */
   system?: Record<string, string>;
+  /** 1: `properties` lacks `iothub-creation-time-utc`, whose value is `creationTime`. */
+  cp?: 1;
 };
 
 /** The `meta` column of a record: its per-message fields other than enqueued time and body, or `null`. */
@@ -54,15 +72,59 @@ export function telemetryMeta(record: TelemetryRecord): string | null {
       (meta.system ??= {})[name] = value;
     }
   }
-  for (const field of META_FIELDS) {
+  for (const field of ROW_META_FIELDS) {
     const value = record[field];
     if (value !== undefined) (meta ??= {})[field] = value;
   }
-  for (const _ in record.properties) {
-    (meta ??= {}).properties = record.properties;
-    break;
+  const properties = record.properties;
+  let elide = false;
+  let others = false;
+  for (const name in properties) {
+    if (name === CREATION_TIME_PROPERTY && properties[name] === record.creationTime) elide = true;
+    else others = true;
+  }
+  if (elide) {
+    (meta ??= {}).cp = 1;
+    if (others) {
+      const rest: Record<string, string | null> = {};
+      for (const name in properties) if (name !== CREATION_TIME_PROPERTY) rest[name] = properties[name]!;
+      meta.properties = rest;
+    }
+  } else if (others) {
+    (meta ??= {}).properties = properties;
   }
   return meta === undefined ? null : JSON.stringify(meta);
+}
+
+/** The `system` column of a source: its connection-level system properties and content type/encoding. */
+export function sourceColumn(source: TelemetrySource): string {
+  const column: Record<string, string> = { ...source.system };
+  if (source.contentType !== undefined) column[CONTENT_TYPE_KEY] = source.contentType;
+  if (source.contentEncoding !== undefined) column[CONTENT_ENCODING_KEY] = source.contentEncoding;
+  return JSON.stringify(column);
+}
+
+/** A source read back from its row. */
+export function sourceFromRow(row: {
+  hub: string;
+  device_id: string;
+  module_id: string | null;
+  system: string;
+}): TelemetrySource {
+  const {
+    [CONTENT_TYPE_KEY]: contentType,
+    [CONTENT_ENCODING_KEY]: contentEncoding,
+    ...system
+  } = JSON.parse(row.system) as Record<string, string>;
+  return {
+    hub: row.hub,
+    deviceId: row.device_id,
+    moduleId: row.module_id ?? undefined,
+    system,
+    keyCount: Object.keys(system).length,
+    contentType,
+    contentEncoding,
+  };
 }
 
 /** The source of a record: its hub, device, module and connection-level system properties. */
@@ -77,19 +139,28 @@ export function sourceOf(record: TelemetryRecord): TelemetrySource {
     moduleId: record.moduleId,
     system,
     keyCount: Object.keys(system).length,
+    contentType: record.contentType,
+    contentEncoding: record.contentEncoding,
   };
 }
 
 /** A key that is equal for equal sources (used to find a source's number without a query). */
 export function sourceKeyOf(source: TelemetrySource): string {
   let key = `${source.hub}\u0000${source.deviceId}\u0000${source.moduleId ?? '\u0001'}`;
+  key += `\u0000${source.contentType ?? '\u0001'}\u0000${source.contentEncoding ?? '\u0001'}`;
   for (const name in source.system) key += `\u0000${name}\u0000${source.system[name]!}`;
   return key;
 }
 
 /** Whether a record comes from this source (its hub, device, module and connection-level properties). */
 export function sameSource(record: TelemetryRecord, source: TelemetrySource): boolean {
-  if (record.hub !== source.hub || record.deviceId !== source.deviceId || record.moduleId !== source.moduleId) {
+  if (
+    record.hub !== source.hub ||
+    record.deviceId !== source.deviceId ||
+    record.moduleId !== source.moduleId ||
+    record.contentType !== source.contentType ||
+    record.contentEncoding !== source.contentEncoding
+  ) {
     return false;
   }
   let count = 0;
@@ -117,9 +188,14 @@ export function decodeTelemetry(
     body: new Uint8Array(row.body),
   };
   if (source.moduleId !== undefined) record.moduleId = source.moduleId;
+  if (source.contentType !== undefined) record.contentType = source.contentType;
+  if (source.contentEncoding !== undefined) record.contentEncoding = source.contentEncoding;
   for (const field of META_FIELDS) {
     const value = meta[field];
     if (value !== undefined) record[field] = value;
+  }
+  if (meta.cp === 1 && record.creationTime !== undefined) {
+    record.properties = { [CREATION_TIME_PROPERTY]: record.creationTime, ...meta.properties };
   }
   return record;
 }

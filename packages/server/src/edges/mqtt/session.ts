@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import {
   c2dPropertyBag,
   c2dTopic,
-  decodePropertyBag,
+  decodeD2cProperties,
   desiredPatchTopic,
   encodePropertyBag,
   methodRequestTopic,
@@ -16,7 +16,6 @@ import {
   parseMqttUsername,
   parseSubscriptionFilter,
   readJson,
-  splitD2cProperties,
   twinResponseTopic,
   type DeviceSubscriptionTopic,
 } from '@plugboard/protocol';
@@ -451,7 +450,7 @@ export class MqttSession implements DeviceEndpoint {
     }
     let props;
     try {
-      props = splitD2cProperties(decodePropertyBag(propertyBag));
+      props = decodeD2cProperties(propertyBag);
     } catch (cause) {
       this.#close(new HubError('HUB_PROTOCOL_VIOLATION', 'The property bag is not valid percent-encoding.', { cause }));
       return undefined;
