@@ -7,7 +7,7 @@
  *   npm run bench:hub-ingest -- [--devices 1000] [--messages-per-device 50] [--idle 10000]
  *     [--warmup 5] [--window 2] [--paced-rate 2000] [--paced-messages 10000] [--rounds 3]
  *     [--concurrency 100] [--durability normal|full] [--servers aedes,plugboard] [--shapes bare,sdk]
- *     [--cpu-prof DIR]
+ *     [--baseline DIR] [--cpu-prof DIR]
  *     [--timeout 900] [--out results.json]
  *
  * Per server and round: connect every device, a warm-up, a closed-loop phase (each device keeps `--window`
@@ -15,11 +15,16 @@
  * (the latency below saturation). Each round runs every message shape (`--shapes`): `bare` messages have
  * no property bag; `sdk` messages carry the bag the official Node SDK sends for a Plug and Play sample
  * (`$.ct`, `$.ce`, `iothub-creation-time-utc` stamped per message).
+ *
+ * `--baseline DIR` adds a third server: Plugboard as built in DIR (a checkout of an earlier revision with
+ * its own `npm ci` and `npx tsc -b`), run against the same load in the same rounds, so a change is measured
+ * as a ratio to what came before it on the same machine at the same time.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   nextMessage,
@@ -45,6 +50,7 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'string' },
     servers: { type: 'string', default: 'aedes,plugboard' },
     shapes: { type: 'string', default: 'bare,sdk' },
+    baseline: { type: 'string' },
     idle: { type: 'string', default: '10000' },
     rounds: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '100' },
@@ -82,8 +88,11 @@ const options = {
 const KEEPALIVE_SECONDS = 300;
 const STEP_TIMEOUT_MS = options.timeoutSeconds * 1000;
 
-type ServerKind = 'plugboard' | 'aedes';
-const servers = values.servers.split(',').filter((s): s is ServerKind => s === 'plugboard' || s === 'aedes');
+type ServerKind = 'plugboard' | 'aedes' | 'baseline';
+const servers = values.servers
+  .split(',')
+  .filter((s): s is ServerKind => s === 'plugboard' || s === 'aedes')
+  .concat(values.baseline === undefined ? [] : ['baseline']);
 if (servers.length === 0) throw new RangeError('--servers is a comma-separated list of aedes and plugboard');
 const shapes = values.shapes.split(',').filter((s): s is MessageShape => s === 'bare' || s === 'sdk');
 if (shapes.length === 0) throw new RangeError('--shapes is a comma-separated list of bare and sdk');
@@ -126,14 +135,17 @@ let tmp = '';
 async function startServer(kind: ServerKind, devices: number): Promise<{ child: ChildProcess; ready: ServerReady }> {
   const dataDir = mkdtempSync(join(tmp, `${kind}-`));
   const args = ['--devices', String(devices), '--data-dir', dataDir];
+  const plugboardArgs = ['--durability', options.durability];
   const child =
     kind === 'plugboard'
-      ? start(
-          './plugboard-server.ts',
-          [...args, '--loopback-prefix', '127.77.1', '--durability', options.durability],
-          true,
-        )
-      : start('./aedes-server.ts', [...args, '--address', '127.77.2.2'], true);
+      ? start('./plugboard-server.ts', [...args, '--loopback-prefix', '127.77.1', ...plugboardArgs], true)
+      : kind === 'baseline'
+        ? start(
+            pathToFileURL(join(resolve(values.baseline ?? '.'), 'bench/hub-ingest/plugboard-server.ts')).href,
+            [...args, '--loopback-prefix', '127.77.3', ...plugboardArgs],
+            true,
+          )
+        : start('./aedes-server.ts', [...args, '--address', '127.77.2.2'], true);
   const ready = await nextMessage<ServerReady>(child, 'ready', STEP_TIMEOUT_MS);
   return { child, ready };
 }
@@ -362,12 +374,18 @@ function summarizeShape(results: IngestResult[], shape: MessageShape) {
     aedesServerCpuMicrosPerMessage: median(of('aedes').map((r) => r.serverCpuMicrosPerMessage)),
     /** Per round, Plugboard / Aedes of the same round (the fairest pairing on a noisy machine). */
     roundRatios: [] as number[],
+    baselineMsgsPerSecond: median(of('baseline').map((r) => r.msgsPerSecond)),
+    baselineServerCpuMicrosPerMessage: median(of('baseline').map((r) => r.serverCpuMicrosPerMessage)),
+    /** Per round, Plugboard / baseline of the same round. */
+    baselineRoundRatios: [] as number[],
     ratio: 0,
     everyMessageStored: of('plugboard').every((r) => r.stored !== undefined && r.stored.rows === r.stored.acked),
   };
   for (const p of of('plugboard')) {
     const a = of('aedes').find((r) => r.round === p.round);
     if (a !== undefined) summary.roundRatios.push(p.msgsPerSecond / a.msgsPerSecond);
+    const b = of('baseline').find((r) => r.round === p.round);
+    if (b !== undefined) summary.baselineRoundRatios.push(p.msgsPerSecond / b.msgsPerSecond);
   }
   summary.ratio = summary.plugboardMsgsPerSecond / summary.aedesMsgsPerSecond;
   return summary;
@@ -419,6 +437,14 @@ function report(ingestResults: IngestResult[], idleResults: IdleResult[]): void 
         `Aedes ${summary.aedesServerCpuMicrosPerMessage.toFixed(1)} µs ` +
         `(Aedes / Plugboard ${(summary.aedesServerCpuMicrosPerMessage / summary.plugboardServerCpuMicrosPerMessage).toFixed(2)})`,
     );
+    if (summary.baselineRoundRatios.length > 0) {
+      lines.push(
+        `  Plugboard / baseline (${values.baseline ?? ''}): ${(summary.plugboardMsgsPerSecond / summary.baselineMsgsPerSecond).toFixed(2)} ` +
+          `(medians ${summary.plugboardMsgsPerSecond.toFixed(0)} vs ${summary.baselineMsgsPerSecond.toFixed(0)} msgs/s; per round ` +
+          `${summary.baselineRoundRatios.map((r) => r.toFixed(2)).join(', ')}); server CPU ` +
+          `${summary.plugboardServerCpuMicrosPerMessage.toFixed(1)} vs ${summary.baselineServerCpuMicrosPerMessage.toFixed(1)} µs/msg`,
+      );
+    }
   }
   if (idleResults.length > 0) {
     const kib = (bytes: number): string => (bytes / 1024).toFixed(1);

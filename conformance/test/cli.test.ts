@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { buildProgram } from '@plugboard/cli';
 import { deriveDeviceKey } from '@plugboard/protocol';
-import { dpsToken, startTestPlatform, type TestPlatform } from './harness.js';
+import { dpsToken, startTestPlatform, withTimeout, type TestPlatform } from './harness.js';
 
 let platform: TestPlatform;
 
@@ -30,13 +30,24 @@ async function run(...args: string[]): Promise<string> {
     },
   });
   const program = buildProgram(out);
-  program.exitOverride();
-  program.configureOutput({ writeOut: (s) => (text += s), writeErr: (s) => (text += s) });
+  // Subcommands were made before these calls, so each gets them itself: errors throw instead of exiting.
+  const quiet = (command: typeof program): void => {
+    command.exitOverride();
+    command.configureOutput({ writeOut: (s) => (text += s), writeErr: (s) => (text += s) });
+    for (const sub of command.commands) quiet(sub);
+  };
+  quiet(program);
   await program.parseAsync(['node', 'plugboard', ...args]);
   return text;
 }
 
 describe('plugboard CLI', () => {
+  it('up --limit takes name=ms for a known limit and refuses anything else', async () => {
+    for (const bad of ['bogus=1', 'tlsHandshakeMs', 'tlsHandshakeMs=-5', 'tlsHandshakeMs=0']) {
+      await assert.rejects(run('up', '--limit', bad), /expected name=milliseconds/, bad);
+    }
+  });
+
   it('[§2.6] device compute-device-key matches the documented vector', async () => {
     const out = await run(
       'device',
@@ -163,6 +174,7 @@ describe('plugboard up', () => {
         logLevel: 'silent',
         durability: 'normal',
         dpsQuotas: 'off',
+        limit: { tlsHandshakeMs: 300 },
         json: false,
       },
       out,
@@ -189,6 +201,11 @@ describe('plugboard up', () => {
         body: { payload: { modelId: demo.modelId } },
       });
       assert.equal(running.dps.getRegistration(demo.registrationId).modelId, demo.modelId);
+      // --limit reached the listeners: a connection that never starts TLS is cut at 0.3 s, not 30 s.
+      const { connect } = await import('node:net');
+      const idle = connect({ host: manifest.dps.address, port: manifest.dps.mqttPort });
+      idle.on('error', () => undefined);
+      await withTimeout(new Promise((resolve) => idle.once('close', resolve)), 5_000, 'idle TCP connection closed');
     } finally {
       await running.close();
       rmSync(dataDir, { recursive: true, force: true });

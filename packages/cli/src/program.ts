@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { deriveDeviceKey, isBase64Key } from '@plugboard/protocol';
+import { DEFAULT_LISTENER_LIMITS, type ListenerLimits } from '@plugboard/server';
 import { CliError, dpsServiceRequest, readManifest } from './client.js';
 import { registerModelCommands } from './model-commands.js';
 import { up, type UpOptions } from './up.js';
@@ -13,6 +14,16 @@ function integer(min: number, max: number) {
     }
     return n;
   };
+}
+
+/** `--limit name=ms`, repeatable: one listener time limit (docs/architecture.md#limits). */
+function limit(value: string, previous: Partial<ListenerLimits> = {}): Partial<ListenerLimits> {
+  const match = /^(\w+)=(\d+)$/.exec(value);
+  const names = Object.keys(DEFAULT_LISTENER_LIMITS);
+  if (match === null || !names.includes(match[1] ?? '') || Number(match[2]) <= 0) {
+    throw new InvalidArgumentError(`expected name=milliseconds with a name among ${names.join(', ')}`);
+  }
+  return { ...previous, [match[1] as keyof ListenerLimits]: Number(match[2]) };
 }
 
 /** A symmetric-key attestation from `--primary-key`/`--secondary-key`, generating what is not given. */
@@ -67,6 +78,13 @@ export function buildProgram(out: NodeJS.WritableStream = process.stdout): Comma
       new Option('--dps-quotas <profile>', 'DPS throttling: off, iotCentral (200 registrations/min), dps (1,000/min)')
         .choices(['off', 'iotCentral', 'dps'])
         .default('off'),
+    )
+    .option(
+      '--limit <name=ms>',
+      `a listener time limit, repeatable (${Object.entries(DEFAULT_LISTENER_LIMITS)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ')})`,
+      limit,
     )
     .option('--json', 'print the manifest as JSON instead of a summary', false)
     .action(async (opts: UpOptions) => {

@@ -7,6 +7,7 @@ import {
   DPS_QUOTA_PROFILES,
   createLogger,
   startPlatform,
+  type ListenerLimits,
   type Platform,
   type PlatformManifest,
 } from '@plugboard/server';
@@ -22,6 +23,8 @@ export interface UpOptions {
   logLevel: string;
   durability: 'normal' | 'full';
   dpsQuotas: 'off' | 'iotCentral' | 'dps';
+  /** Listener time limits given with `--limit name=ms`. */
+  limit?: Partial<ListenerLimits>;
   json: boolean;
 }
 
@@ -62,6 +65,7 @@ export async function up(
     durability: options.durability,
     dps: { quotas: DPS_QUOTA_PROFILES[options.dpsQuotas] },
     logger: createLogger({ level: options.logLevel }),
+    ...(options.limit === undefined ? {} : { limits: options.limit }),
   });
   try {
     if (platform.dps.listEnrollmentGroups().length === 0) {
