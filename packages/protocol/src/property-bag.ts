@@ -179,6 +179,24 @@ function decodeItem(text: string): string {
   }
 }
 
+/**
+ * Decoded keys (and values of {@link REPEATED_FIELDS}) by their encoded form: devices repeat the same few
+ * in every message. A bounded memo of a pure function: it changes no result.
+ */
+const decodedKeys = new Map<string, string>();
+
+const REPEATED_FIELDS: ReadonlySet<string> = new Set(['contentType', 'contentEncoding', 'component']);
+
+function decodeKey(text: string): string {
+  let key = decodedKeys.get(text);
+  if (key === undefined) {
+    key = decodeItem(text);
+    if (decodedKeys.size >= 1024) decodedKeys.clear();
+    decodedKeys.set(text, key);
+  }
+  return key;
+}
+
 /** Sets an own property, also one named `__proto__` (which plain assignment would not create). */
 function setOwn(target: Record<string, string | null>, key: string, value: string | null): void {
   if (key === '__proto__')
@@ -212,9 +230,12 @@ export function decodeD2cProperties(encoded: string): D2cProperties {
     if (end > start) {
       const eq = text.indexOf('=', start);
       const hasValue = eq >= 0 && eq < end;
-      const key = decodeItem(text.slice(start, hasValue ? eq : end));
-      const value = hasValue ? decodeItem(text.slice(eq + 1, end)) : null;
+      const key = decodeKey(text.slice(start, hasValue ? eq : end));
       const field = D2C_SYSTEM_FIELDS.get(key);
+      // Content type, encoding and component repeat message after message: their values are memoised too.
+      const raw = hasValue ? text.slice(eq + 1, end) : null;
+      const value =
+        raw === null ? null : field !== undefined && REPEATED_FIELDS.has(field) ? decodeKey(raw) : decodeItem(raw);
       if (field !== undefined) {
         if (value !== null) result[field] = value;
       } else if (key === SYSTEM_PROPERTIES.creationTime) {

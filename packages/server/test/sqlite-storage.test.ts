@@ -131,7 +131,11 @@ const telemetryRecord = fc
     deviceId: fc.constantFrom('a', 'b', 'dev\u0000x', 'ü'),
     moduleId: fc.option(fc.constantFrom('m1', 'm2'), { nil: undefined }),
     enqueuedTime: fc.constantFrom('2026-11-26T12:00:00.000Z', '2026-11-26T12:00:00.001Z'),
-    creationTime: optionalText,
+    creationTime: fc.oneof(
+      optionalText,
+      fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+      fc.date({ noInvalidDate: true }).map((d) => d.toISOString().replace(/\.\d{3}Z$/, 'Z')),
+    ),
     component: optionalText,
     messageId: optionalText,
     correlationId: optionalText,
@@ -314,6 +318,48 @@ it('[storage: migration] a database with the first telemetry layout opens with i
       assert.equal(await storage.appendTelemetry(message(1)), 10, 'numbering continues after the migrated rows');
     } finally {
       await storage.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+it('[storage: layout] a database from before the created column opens, keeps its rows and takes new ones', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'plugboard-created-'));
+  const path = join(dir, 'plugboard.db');
+  const stamped = (i: number): TelemetryRecord => {
+    const creationTime = new Date(1_700_000_000_000 + i).toISOString();
+    return { ...message(i), creationTime, properties: { 'iothub-creation-time-utc': creationTime, i: String(i) } };
+  };
+  try {
+    const first = SqliteStorage.open({ path });
+    await first.appendTelemetry(stamped(1));
+    await first.close();
+    // The earlier layout: no created column; a row keeps its creation time and properties in meta.
+    const old = stamped(1);
+    const db = new Database(path);
+    db.prepare('UPDATE telemetry SET meta = ?').run(
+      JSON.stringify({ creationTime: old.creationTime, messageId: old.messageId, properties: old.properties }),
+    );
+    db.exec('ALTER TABLE telemetry DROP COLUMN created');
+    db.close();
+    const reopened = SqliteStorage.open({ path });
+    try {
+      await reopened.appendTelemetry(stamped(2));
+      const rows = await reopened.queryTelemetry({ limit: 10 });
+      assert.equal(rows.length, 2);
+      const expected = (i: number, seq: number): TelemetryRecord => {
+        const record = stamped(i);
+        return {
+          ...record,
+          sequenceNumber: seq,
+          systemProperties: { ...record.systemProperties, 'iothub-enqueuedtime': record.enqueuedTime },
+          body: new Uint8Array(record.body),
+        };
+      };
+      assert.deepEqual(rows, [expected(1, 1), expected(2, 2)]);
+    } finally {
+      await reopened.close();
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -16,7 +16,7 @@ import {
   sourceFromRow,
   sourceKeyOf,
   sourceOf,
-  telemetryMeta,
+  telemetryColumns,
   type TelemetrySource,
 } from './telemetry-rows.js';
 
@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS telemetry_sources (
 );
 CREATE TABLE IF NOT EXISTS telemetry (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, source INTEGER NOT NULL, enqueued_time TEXT NOT NULL, meta TEXT,
-  body BLOB NOT NULL
+  body BLOB NOT NULL, created TEXT
 );
 CREATE TABLE IF NOT EXISTS telemetry_by_device (
   hub TEXT NOT NULL, device_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (hub, device_id, seq)
@@ -68,6 +68,7 @@ interface TelemetryRow {
   enqueued_time: string;
   meta: string | null;
   body: Buffer;
+  created: string | null;
 }
 
 /** Rows per multi-row INSERT: fewer statement executions per group commit. */
@@ -124,7 +125,7 @@ export class SqliteStorage implements Storage {
     this.#db = db;
     const insert = (rows: number): Database.Statement =>
       db.prepare(
-        `INSERT INTO telemetry (source, enqueued_time, meta, body) VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?)').join(', ')}`,
+        `INSERT INTO telemetry (source, enqueued_time, meta, created, body) VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?)').join(', ')}`,
       );
     // One statement per row count up to ROWS_PER_INSERT, compiled when first needed.
     const inserts: Database.Statement[] = [];
@@ -144,7 +145,8 @@ export class SqliteStorage implements Storage {
         params.length = 0;
         for (let j = i; j < i + rows; j++) {
           const record = records[j]!;
-          params.push(this.#sourceId(record, added), record.enqueuedTime, telemetryMeta(record), record.body);
+          const { meta, created } = telemetryColumns(record);
+          params.push(this.#sourceId(record, added), record.enqueuedTime, meta, created, record.body);
         }
         const last = Number((inserts[rows] ??= insert(rows)).run(params).lastInsertRowid);
         for (let k = 0; k < rows; k++) seqs[i + k] = last - rows + 1 + k;
@@ -219,7 +221,9 @@ export class SqliteStorage implements Storage {
    */
   #migrateTelemetryV1(): void {
     const db = this.#db;
-    const insert = db.prepare('INSERT INTO telemetry (seq, source, enqueued_time, meta, body) VALUES (?, ?, ?, ?, ?)');
+    const insert = db.prepare(
+      'INSERT INTO telemetry (seq, source, enqueued_time, meta, created, body) VALUES (?, ?, ?, ?, ?, ?)',
+    );
     const page = db.prepare('SELECT * FROM telemetry_v1 WHERE seq > ? ORDER BY seq LIMIT 1000');
     db.transaction(() => {
       // Pages of rows: the connection cannot insert while a statement still iterates.
@@ -230,7 +234,8 @@ export class SqliteStorage implements Storage {
       ) {
         for (const row of rows) {
           const record = telemetryV1Record(row);
-          insert.run(row['seq'], this.#sourceId(record, []), record.enqueuedTime, telemetryMeta(record), record.body);
+          const { meta, created } = telemetryColumns(record);
+          insert.run(row['seq'], this.#sourceId(record, []), record.enqueuedTime, meta, created, record.body);
         }
       }
       db.exec('DROP TABLE telemetry_v1');
@@ -306,6 +311,8 @@ export class SqliteStorage implements Storage {
         db.exec('DROP INDEX IF EXISTS telemetry_device; ALTER TABLE telemetry RENAME TO telemetry_v1;');
       }
       db.exec(SCHEMA);
+      // Databases from before the `created` column get it; their rows keep creation times in `meta`.
+      if (!hasColumn(db, 'telemetry', 'created')) db.exec('ALTER TABLE telemetry ADD COLUMN created TEXT');
     })();
     return new SqliteStorage(db);
   }
@@ -530,6 +537,10 @@ function sourceWhere(query: Omit<TelemetryQuery, 'limit' | 'afterSequenceNumber'
 function isTelemetryV1(db: Database.Database): boolean {
   const columns = db.prepare('PRAGMA table_info(telemetry)').all() as { name: string }[];
   return columns.some((column) => column.name === 'system_properties');
+}
+
+function hasColumn(db: Database.Database, table: string, column: string): boolean {
+  return (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).some((c) => c.name === column);
 }
 
 function hasTable(db: Database.Database, name: string): boolean {

@@ -7,9 +7,9 @@ import type { TelemetryRecord } from '../core/model.js';
  * module, the authentication method and generation, the model ID — and, in practice, the content type and
  * encoding a device sets on every message. Those are stored once per distinct combination (a *source*),
  * and each message row holds only its source's number, the enqueued time, the body and — only when the
- * message has any — a small JSON object with the rest. The `iothub-creation-time-utc` property is not
- * stored twice: a row whose creation time came from it holds the time once and a flag. Narrow rows keep
- * each group commit to few pages, which is most of the cost of storing a message.
+ * message has any — a small JSON object with the rest. The `iothub-creation-time-utc` property the SDKs
+ * stamp is not stored twice: a row whose creation time came from it holds the time once, in `created`.
+ * Narrow rows keep each group commit to few pages, which is most of the cost of storing a message.
  */
 
 /** System properties that vary from message to message; all others belong to the source. */
@@ -34,7 +34,7 @@ export interface TelemetrySource {
 const CONTENT_TYPE_KEY = '$.ct';
 const CONTENT_ENCODING_KEY = '$.ce';
 
-/** The application property a creation time usually comes from (the `cp` flag of a row elides it). */
+/** The application property a creation time usually comes from (the `created` column holds it). */
 const CREATION_TIME_PROPERTY = 'iothub-creation-time-utc';
 
 /** The optional per-message fields of a record, stored in the `meta` column when present. */
@@ -56,12 +56,22 @@ type TelemetryMeta = Pick<TelemetryRecord, (typeof META_FIELDS)[number]> & {
   properties?: Record<string, string | null>;
   /** Per-message system properties, except `iothub-enqueuedtime` when it is the enqueued time. */
   system?: Record<string, string>;
-  /** 1: `properties` lacks `iothub-creation-time-utc`, whose value is `creationTime`. */
-  cp?: 1;
 };
 
-/** The `meta` column of a record: its per-message fields other than enqueued time and body, or `null`. */
-export function telemetryMeta(record: TelemetryRecord): string | null {
+/** A record's own columns besides source, enqueued time and body. */
+export interface TelemetryColumns {
+  /** Its other per-message fields as JSON, or `null` when it has none. */
+  meta: string | null;
+  /**
+   * The creation time when it came from the `iothub-creation-time-utc` property (what the SDKs stamp):
+   * the row then implies both the creation time and that property. Otherwise `null`, and both stay in
+   * `meta`.
+   */
+  created: string | null;
+}
+
+/** The row columns of a record (see {@link TelemetryColumns}). */
+export function telemetryColumns(record: TelemetryRecord): TelemetryColumns {
   let meta: TelemetryMeta | undefined;
   const systemProperties = record.systemProperties;
   for (const name in systemProperties) {
@@ -72,28 +82,31 @@ export function telemetryMeta(record: TelemetryRecord): string | null {
       (meta.system ??= {})[name] = value;
     }
   }
-  for (const field of ROW_META_FIELDS) {
-    const value = record[field];
-    if (value !== undefined) (meta ??= {})[field] = value;
-  }
   const properties = record.properties;
+  const creationTime = record.creationTime;
   let elide = false;
   let others = false;
   for (const name in properties) {
-    if (name === CREATION_TIME_PROPERTY && properties[name] === record.creationTime) elide = true;
+    if (name === CREATION_TIME_PROPERTY && creationTime !== undefined && properties[name] === creationTime)
+      elide = true;
     else others = true;
   }
-  if (elide) {
-    (meta ??= {}).cp = 1;
-    if (others) {
+  const created = elide && creationTime !== undefined ? creationTime : null;
+  for (const field of ROW_META_FIELDS) {
+    if (field === 'creationTime' && created !== null) continue;
+    const value = record[field];
+    if (value !== undefined) (meta ??= {})[field] = value;
+  }
+  if (others) {
+    if (elide) {
       const rest: Record<string, string | null> = {};
       for (const name in properties) if (name !== CREATION_TIME_PROPERTY) rest[name] = properties[name]!;
-      meta.properties = rest;
+      (meta ??= {}).properties = rest;
+    } else {
+      (meta ??= {}).properties = properties;
     }
-  } else if (others) {
-    (meta ??= {}).properties = properties;
   }
-  return meta === undefined ? null : JSON.stringify(meta);
+  return { meta: meta === undefined ? null : JSON.stringify(meta), created };
 }
 
 /** The `system` column of a source: its connection-level system properties and content type/encoding. */
@@ -174,7 +187,7 @@ export function sameSource(record: TelemetryRecord, source: TelemetrySource): bo
 
 /** Rebuilds a record from its row and its source. `iothub-enqueuedtime` is always present afterwards. */
 export function decodeTelemetry(
-  row: { seq: number; enqueued_time: string; meta: string | null; body: Buffer },
+  row: { seq: number; enqueued_time: string; meta: string | null; created: string | null; body: Buffer },
   source: TelemetrySource,
 ): TelemetryRecord {
   const meta = row.meta === null ? {} : (JSON.parse(row.meta) as TelemetryMeta);
@@ -194,8 +207,9 @@ export function decodeTelemetry(
     const value = meta[field];
     if (value !== undefined) record[field] = value;
   }
-  if (meta.cp === 1 && record.creationTime !== undefined) {
-    record.properties = { [CREATION_TIME_PROPERTY]: record.creationTime, ...meta.properties };
+  if (row.created !== null) {
+    record.creationTime = row.created;
+    record.properties = { [CREATION_TIME_PROPERTY]: row.created, ...meta.properties };
   }
   return record;
 }
