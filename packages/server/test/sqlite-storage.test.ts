@@ -365,3 +365,38 @@ it('[storage: layout] a database from before the created column opens, keeps its
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+it('[storage: layout] the first device index (by hub and device id) is replaced and rebuilt when opened', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'plugboard-index-'));
+  const path = join(dir, 'plugboard.db');
+  try {
+    const first = SqliteStorage.open({ path });
+    for (let i = 0; i < 30; i++) await first.appendTelemetry(message(i));
+    await first.close();
+    const db = new Database(path);
+    db.exec(`DROP TABLE telemetry_by_source; DELETE FROM meta;
+      CREATE TABLE telemetry_by_device (hub TEXT NOT NULL, device_id TEXT NOT NULL, seq INTEGER NOT NULL,
+        PRIMARY KEY (hub, device_id, seq)) WITHOUT ROWID;
+      INSERT INTO meta (key, value) VALUES ('telemetry_indexed_seq', 30);`);
+    db.close();
+    const reopened = SqliteStorage.open({ path });
+    try {
+      const rows = await reopened.queryTelemetry({ hub: 'hub-1', deviceId: 'dev-1', limit: 100 });
+      assert.deepEqual(
+        rows.map((r) => r.messageId),
+        Array.from({ length: 30 }, (_, i) => i)
+          .filter((i) => i % 3 === 1)
+          .map((i) => `m-${i}`),
+      );
+      assert.equal(await reopened.countTelemetry({ hub: 'hub-1', deviceId: 'dev-2' }), 10);
+    } finally {
+      await reopened.close();
+    }
+    const check = new Database(path);
+    const tables = check.prepare("SELECT name FROM sqlite_master WHERE name = 'telemetry_by_device'").all();
+    check.close();
+    assert.deepEqual(tables, []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -44,8 +44,8 @@ CREATE TABLE IF NOT EXISTS telemetry (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, source INTEGER NOT NULL, enqueued_time TEXT NOT NULL, meta TEXT,
   body BLOB NOT NULL, created TEXT
 );
-CREATE TABLE IF NOT EXISTS telemetry_by_device (
-  hub TEXT NOT NULL, device_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (hub, device_id, seq)
+CREATE TABLE IF NOT EXISTS telemetry_by_source (
+  source INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (source, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS c2d (hub TEXT NOT NULL, id TEXT NOT NULL, record TEXT NOT NULL, body BLOB NOT NULL, PRIMARY KEY (hub, id));
@@ -82,6 +82,9 @@ interface PendingBatch {
   waiters: { resolve: (seq: number) => void; reject: (error: unknown) => void }[];
 }
 
+/** The `meta` key of the device index's high-water mark. */
+const INDEX_MARK = 'telemetry_by_source_seq';
+
 /** Telemetry rows behind the device index before an append schedules indexing them. */
 const INDEX_LAG_ROWS = 4096;
 /** Rows indexed per transaction, so one step holds the event loop for a few milliseconds only. */
@@ -93,7 +96,8 @@ const INDEX_STEP_ROWS = 8192;
  * commit per message.
  *
  * Telemetry rows are appended in sequence order, which keeps each commit to the last few pages of one
- * B-tree. The per-device index (`telemetry_by_device`) is not written by the appends: an index kept in step
+ * B-tree. The per-device index (`telemetry_by_source`: a device's rows are those of its sources) is not
+ * written by the appends: an index kept in step
  * would touch one page per device in every commit. It is filled behind them in steps of thousands of rows
  * (sorted, so each index page is written once per step), and its high-water mark is stored with it. A query
  * by device first brings the index up to date, so results never miss a row; after a crash the next step
@@ -115,7 +119,7 @@ export class SqliteStorage implements Storage {
   readonly #lastSourceOf = new Map<string, { id: number; source: TelemetrySource }>();
   /** Sequence number of the last telemetry row written. */
   #lastSeq: number;
-  /** Telemetry rows up to this sequence number are in `telemetry_by_device`. */
+  /** Telemetry rows up to this sequence number are in `telemetry_by_source`. */
   #indexedSeq: number;
   #indexScheduled = false;
   readonly #indexStep: (from: number, to: number) => void;
@@ -171,15 +175,14 @@ export class SqliteStorage implements Storage {
     if (hasTable(db, 'telemetry_v1')) this.#migrateTelemetryV1();
     this.#lastSeq = (db.prepare('SELECT MAX(seq) AS seq FROM telemetry').get() as { seq: number | null }).seq ?? 0;
     this.#indexedSeq =
-      (db.prepare("SELECT value FROM meta WHERE key = 'telemetry_indexed_seq'").get() as { value: number } | undefined)
+      (db.prepare(`SELECT value FROM meta WHERE key = '${INDEX_MARK}'`).get() as { value: number } | undefined)
         ?.value ?? 0;
     const fill = db.prepare(
-      `INSERT OR IGNORE INTO telemetry_by_device (hub, device_id, seq)
-         SELECT s.hub, s.device_id, t.seq FROM telemetry t JOIN telemetry_sources s ON s.id = t.source
-         WHERE t.seq > ? AND t.seq <= ? ORDER BY 1, 2, 3`,
+      `INSERT OR IGNORE INTO telemetry_by_source (source, seq)
+         SELECT source, seq FROM telemetry WHERE seq > ? AND seq <= ? ORDER BY 1, 2`,
     );
     const mark = db.prepare(
-      `INSERT INTO meta (key, value) VALUES ('telemetry_indexed_seq', ?)
+      `INSERT INTO meta (key, value) VALUES ('${INDEX_MARK}', ?)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
     );
     this.#indexStep = db.transaction((from: number, to: number) => {
@@ -207,6 +210,21 @@ export class SqliteStorage implements Storage {
     }
     this.#lastSourceOf.set(record.deviceId, { id, source: this.#sources.get(id)! });
     return id;
+  }
+
+  /**
+   * The numbers of the sources of a hub, of one of its devices (its own rows and its modules'), or of one
+   * module, from the sources in memory.
+   */
+  #sourcesOf(hub: string, deviceId: string | undefined, moduleId: string | undefined): number[] {
+    const ids: number[] = [];
+    for (const [id, source] of this.#sources) {
+      if (source.hub !== hub) continue;
+      if (deviceId !== undefined && source.deviceId !== deviceId) continue;
+      if (moduleId !== undefined && source.moduleId !== moduleId) continue;
+      ids.push(id);
+    }
+    return ids;
   }
 
   #remember(id: number, source: TelemetrySource, key: string): void {
@@ -311,6 +329,8 @@ export class SqliteStorage implements Storage {
         db.exec('DROP INDEX IF EXISTS telemetry_device; ALTER TABLE telemetry RENAME TO telemetry_v1;');
       }
       db.exec(SCHEMA);
+      // The first device index keyed rows by hub and device id; its replacement is filled in the background.
+      db.exec("DROP TABLE IF EXISTS telemetry_by_device; DELETE FROM meta WHERE key = 'telemetry_indexed_seq'");
       // Databases from before the `created` column get it; their rows keep creation times in `meta`.
       if (!hasColumn(db, 'telemetry', 'created')) db.exec('ALTER TABLE telemetry ADD COLUMN created TEXT');
     })();
@@ -391,12 +411,12 @@ export class SqliteStorage implements Storage {
     const { hub, deviceId, moduleId } = query;
     if (hub !== undefined && deviceId !== undefined) {
       this.#indexAllRows();
-      const module =
-        moduleId === undefined ? '' : 'AND t.source IN (SELECT id FROM telemetry_sources WHERE module_id = ?)';
+      const sources = this.#sourcesOf(hub, deviceId, moduleId);
+      if (sources.length === 0) return [];
       const rows = this.#prepare(
-        `SELECT t.* FROM telemetry_by_device d JOIN telemetry t ON t.seq = d.seq
-           WHERE d.hub = ? AND d.device_id = ? AND d.seq > ? ${module} ORDER BY d.seq LIMIT ?`,
-      ).all(...[hub, deviceId, after], ...(moduleId === undefined ? [] : [moduleId]), limit) as TelemetryRow[];
+        `SELECT t.* FROM telemetry_by_source d JOIN telemetry t ON t.seq = d.seq
+           WHERE d.source IN (${sources.map(() => '?').join(', ')}) AND d.seq > ? ORDER BY d.seq LIMIT ?`,
+      ).all(...sources, after, limit) as TelemetryRow[];
       return rows.map((row) => this.#decode(row));
     }
     const { where, params } = sourceWhere(query);
@@ -406,13 +426,13 @@ export class SqliteStorage implements Storage {
   }
 
   async countTelemetry(query: Omit<TelemetryQuery, 'limit' | 'afterSequenceNumber'> = {}): Promise<number> {
-    if (query.hub !== undefined && query.moduleId === undefined) {
-      // Counts by hub (and device) read the narrow device index.
+    if (query.hub !== undefined) {
+      // Counts by hub, device or module read the narrow index.
       this.#indexAllRows();
-      const device = query.deviceId === undefined ? '' : 'AND device_id = ?';
-      const sql = `SELECT COUNT(*) AS n FROM telemetry_by_device WHERE hub = ? ${device}`;
-      const params = query.deviceId === undefined ? [query.hub] : [query.hub, query.deviceId];
-      return (this.#prepare(sql).get(...params) as { n: number }).n;
+      const sources = this.#sourcesOf(query.hub, query.deviceId, query.moduleId);
+      if (sources.length === 0) return 0;
+      const sql = `SELECT COUNT(*) AS n FROM telemetry_by_source WHERE source IN (${sources.map(() => '?').join(', ')})`;
+      return (this.#prepare(sql).get(...sources) as { n: number }).n;
     }
     const { where, params } = sourceWhere(query);
     const sql = `SELECT COUNT(*) AS n FROM telemetry WHERE 1 ${where}`;
