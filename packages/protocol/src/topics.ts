@@ -40,7 +40,6 @@ const PUBLISH_KINDS: Record<DevicePublishTopic['kind'], true> = {
  */
 export const DEVICE_PUBLISH_TOPIC_KINDS = Object.freeze(Object.keys(PUBLISH_KINDS) as DevicePublishTopic['kind'][]);
 
-const TELEMETRY_TOPIC = /^devices\/([^/]+)(?:\/modules\/([^/]+))?\/messages\/events(?:\/(.*))?$/s;
 const TWIN_GET_TOPIC = /^\$iothub\/twin\/GET\/\?(.*)$/s;
 const TWIN_PATCH_REPORTED_TOPIC = /^\$iothub\/twin\/PATCH\/properties\/reported\/\?(.*)$/s;
 const METHOD_RESPONSE_TOPIC = /^\$iothub\/methods\/res\/(-?[0-9]+)\/\?(.*)$/s;
@@ -59,14 +58,7 @@ const METHOD_RESPONSE_TOPIC = /^\$iothub\/methods\/res\/(-?[0-9]+)\/\?(.*)$/s;
  * ```
  */
 export function parseDevicePublishTopic(topic: string): DevicePublishTopic | undefined {
-  const telemetry = TELEMETRY_TOPIC.exec(topic);
-  if (telemetry !== null) {
-    const [, deviceId = '', moduleId, bag = ''] = telemetry;
-    const propertyBag = bag.replace(/\/+$/, '');
-    return moduleId === undefined
-      ? { kind: 'telemetry', deviceId, propertyBag }
-      : { kind: 'telemetry', deviceId, moduleId, propertyBag };
-  }
+  if (topic.startsWith('devices/')) return telemetryTopicOf(topic);
   const twinGet = TWIN_GET_TOPIC.exec(topic);
   if (twinGet !== null) {
     const rid = ridOf(twinGet[1] ?? '');
@@ -87,6 +79,34 @@ export function parseDevicePublishTopic(topic: string): DevicePublishTopic | und
 }
 
 /**
+ * `devices/{d}[/modules/{m}]/messages/events[/{bag}]` read with string searches rather than the regular
+ * expression (this runs once per telemetry message); trailing slashes of the bag are dropped.
+ */
+function telemetryTopicOf(topic: string): DevicePublishTopic | undefined {
+  const EVENTS = '/messages/events';
+  const deviceEnd = topic.indexOf('/', 8);
+  if (deviceEnd <= 8) return undefined;
+  const deviceId = topic.slice(8, deviceEnd);
+  let moduleId: string | undefined;
+  let at = deviceEnd;
+  if (topic.startsWith('/modules/', at)) {
+    const moduleEnd = topic.indexOf('/', at + 9);
+    if (moduleEnd <= at + 9) return undefined;
+    moduleId = topic.slice(at + 9, moduleEnd);
+    at = moduleEnd;
+  }
+  if (!topic.startsWith(EVENTS, at)) return undefined;
+  at += EVENTS.length;
+  if (at < topic.length && topic.charCodeAt(at) !== 0x2f) return undefined;
+  let end = topic.length;
+  while (end > at + 1 && topic.charCodeAt(end - 1) === 0x2f) end--;
+  const propertyBag = at + 1 < end ? topic.slice(at + 1, end) : '';
+  return moduleId === undefined
+    ? { kind: 'telemetry', deviceId, propertyBag }
+    : { kind: 'telemetry', deviceId, moduleId, propertyBag };
+}
+
+/**
  * A topic filter a device may SUBSCRIBE to (protocol.md §1.4).
  *
  * @example
@@ -95,8 +115,11 @@ export function parseDevicePublishTopic(topic: string): DevicePublishTopic | und
  * ```
  */
 export type DeviceSubscriptionTopic =
-  /** `devices/{d}/messages/devicebound/#` */
-  | { kind: 'c2d'; deviceId: string }
+  /**
+   * `devices/{d}/messages/devicebound/#`, or `devices/+/messages/devicebound/#` (the form the Azure SDK for
+   * Embedded C subscribes with; `deviceId` is then absent and means the connected device).
+   */
+  | { kind: 'c2d'; deviceId?: string }
   /** `devices/{d}/modules/{m}/inputs/#` */
   | { kind: 'moduleInputs'; deviceId: string; moduleId: string }
   /** `$iothub/methods/POST/#` */
@@ -127,6 +150,7 @@ export const DEVICE_SUBSCRIPTION_KINDS = Object.freeze(
 );
 
 const C2D_FILTER = /^devices\/([^/#+]+)\/messages\/devicebound\/#$/s;
+const OWN_C2D_FILTER = 'devices/+/messages/devicebound/#';
 const MODULE_INPUTS_FILTER = /^devices\/([^/#+]+)\/modules\/([^/#+]+)\/inputs\/#$/s;
 const FIXED_FILTERS: ReadonlyMap<string, DeviceSubscriptionTopic> = new Map([
   ['$iothub/methods/POST/#', { kind: 'methods' }],
@@ -135,18 +159,21 @@ const FIXED_FILTERS: ReadonlyMap<string, DeviceSubscriptionTopic> = new Map([
 ]);
 
 /**
- * Classifies a SUBSCRIBE filter. Only the exact documented filters are accepted (no other wildcards, no
- * `+`); anything else returns `undefined` (answer SUBACK 0x80).
+ * Classifies a SUBSCRIBE filter. Only the exact documented filters are accepted — the one `+` is the
+ * device level of the C2D filter, which IoT Hub reads as "this device" — and anything else returns
+ * `undefined` (answer SUBACK 0x80). Whether a device may use a filter it names is the hub's decision.
  *
  * @example
  * ```ts
  * parseSubscriptionFilter('devices/dev1/messages/devicebound/#'); // { kind: 'c2d', deviceId: 'dev1' }
- * parseSubscriptionFilter('devices/+/messages/devicebound/#'); // undefined
+ * parseSubscriptionFilter('devices/+/messages/devicebound/#'); // { kind: 'c2d' } (the connected device)
+ * parseSubscriptionFilter('devices/+/messages/events/#'); // undefined
  * ```
  */
 export function parseSubscriptionFilter(filter: string): DeviceSubscriptionTopic | undefined {
   const fixed = FIXED_FILTERS.get(filter);
   if (fixed !== undefined) return { ...fixed };
+  if (filter === OWN_C2D_FILTER) return { kind: 'c2d' };
   const c2d = C2D_FILTER.exec(filter);
   if (c2d !== null) return { kind: 'c2d', deviceId: c2d[1] ?? '' };
   const inputs = MODULE_INPUTS_FILTER.exec(filter);

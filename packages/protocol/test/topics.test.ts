@@ -139,11 +139,18 @@ describe('parseSubscriptionFilter', () => {
     assert.deepEqual(parseSubscriptionFilter('$iothub/twin/PATCH/properties/desired/#'), { kind: 'desiredPatches' });
   });
 
+  it('[MQTT §1.4][Embedded C] devices/+/messages/devicebound/# is the C2D filter of the connected device', () => {
+    assert.deepEqual(parseSubscriptionFilter('devices/+/messages/devicebound/#'), { kind: 'c2d' });
+  });
+
   it('[MQTT §1.4] rejects other filters and wildcards', () => {
     for (const filter of [
       '#',
       '$iothub/#',
-      'devices/+/messages/devicebound/#',
+      '+/+/messages/devicebound/#',
+      'devices/+/messages/devicebound/+',
+      'devices/+/messages/events/#',
+      'devices/+/modules/+/inputs/#',
       'devices/dev1/messages/devicebound/+',
       'devices/dev1/messages/devicebound',
       'devices/dev1/messages/#',
@@ -209,5 +216,57 @@ describe('hub → device topic builders', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('parseDevicePublishTopic: telemetry topics read without a regular expression', () => {
+  /** The grammar as a regular expression: the reference the string search must agree with. */
+  const TELEMETRY = /^devices\/([^/]+)(?:\/modules\/([^/]+))?\/messages\/events(?:\/(.*))?$/s;
+  function reference(topic: string): unknown {
+    const m = TELEMETRY.exec(topic);
+    if (m === null) return undefined;
+    const [, deviceId = '', moduleId, bag = ''] = m;
+    const propertyBag = bag.replace(/\/+$/, '');
+    return moduleId === undefined
+      ? { kind: 'telemetry', deviceId, propertyBag }
+      : { kind: 'telemetry', deviceId, moduleId, propertyBag };
+  }
+
+  it('[fuzz] agrees with the grammar on topics built from its pieces and on random text', () => {
+    const piece = fc.constantFrom('devices', 'modules', 'messages', 'events', 'd1', 'm1', '', '%24.ct=x', 'a\nb');
+    const built = fc
+      .array(piece, { maxLength: 7 })
+      .chain((parts) => fc.boolean().map((slash) => parts.join('/') + (slash ? '/' : '')));
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          built,
+          fc.string({ maxLength: 40 }).map((t) => `devices/${t}`),
+        ),
+        (topic) => {
+          if (reference(topic) === undefined) {
+            const parsed = parseDevicePublishTopic(topic);
+            assert.ok(parsed === undefined || parsed.kind !== 'telemetry', topic);
+          } else {
+            assert.deepEqual(parseDevicePublishTopic(topic), reference(topic), topic);
+          }
+        },
+      ),
+      { numRuns: 2000 },
+    );
+    for (const topic of [
+      'devices/d/messages/events',
+      'devices/d/messages/events/',
+      'devices/d/messages/events//',
+      'devices/d/messages/events/a//',
+      'devices/d/messages/events//a',
+      'devices/d/messages/eventsX',
+      'devices//messages/events',
+      'devices/d/modules//messages/events',
+      'devices/x/modules/messages/events',
+      'devices/d/modules/m/messages/events/%24.ct=a',
+    ]) {
+      assert.deepEqual(parseDevicePublishTopic(topic), reference(topic), topic);
+    }
   });
 });

@@ -13,7 +13,8 @@ import type { TelemetryRecord } from '../core/model.js';
  */
 
 /** System properties that vary from message to message; all others belong to the source. */
-const PER_MESSAGE_SYSTEM_PROPERTIES = new Set(['iothub-enqueuedtime', 'dt-subject', 'iothub-outputname']);
+const PER_MESSAGE_SYSTEM_PROPERTY_NAMES = ['iothub-enqueuedtime', 'dt-subject', 'iothub-outputname'] as const;
+const PER_MESSAGE_SYSTEM_PROPERTIES: ReadonlySet<string> = new Set(PER_MESSAGE_SYSTEM_PROPERTY_NAMES);
 
 /** The connection-level part of a record, stored once in `telemetry_sources`. */
 export interface TelemetrySource {
@@ -74,13 +75,11 @@ export interface TelemetryColumns {
 export function telemetryColumns(record: TelemetryRecord): TelemetryColumns {
   let meta: TelemetryMeta | undefined;
   const systemProperties = record.systemProperties;
-  for (const name in systemProperties) {
-    if (!PER_MESSAGE_SYSTEM_PROPERTIES.has(name)) continue;
-    const value = systemProperties[name]!;
-    if (name !== 'iothub-enqueuedtime' || value !== record.enqueuedTime) {
-      meta ??= {};
-      (meta.system ??= {})[name] = value;
-    }
+  for (const name of PER_MESSAGE_SYSTEM_PROPERTY_NAMES) {
+    const value = systemProperties[name];
+    if (value === undefined || (name === 'iothub-enqueuedtime' && value === record.enqueuedTime)) continue;
+    meta ??= {};
+    (meta.system ??= {})[name] = value;
   }
   const properties = record.properties;
   const creationTime = record.creationTime;

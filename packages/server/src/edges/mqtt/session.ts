@@ -526,7 +526,7 @@ export class MqttSession implements DeviceEndpoint {
       const allowed =
         parsed !== undefined &&
         (parsed.kind === 'c2d'
-          ? parsed.deviceId === identity.deviceId && identity.moduleId === undefined
+          ? (parsed.deviceId === undefined || parsed.deviceId === identity.deviceId) && identity.moduleId === undefined
           : parsed.kind === 'moduleInputs'
             ? parsed.deviceId === identity.deviceId && parsed.moduleId === identity.moduleId
             : true);
