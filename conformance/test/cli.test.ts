@@ -145,6 +145,81 @@ describe('plugboard CLI', () => {
   });
 });
 
+describe('plugboard dps with certificates', () => {
+  it('[az: --certificate-path] enrollment and enrollment-group create take a PEM or DER certificate file', async () => {
+    const { writeFileSync: write } = await import('node:fs');
+    const { issueCertificate } = await import('@plugboard/server');
+    const device = await issueCertificate({ commonName: 'cli-cert-device' });
+    const ca = await issueCertificate({ commonName: 'CLI CA', isCa: true });
+    const pemPath = join(platform.dataDir, 'device.pem');
+    const derPath = join(platform.dataDir, 'ca.der');
+    write(pemPath, device.certificatePem);
+    const der = Buffer.from(ca.certificatePem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, ''), 'base64');
+    write(derPath, der);
+    await run(
+      'dps',
+      'enrollment',
+      'create',
+      '--registration-id',
+      'cli-cert-device',
+      '--certificate-path',
+      pemPath,
+      '--data-dir',
+      platform.dataDir,
+    );
+    const enrollment = platform.dps.getIndividualEnrollment('cli-cert-device');
+    assert.equal(
+      enrollment.attestation.type === 'x509' ? enrollment.attestation.x509.clientCertificates?.primaryThumbprint : '',
+      device.thumbprintSha1,
+    );
+    await run(
+      'dps',
+      'enrollment-group',
+      'create',
+      '--group-id',
+      'cli-cert-group',
+      '--certificate-path',
+      derPath,
+      '--data-dir',
+      platform.dataDir,
+    );
+    const group = platform.dps.getEnrollmentGroup('cli-cert-group');
+    assert.equal(
+      group.attestation.type === 'x509' ? group.attestation.x509.caCertificates?.primary : '',
+      ca.certificatePem.trim() + '\n',
+    );
+    await assert.rejects(
+      run(
+        'dps',
+        'enrollment',
+        'create',
+        '--registration-id',
+        'x',
+        '--certificate-path',
+        join(platform.dataDir, 'missing.pem'),
+        '--data-dir',
+        platform.dataDir,
+      ),
+      (err: Error & { code?: string }) => err.code === 'CLI_INVALID_ARGUMENT',
+    );
+    write(pemPath, 'garbage');
+    await assert.rejects(
+      run(
+        'dps',
+        'enrollment',
+        'create',
+        '--registration-id',
+        'cli-bad-cert',
+        '--certificate-path',
+        pemPath,
+        '--data-dir',
+        platform.dataDir,
+      ),
+      /DPS_INVALID_CERTIFICATE|not an X\.509 certificate/,
+    );
+  });
+});
+
 describe('plugboard up', () => {
   it('[DESIGN: up contract] writes plugboard.json with idScope, dps.host, hubs, the default enrollment group and the CA; a device provisions with it', async () => {
     const { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } = await import('node:fs');

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { deriveDeviceKey, isBase64Key } from '@plugboard/protocol';
 import { DEFAULT_LISTENER_LIMITS, type ListenerLimits } from '@plugboard/server';
@@ -38,6 +39,21 @@ function symmetricKeyAttestation(opts: { primaryKey?: string; secondaryKey?: str
       secondaryKey: opts.secondaryKey ?? randomBytes(32).toString('base64'),
     },
   };
+}
+
+/**
+ * A certificate file as the DPS API takes it: PEM text as is, DER bytes as base64 (az iot dps reads
+ * `--certificate-path` the same way).
+ */
+function certificateFile(path: string): string {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (cause) {
+    throw new CliError('CLI_INVALID_ARGUMENT', `Cannot read the certificate file ${path}.`, { cause });
+  }
+  const text = bytes.toString('utf8');
+  return text.includes('-----BEGIN') ? text : bytes.toString('base64');
 }
 
 function print(out: NodeJS.WritableStream, json: boolean, value: unknown, text: () => string): void {
@@ -159,7 +175,8 @@ export function buildProgram(out: NodeJS.WritableStream = process.stdout): Comma
     .requiredOption('--group-id <id>', 'enrollment group id')
     .option('--primary-key <key>', 'symmetric primary key (base64)')
     .option('--secondary-key <key>', 'symmetric secondary key (base64)')
-    .option('--ca-certificate <file>', 'PEM CA certificate for an X.509 group')
+    .option('--certificate-path <file>', 'the X.509 CA that signs the devices (PEM or DER), as az iot dps')
+    .option('--ca-certificate <file>', 'same as --certificate-path')
     .addOption(
       new Option('--allocation-policy <policy>', 'hub allocation')
         .choices(['hashed', 'static', 'weighted'])
@@ -175,6 +192,7 @@ export function buildProgram(out: NodeJS.WritableStream = process.stdout): Comma
         groupId: string;
         primaryKey?: string;
         secondaryKey?: string;
+        certificatePath?: string;
         caCertificate?: string;
         allocationPolicy: string;
         iotHubs?: string;
@@ -183,10 +201,10 @@ export function buildProgram(out: NodeJS.WritableStream = process.stdout): Comma
         dataDir: string;
         json: boolean;
       }) => {
-        const { readFileSync } = await import('node:fs');
+        const caPath = opts.certificatePath ?? opts.caCertificate;
         const attestation =
-          opts.caCertificate !== undefined
-            ? { type: 'x509', x509: { caCertificates: { primary: readFileSync(opts.caCertificate, 'utf8') } } }
+          caPath !== undefined
+            ? { type: 'x509', x509: { signingCertificates: { primary: { certificate: certificateFile(caPath) } } } }
             : symmetricKeyAttestation(opts);
         const body: Record<string, unknown> = {
           attestation,
@@ -240,6 +258,7 @@ export function buildProgram(out: NodeJS.WritableStream = process.stdout): Comma
     .option('--primary-key <key>', 'symmetric primary key (base64; generated unless given)')
     .option('--secondary-key <key>', 'symmetric secondary key (base64)')
     .option('--thumbprint <sha1>', 'X.509 certificate thumbprint (instead of keys)')
+    .option('--certificate-path <file>', "the device's X.509 certificate (PEM or DER; instead of keys), as az iot dps")
     .option('--disabled', 'create the enrollment disabled', false)
     .addOption(dataDirOption())
     .option('--json', 'JSON output', false)
@@ -250,14 +269,20 @@ export function buildProgram(out: NodeJS.WritableStream = process.stdout): Comma
         primaryKey?: string;
         secondaryKey?: string;
         thumbprint?: string;
+        certificatePath?: string;
         disabled: boolean;
         dataDir: string;
         json: boolean;
       }) => {
         const attestation =
-          opts.thumbprint !== undefined
-            ? { type: 'x509', x509: { clientCertificates: { primaryThumbprint: opts.thumbprint } } }
-            : symmetricKeyAttestation(opts);
+          opts.certificatePath !== undefined
+            ? {
+                type: 'x509',
+                x509: { clientCertificates: { primary: { certificate: certificateFile(opts.certificatePath) } } },
+              }
+            : opts.thumbprint !== undefined
+              ? { type: 'x509', x509: { clientCertificates: { primaryThumbprint: opts.thumbprint } } }
+              : symmetricKeyAttestation(opts);
         const body: Record<string, unknown> = {
           attestation,
           provisioningStatus: opts.disabled ? 'disabled' : 'enabled',

@@ -8,6 +8,7 @@ import { ProtocolError } from '@plugboard/protocol';
 export const DPS_ERRORS = {
   DPS_BAD_REQUEST: { status: 400, errorCode: 400004 },
   DPS_INVALID_REGISTRATION_ID: { status: 400, errorCode: 400003 },
+  DPS_INVALID_CERTIFICATE: { status: 400, errorCode: 400004 },
   DPS_UNAUTHORIZED: { status: 401, errorCode: 401002 },
   DPS_DEVICE_BLOCKED: { status: 401, errorCode: 400209 },
   DPS_NOT_FOUND: { status: 404, errorCode: 404001 },

@@ -17,6 +17,7 @@ import {
 import type { Logger } from 'pino';
 import type { Storage } from '../storage/port.js';
 import { certificateThumbprints, verifyCertificateChain } from '../tls/index.js';
+import { readEnrollmentCertificate } from './dps-certificates.js';
 import { DpsError, dpsJsonError } from './dps-errors.js';
 import { hmacBase64, verifySas } from './sas.js';
 import type { Hub } from './hub.js';
@@ -30,7 +31,13 @@ export type Attestation =
       type: 'x509';
       x509: {
         caCertificates?: { primary: string; secondary?: string };
-        clientCertificates?: { primaryThumbprint: string; secondaryThumbprint?: string };
+        /** Leaf thumbprints; the PEMs too when the certificates were uploaded (for the `info` DPS shows). */
+        clientCertificates?: {
+          primaryThumbprint: string;
+          secondaryThumbprint?: string;
+          primaryCertificate?: string;
+          secondaryCertificate?: string;
+        };
       };
     };
 
@@ -396,13 +403,25 @@ export class ProvisioningService {
       if (caCertificates === undefined && clientCertificates === undefined) {
         throw new DpsError('DPS_BAD_REQUEST', 'An x509 attestation needs caCertificates or clientCertificates.');
       }
-      for (const pem of [caCertificates?.primary, caCertificates?.secondary]) {
+      const now = new Date(this.#now());
+      for (const [slot, pem] of [
+        ['primary', caCertificates?.primary],
+        ['secondary', caCertificates?.secondary],
+      ] as const) {
         if (pem === undefined) continue;
-        try {
-          if (!new X509Certificate(pem).ca) throw new Error('not a CA certificate');
-        } catch (cause) {
-          throw new DpsError('DPS_BAD_REQUEST', 'x509.caCertificates must be PEM CA certificates.', { cause });
+        const what = `The ${slot} signing certificate`;
+        if (!readEnrollmentCertificate(pem, what, now).isCa) {
+          throw new DpsError(
+            'DPS_INVALID_CERTIFICATE',
+            `${what} is not a CA certificate (basicConstraints CA:TRUE); an enrollment group needs the root or intermediate CA that signed the devices' certificates.`,
+          );
         }
+      }
+      for (const [slot, pem] of [
+        ['primary', clientCertificates?.primaryCertificate],
+        ['secondary', clientCertificates?.secondaryCertificate],
+      ] as const) {
+        if (pem !== undefined) readEnrollmentCertificate(pem, `The ${slot} device certificate`, now);
       }
     } else {
       throw new DpsError(

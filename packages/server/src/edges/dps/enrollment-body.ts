@@ -2,11 +2,13 @@
  * DPS service-API enrollment bodies (`PUT /enrollmentGroups/{id}`, `PUT /enrollments/{id}`) read into
  * {@link EnrollmentSettings}, every field checked against DPS's `EnrollmentGroup` / `IndividualEnrollment`
  * schema: types, the enums (`allocationPolicy`, `provisioningStatus`, attestation `type`), the reprovision
- * booleans, the initial twin (twin rules). Azure's shapes (hub host names in `iotHubs`,
- * `x509.signingCertificates.primary.certificate`) and Plugboard's (hub names, `x509.caCertificates`,
- * `weights`, `staticHub`) are both read; read-only fields (`etag`, timestamps, `registrationState`) and
+ * booleans, the initial twin (twin rules), uploaded certificates (PEM or base64 DER, read by
+ * `core/dps-certificates.ts`). Azure's shapes (hub host names in `iotHubs`,
+ * `x509.signingCertificates.primary.certificate`, `x509.clientCertificates.primary.certificate`) and
+ * Plugboard's (hub names, `x509.caCertificates`, thumbprints, `weights`, `staticHub`) are both read; read-only fields (`etag`, timestamps, `registrationState`) and
  * unknown fields are ignored.
  */
+import { readEnrollmentCertificate } from '../../core/dps-certificates.js';
 import { DpsError } from '../../core/dps-errors.js';
 import type { EnrollmentSettings, ProvisioningService } from '../../core/dps.js';
 import type { JsonObject } from '../../core/model.js';
@@ -57,50 +59,64 @@ function oneOf<T extends string>(value: unknown, what: string, allowed: readonly
   return match;
 }
 
-/** PEM as given, or base64 DER wrapped as PEM. */
-function toPem(value: string): string {
-  return value.includes('BEGIN CERTIFICATE')
-    ? value
-    : `-----BEGIN CERTIFICATE-----\n${value.replace(/\s+/g, '').replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`;
-}
-
 function x509Attestation(input: Fields | undefined): Extract<EnrollmentSettings['attestation'], { type: 'x509' }> {
   const x509 = object(input, 'attestation.x509') ?? {};
+  const now = new Date();
+  if (object(x509['caReferences'], 'attestation.x509.caReferences') !== undefined) {
+    throw bad(
+      'attestation.x509.caReferences name CA certificates registered with the service, which Plugboard does not hold; upload the CA itself as x509.signingCertificates.primary.certificate.',
+    );
+  }
   const signing = object(x509['signingCertificates'], 'attestation.x509.signingCertificates');
   const cas = object(x509['caCertificates'], 'attestation.x509.caCertificates');
-  const certificate = (slot: 'primary' | 'secondary'): string | undefined => {
-    const fromSigning = text(
+  const signingCertificate = (slot: 'primary' | 'secondary'): string | undefined => {
+    const path = `attestation.x509.signingCertificates.${slot}.certificate`;
+    const uploaded = text(
       object(signing?.[slot], `attestation.x509.signingCertificates.${slot}`)?.['certificate'],
-      `attestation.x509.signingCertificates.${slot}.certificate`,
+      path,
     );
-    if (fromSigning !== undefined) return toPem(fromSigning);
+    if (uploaded !== undefined) return readEnrollmentCertificate(uploaded, path, now).pem;
     return text(cas?.[slot], `attestation.x509.caCertificates.${slot}`);
   };
   const client = object(x509['clientCertificates'], 'attestation.x509.clientCertificates');
-  const thumbprint = (slot: 'primary' | 'secondary'): string | undefined =>
-    text(client?.[`${slot}Thumbprint`], `attestation.x509.clientCertificates.${slot}Thumbprint`) ??
-    text(
-      object(object(client?.[slot], `attestation.x509.clientCertificates.${slot}`)?.['info'], 'info')?.[
-        'sha1Thumbprint'
-      ],
-      `attestation.x509.clientCertificates.${slot}.info.sha1Thumbprint`,
-    );
-  const caPrimary = certificate('primary');
-  const caSecondary = certificate('secondary');
-  const primaryThumbprint = thumbprint('primary');
-  const secondaryThumbprint = thumbprint('secondary');
+  /** A device certificate slot: an uploaded certificate (PEM or base64 DER), or a thumbprint. */
+  const clientCertificate = (slot: 'primary' | 'secondary'): { thumbprint?: string; pem?: string } => {
+    const entry = object(client?.[slot], `attestation.x509.clientCertificates.${slot}`);
+    const path = `attestation.x509.clientCertificates.${slot}.certificate`;
+    const uploaded = text(entry?.['certificate'], path);
+    if (uploaded !== undefined) {
+      const read = readEnrollmentCertificate(uploaded, path, now);
+      return { thumbprint: read.info.sha1Thumbprint, pem: read.pem };
+    }
+    const thumbprint =
+      text(client?.[`${slot}Thumbprint`], `attestation.x509.clientCertificates.${slot}Thumbprint`) ??
+      text(
+        object(entry?.['info'], `attestation.x509.clientCertificates.${slot}.info`)?.['sha1Thumbprint'],
+        `attestation.x509.clientCertificates.${slot}.info.sha1Thumbprint`,
+      );
+    return thumbprint === undefined ? {} : { thumbprint };
+  };
+  const caPrimary = signingCertificate('primary');
+  const caSecondary = signingCertificate('secondary');
+  const primary = clientCertificate('primary');
+  const secondary = clientCertificate('secondary');
+  if (primary.thumbprint === undefined && secondary.thumbprint !== undefined) {
+    throw bad('attestation.x509.clientCertificates needs a primary certificate when it has a secondary one.');
+  }
   return {
     type: 'x509',
     x509: {
       ...(caPrimary === undefined
         ? {}
         : { caCertificates: { primary: caPrimary, ...(caSecondary === undefined ? {} : { secondary: caSecondary }) } }),
-      ...(primaryThumbprint === undefined
+      ...(primary.thumbprint === undefined
         ? {}
         : {
             clientCertificates: {
-              primaryThumbprint,
-              ...(secondaryThumbprint === undefined ? {} : { secondaryThumbprint }),
+              primaryThumbprint: primary.thumbprint,
+              ...(primary.pem === undefined ? {} : { primaryCertificate: primary.pem }),
+              ...(secondary.thumbprint === undefined ? {} : { secondaryThumbprint: secondary.thumbprint }),
+              ...(secondary.pem === undefined ? {} : { secondaryCertificate: secondary.pem }),
             },
           }),
     },

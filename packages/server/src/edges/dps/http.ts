@@ -10,6 +10,7 @@ import { parseSharedAccessSignature, verifySharedAccessSignature, decodeResource
 import { DPS_MAX_BODY_BYTES, DpsError } from '../../core/dps-errors.js';
 import type { DpsCredentials, DpsServicePolicy, ProvisioningService } from '../../core/dps.js';
 import { enrollmentFromBody } from './enrollment-body.js';
+import { enrollmentView } from './enrollment-view.js';
 import { peerCertificateChain } from '../../tls/peer.js';
 import { isJsonError, jsonErrorStatus } from '../http/json-body.js';
 
@@ -155,15 +156,15 @@ export function registerDpsApi(app: FastifyInstance, dps: ProvisioningService, l
       enrollmentFromBody(request.body, dps),
       ifMatch(request),
     );
-    return send(reply, 200, group);
+    return send(reply, 200, enrollmentView(group));
   });
   app.get('/enrollmentGroups/:id', async (request: FastifyRequest<{ Params: { id: string } }>, reply) => {
     await authorize(request);
-    return send(reply, 200, dps.getEnrollmentGroup(request.params.id));
+    return send(reply, 200, enrollmentView(dps.getEnrollmentGroup(request.params.id)));
   });
   app.get('/enrollmentGroups', async (request, reply) => {
     await authorize(request);
-    return send(reply, 200, dps.listEnrollmentGroups());
+    return send(reply, 200, dps.listEnrollmentGroups().map(enrollmentView));
   });
   app.delete('/enrollmentGroups/:id', async (request: FastifyRequest<{ Params: { id: string } }>, reply) => {
     await authorize(request);
@@ -178,15 +179,15 @@ export function registerDpsApi(app: FastifyInstance, dps: ProvisioningService, l
       enrollmentFromBody(request.body, dps),
       ifMatch(request),
     );
-    return send(reply, 200, enrollment);
+    return send(reply, 200, enrollmentView(enrollment));
   });
   app.get('/enrollments/:id', async (request: FastifyRequest<{ Params: { id: string } }>, reply) => {
     await authorize(request);
-    return send(reply, 200, dps.getIndividualEnrollment(request.params.id));
+    return send(reply, 200, enrollmentView(dps.getIndividualEnrollment(request.params.id)));
   });
   app.get('/enrollments', async (request, reply) => {
     await authorize(request);
-    return send(reply, 200, dps.listIndividualEnrollments());
+    return send(reply, 200, dps.listIndividualEnrollments().map(enrollmentView));
   });
   app.delete('/enrollments/:id', async (request: FastifyRequest<{ Params: { id: string } }>, reply) => {
     await authorize(request);
