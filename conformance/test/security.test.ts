@@ -440,7 +440,7 @@ describe('topic confinement (§1.4)', () => {
         { topic: `devices/${dev2}/messages/devicebound/#`, qos: 1 },
         { topic: '#', qos: 1 },
         { topic: '$iothub/#', qos: 0 },
-        { topic: 'devices/+/messages/devicebound/#', qos: 1 },
+        { topic: 'devices/+/messages/events/#', qos: 1 },
         { topic: `devices/${dev1}/messages/devicebound/#`, qos: 1 },
       ],
     });

@@ -756,7 +756,6 @@ export class Hub {
       () => {
         if (handle.closed) return;
         if (this.#now() < at) return this.#scheduleExpiry(handle, at);
-        this.#log.info({ deviceId: handle.identity.deviceId, hub: this.name }, 'SAS token expired; closing connection');
         handle.endpoint.close(new HubError('HUB_TOKEN_EXPIRED', 'The SAS token of this connection expired.'));
       },
       Math.max(0, Math.min(delay, MAX_TIMER_MS)),
@@ -836,7 +835,7 @@ export class Hub {
 
   #persist(stored: StoredIdentity): void {
     this.#storage.saveIdentity(this.name, stored).catch((err: unknown) => {
-      this.#log.error({ err, hub: this.name }, 'failed to persist identity');
+      this.#log.error({ err, deviceId: stored.record.deviceId }, 'failed to persist identity');
     });
   }
 

@@ -13,6 +13,7 @@ import { enrollmentFromBody } from './enrollment-body.js';
 import { enrollmentView } from './enrollment-view.js';
 import { peerCertificateChain } from '../../tls/peer.js';
 import { isJsonError, jsonErrorStatus } from '../http/json-body.js';
+import { logRefusal, requestLogFields } from '../log-fields.js';
 
 function send(reply: FastifyReply, status: number, body: unknown, retryAfter?: number): FastifyReply {
   reply.code(status).header('content-type', 'application/json; charset=utf-8');
@@ -20,8 +21,11 @@ function send(reply: FastifyReply, status: number, body: unknown, retryAfter?: n
   return reply.send(JSON.stringify(body));
 }
 
-/** Sends a {@link DpsError} as DPS does. */
+/** Sends a {@link DpsError} as DPS does, and logs the refusal once (internal errors are logged where they happen). */
 export function sendDpsError(reply: FastifyReply, error: DpsError): FastifyReply {
+  if (error.code !== 'DPS_INTERNAL') {
+    logRefusal(reply.log as unknown as Logger, 'DPS request refused', error, requestLogFields(reply.request));
+  }
   return send(reply, error.status, { ...error.toBody(), code: error.code }, error.retryAfter);
 }
 

@@ -11,6 +11,7 @@ import type { DpsCredentials, ProvisioningService } from '../../core/dps.js';
 import { HubError } from '../../errors.js';
 import type { MqttProtocolSession } from '../mqtt/connection.js';
 import { DEFAULT_LISTENER_LIMITS } from '../limits.js';
+import { logRefusal, packetFields } from '../log-fields.js';
 import { Liveness } from '../mqtt/liveness.js';
 import type { MqttSessionSink } from '../mqtt/session.js';
 
@@ -38,6 +39,7 @@ export class DpsMqttSession implements MqttProtocolSession {
   readonly #dps: ProvisioningService;
   readonly #sink: MqttSessionSink;
   #log: Logger;
+  readonly #debug: boolean;
   #state: 'awaiting-connect' | 'connected' | 'closed' = 'awaiting-connect';
   #idScope = '';
   #registrationId = '';
@@ -50,14 +52,21 @@ export class DpsMqttSession implements MqttProtocolSession {
     this.#dps = options.dps;
     this.#sink = options.sink;
     this.#log = options.logger;
+    this.#debug = options.logger.isLevelEnabled('debug');
     this.#liveness = new Liveness((reason) => this.close(new HubError('HUB_PROTOCOL_VIOLATION', reason)), {
       connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_LISTENER_LIMITS.mqttConnectMs,
       maxIdleMs: options.maxIdleMs ?? DEFAULT_LISTENER_LIMITS.mqttMaxIdleMs,
     });
   }
 
+  #send(packet: Packet): void {
+    if (this.#debug) this.#log.debug(packetFields(packet), 'packet sent');
+    this.#sink.send(packet);
+  }
+
   handlePacket(packet: Packet): void {
     this.#liveness.touch();
+    if (this.#debug) this.#log.debug(packetFields(packet), 'packet received');
     if (this.#state === 'closed') return;
     if (this.#state === 'awaiting-connect') {
       if (packet.cmd !== 'connect') {
@@ -74,12 +83,12 @@ export class DpsMqttSession implements MqttProtocolSession {
           this.#responseQos = s.qos >= 1 ? 1 : 0;
           return this.#responseQos;
         });
-        this.#sink.send({ cmd: 'suback', messageId: packet.messageId ?? 0, granted });
+        this.#send({ cmd: 'suback', messageId: packet.messageId ?? 0, granted });
         return;
       }
       case 'unsubscribe':
         if (packet.unsubscriptions.includes(RESPONSE_FILTER)) this.#responseQos = undefined;
-        this.#sink.send({ cmd: 'unsuback', messageId: packet.messageId ?? 0, granted: [] });
+        this.#send({ cmd: 'unsuback', messageId: packet.messageId ?? 0, granted: [] });
         return;
       case 'publish':
         this.#onPublish(packet);
@@ -87,7 +96,7 @@ export class DpsMqttSession implements MqttProtocolSession {
       case 'puback':
         return;
       case 'pingreq':
-        this.#sink.send({ cmd: 'pingresp' });
+        this.#send({ cmd: 'pingresp' });
         return;
       case 'disconnect':
         this.handleClose('client disconnect');
@@ -98,32 +107,46 @@ export class DpsMqttSession implements MqttProtocolSession {
     }
   }
 
-  handleClose(_reason: string): void {
+  handleClose(reason: string): void {
+    if (this.#state !== 'closed' && this.#debug) this.#log.debug({ reason }, 'DPS connection ended');
     this.#state = 'closed';
     this.#liveness.stop();
   }
 
-  close(error: HubError): void {
+  close(error: HubError, logged = false): void {
     if (this.#state === 'closed') return;
-    this.#log.info({ code: error.code }, error.message);
-    this.handleClose(error.code);
+    if (!logged) logRefusal(this.#log, 'connection closed by DPS', error);
+    this.#state = 'closed';
+    this.#liveness.stop();
     this.#sink.close(error);
   }
 
   #connect(packet: Extract<Packet, { cmd: 'connect' }>): void {
     if (packet.protocolVersion !== 4 || packet.protocolId !== 'MQTT') {
-      this.#refuse(1, new HubError('HUB_PROTOCOL_VIOLATION', 'Only MQTT 3.1.1 (protocol level 4) is supported.'));
+      this.#refuse(
+        1,
+        new HubError('HUB_PROTOCOL_VIOLATION', 'Only MQTT 3.1.1 (protocol level 4) is supported.'),
+        packet.clientId,
+      );
       return;
     }
     let username;
     try {
       username = parseDpsMqttUsername(packet.username ?? '');
     } catch (cause) {
-      this.#refuse(4, new HubError('HUB_BAD_CREDENTIALS', 'The DPS user name is malformed.', { cause }));
+      this.#refuse(
+        4,
+        new HubError('HUB_BAD_CREDENTIALS', 'The DPS user name is malformed.', { cause }),
+        packet.clientId,
+      );
       return;
     }
     if (packet.clientId !== username.registrationId) {
-      this.#refuse(2, new HubError('HUB_IDENTIFIER_REJECTED', 'The client id must equal the registration id.'));
+      this.#refuse(
+        2,
+        new HubError('HUB_IDENTIFIER_REJECTED', 'The client id must equal the registration id.'),
+        packet.clientId,
+      );
       return;
     }
     this.#idScope = username.idScope;
@@ -133,13 +156,14 @@ export class DpsMqttSession implements MqttProtocolSession {
       this.#credentials.clientCertificates = this.#sink.clientCertificates;
     this.#log = this.#log.child({ registrationId: this.#registrationId });
     this.#state = 'connected';
-    this.#sink.send({ cmd: 'connack', returnCode: 0, sessionPresent: false });
+    this.#send({ cmd: 'connack', returnCode: 0, sessionPresent: false });
     this.#liveness.connected(packet.keepalive ?? 0);
   }
 
-  #refuse(code: number, error: HubError): void {
-    this.#sink.send({ cmd: 'connack', returnCode: code, sessionPresent: false });
-    this.close(error);
+  #refuse(code: number, error: HubError, clientId: string): void {
+    logRefusal(this.#log, 'CONNECT refused', error, { returnCode: code, clientId });
+    this.#send({ cmd: 'connack', returnCode: code, sessionPresent: false });
+    this.close(error, true);
   }
 
   #onPublish(packet: Extract<Packet, { cmd: 'publish' }>): void {
@@ -148,7 +172,7 @@ export class DpsMqttSession implements MqttProtocolSession {
       return;
     }
     if (packet.qos === 1 && packet.messageId !== undefined) {
-      this.#sink.send({ cmd: 'puback', messageId: packet.messageId });
+      this.#send({ cmd: 'puback', messageId: packet.messageId });
     }
     const topic = parseDpsPublishTopic(packet.topic);
     if (topic === undefined) {
@@ -185,19 +209,19 @@ export class DpsMqttSession implements MqttProtocolSession {
     const topic = dpsResponseTopic(status, rid, retryAfter);
     const payload = Buffer.from(JSON.stringify(body));
     if (this.#responseQos === 0) {
-      this.#sink.send({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false });
+      this.#send({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false });
       return;
     }
     const messageId = this.#nextPacketId;
     this.#nextPacketId = messageId === 65535 ? 1 : messageId + 1;
-    this.#sink.send({ cmd: 'publish', topic, payload, qos: 1, messageId, retain: false, dup: false });
+    this.#send({ cmd: 'publish', topic, payload, qos: 1, messageId, retain: false, dup: false });
   }
 
   #respondError(rid: string, error: unknown): void {
     const dpsError =
       error instanceof DpsError ? error : new DpsError('DPS_INTERNAL', 'Internal error.', { cause: error });
-    if (dpsError.code === 'DPS_INTERNAL') this.#log.error({ err: error }, 'DPS request failed');
-    else this.#log.info({ code: dpsError.code }, dpsError.message);
+    if (dpsError.code === 'DPS_INTERNAL') this.#log.error({ err: error, rid }, 'DPS request failed');
+    else logRefusal(this.#log, 'DPS request refused', dpsError, { rid });
     this.#respond(rid, dpsError.status, dpsError.toBody(), dpsError.retryAfter);
   }
 }

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import type { Hub, MethodInvocation } from '../../core/hub.js';
 import { identityInputFromBody } from '../../core/registry-input.js';
 import {
@@ -17,6 +18,7 @@ import {
 } from '../../core/model.js';
 import type { StoredIdentity } from '../../storage/port.js';
 import { HubError } from '../../errors.js';
+import { logRefusal, requestLogFields } from '../log-fields.js';
 import { isJsonError, jsonErrorStatus } from './json-body.js';
 
 /** Largest cloud-to-device message body, as IoT Hub's. */
@@ -92,8 +94,10 @@ export function telemetryView(record: TelemetryRecord): JsonObject {
   return view;
 }
 
-/** Sends a {@link HubError} in IoT Hub's REST error format. */
+/** Sends a {@link HubError} in IoT Hub's REST error format, and logs the refusal once (internal errors are logged where they happen). */
 export function sendHubError(reply: FastifyReply, error: HubError): FastifyReply {
+  if (error.code !== 'HUB_INTERNAL')
+    logRefusal(reply.log as unknown as Logger, 'REST request refused', error, requestLogFields(reply.request));
   const trackingId = randomUUID().replace(/-/g, '');
   return reply
     .code(error.status)

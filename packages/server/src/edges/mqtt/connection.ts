@@ -127,7 +127,7 @@ export function serveMqttStream(options: MqttStreamOptions): MqttProtocolSession
   });
   parser.on('error', (error: Error) => {
     if (!open) return;
-    logger.info({ code: 'HUB_PROTOCOL_VIOLATION', reason: error.message }, 'malformed MQTT packet; closing connection');
+    // The session logs the close, with its code and this reason.
     session.close(new HubError('HUB_PROTOCOL_VIOLATION', `Malformed MQTT packet: ${error.message}`, { cause: error }));
   });
   const onData = (chunk: Buffer): void => {

@@ -32,6 +32,7 @@ import {
 } from '../../core/model.js';
 import { HubError, type HubErrorCode } from '../../errors.js';
 import { DEFAULT_LISTENER_LIMITS } from '../limits.js';
+import { logRefusal, packetFields } from '../log-fields.js';
 import { Liveness } from './liveness.js';
 
 /** Largest D2C payload IoT Hub accepts. */
@@ -104,6 +105,8 @@ export class MqttSession implements DeviceEndpoint {
   readonly #options: MqttSessionOptions;
   readonly #sink: MqttSessionSink;
   #log: Logger;
+  /** Packets are logged (type and topic) only at debug; the check is made once per connection. */
+  readonly #debug: boolean;
   #state: State = 'awaiting-connect';
   #backlog: Packet[] = [];
   #hub: Hub | undefined;
@@ -122,6 +125,7 @@ export class MqttSession implements DeviceEndpoint {
     this.#options = options;
     this.#sink = options.sink;
     this.#log = options.logger;
+    this.#debug = options.logger.isLevelEnabled('debug');
     this.#liveness = new Liveness((reason) => this.#close(new HubError('HUB_PROTOCOL_VIOLATION', reason)), {
       connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_LISTENER_LIMITS.mqttConnectMs,
       maxIdleMs: options.maxIdleMs ?? DEFAULT_LISTENER_LIMITS.mqttMaxIdleMs,
@@ -154,9 +158,15 @@ export class MqttSession implements DeviceEndpoint {
     return 0;
   }
 
+  #send(packet: Packet): void {
+    if (this.#debug) this.#log.debug(packetFields(packet), 'packet sent');
+    this.#sink.send(packet);
+  }
+
   /** Handles one decoded packet from the client. */
   handlePacket(packet: Packet): void {
     this.#liveness.touch();
+    if (this.#debug) this.#log.debug(packetFields(packet), 'packet received');
     switch (this.#state) {
       case 'closed':
         return;
@@ -187,10 +197,11 @@ export class MqttSession implements DeviceEndpoint {
     }
   }
 
-  /** The network connection ended. */
+  /** The network connection ended (or the client sent DISCONNECT). */
   handleClose(reason: string): void {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
+    if (this.#handle !== undefined) this.#log.info({ reason }, 'device disconnected');
     this.#teardown(reason);
   }
 
@@ -217,10 +228,13 @@ export class MqttSession implements DeviceEndpoint {
     this.#close(error);
   }
 
-  #close(error: HubError): void {
+  /** Closes the connection because of `error`, logged once (unless the refusal was logged already). */
+  #close(error: HubError, logged = false): void {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
-    this.#log.info({ code: error.code }, error.message);
+    if (!logged) {
+      logRefusal(this.#log, this.#handle === undefined ? 'connection closed' : 'connection closed by the hub', error);
+    }
     this.#teardown(error.code);
     this.#sink.close(error);
   }
@@ -231,12 +245,17 @@ export class MqttSession implements DeviceEndpoint {
   }
 
   #refuse(code: number, error: HubError): void {
-    this.#log.info({ code: error.code, returnCode: code }, `CONNECT refused: ${error.message}`);
-    this.#sink.send({ cmd: 'connack', returnCode: code, sessionPresent: false });
-    this.#close(error);
+    // Before the user name is read the logger names no device: the client id does.
+    logRefusal(this.#log, 'CONNECT refused', error, {
+      returnCode: code,
+      ...(this.#identity === undefined ? { clientId: this.#clientId } : {}),
+    });
+    this.#send({ cmd: 'connack', returnCode: code, sessionPresent: false });
+    this.#close(error, true);
   }
 
   async #connect(packet: Extract<Packet, { cmd: 'connect' }>): Promise<void> {
+    this.#clientId = packet.clientId;
     if (packet.protocolVersion !== 4 || packet.protocolId !== 'MQTT') {
       this.#refuse(1, new HubError('HUB_PROTOCOL_VIOLATION', 'Only MQTT 3.1.1 (protocol level 4) is supported.'));
       return;
@@ -264,7 +283,7 @@ export class MqttSession implements DeviceEndpoint {
       this.#refuse(5, new HubError('HUB_UNAUTHORIZED', `No hub is named ${username.hostName}.`));
       return;
     }
-    this.#log = this.#log.child({ hub: hub.name, deviceId: identity.deviceId, moduleId: identity.moduleId });
+    this.#log = this.#log.child({ deviceId: identity.deviceId, moduleId: identity.moduleId });
     let auth;
     try {
       const password = packet.password === undefined ? undefined : Buffer.from(packet.password).toString('utf8');
@@ -322,8 +341,8 @@ export class MqttSession implements DeviceEndpoint {
     }
     this.#state = 'connected';
     this.#handle = hub.attach(auth, this, username.modelId ?? '');
-    this.#sink.send({ cmd: 'connack', returnCode: 0, sessionPresent });
-    this.#log.info({ transport: this.transport, sessionPresent, auth: auth.method }, 'device connected');
+    this.#send({ cmd: 'connack', returnCode: 0, sessionPresent });
+    this.#log.info({ sessionPresent, auth: auth.method, modelId: username.modelId }, 'device connected');
     this.#liveness.connected(packet.keepalive ?? 0);
     if (this.#subscriptions.size > 0) hub.endpointChanged(this.#handle);
     const backlog = this.#backlog;
@@ -349,7 +368,7 @@ export class MqttSession implements DeviceEndpoint {
         this.#onPuback(packet.messageId);
         return;
       case 'pingreq':
-        this.#sink.send({ cmd: 'pingresp' });
+        this.#send({ cmd: 'pingresp' });
         return;
       case 'disconnect':
         // Graceful: the Will is discarded [MQTT-3.14.4-3].
@@ -401,7 +420,7 @@ export class MqttSession implements DeviceEndpoint {
           stored.then(
             () => {
               if (this.#state === 'connected' && messageId !== undefined) {
-                this.#sink.send({ cmd: 'puback', messageId });
+                this.#send({ cmd: 'puback', messageId });
               }
             },
             (error: unknown) => {
@@ -481,7 +500,8 @@ export class MqttSession implements DeviceEndpoint {
   #twinError(rid: string, error: unknown): void {
     const hubError =
       error instanceof HubError ? error : new HubError('HUB_INTERNAL', 'Internal error.', { cause: error });
-    if (hubError.code === 'HUB_INTERNAL') this.#log.error({ err: error }, 'twin request failed');
+    if (hubError.code === 'HUB_INTERNAL') this.#log.error({ err: error, rid }, 'twin request failed');
+    else logRefusal(this.#log, 'twin request refused', hubError, { rid });
     const body = {
       errorCode: hubError.azureErrorCode,
       trackingId: randomUUID().replace(/-/g, ''),
@@ -499,11 +519,11 @@ export class MqttSession implements DeviceEndpoint {
 
   #publish(topic: string, payload: Buffer, qos: 0 | 1, dup = false): number | undefined {
     if (qos === 0) {
-      this.#sink.send({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false });
+      this.#send({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false });
       return undefined;
     }
     const messageId = this.#allocatePacketId();
-    this.#sink.send({ cmd: 'publish', topic, payload, qos: 1, messageId, retain: false, dup });
+    this.#send({ cmd: 'publish', topic, payload, qos: 1, messageId, retain: false, dup });
     return messageId;
   }
 
@@ -531,7 +551,16 @@ export class MqttSession implements DeviceEndpoint {
             ? parsed.deviceId === identity.deviceId && parsed.moduleId === identity.moduleId
             : true);
       if (!allowed || parsed === undefined) {
-        this.#log.info({ code: 'HUB_TOPIC_NOT_ALLOWED', topic: sub.topic }, 'subscription refused');
+        logRefusal(
+          this.#log,
+          'SUBSCRIBE refused',
+          {
+            code: 'HUB_TOPIC_NOT_ALLOWED',
+            status: 403,
+            message: `${identityKey(identity)} may not subscribe to ${sub.topic}: SUBACK 0x80.`,
+          },
+          { topic: sub.topic },
+        );
         granted.push(SUBACK_FAILURE);
         continue;
       }
@@ -541,7 +570,7 @@ export class MqttSession implements DeviceEndpoint {
     }
     if (this.#persistent) await hub.saveSession(this.#clientId, this.#sessionSubscriptions());
     if (this.#state !== 'connected') return;
-    this.#sink.send({ cmd: 'suback', messageId: packet.messageId ?? 0, granted });
+    this.#send({ cmd: 'suback', messageId: packet.messageId ?? 0, granted });
     if (this.#handle !== undefined) hub.endpointChanged(this.#handle);
   }
 
@@ -551,7 +580,7 @@ export class MqttSession implements DeviceEndpoint {
     for (const topic of packet.unsubscriptions) this.#subscriptions.delete(topic);
     if (this.#persistent) await hub.saveSession(this.#clientId, this.#sessionSubscriptions());
     if (this.#state !== 'connected') return;
-    this.#sink.send({ cmd: 'unsuback', messageId: packet.messageId ?? 0, granted: [] });
+    this.#send({ cmd: 'unsuback', messageId: packet.messageId ?? 0, granted: [] });
   }
 
   #sessionSubscriptions(): SessionSubscription[] {
