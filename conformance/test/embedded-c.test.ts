@@ -9,10 +9,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Packet } from 'mqtt-packet';
+import { deriveDeviceKey } from '@plugboard/protocol';
 import type { Hub } from '@plugboard/server';
 import {
   RawMqtt,
   deviceToken,
+  dpsToken,
   hubRequest,
   isPacket,
   onlyHub,
@@ -22,6 +24,7 @@ import {
 } from './harness.js';
 
 const MODEL_ID = 'dtmi:com:example:Thermostat;1';
+const GROUP_KEY = 'bWN1ZmxlZXRrZXltY3VmbGVldGtleW1jdWZsZWV0a2U=';
 
 let platform: TestPlatform;
 let hub: Hub;
@@ -31,6 +34,9 @@ before(async () => {
   hub = onlyHub(platform);
   for (const deviceId of ['mcu-1', 'mcu-2', 'mcu-edge']) await hub.createIdentity({ deviceId });
   await hub.createIdentity({ deviceId: 'mcu-edge', moduleId: 'sensor' });
+  await platform.dps.putEnrollmentGroup('mcu-fleet', {
+    attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: GROUP_KEY, secondaryKey: GROUP_KEY } },
+  });
 });
 after(async () => {
   await platform?.dispose();
@@ -226,5 +232,65 @@ describe('[Embedded C] the SDK for microcontrollers against Plugboard', () => {
     } finally {
       client.end();
     }
+  });
+
+  it('[az_iot_provisioning_client] DPS over MQTT as the C SDK does it: its user name, $rid=1 on every request, then the assigned hub', async () => {
+    const registrationId = 'mcu-provisioned';
+    const key = await deriveDeviceKey(GROUP_KEY, registrationId);
+    const client = await RawMqtt.connect({
+      host: platform.dpsEndpoint.address,
+      port: platform.dpsEndpoint.mqttPort,
+      ca: platform.tls.caCertificatePem,
+    });
+    let assigned: { assignedHub: string; deviceId: string } | undefined;
+    try {
+      const connack = await client.handshake({
+        clientId: registrationId,
+        // az_iot_provisioning_client_get_user_name with a user agent.
+        username: `${platform.dps.idScope}/registrations/${registrationId}/api-version=2019-03-31&ClientVersion=DeviceClientType%3Dc%252F1.5.0`,
+        password: await dpsToken(platform.dps.idScope, registrationId, key),
+        clean: true,
+      });
+      assert.equal(connack.returnCode, 0);
+      assert.deepEqual(await subscribe(client, '$dps/registrations/res/#', 1), [1]);
+      client.send({
+        cmd: 'publish',
+        topic: '$dps/registrations/PUT/iotdps-register/?$rid=1',
+        payload: Buffer.from(JSON.stringify({ registrationId, payload: { modelId: MODEL_ID } })),
+        qos: 1,
+        messageId: 2,
+        retain: false,
+        dup: false,
+      });
+      let response = await client.next(isPacket('publish'));
+      assert.match(response.topic, /^\$dps\/registrations\/res\/202\/\?\$rid=1&retry-after=\d+$/);
+      const { operationId } = JSON.parse(Buffer.from(response.payload).toString()) as { operationId: string };
+      for (let poll = 0; poll < 5; poll++) {
+        client.send({
+          cmd: 'publish',
+          topic: `$dps/registrations/GET/iotdps-get-operationstatus/?$rid=1&operationId=${operationId}`,
+          payload: Buffer.alloc(0),
+          qos: 1,
+          messageId: 3 + poll,
+          retain: false,
+          dup: false,
+        });
+        response = await client.next(isPacket('publish'));
+        if (response.topic.startsWith('$dps/registrations/res/200/')) break;
+      }
+      assert.match(response.topic, /^\$dps\/registrations\/res\/200\/\?\$rid=1/);
+      const status = JSON.parse(Buffer.from(response.payload).toString()) as {
+        status: string;
+        registrationState: { assignedHub: string; deviceId: string };
+      };
+      assert.equal(status.status, 'assigned');
+      assigned = status.registrationState;
+    } finally {
+      client.end();
+    }
+    assert.equal(assigned?.assignedHub, hub.hostName);
+    assert.equal(platform.dps.getRegistration(registrationId).modelId, MODEL_ID);
+    const device = await connectEmbedded(assigned?.deviceId ?? '');
+    device.end();
   });
 });
