@@ -7,12 +7,12 @@
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { deriveDeviceKey, methodRequestTopic } from '@plugboard/protocol';
-import { createLogger, type Hub } from '@plugboard/server';
+import type { Hub } from '@plugboard/server';
 import {
   RawMqtt,
+  capturingLogger,
   deviceToken,
   dpsRawMqtt,
   dpsRequest,
@@ -33,19 +33,13 @@ const GROUP_KEY = 'Z3JvdXBrZXlncm91cGtleWdyb3Vwa2V5MTIzNDU2Nzg=';
 
 let platform: TestPlatform;
 let hub: Hub;
-/** Log lines at error level or above (pino level >= 50). */
-const errorLines: string[] = [];
+/** The platform's log lines (level warn and above). */
+let logLines: string[] = [];
 
 before(async () => {
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        if (line !== '' && (JSON.parse(line) as { level: number }).level >= 50) errorLines.push(line);
-      }
-      done();
-    },
-  });
-  platform = await startTestPlatform({ logger: createLogger({ level: 'warn', destination: sink }) });
+  const { logger, lines } = capturingLogger('warn');
+  logLines = lines;
+  platform = await startTestPlatform({ logger });
   hub = onlyHub(platform);
   await platform.dps.putEnrollmentGroup(GROUP, {
     attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: GROUP_KEY, secondaryKey: GROUP_KEY } },
@@ -56,7 +50,8 @@ before(async () => {
 });
 after(async () => {
   await platform?.dispose();
-  assert.deepEqual(errorLines, [], 'no request was logged as an internal error');
+  const errors = logLines.filter((line) => (JSON.parse(line) as { level: number }).level >= 50);
+  assert.deepEqual(errors, [], 'no request was logged as an internal error');
 });
 
 const nestedArrays = (depth: number): string => `${'['.repeat(depth)}1${']'.repeat(depth)}`;

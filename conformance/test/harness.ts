@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { Writable } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import { createSharedAccessSignature } from '@plugboard/protocol';
@@ -417,4 +418,19 @@ export async function dpsRawMqtt(
   raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$dps/registrations/res/#', qos }] });
   await raw.next(isPacket('suback'));
   return raw;
+}
+
+/**
+ * A logger that keeps its JSON lines in memory (`lines`, in order), for tests that read the platform's
+ * logs: pass `logger` to {@link startTestPlatform}.
+ */
+export function capturingLogger(level: string): { logger: ReturnType<typeof createLogger>; lines: string[] } {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(line);
+      done();
+    },
+  });
+  return { logger: createLogger({ level, destination }), lines };
 }

@@ -6,12 +6,12 @@
  * key appears twice in a line.
  */
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { deriveDeviceKey } from '@plugboard/protocol';
-import { createLogger, type Hub } from '@plugboard/server';
+import type { Hub } from '@plugboard/server';
 import {
   RawMqtt,
+  capturingLogger,
   deviceToken,
   dpsRawMqtt,
   dpsRequest,
@@ -40,16 +40,12 @@ interface Line {
 
 let platform: TestPlatform;
 let hub: Hub;
-const raw: string[] = [];
+let raw: string[] = [];
 
 before(async () => {
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') raw.push(line);
-      done();
-    },
-  });
-  platform = await startTestPlatform({ logger: createLogger({ level: 'debug', destination: sink }) });
+  const { logger, lines } = capturingLogger('debug');
+  raw = lines;
+  platform = await startTestPlatform({ logger });
   hub = onlyHub(platform);
   for (const deviceId of ['log-dev', 'log-twin', 'log-offline']) await hub.createIdentity({ deviceId });
   await platform.dps.putEnrollmentGroup('log-group', {

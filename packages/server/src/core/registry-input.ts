@@ -5,6 +5,7 @@
  * shapes, `capabilities.iotEdge` a boolean. Read-only fields the SDK echoes back from a GET (`etag`,
  * `generationId`, `connectionState`, …) and unknown fields are ignored, as IoT Hub does.
  */
+import { describeValue } from './describe-value.js';
 import { HubError } from '../errors.js';
 import type { IdentityInput } from './hub.js';
 import type { Identity } from './model.js';
@@ -19,13 +20,6 @@ const MAX_MANAGED_BY_LENGTH = 128;
 
 function invalid(message: string): HubError {
   return new HubError('HUB_INVALID_ARGUMENT', message);
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return 'an object';
-  return `${typeof value} ${JSON.stringify(value)}`;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -43,7 +37,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 export function deviceStatus(value: unknown): 'enabled' | 'disabled' {
   const lower = typeof value === 'string' ? value.toLowerCase() : undefined;
   if (lower === 'enabled' || lower === 'disabled') return lower;
-  throw invalid(`status must be "enabled" or "disabled", not ${describe(value)}.`);
+  throw invalid(`status must be "enabled" or "disabled", not ${describeValue(value)}.`);
 }
 
 /**
@@ -54,7 +48,7 @@ export function deviceStatus(value: unknown): 'enabled' | 'disabled' {
  */
 export function statusReason(value: unknown): string | null {
   if (value === null) return null;
-  if (typeof value !== 'string') throw invalid(`statusReason must be a string or null, not ${describe(value)}.`);
+  if (typeof value !== 'string') throw invalid(`statusReason must be a string or null, not ${describeValue(value)}.`);
   if (value.length > MAX_STATUS_REASON_LENGTH) {
     throw invalid(`statusReason is limited to ${MAX_STATUS_REASON_LENGTH} characters (got ${value.length}).`);
   }
@@ -63,13 +57,13 @@ export function statusReason(value: unknown): string | null {
 
 function optionalText(value: unknown, what: string): string | null | undefined {
   if (value === undefined || value === null) return value;
-  if (typeof value !== 'string') throw invalid(`${what} must be a string or null, not ${describe(value)}.`);
+  if (typeof value !== 'string') throw invalid(`${what} must be a string or null, not ${describeValue(value)}.`);
   return value;
 }
 
 function section(value: unknown, what: string): Record<string, unknown> | undefined {
   if (value === undefined || value === null) return undefined;
-  if (!isPlainObject(value)) throw invalid(`${what} must be an object, not ${describe(value)}.`);
+  if (!isPlainObject(value)) throw invalid(`${what} must be an object, not ${describeValue(value)}.`);
   return value;
 }
 
@@ -99,7 +93,7 @@ function authentication(value: unknown): IdentityInput['authentication'] {
   if (type === 'sas') return { type: 'sas', symmetricKey: defined(keys) };
   if (type === 'selfSigned') return { type: 'selfSigned', x509Thumbprint: defined(thumbprints) };
   if (type === 'certificateAuthority') return { type: 'certificateAuthority' };
-  throw invalid(`authentication.type must be sas, selfSigned or certificateAuthority, not ${describe(type)}.`);
+  throw invalid(`authentication.type must be sas, selfSigned or certificateAuthority, not ${describeValue(type)}.`);
 }
 
 /**
@@ -112,7 +106,7 @@ function authentication(value: unknown): IdentityInput['authentication'] {
  */
 export function identityInputFromBody(body: unknown, identity: Identity): IdentityInput {
   if (body === undefined || body === null) return { ...identity };
-  if (!isPlainObject(body)) throw invalid(`The body must be a Device JSON object, not ${describe(body)}.`);
+  if (!isPlainObject(body)) throw invalid(`The body must be a Device JSON object, not ${describeValue(body)}.`);
   if (body['deviceId'] !== undefined && body['deviceId'] !== identity.deviceId) {
     throw invalid('deviceId in the body does not match the URL.');
   }
@@ -128,7 +122,7 @@ export function identityInputFromBody(body: unknown, identity: Identity): Identi
   if (capabilities !== undefined) {
     const iotEdge = capabilities['iotEdge'];
     if (iotEdge !== undefined && typeof iotEdge !== 'boolean') {
-      throw invalid(`capabilities.iotEdge must be true or false, not ${describe(iotEdge)}.`);
+      throw invalid(`capabilities.iotEdge must be true or false, not ${describeValue(iotEdge)}.`);
     }
     input.capabilities = iotEdge === undefined ? {} : { iotEdge };
   }

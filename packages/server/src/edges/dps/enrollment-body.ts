@@ -8,6 +8,7 @@
  * Plugboard's (hub names, `x509.caCertificates`, thumbprints, `weights`, `staticHub`) are both read; read-only fields (`etag`, timestamps, `registrationState`) and
  * unknown fields are ignored.
  */
+import { describeValue } from '../../core/describe-value.js';
 import { readEnrollmentCertificate } from '../../core/dps-certificates.js';
 import { DpsError } from '../../core/dps-errors.js';
 import type { EnrollmentSettings, ProvisioningService } from '../../core/dps.js';
@@ -22,13 +23,6 @@ function bad(message: string): DpsError {
   return new DpsError('DPS_BAD_REQUEST', message);
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return 'an object';
-  return `${typeof value} ${JSON.stringify(value)}`;
-}
-
 function isFields(value: unknown): value is Fields {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -36,26 +30,26 @@ function isFields(value: unknown): value is Fields {
 /** An optional object field; `undefined` when absent or null. */
 function object(value: unknown, what: string): Fields | undefined {
   if (value === undefined || value === null) return undefined;
-  if (!isFields(value)) throw bad(`${what} must be an object, not ${describe(value)}.`);
+  if (!isFields(value)) throw bad(`${what} must be an object, not ${describeValue(value)}.`);
   return value;
 }
 
 function text(value: unknown, what: string): string | undefined {
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw bad(`${what} must be a string, not ${describe(value)}.`);
+  if (typeof value !== 'string') throw bad(`${what} must be a string, not ${describeValue(value)}.`);
   return value;
 }
 
 function flag(value: unknown, what: string): boolean | undefined {
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'boolean') throw bad(`${what} must be true or false, not ${describe(value)}.`);
+  if (typeof value !== 'boolean') throw bad(`${what} must be true or false, not ${describeValue(value)}.`);
   return value;
 }
 
 function oneOf<T extends string>(value: unknown, what: string, allowed: readonly T[]): T | undefined {
   if (value === undefined || value === null) return undefined;
   const match = typeof value === 'string' ? allowed.find((a) => a.toLowerCase() === value.toLowerCase()) : undefined;
-  if (match === undefined) throw bad(`${what} must be one of ${allowed.join(', ')}, not ${describe(value)}.`);
+  if (match === undefined) throw bad(`${what} must be one of ${allowed.join(', ')}, not ${describeValue(value)}.`);
   return match;
 }
 
@@ -173,7 +167,7 @@ export function enrollmentFromBody(
   body: unknown,
   dps: ProvisioningService,
 ): Partial<EnrollmentSettings> & { deviceId?: string } {
-  if (!isFields(body)) throw bad(`The enrollment must be a JSON object, not ${describe(body)}.`);
+  if (!isFields(body)) throw bad(`The enrollment must be a JSON object, not ${describeValue(body)}.`);
   const out: Partial<EnrollmentSettings> & { deviceId?: string } = {};
   const byHost = new Map([...dps.hubs.values()].map((h) => [h.hostName.toLowerCase(), h.name]));
   const hubName = (value: unknown, what: string): string => {
@@ -185,7 +179,8 @@ export function enrollmentFromBody(
   if (attested !== undefined) out.attestation = attested;
   const iotHubs = body['iotHubs'];
   if (iotHubs !== undefined && iotHubs !== null) {
-    if (!Array.isArray(iotHubs)) throw bad(`iotHubs must be an array of hub host names, not ${describe(iotHubs)}.`);
+    if (!Array.isArray(iotHubs))
+      throw bad(`iotHubs must be an array of hub host names, not ${describeValue(iotHubs)}.`);
     out.iotHubs = iotHubs.map((h, i) => hubName(h, `iotHubs[${i}]`));
   }
   // Azure's custom allocation runs a webhook; offline, per-hub weights stand in (ADR 0009). geoLatency
@@ -205,7 +200,7 @@ export function enrollmentFromBody(
     out.weights = {};
     for (const [hub, weight] of Object.entries(weights)) {
       if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0) {
-        throw bad(`weights.${hub} must be a number of at least 0, not ${describe(weight)}.`);
+        throw bad(`weights.${hub} must be a number of at least 0, not ${describeValue(weight)}.`);
       }
       out.weights[hubName(hub, 'weights')] = weight;
     }
