@@ -50,6 +50,18 @@ export default tseslint.config(
     rules: { 'no-console': 'error' },
   },
   {
+    // Type-aware rules on all source: in a server, one unhandled rejection ends the process.
+    files: ['packages/*/src/**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      // `void promise` is no handling: a rejection there still ends the process.
+      '@typescript-eslint/no-floating-promises': ['error', { ignoreVoid: false }],
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
+      '@typescript-eslint/await-thenable': 'error',
+    },
+  },
+  {
     // The flat config file itself must default-export.
     files: ['eslint.config.js'],
     rules: { 'no-restricted-syntax': 'off' },

@@ -163,6 +163,18 @@ export class MqttSession implements DeviceEndpoint {
     this.#sink.send(packet);
   }
 
+  /**
+   * Runs a packet's asynchronous handling (authentication, session storage). A failure there — storage
+   * refusing a session save, say — closes this connection only, with HUB_INTERNAL, and never reaches the
+   * process as an unhandled rejection.
+   */
+  #run(task: Promise<void>, what: string): void {
+    task.catch((error: unknown) => {
+      this.#log.error({ err: error }, `${what} could not be handled`);
+      this.#close(new HubError('HUB_INTERNAL', `The hub could not handle ${what}.`, { cause: error }), true);
+    });
+  }
+
   /** Handles one decoded packet from the client. */
   handlePacket(packet: Packet): void {
     this.#liveness.touch();
@@ -176,7 +188,7 @@ export class MqttSession implements DeviceEndpoint {
           return;
         }
         this.#state = 'authenticating';
-        void this.#connect(packet);
+        this.#run(this.#connect(packet), 'CONNECT');
         return;
       case 'authenticating':
         if (packet.cmd === 'connect') {
@@ -359,10 +371,10 @@ export class MqttSession implements DeviceEndpoint {
         this.#onPublish(packet);
         return;
       case 'subscribe':
-        void this.#onSubscribe(packet);
+        this.#run(this.#onSubscribe(packet), 'SUBSCRIBE');
         return;
       case 'unsubscribe':
-        void this.#onUnsubscribe(packet);
+        this.#run(this.#onUnsubscribe(packet), 'UNSUBSCRIBE');
         return;
       case 'puback':
         this.#onPuback(packet.messageId);
