@@ -1,0 +1,186 @@
+/**
+ * A hub's cloud-to-device queues, as IoT Hub keeps them: at most 50 messages per identity, a time to
+ * live, a maximum delivery count, delivery once the device subscribes, completion on PUBACK, and
+ * feedback records for `iothub-ack`.
+ */
+import { randomUUID } from 'node:crypto';
+import { HubError } from '../../errors.js';
+import {
+  identityKey,
+  type C2dFeedbackRecord,
+  type C2dFeedbackStatus,
+  type C2dRecord,
+  type Identity,
+} from '../model.js';
+import type { Connections } from './connections.js';
+import type { HubContext } from './context.js';
+import type { Registry } from './registry.js';
+import type { C2dSettings, ConnectionHandle, OutgoingC2d } from './types.js';
+
+/**
+ * C2D queues of one hub.
+ *
+ * @example
+ * await c2d.sendC2d({ deviceId: 'dev1' }, { body: Buffer.from('on') });
+ */
+export class CloudToDevice {
+  readonly #ctx: HubContext;
+  readonly #registry: Registry;
+  readonly #settings: C2dSettings;
+  readonly #queues = new Map<string, C2dRecord[]>();
+  #connections: Connections | undefined;
+
+  constructor(context: HubContext, registry: Registry, settings: C2dSettings) {
+    this.#ctx = context;
+    this.#registry = registry;
+    this.#settings = settings;
+  }
+
+  /** The connections to deliver on (set once both exist: each needs the other). */
+  useConnections(connections: Connections): void {
+    this.#connections = connections;
+  }
+
+  /** Puts a message read back from storage. */
+  load(message: C2dRecord): void {
+    const key = identityKey(message);
+    const queue = this.#queues.get(key) ?? [];
+    queue.push(message);
+    this.#queues.set(key, queue);
+  }
+
+  /** Number of messages waiting in an identity's C2D queue. */
+  queueLength(identity: Identity): number {
+    return this.#queues.get(identityKey(identity))?.length ?? 0;
+  }
+
+  /** Drops an identity's queue and its stored messages (the identity was deleted). */
+  async forget(key: string): Promise<void> {
+    for (const message of this.#queues.get(key) ?? []) await this.#ctx.storage.deleteC2d(this.#ctx.name, message.id);
+    this.#queues.delete(key);
+  }
+
+  /** Enqueues a C2D message. Throws `HUB_C2D_QUEUE_FULL` at 50 pending messages. */
+  async sendC2d(identity: Identity, message: OutgoingC2d): Promise<C2dRecord> {
+    this.#registry.require(identity);
+    if (message.body.length > 64 * 1024) {
+      throw new HubError('HUB_MESSAGE_TOO_LARGE', 'Cloud-to-device messages are limited to 64 KB.');
+    }
+    const key = identityKey(identity);
+    const queue = this.#queues.get(key) ?? [];
+    if (queue.length >= this.#settings.maxQueueDepth) {
+      throw new HubError(
+        'HUB_C2D_QUEUE_FULL',
+        `The queue of ${key} already holds ${this.#settings.maxQueueDepth} messages; wait for the device to receive them.`,
+      );
+    }
+    const now = this.#ctx.now();
+    const record: C2dRecord = {
+      id: randomUUID(),
+      deviceId: identity.deviceId,
+      to:
+        identity.moduleId === undefined
+          ? `/devices/${identity.deviceId}/messages/deviceBound`
+          : `/devices/${identity.deviceId}/modules/${identity.moduleId}/messages/deviceBound`,
+      expiresAt: message.expiresAt ?? now + this.#settings.defaultTtlMs,
+      ack: message.ack ?? 'none',
+      properties: { ...message.properties },
+      body: message.body,
+      enqueuedTime: this.#ctx.iso(now),
+      deliveryCount: 0,
+    };
+    if (identity.moduleId !== undefined) record.moduleId = identity.moduleId;
+    for (const field of ['messageId', 'correlationId', 'userId', 'contentType', 'contentEncoding'] as const) {
+      const value = message[field];
+      if (value !== undefined) record[field] = value;
+    }
+    await this.#ctx.storage.saveC2d(this.#ctx.name, record);
+    queue.push(record);
+    this.#queues.set(key, queue);
+    const handle = this.#connections?.get(key);
+    if (handle !== undefined && handle.endpoint.wantsC2d) this.deliverPending(handle);
+    return record;
+  }
+
+  /** Delivers what is queued for a connection that (now) wants C2D. */
+  deliverPending(handle: ConnectionHandle): void {
+    const queue = this.#queues.get(handle.key);
+    if (queue === undefined) return;
+    const now = this.#ctx.now();
+    for (const message of [...queue]) {
+      if (handle.inflight.has(message.id)) continue;
+      if (message.expiresAt <= now) {
+        this.#finishC2d(handle.key, message, 'Expired');
+        continue;
+      }
+      if (message.deliveryCount >= this.#settings.maxDeliveryCount) {
+        this.#finishC2d(handle.key, message, 'DeliveryCountExceeded');
+        continue;
+      }
+      message.deliveryCount += 1;
+      handle.inflight.add(message.id);
+      this.#ctx.storage.saveC2d(this.#ctx.name, message).catch((err: unknown) => {
+        this.#ctx.log.error({ err }, 'failed to persist C2D delivery count');
+      });
+      handle.endpoint.deliverC2d(message);
+    }
+  }
+
+  /** The device acknowledged (completed) a C2D message. */
+  completeC2d(handle: ConnectionHandle, id: string): void {
+    handle.inflight.delete(id);
+    const message = this.#queues.get(handle.key)?.find((m) => m.id === id);
+    if (message === undefined) return;
+    this.#finishC2d(handle.key, message, 'Success');
+  }
+
+  #finishC2d(key: string, message: C2dRecord, status: C2dFeedbackStatus): void {
+    const queue = this.#queues.get(key);
+    if (queue !== undefined) {
+      const index = queue.indexOf(message);
+      if (index >= 0) queue.splice(index, 1);
+      if (queue.length === 0) this.#queues.delete(key);
+    }
+    this.#ctx.storage.deleteC2d(this.#ctx.name, message.id).catch((err: unknown) => {
+      this.#ctx.log.error({ err }, 'failed to delete C2D message');
+    });
+    const wantsFeedback =
+      message.ack === 'full' ||
+      (message.ack === 'positive' && status === 'Success') ||
+      (message.ack === 'negative' && status !== 'Success');
+    if (!wantsFeedback) return;
+    const generationId = this.#registry.get(key)?.record.generationId ?? '';
+    const feedback: C2dFeedbackRecord = {
+      originalMessageId: message.messageId ?? message.id,
+      enqueuedTimeUtc: this.#ctx.iso(),
+      statusCode: status,
+      description: status === 'Success' ? 'Success' : status === 'Expired' ? 'Message expired' : status,
+      deviceId: message.deviceId,
+      deviceGenerationId: generationId,
+    };
+    this.#ctx.storage.appendFeedback(this.#ctx.name, feedback).catch((err: unknown) => {
+      this.#ctx.log.error({ err }, 'failed to store C2D feedback');
+    });
+  }
+
+  /** Removes and returns up to `limit` feedback records. */
+  takeFeedback(limit = 64): Promise<C2dFeedbackRecord[]> {
+    return this.#ctx.storage.takeFeedback(this.#ctx.name, limit);
+  }
+
+  /** Purges an identity's C2D queue; resolves with the number of removed messages. */
+  purgeC2d(identity: Identity): number {
+    const key = identityKey(identity);
+    const queue = [...(this.#queues.get(key) ?? [])];
+    for (const message of queue) this.#finishC2d(key, message, 'Purged');
+    return queue.length;
+  }
+
+  /** Finishes every expired message (called on a timer). */
+  sweepExpired(): void {
+    const now = this.#ctx.now();
+    for (const [key, queue] of [...this.#queues]) {
+      for (const message of [...queue]) if (message.expiresAt <= now) this.#finishC2d(key, message, 'Expired');
+    }
+  }
+}
