@@ -27,8 +27,15 @@ export type {
   MethodResult,
   OutgoingC2d,
 } from './core/hub.js';
-export { HubEventStream } from './core/events.js';
-export type { HubEvent, HubEventListener } from './core/events.js';
+export { HubEventStream, PlatformEventStream } from './core/events.js';
+export type {
+  HubEvent,
+  HubEventListener,
+  PlatformEvent,
+  PlatformEventInput,
+  SubscribeOptions,
+  TelemetryReader,
+} from './core/events.js';
 export { identityKey } from './core/model.js';
 export type {
   AccessPolicy,

@@ -6,6 +6,7 @@
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { ProvisioningService, type DpsQuotas, type EnrollmentGroup } from './core/dps.js';
+import { PlatformEventStream } from './core/events.js';
 import { Hub, type C2dSettings } from './core/hub.js';
 import { registerDpsApi } from './edges/dps/http.js';
 import { DpsMqttSession } from './edges/dps/mqtt-session.js';
@@ -90,6 +91,8 @@ export interface Platform {
   readonly tls: TlsMaterial;
   readonly storage: Storage;
   readonly logger: Logger;
+  /** The platform-wide event stream: telemetry, twin changes, connections, registrations, methods, C2D. */
+  readonly events: PlatformEventStream;
   /** The `plugboard.json` manifest (contract in DESIGN.md). */
   manifest(): PlatformManifest;
   /** Stops listeners, closes connections, flushes and closes storage. */
@@ -132,6 +135,7 @@ function hubDefinitions(options: PlatformOptions): HubDefinition[] {
 export async function startPlatform(options: PlatformOptions): Promise<Platform> {
   const logger = options.logger ?? createLogger();
   const limits = listenerLimits(options.limits);
+  const events = new PlatformEventStream((error) => logger.error({ err: error }, 'event listener failed'));
   const mqttLimits = { connectTimeoutMs: limits.mqttConnectMs, maxIdleMs: limits.mqttMaxIdleMs };
   const dataDir = resolve(options.dataDir);
   const definitions = hubDefinitions(options);
@@ -174,6 +178,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         hostName: definition.hostName ?? definition.address,
         storage,
         logger: hubLog,
+        events,
         ...(options.tokenExpiryGraceSeconds === undefined
           ? {}
           : { tokenExpiryGraceSeconds: options.tokenExpiryGraceSeconds }),
@@ -208,6 +213,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       hubs,
       storage,
       logger: dpsLog,
+      events,
       ...(options.dps?.idScope === undefined ? {} : { idScope: options.dps.idScope }),
       ...(options.dps?.quotas === undefined ? {} : { quotas: options.dps.quotas }),
       ...(options.dps?.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: options.dps.retryAfterSeconds }),
@@ -234,6 +240,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     let closed = false;
     return {
       hubs,
+      events,
       endpoints,
       dps,
       dpsEndpoint,

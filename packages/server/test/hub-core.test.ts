@@ -208,6 +208,10 @@ describe('hub core: direct methods and connections', () => {
     assert.equal(hub.isConnected({ deviceId: 'twice' }), true);
     hub.detach(handle, 'bye');
     assert.equal(hub.isConnected({ deviceId: 'twice' }), false);
+    // Events reach listeners after the emitting code has returned.
+    for (let i = 0; i < 100 && events.filter((e) => e.type === 'disconnected').length === 0; i++) {
+      await new Promise((r) => setImmediate(r));
+    }
     stop();
     assert.deepEqual(
       events.filter((e) => e.type === 'connected' || e.type === 'disconnected').map((e) => e.type),

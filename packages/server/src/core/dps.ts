@@ -19,6 +19,7 @@ import type { Storage } from '../storage/port.js';
 import { certificateThumbprints, verifyCertificateChain } from '../tls/index.js';
 import { readEnrollmentCertificate } from './dps-certificates.js';
 import { DpsError, dpsJsonError } from './dps-errors.js';
+import type { PlatformEventStream } from './events.js';
 import { hmacBase64, verifySas } from './sas.js';
 import type { Hub } from './hub.js';
 import type { Authentication, JsonObject, JsonValue } from './model.js';
@@ -191,6 +192,8 @@ export interface ProvisioningServiceOptions {
   /** Seconds the device is told to wait before polling (default 1, as DPS). */
   retryAfterSeconds?: number;
   now?: () => number;
+  /** The platform's event stream: registration attempts and outcomes go there. */
+  events?: PlatformEventStream;
 }
 
 /**
@@ -321,6 +324,7 @@ export class ProvisioningService {
   /** Counters since start: what the UI and tests read. */
   readonly stats = { registrations: 0, assigned: 0, throttled: 0, unauthorized: 0 };
   readonly #registrationRate = new WindowCounter();
+  readonly #events: PlatformEventStream | undefined;
   readonly #pollRate = new WindowCounter();
 
   private constructor(
@@ -340,6 +344,7 @@ export class ProvisioningService {
     this.#log = options.logger;
     this.#now = options.now ?? Date.now;
     this.#quotas = { ...options.quotas };
+    this.#events = options.events;
     this.#groups = groups;
     this.#individuals = individuals;
     this.#registrations = registrations;
@@ -764,6 +769,21 @@ export class ProvisioningService {
    * and the seconds to wait; the assignment itself is already done.
    */
   async register(request: RegisterRequest): Promise<{ operation: OperationStatus; retryAfter: number }> {
+    try {
+      return await this.#register(request);
+    } catch (error) {
+      this.#events?.emit({
+        type: 'registration',
+        registrationId: String(request.registrationId),
+        outcome: 'refused',
+        code: error instanceof DpsError ? error.code : 'DPS_INTERNAL',
+        reason: error instanceof Error ? error.message : String(error),
+      });
+      throw error;
+    }
+  }
+
+  async #register(request: RegisterRequest): Promise<{ operation: OperationStatus; retryAfter: number }> {
     this.#checkScope(request.idScope);
     this.#checkRegistrationId(request.registrationId);
     const { payload, modelId } = this.#parsePayload(request.body, request.registrationId);
@@ -801,6 +821,7 @@ export class ProvisioningService {
         },
       };
       this.#log.info({ registrationId: request.registrationId }, 'registration refused: enrollment disabled');
+      this.#events?.emit({ type: 'registration', registrationId: request.registrationId, outcome: 'disabled' });
     } else {
       const record = await this.#assign(request.registrationId, attested, enrollmentSettings, {
         ...(payload === undefined ? {} : { payload }),
@@ -809,6 +830,14 @@ export class ProvisioningService {
       });
       status = { operationId, status: 'assigned', registrationState: this.registrationState(record) };
       this.stats.assigned += 1;
+      this.#events?.emit({
+        type: 'registration',
+        registrationId: request.registrationId,
+        outcome: 'assigned',
+        hub: record.hub,
+        deviceId: record.deviceId,
+        ...(record.modelId === undefined ? {} : { modelId: record.modelId }),
+      });
     }
     const operation: {
       registrationId: string;

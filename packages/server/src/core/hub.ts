@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { HubError } from '../errors.js';
 import type { StoredIdentity } from '../storage/port.js';
-import { HubEventStream } from './events.js';
+import { PlatformEventStream } from './events.js';
 import { HubAuthentication } from './hub/authentication.js';
 import { CloudToDevice } from './hub/c2d.js';
 import { Connections } from './hub/connections.js';
@@ -75,7 +75,8 @@ const DEFAULT_POLICY_RIGHTS: Record<string, readonly HubPermission[]> = {
 export class Hub {
   readonly name: string;
   readonly hostName: string;
-  readonly events: HubEventStream;
+  /** The platform's event stream (every hub and DPS emit into it). */
+  readonly events: PlatformEventStream;
   readonly #ctx: HubContext;
   readonly #registry: Registry;
   readonly #auth: HubAuthentication;
@@ -95,7 +96,9 @@ export class Hub {
   ) {
     this.name = options.name;
     this.hostName = options.hostName;
-    this.events = new HubEventStream((error) => options.logger.error({ err: error }, 'hub event listener failed'));
+    this.events =
+      options.events ??
+      new PlatformEventStream((error) => options.logger.error({ err: error }, 'event listener failed'));
     const ctx = hubContext({ ...options, events: this.events });
     this.#ctx = ctx;
     this.#sessions = sessions;

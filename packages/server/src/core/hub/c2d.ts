@@ -17,6 +17,15 @@ import type { HubContext } from './context.js';
 import type { Registry } from './registry.js';
 import type { C2dSettings, ConnectionHandle, OutgoingC2d } from './types.js';
 
+/** The event state of a finished message, by its feedback status. */
+const FINISHED_STATE = {
+  Success: 'completed',
+  Expired: 'expired',
+  DeliveryCountExceeded: 'deadLettered',
+  Rejected: 'deadLettered',
+  Purged: 'purged',
+} as const satisfies Record<C2dFeedbackStatus, string>;
+
 /**
  * C2D queues of one hub.
  *
@@ -97,6 +106,7 @@ export class CloudToDevice {
     await this.#ctx.storage.saveC2d(this.#ctx.name, record);
     queue.push(record);
     this.#queues.set(key, queue);
+    this.#event(record, 'queued');
     const handle = this.#connections?.get(key);
     if (handle !== undefined && handle.endpoint.wantsC2d) this.deliverPending(handle);
     return record;
@@ -123,7 +133,25 @@ export class CloudToDevice {
         this.#ctx.log.error({ err }, 'failed to persist C2D delivery count');
       });
       handle.endpoint.deliverC2d(message);
+      this.#event(message, 'delivered');
     }
+  }
+
+  #event(
+    message: C2dRecord,
+    state: 'queued' | 'delivered' | 'completed' | 'expired' | 'deadLettered' | 'purged',
+  ): void {
+    this.#ctx.events.emit({
+      type: 'c2d',
+      hub: this.#ctx.name,
+      identity:
+        message.moduleId === undefined
+          ? { deviceId: message.deviceId }
+          : { deviceId: message.deviceId, moduleId: message.moduleId },
+      id: message.id,
+      ...(message.messageId === undefined ? {} : { messageId: message.messageId }),
+      state,
+    });
   }
 
   /** The device acknowledged (completed) a C2D message. */
@@ -144,6 +172,7 @@ export class CloudToDevice {
     this.#ctx.storage.deleteC2d(this.#ctx.name, message.id).catch((err: unknown) => {
       this.#ctx.log.error({ err }, 'failed to delete C2D message');
     });
+    this.#event(message, FINISHED_STATE[status]);
     const wantsFeedback =
       message.ack === 'full' ||
       (message.ack === 'positive' && status === 'Success') ||

@@ -89,6 +89,7 @@ export class Connections {
       identity: auth.identity,
       transport: endpoint.transport,
       modelId: stored.activity.modelId,
+      auth: auth.method,
     });
     return handle;
   }

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { Storage } from '../../storage/port.js';
-import type { HubEventStream } from '../events.js';
+import type { PlatformEventStream } from '../events.js';
 
 /** The shared surroundings of a hub's parts. */
 export interface HubContext {
@@ -13,7 +13,7 @@ export interface HubContext {
   readonly hostName: string;
   readonly storage: Storage;
   readonly log: Logger;
-  readonly events: HubEventStream;
+  readonly events: PlatformEventStream;
   /** Milliseconds since the epoch. */
   now(): number;
   /** `now()` (or `ms`) as ISO 8601; each millisecond is formatted once. */
@@ -31,7 +31,7 @@ export function hubContext(options: {
   hostName: string;
   storage: Storage;
   logger: Logger;
-  events: HubEventStream;
+  events: PlatformEventStream;
   now?: () => number;
 }): HubContext {
   const now = options.now ?? Date.now;

@@ -77,8 +77,15 @@ export class Methods {
       throw new HubError('HUB_MESSAGE_TOO_LARGE', 'Method payloads are limited to 128 KB.');
     }
     const key = identityKey(identity);
-    const handle = await this.#connections.waitForMethods(key, connectTimeout * 1000);
+    const event = (outcome: 'invoked' | 'answered' | 'failed', extra: { status?: number; code?: string } = {}) =>
+      this.#ctx.events.emit({ type: 'method', hub: this.#ctx.name, identity, methodName, outcome, ...extra });
+    const failed = (error: unknown): never => {
+      event('failed', { code: error instanceof HubError ? error.code : 'HUB_INTERNAL' });
+      throw error;
+    };
+    const handle = await this.#connections.waitForMethods(key, connectTimeout * 1000).catch(failed);
     const rid = (++this.#ridCounter).toString(16);
+    event('invoked');
     return new Promise<MethodResult>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pendingMethods.delete(rid);
@@ -86,7 +93,10 @@ export class Methods {
       }, responseTimeout * 1000);
       this.#pendingMethods.set(rid, { key, resolve, reject, timer });
       handle.endpoint.sendMethodRequest({ rid, methodName, payload });
-    });
+    }).then((result) => {
+      event('answered', { status: result.status });
+      return result;
+    }, failed);
   }
 
   /** The device answered a method call. Unknown or foreign `$rid`s are ignored (and logged). */

@@ -96,6 +96,7 @@ export class Twins {
       identity: handle.identity,
       section: 'reported',
       version: reported.$version,
+      patch,
     });
     return reported.$version;
   }
@@ -150,7 +151,14 @@ export class Twins {
     stored.twin = { ...twin, version, etag: versionEtag(version) };
     await this.#registry.save(stored);
     if (tagsChanged) {
-      this.#ctx.events.emit({ type: 'twinChanged', hub: this.#ctx.name, identity, section: 'tags', version });
+      this.#ctx.events.emit({
+        type: 'twinChanged',
+        hub: this.#ctx.name,
+        identity,
+        section: 'tags',
+        version,
+        patch: stored.twin.tags,
+      });
     }
     if (desiredPatch !== undefined) {
       const desiredVersion = stored.twin.desired.$version;
@@ -160,6 +168,7 @@ export class Twins {
         identity,
         section: 'desired',
         version: desiredVersion,
+        patch: desiredPatch,
       });
       const handle = this.#connections.get(identityKey(identity));
       if (handle !== undefined && handle.endpoint.wantsDesired) {
@@ -202,6 +211,7 @@ export class Twins {
       identity,
       section: 'desired',
       version: desired.$version,
+      patch: sectionForDevice(desired),
     });
     this.#ctx.events.emit({
       type: 'twinChanged',
@@ -209,6 +219,7 @@ export class Twins {
       identity,
       section: 'reported',
       version: reported.$version,
+      patch: sectionForDevice(reported),
     });
     const handle = this.#connections.get(identityKey(identity));
     if (handle !== undefined && handle.endpoint.wantsDesired) {

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { HubError } from '../../errors.js';
 import type { Storage } from '../../storage/port.js';
+import type { PlatformEventStream } from '../events.js';
 import type { C2dAck, C2dRecord, Identity, JsonObject, JsonValue } from '../model.js';
 
 /** C2D queue settings (Azure defaults). */
@@ -30,6 +31,8 @@ export interface HubOptions {
   c2d?: Partial<C2dSettings>;
   /** Milliseconds since the epoch; for tests. */
   now?: () => number;
+  /** The platform's event stream (default: one of the hub's own). */
+  events?: PlatformEventStream;
 }
 
 /** A method call sent to a device. */
