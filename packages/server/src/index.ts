@@ -36,7 +36,7 @@ export type {
   SubscribeOptions,
   TelemetryReader,
 } from './core/events.js';
-export { identityKey } from './core/model.js';
+export { MESSAGE_PROPERTY_NAMES, copyMessageProperties, identityKey } from './core/model.js';
 export type {
   AccessPolicy,
   Authentication,
@@ -48,6 +48,7 @@ export type {
   IdentityRecord,
   JsonObject,
   JsonValue,
+  MessageProperties,
   TelemetryRecord,
   TwinRecord,
   TwinSection,

@@ -78,8 +78,46 @@ export interface TwinRecord {
   etag: string;
 }
 
+/**
+ * The system properties a message carries end to end, in both directions (D2C `$.mid`, `$.cid`, `$.uid`,
+ * `$.ct`, `$.ce`; C2D the same): one shape for the edge's decoded message, the stored record, the C2D
+ * request and the delivery, copied with {@link copyMessageProperties}.
+ */
+export interface MessageProperties {
+  messageId?: string;
+  correlationId?: string;
+  userId?: string;
+  contentType?: string;
+  contentEncoding?: string;
+}
+
+/** The names of {@link MessageProperties}. */
+export const MESSAGE_PROPERTY_NAMES = [
+  'messageId',
+  'correlationId',
+  'userId',
+  'contentType',
+  'contentEncoding',
+] as const;
+
+/**
+ * Copies the message properties `from` has onto `to` (absent ones stay absent: no `undefined` fields).
+ *
+ * @example
+ * copyMessageProperties(decodedBag, message);
+ */
+export function copyMessageProperties(
+  from: { readonly [K in keyof MessageProperties]?: string | undefined },
+  to: MessageProperties,
+): void {
+  for (const name of MESSAGE_PROPERTY_NAMES) {
+    const value = from[name];
+    if (value !== undefined) to[name] = value;
+  }
+}
+
 /** A device-to-cloud message as stored. */
-export interface TelemetryRecord {
+export interface TelemetryRecord extends MessageProperties {
   /** Assigned by storage, monotonic per hub. */
   sequenceNumber?: number;
   hub: string;
@@ -91,11 +129,6 @@ export interface TelemetryRecord {
   creationTime?: string;
   /** `$.sub` → `dt-subject`: the Plug and Play component. */
   component?: string;
-  messageId?: string;
-  correlationId?: string;
-  userId?: string;
-  contentType?: string;
-  contentEncoding?: string;
   /** Application properties as sent. */
   properties: Record<string, string | null>;
   /** System properties the hub stamped (`iothub-connection-device-id`, `dt-dataschema`, ...). */
@@ -107,17 +140,12 @@ export interface TelemetryRecord {
 export type C2dAck = 'none' | 'positive' | 'negative' | 'full';
 
 /** A cloud-to-device message in a device queue. */
-export interface C2dRecord {
+export interface C2dRecord extends MessageProperties {
   /** Lock token / queue id, unique per hub. */
   id: string;
   deviceId: string;
   moduleId?: string;
-  messageId?: string;
-  correlationId?: string;
-  userId?: string;
   to: string;
-  contentType?: string;
-  contentEncoding?: string;
   /** Epoch ms after which the message expires. */
   expiresAt: number;
   ack: C2dAck;

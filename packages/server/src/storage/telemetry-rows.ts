@@ -1,4 +1,4 @@
-import type { TelemetryRecord } from '../core/model.js';
+import { MESSAGE_PROPERTY_NAMES, type TelemetryRecord } from '../core/model.js';
 
 /**
  * The compact telemetry row layout of the SQLite adapter.
@@ -39,17 +39,9 @@ const CONTENT_ENCODING_KEY = '$.ce';
 const CREATION_TIME_PROPERTY = 'iothub-creation-time-utc';
 
 /** The optional per-message fields of a record, stored in the `meta` column when present. */
-const META_FIELDS = [
-  'creationTime',
-  'component',
-  'messageId',
-  'correlationId',
-  'userId',
-  'contentType',
-  'contentEncoding',
-] as const;
+const META_FIELDS = ['creationTime', 'component', ...MESSAGE_PROPERTY_NAMES] as const;
 
-/** The meta fields written by {@link telemetryMeta}: content type and encoding belong to the source. */
+/** The meta fields written by {@link telemetryColumns}: content type and encoding belong to the source. */
 const ROW_META_FIELDS = ['creationTime', 'component', 'messageId', 'correlationId', 'userId'] as const;
 
 /** The per-message fields other than the enqueued time and the body, as stored in the `meta` column. */

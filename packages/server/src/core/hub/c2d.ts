@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { HubError } from '../../errors.js';
 import {
+  copyMessageProperties,
   identityKey,
   type C2dFeedbackRecord,
   type C2dFeedbackStatus,
@@ -99,10 +100,7 @@ export class CloudToDevice {
       deliveryCount: 0,
     };
     if (identity.moduleId !== undefined) record.moduleId = identity.moduleId;
-    for (const field of ['messageId', 'correlationId', 'userId', 'contentType', 'contentEncoding'] as const) {
-      const value = message[field];
-      if (value !== undefined) record[field] = value;
-    }
+    copyMessageProperties(message, record);
     await this.#ctx.storage.saveC2d(this.#ctx.name, record);
     queue.push(record);
     this.#queues.set(key, queue);

@@ -3,7 +3,7 @@
  * (`iothub-connection-*`, `dt-dataschema`, `dt-subject`) and is stored durably before the edge may
  * acknowledge it; stored messages are queried back by device and sequence number.
  */
-import type { TelemetryRecord } from '../model.js';
+import { copyMessageProperties, type TelemetryRecord } from '../model.js';
 import type { HubContext } from './context.js';
 import type { Registry } from './registry.js';
 import type { ConnectionHandle, IncomingTelemetry } from './types.js';
@@ -60,11 +60,7 @@ export class Telemetry {
     if (handle.identity.moduleId !== undefined) record.moduleId = handle.identity.moduleId;
     if (message.creationTime !== undefined) record.creationTime = message.creationTime;
     if (message.component !== undefined) record.component = message.component;
-    if (message.messageId !== undefined) record.messageId = message.messageId;
-    if (message.correlationId !== undefined) record.correlationId = message.correlationId;
-    if (message.userId !== undefined) record.userId = message.userId;
-    if (message.contentType !== undefined) record.contentType = message.contentType;
-    if (message.contentEncoding !== undefined) record.contentEncoding = message.contentEncoding;
+    copyMessageProperties(message, record);
     record.sequenceNumber = await this.#ctx.storage.appendTelemetry(record);
     this.#ctx.events.emit({ type: 'telemetry', hub: this.#ctx.name, record });
     return record;

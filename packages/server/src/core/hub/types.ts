@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { HubError } from '../../errors.js';
 import type { Storage } from '../../storage/port.js';
 import type { PlatformEventStream } from '../events.js';
-import type { C2dAck, C2dRecord, Identity, JsonObject, JsonValue } from '../model.js';
+import type { C2dAck, C2dRecord, Identity, JsonObject, JsonValue, MessageProperties } from '../model.js';
 
 /** C2D queue settings (Azure defaults). */
 export interface C2dSettings {
@@ -107,13 +107,8 @@ export interface IdentityInput {
 }
 
 /** A message a device sends, decoded by the edge. */
-export interface IncomingTelemetry {
+export interface IncomingTelemetry extends MessageProperties {
   body: Uint8Array;
-  messageId?: string;
-  correlationId?: string;
-  userId?: string;
-  contentType?: string;
-  contentEncoding?: string;
   component?: string;
   creationTime?: string;
   outputName?: string;
@@ -121,13 +116,8 @@ export interface IncomingTelemetry {
 }
 
 /** A C2D message a service sends. */
-export interface OutgoingC2d {
+export interface OutgoingC2d extends MessageProperties {
   body: Uint8Array;
-  messageId?: string;
-  correlationId?: string;
-  userId?: string;
-  contentType?: string;
-  contentEncoding?: string;
   /** Absolute expiry, epoch ms. */
   expiresAt?: number;
   ack?: C2dAck;

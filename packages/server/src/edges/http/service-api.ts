@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { Hub, MethodInvocation } from '../../core/hub.js';
 import { identityInputFromBody } from '../../core/registry-input.js';
 import {
+  copyMessageProperties,
   identityOf,
   type HubPermission,
   type JsonObject,
@@ -317,15 +318,16 @@ export function registerServiceApi(app: FastifyInstance, resolveHub: HttpHubReso
         throw new HubError('HUB_INVALID_ARGUMENT', 'iothub-expiry must be an ISO 8601 date.');
       }
       const message: Parameters<Hub['sendC2d']>[1] = { body, properties };
-      const optional = {
-        messageId: header(request, 'iothub-messageid'),
-        correlationId: header(request, 'iothub-correlationid'),
-        userId: header(request, 'iothub-userid'),
-        contentType: header(request, 'iothub-contenttype'),
-        contentEncoding: header(request, 'iothub-contentencoding'),
-      };
-      for (const [k, v] of Object.entries(optional))
-        if (v !== undefined) (message as unknown as Record<string, string>)[k] = v;
+      copyMessageProperties(
+        {
+          messageId: header(request, 'iothub-messageid'),
+          correlationId: header(request, 'iothub-correlationid'),
+          userId: header(request, 'iothub-userid'),
+          contentType: header(request, 'iothub-contenttype'),
+          contentEncoding: header(request, 'iothub-contentencoding'),
+        },
+        message,
+      );
       if (ack !== undefined) message.ack = ack as 'none' | 'positive' | 'negative' | 'full';
       if (expiresAt !== undefined) message.expiresAt = expiresAt;
       const record = await hub.sendC2d({ deviceId: request.params.deviceId }, message);

@@ -23,6 +23,7 @@ import type { Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
 import type { ConnectionHandle, DeviceEndpoint, Hub, MethodRequest } from '../../core/hub.js';
 import {
+  copyMessageProperties,
   identityKey,
   identityOf,
   type C2dRecord,
@@ -489,11 +490,7 @@ export class MqttSession implements DeviceEndpoint {
     const properties = props.application;
     if (retain) properties['mqtt-retain'] = 'true';
     const message: Parameters<Hub['ingestTelemetry']>[1] = { body: payload, properties };
-    if (props.messageId !== undefined) message.messageId = props.messageId;
-    if (props.correlationId !== undefined) message.correlationId = props.correlationId;
-    if (props.userId !== undefined) message.userId = props.userId;
-    if (props.contentType !== undefined) message.contentType = props.contentType;
-    if (props.contentEncoding !== undefined) message.contentEncoding = props.contentEncoding;
+    copyMessageProperties(props, message);
     if (props.component !== undefined) message.component = props.component;
     if (props.creationTimeUtc !== undefined) message.creationTime = props.creationTimeUtc;
     if (props.outputName !== undefined) message.outputName = props.outputName;
@@ -630,11 +627,7 @@ export class MqttSession implements DeviceEndpoint {
       ack: message.ack,
       application: message.properties,
     };
-    if (message.messageId !== undefined) bag.messageId = message.messageId;
-    if (message.correlationId !== undefined) bag.correlationId = message.correlationId;
-    if (message.userId !== undefined) bag.userId = message.userId;
-    if (message.contentType !== undefined) bag.contentType = message.contentType;
-    if (message.contentEncoding !== undefined) bag.contentEncoding = message.contentEncoding;
+    copyMessageProperties(message, bag);
     bag.expiryTimeUtc = new Date(message.expiresAt).toISOString();
     const encoded = encodePropertyBag(c2dPropertyBag(bag));
     const topic =
