@@ -145,6 +145,21 @@ describe('plugboard CLI', () => {
   });
 });
 
+describe('the plugboard command', () => {
+  it('[newcomer] the bin npm links runs the CLI (`npx plugboard --help` right after npm ci)', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { existsSync } = await import('node:fs');
+    const root = new URL('../../', import.meta.url).pathname;
+    assert.ok(existsSync(join(root, 'node_modules/.bin/plugboard')), 'npm linked node_modules/.bin/plugboard');
+    const help = spawnSync(process.execPath, [join(root, 'node_modules/.bin/plugboard'), '--help'], {
+      encoding: 'utf8',
+    });
+    assert.equal(help.status, 0, help.stderr);
+    assert.match(help.stdout, /^Usage: plugboard /);
+    assert.match(help.stdout, /\bup\b/);
+  });
+});
+
 describe('plugboard dps with certificates', () => {
   it('[az: --certificate-path] enrollment and enrollment-group create take a PEM or DER certificate file', async () => {
     const { writeFileSync: write } = await import('node:fs');

@@ -86,6 +86,11 @@ export function buildProgram(out: NodeJS.WritableStream = process.stdout): Comma
         .default('info'),
     )
     .addOption(
+      new Option('--log-format <format>', 'pretty (readable lines) or json (one JSON object a line)')
+        .choices(['pretty', 'json'])
+        .default(process.stdout.isTTY ? 'pretty' : 'json', 'pretty on a terminal, else json'),
+    )
+    .addOption(
       new Option('--durability <mode>', 'normal: survives a process crash; full: fsync each commit')
         .choices(['normal', 'full'])
         .default('normal'),

@@ -6,6 +6,7 @@ import {
   DEFAULT_ENROLLMENT_GROUP,
   DPS_QUOTA_PROFILES,
   createLogger,
+  prettyLogDestination,
   startPlatform,
   type ListenerLimits,
   type Platform,
@@ -21,6 +22,8 @@ export interface UpOptions {
   httpsPort: number;
   loopbackPrefix: string;
   logLevel: string;
+  /** `pretty` lines or `json` (default). */
+  logFormat?: 'pretty' | 'json';
   durability: 'normal' | 'full';
   dpsQuotas: 'off' | 'iotCentral' | 'dps';
   /** Listener time limits given with `--limit name=ms`. */
@@ -64,7 +67,10 @@ export async function up(
     ports: { mqtt: options.mqttPort, https: options.httpsPort },
     durability: options.durability,
     dps: { quotas: DPS_QUOTA_PROFILES[options.dpsQuotas] },
-    logger: createLogger({ level: options.logLevel }),
+    logger: createLogger({
+      level: options.logLevel,
+      ...(options.logFormat === 'pretty' ? { destination: prettyLogDestination(process.stdout) } : {}),
+    }),
     ...(options.limit === undefined ? {} : { limits: options.limit }),
   });
   try {

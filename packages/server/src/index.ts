@@ -62,6 +62,7 @@ export type { ListenerLimits } from './edges/limits.js';
 export type { ServedRoute } from './edges/listeners.js';
 export { identityView, registerServiceApi, telemetryView } from './edges/http/service-api.js';
 export { REDACTED_PATHS, createLogger } from './logger.js';
+export { prettyLogDestination, prettyLogLine } from './log-format.js';
 export type { CreateLoggerOptions } from './logger.js';
 export { SqliteStorage } from './storage/sqlite.js';
 export type { SqliteStorageOptions } from './storage/sqlite.js';
