@@ -4,7 +4,7 @@ import { it } from 'node:test';
 import { CLI_ERROR_CODES } from '@plugboard/cli';
 import { DtdlErrorCode } from '@plugboard/dtdl';
 import { PROTOCOL_ERROR_CODES } from '@plugboard/protocol';
-import { DPS_ERROR_CODES, HUB_ERROR_CODES, TLS_ERROR_CODES } from '@plugboard/server';
+import { CENTRAL_ERROR_CODES, DPS_ERROR_CODES, HUB_ERROR_CODES, TLS_ERROR_CODES } from '@plugboard/server';
 
 it('[STYLE: errors] docs/errors.md documents exactly the codes the source defines', () => {
   const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
@@ -14,6 +14,7 @@ it('[STYLE: errors] docs/errors.md documents exactly the codes the source define
     ...TLS_ERROR_CODES,
     ...PROTOCOL_ERROR_CODES,
     ...DPS_ERROR_CODES,
+    ...CENTRAL_ERROR_CODES,
     ...CLI_ERROR_CODES,
     ...Object.values(DtdlErrorCode),
   ]);

@@ -246,12 +246,7 @@ export function hubRequest(
   return (async () => {
     const headers: Record<string, string> = { ...request.headers };
     if (request.authorization !== null) headers['authorization'] = request.authorization ?? (await serviceToken(hub));
-    const payload =
-      request.body === undefined
-        ? undefined
-        : Buffer.isBuffer(request.body)
-          ? request.body
-          : Buffer.from(JSON.stringify(request.body));
+    const payload = requestBody(request.body);
     return httpsJson(
       platform,
       endpoint.address,
@@ -433,4 +428,35 @@ export function capturingLogger(level: string): { logger: ReturnType<typeof crea
     },
   });
   return { logger: createLogger({ level, destination }), lines };
+}
+
+/**
+ * An HTTPS request to the platform's Central REST API (its own address, `Host` = the app host name), as
+ * `az iot central` sends them: the token verbatim in `Authorization` (default: the admin token), the
+ * path as given (raw `:` and `;` in template ids).
+ */
+export function centralRequest(
+  platform: Platform,
+  request: { method: string; path: string; body?: unknown; token?: string | null; headers?: Record<string, string> },
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: unknown; text: string }> {
+  const endpoint = platform.centralEndpoint;
+  const headers: Record<string, string> = { ...request.headers };
+  if (request.token !== null) headers['authorization'] = request.token ?? platform.central.adminToken;
+  const payload = requestBody(request.body);
+  return httpsJson(
+    platform,
+    endpoint.address,
+    endpoint.httpsPort,
+    endpoint.hostName,
+    request.method,
+    request.path,
+    headers,
+    payload,
+  );
+}
+
+/** A request body as sent: a Buffer verbatim, anything else as JSON, `undefined` as no body. */
+function requestBody(body: unknown): Buffer | undefined {
+  if (body === undefined) return undefined;
+  return Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
 }

@@ -1,5 +1,5 @@
 /**
- * The standing hostile-input suite: every REST route of the hub and DPS listeners and every MQTT topic a
+ * The standing hostile-input suite: every REST route of the hub, DPS and Central listeners and every MQTT topic a
  * device may publish or subscribe to gets random, truncated, oversized and deeply nested bodies and
  * packets (fast-check, time-boxed, seed printed; replay with PLUGBOARD_FUZZ_SEED=<seed>). For each it
  * asserts a documented status and code (never a 5xx), that nothing changed, that the server is up and
@@ -11,7 +11,8 @@
  *
  * Every hostile request carries credentials that authenticate, and a precondition that makes even a
  * well-formed request fail harmlessly (a stale `If-Match`, a device that is offline or absent, a DPS
- * token signed with the wrong key), so "nothing changed" holds whatever the generator produced.
+ * token signed with the wrong key, a Central operator token where a builder or admin is needed), so
+ * "nothing changed" holds whatever the generator produced.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
@@ -25,9 +26,19 @@ import {
   DPS_PUBLISH_TOPIC_KINDS,
   deriveDeviceKey,
 } from '@plugboard/protocol';
-import { DPS_ERRORS, HUB_ERRORS, type DpsErrorCode, type Hub, type HubErrorCode } from '@plugboard/server';
+import {
+  CENTRAL_ERRORS,
+  CENTRAL_ROLES,
+  DPS_ERRORS,
+  HUB_ERRORS,
+  type CentralErrorCode,
+  type DpsErrorCode,
+  type Hub,
+  type HubErrorCode,
+} from '@plugboard/server';
 import {
   RawMqtt,
+  centralRequest,
   deviceToken,
   dpsRawMqtt,
   dpsRequest,
@@ -59,6 +70,8 @@ let hub: Hub;
 let bystander: InstanceType<typeof Client>;
 let bystanderDisconnects = 0;
 let witness: RawMqtt;
+/** A Central token that reads but may not build or administer. */
+let operatorToken: string;
 
 before(async () => {
   platform = await startTestPlatform();
@@ -81,6 +94,7 @@ before(async () => {
     },
     body: { registrationId: 'registered' },
   });
+  operatorToken = (await platform.central.tokens.create('hostile-operator', [{ role: CENTRAL_ROLES.operator }])).token;
   bystander = Client.fromConnectionString(hub.deviceConnectionString({ deviceId: 'bystander' }), Mqtt);
   bystander.on('disconnect', () => bystanderDisconnects++);
   await withTimeout(bystander.open(), 15_000, 'bystander open');
@@ -113,6 +127,8 @@ function snapshot(): string {
     groups: platform.dps.listEnrollmentGroups(),
     individuals: platform.dps.listIndividualEnrollments(),
     registrations: platform.dps.listRegistrations(),
+    templates: platform.central.templates.list().templates.map((t) => platform.central.templates.view(t)),
+    tokens: platform.central.tokens.list(),
   });
 }
 
@@ -128,7 +144,7 @@ function check<T>(t: TestContext, arbitrary: fc.Arbitrary<T>, predicate: (value:
 
 // ---------------------------------------------------------------- REST routes
 
-type Listener = 'hub' | 'dps';
+type Listener = 'hub' | 'dps' | 'central';
 
 /** How a route is driven: a concrete path and, for routes that take one, a valid body to cut up. */
 interface RouteCase {
@@ -137,7 +153,8 @@ interface RouteCase {
   valid?: unknown;
   /** Headers that make a well-formed request fail harmlessly (a stale If-Match). */
   headers?: Record<string, string>;
-  /** DPS device routes authenticate with a device token (signed with a wrong key here). */
+  /** DPS device routes authenticate with a device token (signed with a wrong key here); Central routes
+   *  that change things, with a token whose role may not (403). */
   deviceToken?: string;
   /** Bytes above which the body is refused unread (413). */
   bodyLimit: number;
@@ -244,6 +261,52 @@ async function dpsCases(): Promise<Record<string, RouteCase>> {
   };
 }
 
+function centralCases(): Record<string, RouteCase> {
+  const PV = 'api-version=2022-06-30-preview';
+  const GA = 'api-version=2022-07-31';
+  const template = {
+    '@type': ['ModelDefinition', 'DeviceModel'],
+    displayName: 'Hostile',
+    capabilityModel: {
+      '@context': 'dtmi:dtdl:context;2',
+      '@id': 'dtmi:plugboard:hostile;1',
+      '@type': 'Interface',
+      contents: [{ '@type': 'Telemetry', name: 'temperature', schema: 'double' }],
+    },
+  };
+  // No template or token exists under these ids; changes are made with an operator token (403).
+  const absent = '/api/deviceTemplates/dtmi:plugboard:absentTemplate;1';
+  return {
+    'GET /api/deviceTemplates': { path: `/api/deviceTemplates?${PV}`, bodyLimit: MB },
+    'GET /api/deviceTemplates/:templateId': { path: `${absent}?${PV}`, bodyLimit: MB },
+    'PUT /api/deviceTemplates/:templateId': {
+      path: `${absent}?${PV}`,
+      valid: template,
+      headers: STALE,
+      bodyLimit: MB,
+    },
+    'PATCH /api/deviceTemplates/:templateId': {
+      path: `${absent}?${PV}`,
+      valid: { displayName: 'Renamed' },
+      bodyLimit: MB,
+    },
+    'DELETE /api/deviceTemplates/:templateId': { path: `${absent}?${PV}`, bodyLimit: MB },
+    'GET /api/apiTokens': { path: `/api/apiTokens?${GA}`, bodyLimit: MB },
+    'GET /api/apiTokens/:tokenId': { path: `/api/apiTokens/absent?${GA}`, bodyLimit: MB },
+    'PUT /api/apiTokens/:tokenId': {
+      path: `/api/apiTokens/hostile-new?${GA}`,
+      valid: { roles: [{ role: CENTRAL_ROLES.admin }] },
+      deviceToken: operatorToken,
+      bodyLimit: MB,
+    },
+    'DELETE /api/apiTokens/:tokenId': {
+      path: `/api/apiTokens/hostile-operator?${GA}`,
+      deviceToken: operatorToken,
+      bodyLimit: MB,
+    },
+  };
+}
+
 interface Sent {
   status: number;
   body: unknown;
@@ -263,6 +326,15 @@ async function send(
   const path = insertSuffix(routeCase.path, pathSuffix);
   if (listener === 'hub') {
     return hubRequest(platform, hub, { method, path, headers, ...(body === undefined ? {} : { body }) });
+  }
+  if (listener === 'central') {
+    return centralRequest(platform, {
+      method,
+      path,
+      headers,
+      ...(body === undefined ? {} : { body }),
+      ...(routeCase.deviceToken === undefined ? {} : { token: routeCase.deviceToken }),
+    });
   }
   return dpsRequest(platform, {
     method,
@@ -290,6 +362,12 @@ function assertDocumented(listener: Listener, method: string, route: string, sen
     const entry = HUB_ERRORS[code as HubErrorCode] as { status: number } | undefined;
     assert.ok(entry !== undefined, `a documented hub code: ${where}`);
     assert.equal(entry.status, sent.status, `status matches the code: ${where}`);
+  } else if (listener === 'central') {
+    const entry = CENTRAL_ERRORS[code as CentralErrorCode] as { status: number; name: string } | undefined;
+    assert.ok(entry !== undefined, `a documented Central code: ${where}`);
+    assert.equal(entry.status, sent.status, `status matches the code: ${where}`);
+    const error = (sent.body as { error?: { code?: unknown } }).error;
+    assert.equal(error?.code, entry.name, `Central's error.code beside ours: ${where}`);
   } else {
     const entry = DPS_ERRORS[code as DpsErrorCode] as { status: number } | undefined;
     assert.ok(entry !== undefined, `a documented DPS code: ${where}`);
@@ -367,7 +445,9 @@ async function exerciseRoutes(t: TestContext, listener: Listener, cases: Record<
       const anonymous =
         listener === 'hub'
           ? await hubRequest(platform, hub, { method, path: routeCase.path, authorization: null })
-          : await dpsRequest(platform, { method, path: routeCase.path });
+          : listener === 'central'
+            ? await centralRequest(platform, { method, path: routeCase.path, token: null })
+            : await dpsRequest(platform, { method, path: routeCase.path });
       assertDocumented(listener, method, route, anonymous, 'no credentials');
       assert.equal(anonymous.status, 401, `${key}: no credentials is 401`);
       assert.equal(snapshot(), before, `${key}: nothing changed`);
@@ -377,13 +457,14 @@ async function exerciseRoutes(t: TestContext, listener: Listener, cases: Record<
 }
 
 describe('hostile input on every REST route', () => {
-  it('[coverage] every hub and DPS route has a case (a new route without one fails here)', async () => {
+  it('[coverage] every hub, DPS and Central route has a case (a new route without one fails here)', async () => {
     const served = (routes: readonly { method: string; url: string }[]): string[] =>
       routes.map((r) => `${r.method} ${r.url}`).sort();
     const endpoint = platform.endpoints[0];
     assert.ok(endpoint !== undefined);
     assert.deepEqual(served(endpoint.routes), Object.keys(hubCases()).sort());
     assert.deepEqual(served(platform.dpsEndpoint.routes), Object.keys(await dpsCases()).sort());
+    assert.deepEqual(served(platform.centralEndpoint.routes), Object.keys(centralCases()).sort());
   });
 
   it('[fuzz] hub routes: documented 4xx for malformed, truncated, deep, oversized and anonymous requests', async (t) => {
@@ -392,6 +473,10 @@ describe('hostile input on every REST route', () => {
 
   it('[fuzz] DPS routes: the same on the device and service APIs', async (t) => {
     await exerciseRoutes(t, 'dps', await dpsCases());
+  });
+
+  it('[fuzz] Central routes: the same, in the Central error format', async (t) => {
+    await exerciseRoutes(t, 'central', centralCases());
   });
 });
 

@@ -77,8 +77,9 @@ export {
 export { TLS_ERROR_CODES, TlsError } from './tls/index.js';
 export type { IssuedCertificate, TlsErrorCode, TlsMaterial } from './tls/index.js';
 export { peerCertificateChain } from './tls/peer.js';
-export { DEFAULT_ENROLLMENT_GROUP, DEFAULT_PORTS, startPlatform } from './platform.js';
+export { DEFAULT_ENROLLMENT_GROUP, DEFAULT_PORTS, GLOBAL_DPS_HOST, startPlatform } from './platform.js';
 export type {
+  CentralEndpoint,
   DpsEndpoint,
   HubDefinition,
   HubEndpoint,
@@ -112,3 +113,12 @@ export { registerDpsApi, sendDpsError } from './edges/dps/http.js';
 export { enrollmentFromBody } from './edges/dps/enrollment-body.js';
 export { serveMqttStream } from './edges/mqtt/connection.js';
 export type { MqttProtocolSession, MqttStreamOptions } from './edges/mqtt/connection.js';
+export { ADMIN_TOKEN_ID, CentralApp } from './central/app.js';
+export type { CentralAppOptions } from './central/app.js';
+export { ApiTokens, CENTRAL_ROLES } from './central/api-tokens.js';
+export type { ApiTokenView, CentralPermission, CentralRole } from './central/api-tokens.js';
+export { CENTRAL_ERRORS, CENTRAL_ERROR_CODES, CentralError } from './central/errors.js';
+export type { CentralErrorCode } from './central/errors.js';
+export { DeviceTemplates } from './central/templates.js';
+export type { DeviceTemplate } from './central/templates.js';
+export { registerCentralApi, sendCentralError } from './edges/http/central-api.js';

@@ -6,10 +6,13 @@
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { ProvisioningService, type DpsQuotas, type EnrollmentGroup } from './core/dps.js';
+import { createFsDmrResolver } from '@plugboard/dtdl/fs';
+import { CentralApp } from './central/app.js';
 import { PlatformEventStream } from './core/events.js';
 import { Hub, type C2dSettings } from './core/hub.js';
 import { registerDpsApi } from './edges/dps/http.js';
 import { DpsMqttSession } from './edges/dps/mqtt-session.js';
+import { registerCentralApi } from './edges/http/central-api.js';
 import { registerServiceApi } from './edges/http/service-api.js';
 import { listenerLimits, type ListenerLimits } from './edges/limits.js';
 import { listenHttps, listenMqtt, type Listener, type ServedRoute, type SessionFactory } from './edges/listeners.js';
@@ -60,6 +63,21 @@ export interface PlatformOptions {
   c2d?: Partial<C2dSettings>;
   /** Time limits of every listener phase (handshake, CONNECT, HTTP headers and body, keep-alive). */
   limits?: Partial<ListenerLimits>;
+  /**
+   * The IoT Central application: `{appId}.{domain}` (default `plugboard.central.local`) on its own
+   * address (default `{loopbackPrefix}.254`), serving the Central REST API on the HTTPS port.
+   */
+  central?: { appId?: string; domain?: string; address?: string; modelRepository?: string };
+}
+
+/** Where the Central application listens. */
+export interface CentralEndpoint {
+  central: CentralApp;
+  hostName: string;
+  address: string;
+  httpsPort: number;
+  /** The REST routes it serves. */
+  routes: readonly ServedRoute[];
 }
 
 /** Where a started hub listens. */
@@ -88,6 +106,8 @@ export interface Platform {
   readonly endpoints: readonly HubEndpoint[];
   readonly dps: ProvisioningService;
   readonly dpsEndpoint: DpsEndpoint;
+  readonly central: CentralApp;
+  readonly centralEndpoint: CentralEndpoint;
   readonly tls: TlsMaterial;
   readonly storage: Storage;
   readonly logger: Logger;
@@ -114,7 +134,13 @@ export interface PlatformManifest {
   enrollmentGroups: { id: string; attestation: string; primaryKey?: string; secondaryKey?: string }[];
   caCertificate: string;
   dataDir: string;
+  /** The Central REST API: its base URL (the app host name) and an admin API token. */
+  api: { baseUrl: string; token: string };
+  central: { appId: string; hostName: string; address: string; httpsPort: number };
 }
+
+/** The host name the official SDK samples and `az iot central device registration-info` use for DPS. */
+export const GLOBAL_DPS_HOST = 'global.azure-devices-provisioning.net';
 
 function hubDefinitions(options: PlatformOptions): HubDefinition[] {
   const hubs = options.hubs ?? 2;
@@ -152,8 +178,11 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       path: join(dataDir, 'plugboard.db'),
       ...(options.durability === undefined ? {} : { synchronous: options.durability }),
     });
-  const ipAddresses = new Set(['127.0.0.1', '::1', dpsAddress]);
-  const hostNames = new Set(['localhost', ...(options.extraHostNames ?? [])]);
+  const appId = options.central?.appId ?? 'plugboard';
+  const appHostName = `${appId}.${options.central?.domain ?? 'central.local'}`;
+  const centralAddress = options.central?.address ?? `${options.loopbackPrefix ?? '127.0.0'}.254`;
+  const ipAddresses = new Set(['127.0.0.1', '::1', dpsAddress, centralAddress]);
+  const hostNames = new Set(['localhost', appHostName, GLOBAL_DPS_HOST, ...(options.extraHostNames ?? [])]);
   for (const host of [dpsHostName, ...definitions.flatMap((d) => [d.address, d.hostName ?? d.address])]) {
     if (/^[\d.]+$|:/.test(host)) ipAddresses.add(host);
     else hostNames.add(host);
@@ -235,6 +264,31 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       httpsPort: dpsHttps.port,
       routes: dpsHttps.routes,
     };
+    const central = await CentralApp.open({
+      appId,
+      hostName: appHostName,
+      storage,
+      ...(options.central?.modelRepository === undefined
+        ? {}
+        : { resolver: createFsDmrResolver(resolve(options.central.modelRepository)) }),
+    });
+    const centralLog = logger.child({ component: 'central' });
+    const centralHttps = await listenHttps({
+      tls,
+      address: centralAddress,
+      port: httpsPort,
+      logger: centralLog,
+      limits,
+      routes: (app) => registerCentralApi(app, central, centralLog),
+    });
+    listeners.push(centralHttps);
+    const centralEndpoint: CentralEndpoint = {
+      central,
+      hostName: appHostName,
+      address: centralAddress,
+      httpsPort: centralHttps.port,
+      routes: centralHttps.routes,
+    };
     const material = tls;
 
     let closed = false;
@@ -244,6 +298,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       endpoints,
       dps,
       dpsEndpoint,
+      central,
+      centralEndpoint,
       tls: material,
       storage,
       logger,
@@ -267,6 +323,11 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         enrollmentGroups: dps.listEnrollmentGroups().map(groupSummary),
         caCertificate: material.caCertificatePath,
         dataDir,
+        api: {
+          baseUrl: `https://${appHostName}${centralHttps.port === 443 ? '' : `:${centralHttps.port}`}`,
+          token: central.adminToken,
+        },
+        central: { appId, hostName: appHostName, address: centralAddress, httpsPort: centralHttps.port },
       }),
       async close() {
         if (closed) return;

@@ -119,7 +119,11 @@ export async function listenMqtt(options: ListenOptions): Promise<Listener> {
  * await listenHttps({ ...options, routes: (app) => registerServiceApi(app, resolveHub) });
  */
 export async function listenHttps(
-  options: ListenOptions & { routes: (app: FastifyInstance) => void },
+  options: Omit<ListenOptions, 'createSession'> & {
+    routes: (app: FastifyInstance) => void;
+    /** MQTT over WebSockets at `/$iothub/websocket` (hubs and DPS); absent: the listener serves REST only. */
+    createSession?: SessionFactory;
+  },
 ): Promise<Listener> {
   const { address, port, logger, limits } = options;
   const app = Fastify({
@@ -157,7 +161,8 @@ export async function listenHttps(
   const log = logger.child({ transport: 'mqtt-ws' });
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (request.url ?? '').split('?')[0];
-    if (path !== '/$iothub/websocket') {
+    const createSession = options.createSession;
+    if (path !== '/$iothub/websocket' || createSession === undefined) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
       return;
     }
@@ -171,7 +176,7 @@ export async function listenHttps(
         transport: 'mqtt-ws',
         logger: log,
         clientCertificates: peerCertificateChain(request.socket as TLSSocket),
-        createSession: options.createSession,
+        createSession,
       });
     });
   });

@@ -1,0 +1,82 @@
+/**
+ * The IoT Central application as a part of the platform: its id and host name, API tokens and device
+ * templates (devices, properties, commands and telemetry views build on these). A sibling of the hubs
+ * and DPS: it reads the platform's event stream and calls the core, never a protocol edge.
+ */
+import type { DtmiResolver } from '@plugboard/dtdl';
+import type { Storage } from '../storage/port.js';
+import { ApiTokens, CENTRAL_ROLES } from './api-tokens.js';
+import { DeviceTemplates } from './templates.js';
+
+/** Options for {@link CentralApp.open}. */
+export interface CentralAppOptions {
+  /** The application id: the first label of its host name, and the `sr` of its API tokens. */
+  appId: string;
+  /** The host name its REST API answers on (`{appId}.{domain}`). */
+  hostName: string;
+  storage: Storage;
+  /** Where models that templates reference are looked up (a model repository folder, say). */
+  resolver?: DtmiResolver;
+  now?: () => number;
+}
+
+const SETTINGS_KIND = 'central-settings';
+/** The token `plugboard up` creates on first start and writes to plugboard.json. */
+export const ADMIN_TOKEN_ID = 'plugboard-admin';
+
+/**
+ * One Central application.
+ *
+ * @example
+ * const central = await CentralApp.open({ appId: 'plugboard', hostName: 'plugboard.central.local', storage });
+ * central.adminToken; // 'SharedAccessSignature sr=plugboard&sig=…&skn=plugboard-admin&se=…'
+ */
+export class CentralApp {
+  readonly appId: string;
+  readonly hostName: string;
+  readonly tokens: ApiTokens;
+  readonly templates: DeviceTemplates;
+  /** The admin API token created on first start (written to plugboard.json). */
+  readonly adminToken: string;
+
+  private constructor(options: CentralAppOptions, tokens: ApiTokens, templates: DeviceTemplates, adminToken: string) {
+    this.appId = options.appId;
+    this.hostName = options.hostName;
+    this.tokens = tokens;
+    this.templates = templates;
+    this.adminToken = adminToken;
+  }
+
+  /** Loads (or initialises) the application. */
+  static async open(options: CentralAppOptions): Promise<CentralApp> {
+    const { storage } = options;
+    const tokens = await ApiTokens.open({
+      appId: options.appId,
+      storage,
+      ...(options.now === undefined ? {} : { now: options.now }),
+    });
+    const settings = (await storage.loadDocuments(SETTINGS_KIND)).get('admin') as { token: string } | undefined;
+    let adminToken = settings?.token;
+    const stillValid =
+      adminToken !== undefined &&
+      (() => {
+        try {
+          tokens.authorize(adminToken, 'administer');
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+    if (!stillValid) {
+      // Ten years: the local application's own key; revoke it by deleting the token.
+      const expiry = new Date((options.now ?? Date.now)() + 10 * 365 * 86_400_000).toISOString();
+      adminToken = (await tokens.create(ADMIN_TOKEN_ID, [{ role: CENTRAL_ROLES.admin }], expiry)).token;
+      await storage.saveDocument(SETTINGS_KIND, 'admin', { token: adminToken });
+    }
+    const templates = await DeviceTemplates.open({
+      storage,
+      ...(options.resolver === undefined ? {} : { resolver: options.resolver }),
+    });
+    return new CentralApp(options, tokens, templates, adminToken ?? '');
+  }
+}

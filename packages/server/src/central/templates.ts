@@ -1,0 +1,201 @@
+/**
+ * Device templates of a Central application: the template body of protocol.md §7.7 —
+ * `{"@id", "@type": ["ModelDefinition", "DeviceModel"], "displayName", "capabilityModel": <DTDL
+ * Interface>}` — checked with `@plugboard/dtdl` (DTDL v2 with the IoT Central extension, or v3;
+ * components defined inline or found through a resolver), stored as given so that an export returns
+ * what was imported, with an etag. A device is assigned the template whose capability model id it
+ * announces.
+ */
+import { createHash } from 'node:crypto';
+import { isValidDtmi, parse, parseWithResolver, type DtdlModel, type DtmiResolver } from '@plugboard/dtdl';
+import { parseIfMatch, ifMatchHolds } from '@plugboard/protocol';
+import type { JsonObject, JsonValue } from '../core/model.js';
+import type { Storage } from '../storage/port.js';
+import { CentralError } from './errors.js';
+
+/** A stored template: the body as imported (with `@id`), its etag and the parsed capability model. */
+interface StoredTemplate {
+  body: JsonObject;
+  etag: string;
+}
+
+/** A template with its parsed model, for validation of what devices send. */
+export interface DeviceTemplate {
+  id: string;
+  /** The DTMI of the capability model: devices announcing it are assigned this template. */
+  modelId: string;
+  body: JsonObject;
+  etag: string;
+  model: DtdlModel;
+}
+
+const KIND = 'central-template';
+const MAX_TEMPLATES_PAGE = 100;
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function etagOf(body: JsonObject): string {
+  return `"${createHash('sha256').update(JSON.stringify(body)).digest('base64url').slice(0, 22)}"`;
+}
+
+/** Parses a capability model (with the documents the resolver finds for what it references). */
+async function parseCapabilityModel(
+  capabilityModel: JsonObject,
+  resolver: DtmiResolver | undefined,
+): Promise<DtdlModel> {
+  let result;
+  try {
+    result =
+      resolver === undefined
+        ? parse([capabilityModel])
+        : await parseWithResolver([capabilityModel], { resolver, timeoutMs: 10_000 });
+  } catch (cause) {
+    throw new CentralError('CENTRAL_INVALID_MODEL', `The capability model could not be resolved: ${String(cause)}`, {
+      cause,
+    });
+  }
+  if (result.ok && result.model !== undefined) return result.model;
+  if (result.errors.length > 0) {
+    const first = result.errors[0]!;
+    throw new CentralError(
+      'CENTRAL_INVALID_MODEL',
+      `The capability model is not valid DTDL: ${first.message} (${first.code}${first.location === undefined ? '' : ` at ${first.location.pointer}`})${result.errors.length > 1 ? `, and ${result.errors.length - 1} more` : ''}.`,
+    );
+  }
+  throw new CentralError(
+    'CENTRAL_INVALID_MODEL',
+    `The capability model references ${result.unresolved.join(', ')}, which it does not define${resolver === undefined ? ' (define components inline, or start Plugboard with a model repository)' : ' and the model repository does not hold'}.`,
+  );
+}
+
+/**
+ * The device templates of one application.
+ *
+ * @example
+ * const templates = await DeviceTemplates.open({ storage });
+ * await templates.put('dtmi:com:example:Thermostat;1', { displayName: 'Thermostat', capabilityModel });
+ */
+export class DeviceTemplates {
+  readonly #storage: Storage;
+  readonly #resolver: DtmiResolver | undefined;
+  readonly #templates = new Map<string, DeviceTemplate>();
+
+  private constructor(storage: Storage, resolver: DtmiResolver | undefined) {
+    this.#storage = storage;
+    this.#resolver = resolver;
+  }
+
+  /** Loads the stored templates (parsing each again). */
+  static async open(options: { storage: Storage; resolver?: DtmiResolver }): Promise<DeviceTemplates> {
+    const templates = new DeviceTemplates(options.storage, options.resolver);
+    for (const [id, stored] of (await options.storage.loadDocuments(KIND)) as Map<string, StoredTemplate>) {
+      const model = await parseCapabilityModel(stored.body['capabilityModel'] as JsonObject, options.resolver);
+      templates.#templates.set(id, {
+        id,
+        modelId: String((stored.body['capabilityModel'] as JsonObject)['@id']),
+        body: stored.body,
+        etag: stored.etag,
+        model,
+      });
+    }
+    return templates;
+  }
+
+  /**
+   * Creates or replaces template `id`. The body is checked: `@id` (if given) equals `id`, `@type` names
+   * a device model, `displayName` is text, `capabilityModel` is a valid DTDL Interface whose `@id` no
+   * other template uses. `ifMatch` guards a replacement.
+   */
+  async put(id: string, input: unknown, ifMatch?: string): Promise<DeviceTemplate> {
+    if (!isValidDtmi(id)) {
+      throw new CentralError(
+        'CENTRAL_BAD_REQUEST',
+        `Template id ${JSON.stringify(id)} is not a DTMI (dtmi:<path>;<version>).`,
+      );
+    }
+    if (!isObject(input)) throw new CentralError('CENTRAL_BAD_REQUEST', 'The template must be a JSON object.');
+    if (input['@id'] !== undefined && input['@id'] !== id) {
+      throw new CentralError('CENTRAL_BAD_REQUEST', '@id in the body does not match the template id in the URL.');
+    }
+    const types = input['@type'] === undefined ? ['ModelDefinition', 'DeviceModel'] : [input['@type']].flat();
+    if (!types.includes('ModelDefinition') || !types.includes('DeviceModel')) {
+      throw new CentralError('CENTRAL_BAD_REQUEST', '@type must be ["ModelDefinition", "DeviceModel"].');
+    }
+    const displayName = input['displayName'];
+    if (displayName !== undefined && typeof displayName !== 'string' && !isObject(displayName)) {
+      throw new CentralError('CENTRAL_BAD_REQUEST', 'displayName must be a string (or a language map).');
+    }
+    const capabilityModel = input['capabilityModel'];
+    if (!isObject(capabilityModel)) {
+      throw new CentralError('CENTRAL_BAD_REQUEST', 'capabilityModel must be a DTDL Interface object.');
+    }
+    const modelId = capabilityModel['@id'];
+    if (typeof modelId !== 'string' || !isValidDtmi(modelId)) {
+      throw new CentralError('CENTRAL_INVALID_MODEL', 'capabilityModel needs an @id that is a DTMI.');
+    }
+    const model = await parseCapabilityModel(capabilityModel, this.#resolver);
+    const previous = this.#templates.get(id);
+    if (
+      ifMatch !== undefined &&
+      !ifMatchHolds(parseIfMatch(ifMatch, { allowUnquoted: true }), previous?.etag.replace(/"/g, ''))
+    ) {
+      throw new CentralError('CENTRAL_PRECONDITION_FAILED', 'The etag does not match; read the template again.');
+    }
+    for (const other of this.#templates.values()) {
+      if (other.id !== id && other.modelId === modelId) {
+        throw new CentralError(
+          'CENTRAL_CONFLICT',
+          `Template ${other.id} already has the capability model ${modelId}: a model id selects one template.`,
+        );
+      }
+    }
+    const { etag: _etag, ...rest } = input;
+    const body: JsonObject = { ...rest, '@id': id, '@type': types as JsonValue[] };
+    const template: DeviceTemplate = { id, modelId, body, etag: etagOf(body), model };
+    await this.#storage.saveDocument(KIND, id, { body, etag: template.etag } satisfies StoredTemplate);
+    this.#templates.set(id, template);
+    return template;
+  }
+
+  /** A template, or `CENTRAL_NOT_FOUND`. */
+  get(id: string): DeviceTemplate {
+    const template = this.#templates.get(id);
+    if (template === undefined) throw new CentralError('CENTRAL_NOT_FOUND', `Device template ${id} does not exist.`);
+    return template;
+  }
+
+  /** The template whose capability model is `modelId`, if any. */
+  forModel(modelId: string): DeviceTemplate | undefined {
+    for (const template of this.#templates.values()) if (template.modelId === modelId) return template;
+    return undefined;
+  }
+
+  /** A page of templates in id order, after `after` (the last id of the previous page). */
+  list(options: { top?: number; after?: string } = {}): { templates: DeviceTemplate[]; more: boolean } {
+    const top = Math.min(options.top ?? MAX_TEMPLATES_PAGE, MAX_TEMPLATES_PAGE);
+    const sorted = [...this.#templates.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const start = options.after === undefined ? 0 : sorted.findIndex((t) => t.id > options.after!);
+    const from = start < 0 ? sorted.length : start;
+    return { templates: sorted.slice(from, from + top), more: from + top < sorted.length };
+  }
+
+  /** Deletes a template; `inUse` says whether devices are assigned to it (then `CENTRAL_CONFLICT`). */
+  async delete(id: string, inUse: (templateId: string) => boolean = () => false): Promise<void> {
+    this.get(id);
+    if (inUse(id)) {
+      throw new CentralError(
+        'CENTRAL_CONFLICT',
+        `Device template ${id} is assigned to devices; migrate or delete them first.`,
+      );
+    }
+    await this.#storage.deleteDocument(KIND, id);
+    this.#templates.delete(id);
+  }
+
+  /** The REST view of a template: the body as stored, with its etag. */
+  view(template: DeviceTemplate): JsonObject {
+    return { ...template.body, etag: template.etag };
+  }
+}
