@@ -291,6 +291,28 @@ describe('plugboard up', () => {
         body: { payload: { modelId: demo.modelId } },
       });
       assert.equal(running.dps.getRegistration(demo.registrationId).modelId, demo.modelId);
+      // The printed `az iot central` arguments reach the Central app as the CLI builds its URL
+      // (`https://{app-id}.{central-dns-suffix}/…`, az-central-wire.md), with the manifest's token.
+      const az = /--app-id (\S+) --central-dns-suffix (\S+) --token/.exec(printed);
+      assert.ok(az, `the summary prints az iot central arguments:\n${printed}`);
+      const url = new URL(`https://${az[1]}.${az[2]}/api/deviceTemplates?api-version=2022-06-30-preview`);
+      const { request } = await import('node:https');
+      const listed = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = request(
+          url,
+          { headers: { authorization: manifest.api.token }, ca: readFileSync(manifest.caCertificate, 'utf8') },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8').on('data', (c: string) => (text += c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+      assert.equal(listed.status, 200, listed.text);
+      assert.deepEqual(JSON.parse(listed.text), { value: [] });
+      assert.equal(manifest.api.baseUrl, `https://${manifest.central.hostName}`);
       // --limit reached the listeners: a connection that never starts TLS is cut at 0.3 s, not 30 s.
       const { connect } = await import('node:net');
       const idle = connect({ host: manifest.dps.address, port: manifest.dps.mqttPort });

@@ -111,6 +111,26 @@ export async function up(
   }
 }
 
+/**
+ * The Central app's lines: its URL, and the `az iot central` arguments that reach it without a hosts
+ * entry (the CLI builds `https://{app-id}.{suffix}`, so `127.0.0` + `254` is the app's address).
+ */
+function centralLines(manifest: Manifest): string[] {
+  const { hostName, address, httpsPort } = manifest.central;
+  const port = httpsPort === 443 ? '' : `:${httpsPort}`;
+  const dot = address.lastIndexOf('.');
+  const lines = [
+    `  Central    ${manifest.api.baseUrl}  (REST API on ${address}${port}; admin API token in plugboard.json)`,
+  ];
+  if (dot > 0 && !address.includes(':')) {
+    lines.push(
+      `             az iot central ... --app-id ${address.slice(0, dot)} --central-dns-suffix ${address.slice(dot + 1)}${port} --token <api.token>`,
+      `             (or map ${hostName} to ${address} in /etc/hosts and use --app-id ${manifest.central.appId})`,
+    );
+  }
+  return lines;
+}
+
 function summary(manifest: Manifest, path: string): string {
   const group = manifest.enrollmentGroups.find((g) => g.id === DEFAULT_ENROLLMENT_GROUP);
   const lines = [
@@ -121,6 +141,7 @@ function summary(manifest: Manifest, path: string): string {
     ...manifest.hubs.map(
       (h) => `  ${h.name.padEnd(10)} ${h.hostName}  (mqtts:${h.mqttPort}  https/wss:${h.httpsPort})`,
     ),
+    ...centralLines(manifest),
     '',
     ...(group?.primaryKey === undefined
       ? []
