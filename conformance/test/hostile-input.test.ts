@@ -129,6 +129,7 @@ function snapshot(): string {
     registrations: platform.dps.listRegistrations(),
     templates: platform.central.templates.list().templates.map((t) => platform.central.templates.view(t)),
     tokens: platform.central.tokens.list(),
+    devices: platform.central.devices.list().devices,
   });
 }
 
@@ -291,6 +292,25 @@ function centralCases(): Record<string, RouteCase> {
       bodyLimit: MB,
     },
     'DELETE /api/deviceTemplates/:templateId': { path: `${absent}?${PV}`, bodyLimit: MB },
+    // Operators may manage devices: changes target an absent device (404), or a stale etag (412).
+    'GET /api/devices': { path: `/api/devices?${GA}`, bodyLimit: MB },
+    'GET /api/devices/:deviceId': { path: `/api/devices/absent-device?${GA}`, bodyLimit: MB },
+    'PUT /api/devices/:deviceId': {
+      path: `/api/devices/absent-device?${GA}`,
+      valid: { displayName: 'Hostile', enabled: true },
+      headers: STALE,
+      bodyLimit: MB,
+    },
+    'PATCH /api/devices/:deviceId': {
+      path: `/api/devices/absent-device?${GA}`,
+      valid: { displayName: 'Renamed' },
+      bodyLimit: MB,
+    },
+    'DELETE /api/devices/:deviceId': { path: `/api/devices/absent-device?${GA}`, bodyLimit: MB },
+    'GET /api/devices/:deviceId/credentials': {
+      path: `/api/devices/absent-device/credentials?${GA}`,
+      bodyLimit: MB,
+    },
     'GET /api/apiTokens': { path: `/api/apiTokens?${GA}`, bodyLimit: MB },
     'GET /api/apiTokens/:tokenId': { path: `/api/apiTokens/absent?${GA}`, bodyLimit: MB },
     'PUT /api/apiTokens/:tokenId': {

@@ -67,7 +67,15 @@ export interface PlatformOptions {
    * The IoT Central application: `{appId}.{domain}` (default `plugboard.central.local`) on its own
    * address (default `{loopbackPrefix}.254`), serving the Central REST API on the HTTPS port.
    */
-  central?: { appId?: string; domain?: string; address?: string; modelRepository?: string };
+  central?: {
+    appId?: string;
+    domain?: string;
+    address?: string;
+    /** A folder laid out as a DTDL model repository: templates are made from it for announced model ids. */
+    modelRepository?: string;
+    /** Devices registering for the first time are approved at once (default true). */
+    autoApprove?: boolean;
+  };
 }
 
 /** Where the Central application listens. */
@@ -192,6 +200,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const endpoints: HubEndpoint[] = [];
   const listeners: Listener[] = [];
   const hubs: Hub[] = [];
+  let centralApp: CentralApp | undefined;
   let tls: TlsMaterial | undefined;
   try {
     tls = await ensureTlsMaterial({
@@ -264,15 +273,20 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       httpsPort: dpsHttps.port,
       routes: dpsHttps.routes,
     };
+    const centralLog = logger.child({ component: 'central' });
     const central = await CentralApp.open({
       appId,
       hostName: appHostName,
       storage,
+      dps,
+      events,
+      onError: (err: unknown) => centralLog.error({ err }, 'Central event handling failed'),
+      ...(options.central?.autoApprove === undefined ? {} : { devices: { autoApprove: options.central.autoApprove } }),
       ...(options.central?.modelRepository === undefined
         ? {}
         : { resolver: createFsDmrResolver(resolve(options.central.modelRepository)) }),
     });
-    const centralLog = logger.child({ component: 'central' });
+    centralApp = central;
     const centralHttps = await listenHttps({
       tls,
       address: centralAddress,
@@ -332,6 +346,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       async close() {
         if (closed) return;
         closed = true;
+        central.close();
         for (const hub of hubs) hub.close();
         for (const listener of listeners.reverse()) {
           await listener.close().catch((err: unknown) => logger.warn({ err }, 'close failed'));
@@ -340,6 +355,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       },
     };
   } catch (error) {
+    centralApp?.close();
     for (const hub of hubs) hub.close();
     for (const listener of listeners.reverse()) await listener.close().catch(() => undefined);
     if (options.storage === undefined) await storage.close();

@@ -1,11 +1,14 @@
 /**
- * The IoT Central application as a part of the platform: its id and host name, API tokens and device
- * templates (devices, properties, commands and telemetry views build on these). A sibling of the hubs
+ * The IoT Central application as a part of the platform: its id and host name, API tokens, device
+ * templates and devices (properties, commands and telemetry views build on these). A sibling of the hubs
  * and DPS: it reads the platform's event stream and calls the core, never a protocol edge.
  */
 import type { DtmiResolver } from '@plugboard/dtdl';
+import type { ProvisioningService } from '../core/dps.js';
+import type { PlatformEventStream } from '../core/events.js';
 import type { Storage } from '../storage/port.js';
 import { ApiTokens, CENTRAL_ROLES } from './api-tokens.js';
+import { CentralDevices, type DeviceAdmissionSettings } from './devices.js';
 import { DeviceTemplates } from './templates.js';
 
 /** Options for {@link CentralApp.open}. */
@@ -15,9 +18,16 @@ export interface CentralAppOptions {
   /** The host name its REST API answers on (`{appId}.{domain}`). */
   hostName: string;
   storage: Storage;
+  /** The provisioning service the application's devices register with (the app admits them). */
+  dps: ProvisioningService;
+  /** The platform's event stream (connections announce model ids). */
+  events: PlatformEventStream;
+  devices?: Partial<DeviceAdmissionSettings>;
   /** Where models that templates reference are looked up (a model repository folder, say). */
   resolver?: DtmiResolver;
   now?: () => number;
+  /** Where failures of event handling are reported (a log). */
+  onError?: (error: unknown) => void;
 }
 
 const SETTINGS_KIND = 'central-settings';
@@ -28,7 +38,7 @@ export const ADMIN_TOKEN_ID = 'plugboard-admin';
  * One Central application.
  *
  * @example
- * const central = await CentralApp.open({ appId: 'plugboard', hostName: 'plugboard.central.local', storage });
+ * const central = await CentralApp.open({ appId: 'plugboard', hostName: 'plugboard.central.local', storage, dps, events });
  * central.adminToken; // 'SharedAccessSignature sr=plugboard&sig=…&skn=plugboard-admin&se=…'
  */
 export class CentralApp {
@@ -36,15 +46,33 @@ export class CentralApp {
   readonly hostName: string;
   readonly tokens: ApiTokens;
   readonly templates: DeviceTemplates;
+  readonly devices: CentralDevices;
   /** The admin API token created on first start (written to plugboard.json). */
   readonly adminToken: string;
 
-  private constructor(options: CentralAppOptions, tokens: ApiTokens, templates: DeviceTemplates, adminToken: string) {
+  readonly #stopEvents: () => void;
+
+  private constructor(
+    options: CentralAppOptions,
+    parts: { tokens: ApiTokens; templates: DeviceTemplates; devices: CentralDevices },
+    adminToken: string,
+    onError: (error: unknown) => void,
+  ) {
     this.appId = options.appId;
     this.hostName = options.hostName;
-    this.tokens = tokens;
-    this.templates = templates;
+    this.tokens = parts.tokens;
+    this.templates = parts.templates;
+    this.devices = parts.devices;
     this.adminToken = adminToken;
+    this.#stopEvents = options.events.subscribe((event) => {
+      this.devices.onEvent(event).catch(onError);
+    });
+  }
+
+  /** Stops following the event stream and lets DPS admit devices without the application. */
+  close(): void {
+    this.#stopEvents();
+    this.devices.detach();
   }
 
   /** Loads (or initialises) the application. */
@@ -77,6 +105,18 @@ export class CentralApp {
       storage,
       ...(options.resolver === undefined ? {} : { resolver: options.resolver }),
     });
-    return new CentralApp(options, tokens, templates, adminToken ?? '');
+    const devices = await CentralDevices.open({
+      storage,
+      templates,
+      dps: options.dps,
+      autoTemplate: (modelId) => templates.fromRepository(modelId),
+      ...(options.devices === undefined ? {} : { settings: options.devices }),
+    });
+    return new CentralApp(
+      options,
+      { tokens, templates, devices },
+      adminToken ?? '',
+      options.onError ?? (() => undefined),
+    );
   }
 }

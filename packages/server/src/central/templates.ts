@@ -172,6 +172,44 @@ export class DeviceTemplates {
     return undefined;
   }
 
+  /**
+   * Makes a template for `modelId` from the model repository (as Central generates one from the public
+   * repository when a device announces a model no template has). False when there is no repository or
+   * it does not hold a valid model of that id.
+   */
+  async fromRepository(modelId: string): Promise<boolean> {
+    if (this.#resolver === undefined || !isValidDtmi(modelId) || this.forModel(modelId) !== undefined) return false;
+    let documents: readonly unknown[];
+    try {
+      documents = await this.#resolver([modelId], { signal: AbortSignal.timeout(10_000) });
+    } catch {
+      return false;
+    }
+    const capabilityModel = documents
+      .map((d): unknown => {
+        // Resolvers answer with JSON text (as fetched) or parsed documents.
+        if (typeof d !== 'string') return d;
+        try {
+          return JSON.parse(d) as unknown;
+        } catch {
+          return undefined;
+        }
+      })
+      .flatMap((d) => (Array.isArray(d) ? (d as unknown[]) : [d]))
+      .find((d): d is JsonObject => isObject(d) && d['@id'] === modelId);
+    if (capabilityModel === undefined) return false;
+    const name = capabilityModel['displayName'];
+    try {
+      await this.put(modelId, {
+        displayName: typeof name === 'string' || isObject(name) ? name : modelId,
+        capabilityModel,
+      });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** A page of templates in id order, after `after` (the last id of the previous page). */
   list(options: { top?: number; after?: string } = {}): { templates: DeviceTemplate[]; more: boolean } {
     const top = Math.min(options.top ?? MAX_TEMPLATES_PAGE, MAX_TEMPLATES_PAGE);

@@ -178,6 +178,17 @@ export const DPS_QUOTA_PROFILES = {
   dps: { registrations: { limit: 1000, windowSeconds: 60 }, pollsPerDevice: { limit: 5, windowSeconds: 10 } },
 } as const satisfies Record<string, DpsQuotas>;
 
+/**
+ * What the application built on DPS (the IoT Central app) says about a device that registers: it may
+ * refuse it (blocked, waiting for approval) and learns of each assignment before the device does.
+ */
+export interface RegistrationAdmission {
+  /** After attestation, before assignment: throw a {@link DpsError} (`DPS_DEVICE_BLOCKED`, 400209) to refuse. */
+  admit(registration: { registrationId: string; modelId?: string }): Promise<void>;
+  /** The device was assigned; awaited before the operation reports `assigned`. */
+  assigned(record: RegistrationRecord): Promise<void>;
+}
+
 /** Options for {@link ProvisioningService.open}. */
 export interface ProvisioningServiceOptions {
   /** The host name devices use as `provisioningHost`. */
@@ -200,7 +211,8 @@ export interface ProvisioningServiceOptions {
  * DPS registration ids: up to 128 letters, digits and `- . _ :`, the first a letter or digit, the last a
  * letter, digit or `-`; case-insensitive (`Dev1` and `dev1` are one registration).
  */
-const REGISTRATION_ID = /^[a-z0-9](?:[a-z0-9\-._:]{0,126}[a-z0-9-])?$/i;
+export const REGISTRATION_ID_PATTERN = /^[a-z0-9](?:[a-z0-9\-._:]{0,126}[a-z0-9-])?$/i;
+const REGISTRATION_ID = REGISTRATION_ID_PATTERN;
 const GROUP_ID = /^[A-Za-z0-9\-._:]{1,128}$/;
 const OPERATION_TTL_MS = 10 * 60_000;
 const MAX_PAYLOAD_BYTES = 4096;
@@ -326,6 +338,7 @@ export class ProvisioningService {
   readonly #registrationRate = new WindowCounter();
   readonly #events: PlatformEventStream | undefined;
   readonly #pollRate = new WindowCounter();
+  #admission: RegistrationAdmission | undefined;
 
   private constructor(
     options: ProvisioningServiceOptions,
@@ -373,6 +386,11 @@ export class ProvisioningService {
 
   #iso(ms = this.#now()): string {
     return new Date(ms).toISOString();
+  }
+
+  /** Lets the application on top admit or refuse registering devices and learn of assignments. */
+  setAdmission(admission: RegistrationAdmission | undefined): void {
+    this.#admission = admission;
   }
 
   /** Linked hubs, by name. */
@@ -823,11 +841,16 @@ export class ProvisioningService {
       this.#log.info({ registrationId: request.registrationId }, 'registration refused: enrollment disabled');
       this.#events?.emit({ type: 'registration', registrationId: request.registrationId, outcome: 'disabled' });
     } else {
+      await this.#admission?.admit({
+        registrationId: request.registrationId,
+        ...(modelId === undefined ? {} : { modelId }),
+      });
       const record = await this.#assign(request.registrationId, attested, enrollmentSettings, {
         ...(payload === undefined ? {} : { payload }),
         ...(modelId === undefined ? {} : { modelId }),
         force: request.forceRegistration === true,
       });
+      await this.#admission?.assigned(record);
       status = { operationId, status: 'assigned', registrationState: this.registrationState(record) };
       this.stats.assigned += 1;
       this.#events?.emit({

@@ -3,7 +3,8 @@
  * `az iot central device-template` sends) on the application's host name, as `az iot central` sends and
  * reads it (../shared/reference/az-central-wire.md): API-token auth with roles, `{"value", "nextLink"}`
  * collections whose last page has no `nextLink`, raw `:` and `;` in template ids, errors as
- * `{"error":{"code","message","requestId","time"}}`. This file: device templates and API tokens.
+ * `{"error":{"code","message","requestId","time"}}`. This file: the shared route kit, errors, device
+ * templates and API tokens; devices are in central-devices-api.ts.
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -13,6 +14,7 @@ import type { CentralApp } from '../../central/app.js';
 import { CentralError } from '../../central/errors.js';
 import type { JsonObject, JsonValue } from '../../core/model.js';
 import { logRefusal, requestLogFields } from '../log-fields.js';
+import { registerCentralDeviceApi } from './central-devices-api.js';
 import { isJsonError, jsonErrorStatus } from './json-body.js';
 
 const API_VERSION = /^\d{4}-\d{2}-\d{2}(-preview)?$/;
@@ -39,8 +41,60 @@ export function sendCentralError(reply: FastifyReply, error: CentralError): Fast
     );
 }
 
-function json(reply: FastifyReply, status: number, body: JsonValue): FastifyReply {
+/** Sends a JSON answer. */
+export function json(reply: FastifyReply, status: number, body: JsonValue): FastifyReply {
   return reply.code(status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(body));
+}
+
+/** What every Central route does: authorise, check the api-version, read the body, page. */
+export interface CentralRouteKit {
+  /** Authorises the request for `permission` and checks its api-version. */
+  guard(request: FastifyRequest, permission: CentralPermission): void;
+  /** The JSON body (a Buffer means it was not sent as JSON). */
+  body(request: FastifyRequest): unknown;
+  /** The next page's link: the same path with the same api-version and where to continue. */
+  nextLink(request: FastifyRequest, after: string): string;
+  /** `$top` (1–100), if given. */
+  top(request: FastifyRequest): number | undefined;
+  /** `$skiptoken`, if given. */
+  skipToken(request: FastifyRequest): string | undefined;
+}
+
+function centralRouteKit(central: CentralApp): CentralRouteKit {
+  return {
+    guard(request, permission) {
+      const authorization = request.headers['authorization'];
+      central.tokens.authorize(typeof authorization === 'string' ? authorization : undefined, permission);
+      const version = (request.query as Record<string, unknown>)['api-version'];
+      if (typeof version !== 'string' || !API_VERSION.test(version)) {
+        throw new CentralError('CENTRAL_BAD_REQUEST', 'api-version is required, e.g. ?api-version=2022-07-31.');
+      }
+    },
+    body(request) {
+      if (Buffer.isBuffer(request.body)) {
+        throw new CentralError('CENTRAL_BAD_REQUEST', 'Send the body as JSON (content-type application/json).');
+      }
+      return request.body;
+    },
+    nextLink(request, after) {
+      const host = request.headers['host'] ?? central.hostName;
+      const url = new URL(request.url, `https://${host}`);
+      url.searchParams.set('$skiptoken', after);
+      return url.toString();
+    },
+    top(request) {
+      const raw = (request.query as Record<string, unknown>)['$top'];
+      if (raw === undefined) return undefined;
+      const n = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+      if (!(n >= 1 && n <= 100))
+        throw new CentralError('CENTRAL_BAD_REQUEST', '$top must be an integer from 1 to 100.');
+      return n;
+    },
+    skipToken(request) {
+      const skip = (request.query as Record<string, unknown>)['$skiptoken'];
+      return typeof skip === 'string' ? skip : undefined;
+    },
+  };
 }
 
 /**
@@ -76,38 +130,9 @@ export function registerCentralApi(app: FastifyInstance, central: CentralApp, lo
     ),
   );
 
-  /** Authorises the request for `permission` and checks its api-version. */
-  const guard = (request: FastifyRequest, permission: CentralPermission): void => {
-    const authorization = request.headers['authorization'];
-    central.tokens.authorize(typeof authorization === 'string' ? authorization : undefined, permission);
-    const version = (request.query as Record<string, unknown>)['api-version'];
-    if (typeof version !== 'string' || !API_VERSION.test(version)) {
-      throw new CentralError('CENTRAL_BAD_REQUEST', 'api-version is required, e.g. ?api-version=2022-07-31.');
-    }
-  };
-
-  const body = (request: FastifyRequest): unknown => {
-    if (Buffer.isBuffer(request.body)) {
-      throw new CentralError('CENTRAL_BAD_REQUEST', 'Send the body as JSON (content-type application/json).');
-    }
-    return request.body;
-  };
-
-  /** The next page's link: the same path with the same api-version and where to continue. */
-  const nextLink = (request: FastifyRequest, after: string): string => {
-    const host = request.headers['host'] ?? central.hostName;
-    const url = new URL(request.url, `https://${host}`);
-    url.searchParams.set('$skiptoken', after);
-    return url.toString();
-  };
-
-  const top = (request: FastifyRequest): number | undefined => {
-    const raw = (request.query as Record<string, unknown>)['$top'];
-    if (raw === undefined) return undefined;
-    const n = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-    if (!(n >= 1 && n <= 100)) throw new CentralError('CENTRAL_BAD_REQUEST', '$top must be an integer from 1 to 100.');
-    return n;
-  };
+  const kit = centralRouteKit(central);
+  const { guard, body, nextLink, top } = kit;
+  registerCentralDeviceApi(app, central, kit);
 
   // ---- device templates
   app.get('/api/deviceTemplates', async (request, reply) => {
@@ -165,7 +190,7 @@ export function registerCentralApi(app: FastifyInstance, central: CentralApp, lo
     '/api/deviceTemplates/:templateId',
     async (request: FastifyRequest<{ Params: { templateId: string } }>, reply) => {
       guard(request, 'build');
-      await central.templates.delete(request.params.templateId);
+      await central.templates.delete(request.params.templateId, (id) => central.devices.usesTemplate(id));
       return reply.code(204).send();
     },
   );

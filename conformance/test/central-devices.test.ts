@@ -1,0 +1,362 @@
+/**
+ * The Central application's devices: official-SDK devices provisioning through DPS are admitted,
+ * marked provisioned and assigned the template of the model id they announce; the REST routes of
+ * `az iot central device list|show|create|update|delete|show-credentials` in the shapes the CLI sends
+ * and reads (../shared/reference/az-central-wire.md); blocking, approval and migration (protocol.md §7.4).
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import deviceSdk from 'azure-iot-device';
+import mqttTransport from 'azure-iot-device-mqtt';
+import provisioningSdk from 'azure-iot-provisioning-device';
+import provisioningMqtt from 'azure-iot-provisioning-device-mqtt';
+import symmetricKeySecurity from 'azure-iot-security-symmetric-key';
+import { deriveDeviceKey } from '@plugboard/protocol';
+import { CENTRAL_ROLES } from '@plugboard/server';
+import { centralRequest, eventually, startTestPlatform, withTimeout, type TestPlatform } from './harness.js';
+
+const { Client } = deviceSdk;
+const { Mqtt } = mqttTransport;
+const { ProvisioningDeviceClient } = provisioningSdk;
+const { Mqtt: ProvisioningMqtt } = provisioningMqtt;
+const { SymmetricKeySecurityClient } = symmetricKeySecurity;
+
+const SAMPLES = new URL('../../../shared/corpora/dtdl-spec/v2/samples/', import.meta.url).pathname;
+const THERMOSTAT = JSON.parse(readFileSync(join(SAMPLES, 'Thermostat.json'), 'utf8')) as Record<string, unknown>;
+const THERMOSTAT_ID = 'dtmi:com:example:Thermostat;1';
+const TEMPLATE_ID = 'dtmi:plugboard:thermostatTemplate;1';
+const GROUP_KEY = 'Z3JvdXBrZXlncm91cGtleWdyb3Vwa2V5MTIzNDU2Nzg=';
+const SECONDARY = 'c2Vjb25kYXJ5a2V5c2Vjb25kYXJ5a2V5MTIzNDU2Nzg=';
+const GA = 'api-version=2022-07-31';
+const PV = 'api-version=2022-06-30-preview';
+
+let platform: TestPlatform;
+let models: string;
+
+before(async () => {
+  // A model repository folder holding one model no template has.
+  models = mkdtempSync(join(tmpdir(), 'plugboard-models-'));
+  mkdirSync(join(models, 'dtmi/com/example'), { recursive: true });
+  writeFileSync(
+    join(models, 'dtmi/com/example/humidity-1.json'),
+    JSON.stringify({
+      '@context': 'dtmi:dtdl:context;2',
+      '@id': 'dtmi:com:example:Humidity;1',
+      '@type': 'Interface',
+      displayName: 'Humidity sensor',
+      contents: [{ '@type': 'Telemetry', name: 'humidity', schema: 'double' }],
+    }),
+  );
+  platform = await startTestPlatform({ hubs: 2, central: { modelRepository: models } });
+  await platform.dps.putEnrollmentGroup('SAS-IoT-Devices', {
+    attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: GROUP_KEY, secondaryKey: SECONDARY } },
+  });
+  const created = await centralRequest(platform, {
+    method: 'PUT',
+    path: `/api/deviceTemplates/${TEMPLATE_ID}?${PV}`,
+    body: { '@type': ['ModelDefinition', 'DeviceModel'], displayName: 'Thermostat', capabilityModel: THERMOSTAT },
+  });
+  assert.equal(created.status, 200, created.text);
+});
+after(async () => {
+  await platform?.dispose();
+  rmSync(models, { recursive: true, force: true });
+});
+
+type Registration = { assignedHub: string; deviceId: string };
+
+/** Registers with the official provisioning SDK over MQTT and a group-derived key. */
+async function provision(deviceId: string, payload?: unknown): Promise<Registration> {
+  const key = await deriveDeviceKey(GROUP_KEY, deviceId);
+  const client = ProvisioningDeviceClient.create(
+    platform.dps.hostName,
+    platform.dps.idScope,
+    new ProvisioningMqtt(),
+    new SymmetricKeySecurityClient(deviceId, key) as never,
+  );
+  if (payload !== undefined) client.setProvisioningPayload(payload as never);
+  return (await withTimeout(client.register() as Promise<unknown>, 20_000, 'register')) as Registration;
+}
+
+/** The refusal the provisioning SDK reports (its error carries DPS's body in `result`). */
+async function provisionRefusal(deviceId: string): Promise<{ errorCode?: number; message?: string }> {
+  try {
+    await provision(deviceId);
+  } catch (error) {
+    const e = error as { result?: { errorCode?: number; message?: string }; message?: string };
+    return e.result ?? { message: e.message ?? String(error) };
+  }
+  assert.fail(`${deviceId} was provisioned`);
+}
+
+async function connect(registration: Registration, modelId?: string) {
+  const key = await deriveDeviceKey(GROUP_KEY, registration.deviceId);
+  const client = Client.fromConnectionString(
+    `HostName=${registration.assignedHub};DeviceId=${registration.deviceId};SharedAccessKey=${key}`,
+    Mqtt,
+  );
+  if (modelId !== undefined) await client.setOptions({ modelId });
+  await withTimeout(client.open(), 15_000, 'open');
+  return client;
+}
+
+async function device(id: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await centralRequest(platform, { method: 'GET', path: `/api/devices/${id}?${GA}` });
+  return { status: response.status, body: response.body as Record<string, unknown> };
+}
+
+function errorOf(response: { body: unknown }): { code: string; message: string } {
+  return (response.body as { error: { code: string; message: string } }).error;
+}
+
+describe('[Central] devices provisioned through DPS', () => {
+  it('an official-SDK device announcing a template model is admitted, provisioned and assigned that template', async () => {
+    const registration = await provision('thermo-1', { modelId: THERMOSTAT_ID });
+    const shown = await device('thermo-1');
+    assert.equal(shown.status, 200);
+    assert.deepEqual(
+      { ...shown.body, etag: undefined },
+      {
+        id: 'thermo-1',
+        etag: undefined,
+        displayName: 'thermo-1',
+        enabled: true,
+        provisioned: true,
+        simulated: false,
+        organizations: [],
+        template: TEMPLATE_ID,
+      },
+    );
+    assert.equal(typeof shown.body['etag'], 'string');
+    const client = await connect(registration, THERMOSTAT_ID);
+    await client.close();
+  });
+
+  it('an unknown model leaves the device unassigned until it is migrated to a template', async () => {
+    await provision('unknown-model-1', { modelId: 'dtmi:com:example:Nothing;1' });
+    const shown = await device('unknown-model-1');
+    assert.equal(shown.body['provisioned'], true);
+    assert.equal('template' in shown.body, false, 'no template field while unassigned');
+    const migrated = await centralRequest(platform, {
+      method: 'PATCH',
+      path: `/api/devices/unknown-model-1?${GA}`,
+      body: { template: TEMPLATE_ID },
+    });
+    assert.equal(migrated.status, 200, migrated.text);
+    assert.equal((migrated.body as { template: string }).template, TEMPLATE_ID);
+  });
+
+  it('a model found in the model repository folder becomes a template the device is assigned', async () => {
+    await provision('humid-1', { modelId: 'dtmi:com:example:Humidity;1' });
+    const shown = await device('humid-1');
+    assert.equal(shown.body['template'], 'dtmi:com:example:Humidity;1');
+    const template = await centralRequest(platform, {
+      method: 'GET',
+      path: `/api/deviceTemplates/dtmi:com:example:Humidity;1?${PV}`,
+    });
+    assert.equal(template.status, 200, template.text);
+    assert.equal((template.body as { displayName: string }).displayName, 'Humidity sensor');
+  });
+
+  it('a device that announces its model only in the MQTT user name is assigned on connect', async () => {
+    const registration = await provision('late-model-1');
+    assert.equal('template' in (await device('late-model-1')).body, false);
+    const client = await connect(registration, THERMOSTAT_ID);
+    try {
+      await eventually(async () =>
+        (await device('late-model-1')).body['template'] === TEMPLATE_ID ? true : undefined,
+      );
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('blocking drops the connection, refuses the hub and DPS (400209); unblocking lets it back', async () => {
+    const registration = await provision('block-1', { modelId: THERMOSTAT_ID });
+    const client = await connect(registration);
+    const hub = platform.hubs.find((h) => h.hostName === registration.assignedHub)!;
+    assert.equal(hub.isConnected({ deviceId: 'block-1' }), true);
+    const current = await device('block-1');
+    // As `az iot central device update --enable false` sends it: the whole device, read-only fields included.
+    const blocked = await centralRequest(platform, {
+      method: 'PATCH',
+      path: `/api/devices/block-1?${GA}`,
+      body: { ...current.body, enabled: false },
+    });
+    assert.equal(blocked.status, 200, blocked.text);
+    assert.equal((blocked.body as { enabled: boolean }).enabled, false);
+    await eventually(() => (hub.isConnected({ deviceId: 'block-1' }) ? undefined : true));
+    await client.close();
+    await assert.rejects(connect(registration), 'the hub refuses a blocked device');
+    const refusal = await provisionRefusal('block-1');
+    assert.equal(refusal.errorCode, 400209, JSON.stringify(refusal));
+    assert.match(String(refusal.message), /blocked/);
+
+    const unblocked = await centralRequest(platform, {
+      method: 'PATCH',
+      path: `/api/devices/block-1?${GA}`,
+      body: { enabled: true },
+    });
+    assert.equal(unblocked.status, 200, unblocked.text);
+    const again = await connect(registration);
+    await again.close();
+    assert.equal((await provision('block-1')).deviceId, 'block-1');
+  });
+
+  it('with auto-approve off a new device waits for approval (400209) until approved', async () => {
+    platform.central.devices.settings.autoApprove = false;
+    try {
+      const refusal = await provisionRefusal('approve-1');
+      assert.equal(refusal.errorCode, 400209, JSON.stringify(refusal));
+      assert.match(String(refusal.message), /waiting for approval/);
+      const waiting = await device('approve-1');
+      assert.equal(waiting.body['enabled'], false);
+      assert.equal(waiting.body['provisioned'], false);
+      const approved = await centralRequest(platform, {
+        method: 'PATCH',
+        path: `/api/devices/approve-1?${GA}`,
+        body: { enabled: true },
+      });
+      assert.equal(approved.status, 200, approved.text);
+      assert.equal((await provision('approve-1')).deviceId, 'approve-1');
+      assert.equal((await device('approve-1')).body['provisioned'], true);
+    } finally {
+      platform.central.devices.settings.autoApprove = true;
+    }
+  });
+});
+
+describe('[Central] device routes', () => {
+  it('device create (PUT as az sends it) then show; the credentials provision the device', async () => {
+    const created = await centralRequest(platform, {
+      method: 'PUT',
+      path: `/api/devices/made-1?${GA}`,
+      body: { displayName: 'Made one', enabled: true, simulated: false, template: TEMPLATE_ID },
+    });
+    assert.equal(created.status, 200, created.text);
+    const body = created.body as Record<string, unknown>;
+    assert.equal(body['provisioned'], false);
+    assert.equal(body['template'], TEMPLATE_ID);
+    assert.equal(body['displayName'], 'Made one');
+    const credentials = await centralRequest(platform, {
+      method: 'GET',
+      path: `/api/devices/made-1/credentials?${GA}`,
+    });
+    assert.equal(credentials.status, 200, credentials.text);
+    const { idScope, symmetricKey } = credentials.body as {
+      idScope: string;
+      symmetricKey: { primaryKey: string; secondaryKey: string };
+    };
+    assert.equal(idScope, platform.dps.idScope);
+    assert.equal(symmetricKey.primaryKey, await deriveDeviceKey(GROUP_KEY, 'made-1'));
+    assert.equal(symmetricKey.secondaryKey, await deriveDeviceKey(SECONDARY, 'made-1'));
+    await provision('made-1');
+    const shown = await device('made-1');
+    assert.equal(shown.body['provisioned'], true);
+    assert.equal(shown.body['template'], TEMPLATE_ID, 'a template set at creation is kept');
+    assert.equal(shown.body['displayName'], 'Made one');
+  });
+
+  it('device update sends the whole current device back: read-only fields are ignored, the etag is checked', async () => {
+    await centralRequest(platform, { method: 'PUT', path: `/api/devices/upd-1?${GA}`, body: { displayName: 'upd-1' } });
+    const current = (await device('upd-1')).body;
+    const updated = await centralRequest(platform, {
+      method: 'PATCH',
+      path: `/api/devices/upd-1?${GA}`,
+      body: { ...current, displayName: 'Renamed', provisioned: true },
+    });
+    assert.equal(updated.status, 200, updated.text);
+    const after = updated.body as Record<string, unknown>;
+    assert.equal(after['displayName'], 'Renamed');
+    assert.equal(after['provisioned'], false, 'provisioned is read-only');
+    assert.notEqual(after['etag'], current['etag']);
+    const stale = await centralRequest(platform, {
+      method: 'PATCH',
+      path: `/api/devices/upd-1?${GA}`,
+      body: { ...current, displayName: 'Lost update' },
+    });
+    assert.equal(stale.status, 412, stale.text);
+    assert.equal(errorOf(stale).code, 'PreconditionFailed');
+    assert.equal((await device('upd-1')).body['displayName'], 'Renamed');
+  });
+
+  it('device list pages with $top and nextLink; the last page has no nextLink', async () => {
+    for (const id of ['page-a', 'page-b', 'page-c']) {
+      await centralRequest(platform, { method: 'PUT', path: `/api/devices/${id}?${GA}`, body: {} });
+    }
+    const seen: string[] = [];
+    let path: string | undefined = `/api/devices?${PV}&$top=2`;
+    for (let pages = 0; path !== undefined; pages++) {
+      assert.ok(pages < 100, 'the pages end');
+      const response = await centralRequest(platform, { method: 'GET', path });
+      assert.equal(response.status, 200, response.text);
+      const page = response.body as { value: { id: string }[]; nextLink?: string };
+      seen.push(...page.value.map((d) => d.id));
+      // az follows nextLink verbatim.
+      path = page.nextLink === undefined ? undefined : new URL(page.nextLink).pathname + new URL(page.nextLink).search;
+    }
+    for (const id of ['page-a', 'page-b', 'page-c']) assert.ok(seen.includes(id), `${id} is listed`);
+    assert.equal(new Set(seen).size, seen.length, 'no device is listed twice');
+  });
+
+  it('device delete answers 204 and removes the registration and the hub identity', async () => {
+    const registration = await provision('del-1');
+    const hub = platform.hubs.find((h) => h.hostName === registration.assignedHub)!;
+    assert.equal(hub.has({ deviceId: 'del-1' }), true);
+    const deleted = await centralRequest(platform, { method: 'DELETE', path: `/api/devices/del-1?${GA}` });
+    assert.equal(deleted.status, 204);
+    assert.equal(hub.has({ deviceId: 'del-1' }), false);
+    assert.throws(() => platform.dps.getRegistration('del-1'));
+    const gone = await device('del-1');
+    assert.equal(gone.status, 404);
+    assert.equal(errorOf({ body: gone.body }).code, 'NotFound');
+  });
+
+  it('bad device input gets a Central error and changes nothing', async () => {
+    const cases: { body: unknown; status: number; match: RegExp }[] = [
+      { body: { enabled: 'yes' }, status: 400, match: /enabled must be true or false/ },
+      { body: { displayName: 42 }, status: 400, match: /displayName/ },
+      { body: { organizations: 'x' }, status: 400, match: /organizations/ },
+      { body: { colour: 'red' }, status: 400, match: /Unknown device field "colour"/ },
+      { body: [1], status: 400, match: /JSON object/ },
+      { body: { template: 'dtmi:com:example:Absent;1' }, status: 404, match: /Absent/ },
+    ];
+    for (const c of cases) {
+      const response = await centralRequest(platform, {
+        method: 'PUT',
+        path: `/api/devices/bad-1?${GA}`,
+        body: c.body,
+      });
+      assert.equal(response.status, c.status, `${JSON.stringify(c.body)}: ${response.text}`);
+      assert.match(errorOf(response).message, c.match);
+    }
+    assert.equal((await device('bad-1')).status, 404, 'nothing was created');
+    const badId = await centralRequest(platform, { method: 'PUT', path: `/api/devices/bad%20id?${GA}`, body: {} });
+    assert.equal(badId.status, 400, badId.text);
+  });
+
+  it('an operator token manages devices; a template in use cannot be deleted', async () => {
+    const token = await centralRequest(platform, {
+      method: 'PUT',
+      path: `/api/apiTokens/devices-operator?${GA}`,
+      body: { roles: [{ role: CENTRAL_ROLES.operator }] },
+    });
+    const operator = (token.body as { token: string }).token;
+    const created = await centralRequest(platform, {
+      method: 'PUT',
+      path: `/api/devices/op-1?${GA}`,
+      body: { template: TEMPLATE_ID },
+      token: operator,
+    });
+    assert.equal(created.status, 200, created.text);
+    const inUse = await centralRequest(platform, {
+      method: 'DELETE',
+      path: `/api/deviceTemplates/${TEMPLATE_ID}?${PV}`,
+    });
+    assert.equal(inUse.status, 409, inUse.text);
+    assert.match(errorOf(inUse).message, /assigned to devices/);
+  });
+});

@@ -1,0 +1,425 @@
+/**
+ * The devices of a Central application (protocol.md §7.4, az-central-wire.md): the record the REST API
+ * shows — `{id, etag, displayName, template, enabled, provisioned, simulated, organizations}` — and how
+ * it drives the provisioning service and the hubs. A device registering through DPS is admitted or
+ * refused here (blocked, or waiting for approval when auto-approve is off: DPS answers 400209), is
+ * marked provisioned once assigned, and is given the template whose capability model it announces (in
+ * its DPS payload, or in its MQTT `model-id` when it connects). Blocking disables its hub identity, which
+ * drops its connections and refuses new ones; unblocking enables it again.
+ */
+import { createHash } from 'node:crypto';
+import { parseIfMatch, ifMatchHolds } from '@plugboard/protocol';
+import { DpsError } from '../core/dps-errors.js';
+import {
+  REGISTRATION_ID_PATTERN,
+  type ProvisioningService,
+  type RegistrationAdmission,
+  type RegistrationRecord,
+} from '../core/dps.js';
+import type { PlatformEvent } from '../core/events.js';
+import type { Hub } from '../core/hub.js';
+import type { JsonObject, JsonValue } from '../core/model.js';
+import { hmacBase64 } from '../core/sas.js';
+import type { Storage } from '../storage/port.js';
+import { CentralError } from './errors.js';
+import type { DeviceTemplates } from './templates.js';
+
+/** A stored device. */
+export interface CentralDevice {
+  id: string;
+  displayName: string;
+  /** The assigned template's id; absent while the device is unassigned. */
+  template?: string;
+  enabled: boolean;
+  provisioned: boolean;
+  simulated: boolean;
+  organizations: string[];
+  etag: string;
+  /** The model id the device last announced (DPS payload or MQTT `model-id`). */
+  modelId?: string;
+  /** The hub DPS assigned it to. */
+  hub?: string;
+}
+
+/** Status as the UI and `az iot central device registration-info` derive it (protocol.md §7.4). */
+export type CentralDeviceStatus = 'waitingForApproval' | 'blocked' | 'unassociated' | 'registered' | 'provisioned';
+
+/** Application settings that decide what happens to a device registering for the first time. */
+export interface DeviceAdmissionSettings {
+  /** A device unknown to the application that registers with group credentials is enabled (default true). */
+  autoApprove: boolean;
+}
+
+/** Options for {@link CentralDevices.open}. */
+export interface CentralDevicesOptions {
+  storage: Storage;
+  templates: DeviceTemplates;
+  dps: ProvisioningService;
+  settings?: Partial<DeviceAdmissionSettings>;
+  /** Makes a template for a model id no template has yet (from a model repository); true if it did. */
+  autoTemplate?: (modelId: string) => Promise<boolean>;
+}
+
+const KIND = 'central-device';
+const MAX_PAGE = 100;
+/** A device id is the DPS registration id of the device, so it follows the registration id rule. */
+const DEVICE_ID = REGISTRATION_ID_PATTERN;
+const BLOCKED_REASON = 'blocked by an operator in the IoT Central application';
+const WRITABLE_FIELDS = new Set(['displayName', 'template', 'enabled', 'simulated', 'organizations']);
+const READ_ONLY_FIELDS = new Set(['id', 'etag', 'provisioned']);
+
+/** The writable fields of a device body, checked; `template: null` unassigns. */
+interface DeviceChanges {
+  displayName?: string;
+  template?: string | null;
+  enabled?: boolean;
+  simulated?: boolean;
+  organizations?: string[];
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function etagOf(device: Omit<CentralDevice, 'etag'>): string {
+  const { hub: _hub, modelId: _modelId, ...shown } = device;
+  return `"${createHash('sha256').update(JSON.stringify(shown)).digest('base64url').slice(0, 22)}"`;
+}
+
+/** The device's status, in the order the CLI derives it. */
+export function deviceStatus(device: CentralDevice): CentralDeviceStatus {
+  if (!device.enabled) return device.provisioned || device.hub !== undefined ? 'blocked' : 'waitingForApproval';
+  if (device.template === undefined) return 'unassociated';
+  return device.provisioned ? 'provisioned' : 'registered';
+}
+
+/**
+ * The devices of one application; the DPS admission of the platform.
+ *
+ * @example
+ * const devices = await CentralDevices.open({ storage, templates, dps });
+ * await devices.put('thermostat-1', { displayName: 'Thermostat 1', template: 'dtmi:com:example:Thermostat;1' });
+ */
+export class CentralDevices implements RegistrationAdmission {
+  readonly settings: DeviceAdmissionSettings;
+  readonly #storage: Storage;
+  readonly #templates: DeviceTemplates;
+  readonly #dps: ProvisioningService;
+  readonly #autoTemplate: ((modelId: string) => Promise<boolean>) | undefined;
+  readonly #devices = new Map<string, CentralDevice>();
+
+  private constructor(options: CentralDevicesOptions) {
+    this.#storage = options.storage;
+    this.#templates = options.templates;
+    this.#dps = options.dps;
+    this.#autoTemplate = options.autoTemplate;
+    this.settings = { autoApprove: options.settings?.autoApprove ?? true };
+  }
+
+  /**
+   * Loads the stored devices, adds every DPS registration the application does not know yet (devices
+   * provisioned before it existed), and becomes the provisioning service's admission.
+   */
+  static async open(options: CentralDevicesOptions): Promise<CentralDevices> {
+    const devices = new CentralDevices(options);
+    for (const [key, stored] of (await options.storage.loadDocuments(KIND)) as Map<string, CentralDevice>) {
+      devices.#devices.set(key, stored);
+    }
+    for (const record of options.dps.listRegistrations()) {
+      if (!devices.#devices.has(record.registrationId.toLowerCase())) await devices.assigned(record);
+    }
+    options.dps.setAdmission(devices);
+    return devices;
+  }
+
+  /** Stops admitting for the provisioning service (the application is closing). */
+  detach(): void {
+    this.#dps.setAdmission(undefined);
+  }
+
+  /** The device, or `CENTRAL_NOT_FOUND`. */
+  get(id: string): CentralDevice {
+    const device = this.#devices.get(id.toLowerCase());
+    if (device === undefined) throw new CentralError('CENTRAL_NOT_FOUND', `Device ${id} does not exist.`);
+    return device;
+  }
+
+  /** The device, if the application has it. */
+  find(id: string): CentralDevice | undefined {
+    return this.#devices.get(id.toLowerCase());
+  }
+
+  /** A page of devices in id order after `after` (the last id of the previous page). */
+  list(options: { top?: number; after?: string; template?: string } = {}): {
+    devices: CentralDevice[];
+    more: boolean;
+  } {
+    const top = Math.min(options.top ?? MAX_PAGE, MAX_PAGE);
+    const after = options.after?.toLowerCase();
+    const sorted = [...this.#devices.entries()]
+      .filter(([key, d]) => (after === undefined || key > after) && (options.template ?? d.template) === d.template)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, d]) => d);
+    return { devices: sorted.slice(0, top), more: sorted.length > top };
+  }
+
+  /** Whether a device is assigned the template (templates in use cannot be deleted). */
+  usesTemplate(templateId: string): boolean {
+    for (const d of this.#devices.values()) if (d.template === templateId) return true;
+    return false;
+  }
+
+  /**
+   * Creates device `id` (`PUT /devices/{id}`), or replaces its writable fields. The body holds
+   * `displayName`, `template`, `enabled`, `simulated`, `organizations`; `id`, `etag` and `provisioned`
+   * are read-only and ignored, as `az iot central device update` echoes them. A stale `etag` (in the
+   * body or `If-Match`) is refused.
+   */
+  async put(id: string, input: unknown, ifMatch?: string): Promise<CentralDevice> {
+    this.#checkId(id);
+    const changes = this.#checkBody(input);
+    const previous = this.find(id);
+    this.#checkEtag(
+      ifMatch ?? (isObject(input) && typeof input['etag'] === 'string' ? input['etag'] : undefined),
+      previous,
+    );
+    const next: Omit<CentralDevice, 'etag'> = {
+      id: previous?.id ?? id,
+      displayName: changes.displayName ?? previous?.displayName ?? id,
+      enabled: changes.enabled ?? previous?.enabled ?? true,
+      provisioned: previous?.provisioned ?? false,
+      simulated: changes.simulated ?? previous?.simulated ?? false,
+      organizations: changes.organizations ?? previous?.organizations ?? [],
+      ...(previous?.hub === undefined ? {} : { hub: previous.hub }),
+      ...(previous?.modelId === undefined ? {} : { modelId: previous.modelId }),
+    };
+    const template = 'template' in changes ? changes.template : previous?.template;
+    if (template !== undefined && template !== null) next.template = template;
+    return this.#store(next, previous);
+  }
+
+  /** `PATCH /devices/{id}`: the fields given change, the others stay. */
+  async patch(id: string, input: unknown, ifMatch?: string): Promise<CentralDevice> {
+    const current = this.get(id);
+    this.#checkBody(input);
+    return this.put(current.id, input, ifMatch);
+  }
+
+  /** Deletes the device, its DPS registration and its hub identity. */
+  async delete(id: string): Promise<void> {
+    this.get(id);
+    const key = id.toLowerCase();
+    const registration = this.#registration(key);
+    if (registration !== undefined) {
+      const hub = this.#dps.hubs.get(registration.hub);
+      if (hub?.has({ deviceId: registration.deviceId }) === true) {
+        await hub.deleteIdentity({ deviceId: registration.deviceId }, '*');
+      }
+      await this.#dps.deleteRegistration(registration.registrationId);
+    }
+    await this.#storage.deleteDocument(KIND, key);
+    this.#devices.delete(key);
+  }
+
+  /**
+   * `GET /devices/{id}/credentials`: the ID scope and the device's keys, derived from the application's
+   * SAS enrollment group (`SAS-IoT-Devices` first) as a device computes them (protocol.md §2.6).
+   */
+  credentials(id: string, preferredGroup = 'SAS-IoT-Devices'): JsonObject {
+    const device = this.get(id);
+    const groups = this.#dps
+      .listEnrollmentGroups()
+      .filter((g) => g.attestation.type === 'symmetricKey' && g.provisioningStatus === 'enabled')
+      .sort((a, b) => Number(b.enrollmentGroupId === preferredGroup) - Number(a.enrollmentGroupId === preferredGroup));
+    const group = groups[0];
+    if (group === undefined || group.attestation.type !== 'symmetricKey') {
+      throw new CentralError(
+        'CENTRAL_NOT_FOUND',
+        'The application has no enabled SAS enrollment group to derive keys from.',
+      );
+    }
+    const { primaryKey, secondaryKey } = group.attestation.symmetricKey;
+    return {
+      idScope: this.#dps.idScope,
+      symmetricKey: {
+        primaryKey: hmacBase64(primaryKey, device.id),
+        secondaryKey: hmacBase64(secondaryKey, device.id),
+      },
+    };
+  }
+
+  /** The REST view: the eight fields of the Device model (template only when assigned). */
+  view(device: CentralDevice): JsonObject {
+    const out: JsonObject = {
+      id: device.id,
+      etag: device.etag,
+      displayName: device.displayName,
+      enabled: device.enabled,
+      provisioned: device.provisioned,
+      simulated: device.simulated,
+      organizations: device.organizations,
+    };
+    if (device.template !== undefined) out['template'] = device.template;
+    return out;
+  }
+
+  // ---------------------------------------------------------------- DPS admission
+
+  /** DPS asks before assigning: unknown devices are added (enabled if auto-approve is on); disabled ones are refused. */
+  async admit(registration: { registrationId: string; modelId?: string }): Promise<void> {
+    let device = this.find(registration.registrationId);
+    if (device === undefined) {
+      device = await this.#store(
+        {
+          id: registration.registrationId,
+          displayName: registration.registrationId,
+          enabled: this.settings.autoApprove,
+          provisioned: false,
+          simulated: false,
+          organizations: [],
+          ...(registration.modelId === undefined ? {} : { modelId: registration.modelId }),
+        },
+        undefined,
+      );
+    }
+    if (!device.enabled) {
+      throw new DpsError(
+        'DPS_DEVICE_BLOCKED',
+        deviceStatus(device) === 'waitingForApproval'
+          ? `Device ${device.id} is waiting for approval in the IoT Central application.`
+          : `Device ${device.id} is blocked from connecting to the IoT Central application.`,
+      );
+    }
+  }
+
+  /** DPS assigned the device: it is provisioned, on that hub, and gets the template its model id selects. */
+  async assigned(record: RegistrationRecord): Promise<void> {
+    const previous = this.find(record.registrationId);
+    const next: Omit<CentralDevice, 'etag'> = {
+      id: previous?.id ?? record.deviceId,
+      displayName: previous?.displayName ?? record.deviceId,
+      enabled: previous?.enabled ?? true,
+      provisioned: true,
+      simulated: previous?.simulated ?? false,
+      organizations: previous?.organizations ?? [],
+      hub: record.hub,
+    };
+    const modelId = record.modelId ?? previous?.modelId;
+    if (modelId !== undefined) next.modelId = modelId;
+    const template = previous?.template ?? (await this.#templateFor(modelId));
+    if (template !== undefined) next.template = template;
+    await this.#store(next, previous);
+  }
+
+  /**
+   * Events the devices follow: a device that announces a model id when it connects (MQTT `model-id`)
+   * and has no template yet is assigned the template of that model.
+   */
+  async onEvent(event: PlatformEvent): Promise<void> {
+    if (event.type !== 'connected' || event.modelId === '' || event.identity.moduleId !== undefined) return;
+    const device = this.find(event.identity.deviceId);
+    if (device === undefined || device.modelId === event.modelId) return;
+    const next: Omit<CentralDevice, 'etag'> = { ...device, modelId: event.modelId };
+    if (next.template === undefined) {
+      const template = await this.#templateFor(event.modelId);
+      if (template !== undefined) next.template = template;
+    }
+    await this.#store(next, device);
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  async #templateFor(modelId: string | undefined): Promise<string | undefined> {
+    if (modelId === undefined) return undefined;
+    const found = this.#templates.forModel(modelId);
+    if (found !== undefined) return found.id;
+    if (this.#autoTemplate !== undefined && (await this.#autoTemplate(modelId))) {
+      return this.#templates.forModel(modelId)?.id;
+    }
+    return undefined;
+  }
+
+  #registration(key: string): RegistrationRecord | undefined {
+    try {
+      return this.#dps.getRegistration(key);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Saves the device; a change of `enabled` blocks or unblocks its hub identity first. */
+  async #store(next: Omit<CentralDevice, 'etag'>, previous: CentralDevice | undefined): Promise<CentralDevice> {
+    if (next.template !== undefined && next.template !== previous?.template) this.#templates.get(next.template);
+    const device: CentralDevice = { ...next, etag: etagOf(next) };
+    if (previous !== undefined && previous.enabled !== device.enabled) await this.#applyEnabled(device);
+    const key = device.id.toLowerCase();
+    await this.#storage.saveDocument(KIND, key, device);
+    this.#devices.set(key, device);
+    return device;
+  }
+
+  async #applyEnabled(device: CentralDevice): Promise<void> {
+    const registration = this.#registration(device.id);
+    if (registration === undefined) return;
+    const hub: Hub | undefined = this.#dps.hubs.get(registration.hub);
+    const identity = { deviceId: registration.deviceId };
+    if (hub === undefined || !hub.has(identity)) return;
+    await hub.updateIdentity(
+      device.enabled
+        ? { deviceId: identity.deviceId, status: 'enabled', statusReason: null }
+        : { deviceId: identity.deviceId, status: 'disabled', statusReason: BLOCKED_REASON },
+      '*',
+    );
+  }
+
+  #checkId(id: string): void {
+    if (!DEVICE_ID.test(id)) {
+      throw new CentralError(
+        'CENTRAL_BAD_REQUEST',
+        `Device id ${JSON.stringify(id)} is invalid: use up to 128 letters, digits and - . _ :, starting with a letter or digit and ending with a letter, digit or -.`,
+      );
+    }
+  }
+
+  #checkEtag(ifMatch: string | undefined, previous: CentralDevice | undefined): void {
+    if (ifMatch === undefined) return;
+    if (!ifMatchHolds(parseIfMatch(ifMatch, { allowUnquoted: true }), previous?.etag.replace(/"/g, ''))) {
+      throw new CentralError('CENTRAL_PRECONDITION_FAILED', 'The etag does not match; read the device again.');
+    }
+  }
+
+  #checkBody(input: unknown): DeviceChanges {
+    if (input === undefined || input === null) return {};
+    if (!isObject(input)) throw new CentralError('CENTRAL_BAD_REQUEST', 'The device must be a JSON object.');
+    const out: DeviceChanges = {};
+    for (const [key, value] of Object.entries(input) as [string, JsonValue][]) {
+      if (READ_ONLY_FIELDS.has(key)) continue;
+      if (!WRITABLE_FIELDS.has(key)) {
+        throw new CentralError(
+          'CENTRAL_BAD_REQUEST',
+          `Unknown device field ${JSON.stringify(key)}; a device has displayName, template, enabled, simulated and organizations.`,
+        );
+      }
+      if (key === 'displayName') {
+        if (typeof value !== 'string' || value.length === 0 || value.length > 256) {
+          throw new CentralError('CENTRAL_BAD_REQUEST', 'displayName must be text of 1 to 256 characters.');
+        }
+        out.displayName = value;
+      } else if (key === 'template') {
+        if (value !== null && typeof value !== 'string') {
+          throw new CentralError('CENTRAL_BAD_REQUEST', 'template must be a device template id (or null to unassign).');
+        }
+        out.template = value === '' ? null : value;
+      } else if (key === 'enabled' || key === 'simulated') {
+        if (typeof value !== 'boolean') throw new CentralError('CENTRAL_BAD_REQUEST', `${key} must be true or false.`);
+        out[key] = value;
+      } else if (key === 'organizations') {
+        if (!Array.isArray(value) || value.some((o) => typeof o !== 'string')) {
+          throw new CentralError('CENTRAL_BAD_REQUEST', 'organizations must be a list of organization ids.');
+        }
+        out.organizations = value as string[];
+      }
+    }
+    return out;
+  }
+}

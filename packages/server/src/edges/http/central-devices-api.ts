@@ -1,0 +1,64 @@
+/**
+ * The Central REST API's device routes (`/api/devices...`), as `az iot central device ...` sends and reads
+ * them (../shared/reference/az-central-wire.md): list with `nextLink` pages, show, create (`PUT`),
+ * update (`PATCH`, read-only `id`/`etag`/`provisioned` echoed and ignored), delete, credentials. An
+ * operator may manage devices; a builder may too; a read-only token only reads.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { CentralApp } from '../../central/app.js';
+import type { JsonObject } from '../../core/model.js';
+import { json, type CentralRouteKit } from './central-api.js';
+
+type DeviceRequest = FastifyRequest<{ Params: { deviceId: string } }>;
+
+/**
+ * Registers the device routes.
+ *
+ * @example
+ * registerCentralDeviceApi(app, central, kit);
+ */
+export function registerCentralDeviceApi(app: FastifyInstance, central: CentralApp, kit: CentralRouteKit): void {
+  const { guard, body, nextLink, top, skipToken } = kit;
+  const { devices } = central;
+  const ifMatch = (request: FastifyRequest): string | undefined => {
+    const value = request.headers['if-match'];
+    return typeof value === 'string' ? value : undefined;
+  };
+
+  app.get('/api/devices', async (request, reply) => {
+    guard(request, 'read');
+    const after = skipToken(request);
+    const limit = top(request);
+    const page = devices.list({
+      ...(after === undefined ? {} : { after }),
+      ...(limit === undefined ? {} : { top: limit }),
+    });
+    const out: JsonObject = { value: page.devices.map((d) => devices.view(d)) };
+    const last = page.devices.at(-1);
+    if (page.more && last !== undefined) out['nextLink'] = nextLink(request, last.id);
+    return json(reply, 200, out);
+  });
+  app.get('/api/devices/:deviceId', async (request: DeviceRequest, reply) => {
+    guard(request, 'read');
+    return json(reply, 200, devices.view(devices.get(request.params.deviceId)));
+  });
+  app.put('/api/devices/:deviceId', async (request: DeviceRequest, reply) => {
+    guard(request, 'operate');
+    const device = await devices.put(request.params.deviceId, body(request), ifMatch(request));
+    return json(reply, 200, devices.view(device));
+  });
+  app.patch('/api/devices/:deviceId', async (request: DeviceRequest, reply) => {
+    guard(request, 'operate');
+    const device = await devices.patch(request.params.deviceId, body(request), ifMatch(request));
+    return json(reply, 200, devices.view(device));
+  });
+  app.delete('/api/devices/:deviceId', async (request: DeviceRequest, reply) => {
+    guard(request, 'operate');
+    await devices.delete(request.params.deviceId);
+    return reply.code(204).send();
+  });
+  app.get('/api/devices/:deviceId/credentials', async (request: DeviceRequest, reply) => {
+    guard(request, 'operate');
+    return json(reply, 200, devices.credentials(request.params.deviceId));
+  });
+}
