@@ -216,10 +216,10 @@ export class SqliteStorage implements Storage {
    * The numbers of the sources of a hub, of one of its devices (its own rows and its modules'), or of one
    * module, from the sources in memory.
    */
-  #sourcesOf(hub: string, deviceId: string | undefined, moduleId: string | undefined): number[] {
+  #sourcesOf(hub: string | undefined, deviceId: string | undefined, moduleId: string | undefined): number[] {
     const ids: number[] = [];
     for (const [id, source] of this.#sources) {
-      if (source.hub !== hub) continue;
+      if (hub !== undefined && source.hub !== hub) continue;
       if (deviceId !== undefined && source.deviceId !== deviceId) continue;
       if (moduleId !== undefined && source.moduleId !== moduleId) continue;
       ids.push(id);
@@ -409,7 +409,8 @@ export class SqliteStorage implements Storage {
     const limit = Math.min(Math.max(Math.trunc(query.limit ?? 100) || 100, 1), 10_000);
     const after = query.afterSequenceNumber ?? 0;
     const { hub, deviceId, moduleId } = query;
-    if (hub !== undefined && deviceId !== undefined) {
+    if (deviceId !== undefined) {
+      // A device's messages (on every hub it was on, or on one) are read through the narrow index.
       this.#indexAllRows();
       const sources = this.#sourcesOf(hub, deviceId, moduleId);
       if (sources.length === 0) return [];
@@ -426,7 +427,7 @@ export class SqliteStorage implements Storage {
   }
 
   async countTelemetry(query: Omit<TelemetryQuery, 'limit' | 'afterSequenceNumber'> = {}): Promise<number> {
-    if (query.hub !== undefined) {
+    if (query.hub !== undefined || query.deviceId !== undefined) {
       // Counts by hub, device or module read the narrow index.
       this.#indexAllRows();
       const sources = this.#sourcesOf(query.hub, query.deviceId, query.moduleId);
