@@ -5,27 +5,14 @@
  * and reads (../shared/reference/az-central-wire.md); blocking, approval and migration (protocol.md §7.4).
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import deviceSdk from 'azure-iot-device';
-import mqttTransport from 'azure-iot-device-mqtt';
-import provisioningSdk from 'azure-iot-provisioning-device';
-import provisioningMqtt from 'azure-iot-provisioning-device-mqtt';
-import symmetricKeySecurity from 'azure-iot-security-symmetric-key';
 import { deriveDeviceKey } from '@plugboard/protocol';
 import { CENTRAL_ROLES } from '@plugboard/server';
-import { centralRequest, eventually, startTestPlatform, withTimeout, type TestPlatform } from './harness.js';
+import { connectDevice, modelRepository, provisionDevice, sampleModel, type Registration } from './central-fixtures.js';
+import { centralRequest, eventually, startTestPlatform, type TestPlatform } from './harness.js';
 
-const { Client } = deviceSdk;
-const { Mqtt } = mqttTransport;
-const { ProvisioningDeviceClient } = provisioningSdk;
-const { Mqtt: ProvisioningMqtt } = provisioningMqtt;
-const { SymmetricKeySecurityClient } = symmetricKeySecurity;
-
-const SAMPLES = new URL('../../../shared/corpora/dtdl-spec/v2/samples/', import.meta.url).pathname;
-const THERMOSTAT = JSON.parse(readFileSync(join(SAMPLES, 'Thermostat.json'), 'utf8')) as Record<string, unknown>;
+const THERMOSTAT = sampleModel('Thermostat.json');
 const THERMOSTAT_ID = 'dtmi:com:example:Thermostat;1';
 const TEMPLATE_ID = 'dtmi:plugboard:thermostatTemplate;1';
 const GROUP_KEY = 'Z3JvdXBrZXlncm91cGtleWdyb3Vwa2V5MTIzNDU2Nzg=';
@@ -37,19 +24,16 @@ let platform: TestPlatform;
 let models: string;
 
 before(async () => {
-  // A model repository folder holding one model no template has.
-  models = mkdtempSync(join(tmpdir(), 'plugboard-models-'));
-  mkdirSync(join(models, 'dtmi/com/example'), { recursive: true });
-  writeFileSync(
-    join(models, 'dtmi/com/example/humidity-1.json'),
-    JSON.stringify({
+  // A model repository folder holding a model no template has.
+  models = modelRepository([
+    {
       '@context': 'dtmi:dtdl:context;2',
       '@id': 'dtmi:com:example:Humidity;1',
       '@type': 'Interface',
       displayName: 'Humidity sensor',
       contents: [{ '@type': 'Telemetry', name: 'humidity', schema: 'double' }],
-    }),
-  );
+    },
+  ]);
   platform = await startTestPlatform({ hubs: 2, central: { modelRepository: models } });
   await platform.dps.putEnrollmentGroup('SAS-IoT-Devices', {
     attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: GROUP_KEY, secondaryKey: SECONDARY } },
@@ -66,19 +50,8 @@ after(async () => {
   rmSync(models, { recursive: true, force: true });
 });
 
-type Registration = { assignedHub: string; deviceId: string };
-
-/** Registers with the official provisioning SDK over MQTT and a group-derived key. */
-async function provision(deviceId: string, payload?: unknown): Promise<Registration> {
-  const key = await deriveDeviceKey(GROUP_KEY, deviceId);
-  const client = ProvisioningDeviceClient.create(
-    platform.dps.hostName,
-    platform.dps.idScope,
-    new ProvisioningMqtt(),
-    new SymmetricKeySecurityClient(deviceId, key) as never,
-  );
-  if (payload !== undefined) client.setProvisioningPayload(payload as never);
-  return (await withTimeout(client.register() as Promise<unknown>, 20_000, 'register')) as Registration;
+function provision(deviceId: string, payload?: unknown): Promise<Registration> {
+  return provisionDevice(platform, deviceId, GROUP_KEY, payload);
 }
 
 /** The refusal the provisioning SDK reports (its error carries DPS's body in `result`). */
@@ -92,15 +65,8 @@ async function provisionRefusal(deviceId: string): Promise<{ errorCode?: number;
   assert.fail(`${deviceId} was provisioned`);
 }
 
-async function connect(registration: Registration, modelId?: string) {
-  const key = await deriveDeviceKey(GROUP_KEY, registration.deviceId);
-  const client = Client.fromConnectionString(
-    `HostName=${registration.assignedHub};DeviceId=${registration.deviceId};SharedAccessKey=${key}`,
-    Mqtt,
-  );
-  if (modelId !== undefined) await client.setOptions({ modelId });
-  await withTimeout(client.open(), 15_000, 'open');
-  return client;
+function connect(registration: Registration, modelId?: string) {
+  return connectDevice(registration, GROUP_KEY, modelId);
 }
 
 async function device(id: string): Promise<{ status: number; body: Record<string, unknown> }> {

@@ -6,19 +6,14 @@
  * and `{"error":{"code","message","requestId","time"}}` on every failure.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { CENTRAL_ROLES } from '@plugboard/server';
+import { modelRepository, sampleModel } from './central-fixtures.js';
 import { centralRequest, startTestPlatform, type TestPlatform } from './harness.js';
 
-const SAMPLES = new URL('../../../shared/corpora/dtdl-spec/v2/samples/', import.meta.url).pathname;
-const THERMOSTAT = JSON.parse(readFileSync(join(SAMPLES, 'Thermostat.json'), 'utf8')) as Record<string, unknown>;
-const CONTROLLER = JSON.parse(readFileSync(join(SAMPLES, 'TemperatureController.json'), 'utf8')) as Record<
-  string,
-  unknown
->;
+const THERMOSTAT = sampleModel('Thermostat.json');
+const CONTROLLER = sampleModel('TemperatureController.json');
 const PV = 'api-version=2022-06-30-preview';
 const GA = 'api-version=2022-07-31';
 
@@ -27,20 +22,7 @@ let models: string;
 
 before(async () => {
   // A model repository folder (DMR layout) with what the TemperatureController references.
-  models = mkdtempSync(join(tmpdir(), 'plugboard-models-'));
-  mkdirSync(join(models, 'dtmi/com/example'), { recursive: true });
-  mkdirSync(join(models, 'dtmi/azure/devicemanagement'), { recursive: true });
-  writeFileSync(join(models, 'dtmi/com/example/thermostat-1.json'), JSON.stringify(THERMOSTAT));
-  writeFileSync(
-    join(models, 'dtmi/azure/devicemanagement/deviceinformation-1.json'),
-    JSON.stringify({
-      '@context': 'dtmi:dtdl:context;2',
-      '@id': 'dtmi:azure:DeviceManagement:DeviceInformation;1',
-      '@type': 'Interface',
-      displayName: 'Device Information',
-      contents: [{ '@type': 'Property', name: 'manufacturer', schema: 'string' }],
-    }),
-  );
+  models = modelRepository();
   platform = await startTestPlatform({ central: { modelRepository: models } });
 });
 after(async () => {

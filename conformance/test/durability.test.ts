@@ -2,13 +2,14 @@
  * Durability of acknowledged telemetry across a crash: `plugboard up` runs as a child process, several
  * devices publish QoS 1 telemetry as fast as a window allows, and the server is killed (SIGKILL) or stopped
  * (SIGTERM) mid-burst. After a restart on the same data directory, every message the server PUBACKed must be
- * in storage, read back through the service REST API. protocol.md §1.5 ("reply PUBACK as soon as the
+ * in storage, read back through the service REST API, and every modeled value of those messages is in the
+ * Central application's views (its projection reads on from its checkpoint). protocol.md §1.5 ("reply PUBACK as soon as the
  * message is accepted"), [MQTT-4.3.2-2] (a PUBACK transfers ownership of the message to the receiver).
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -38,7 +39,20 @@ interface Manifest {
   hubs: ManifestHub[];
   caCertificate: string;
   dataDir: string;
+  api: { baseUrl: string; token: string };
+  central: { hostName: string; address: string; httpsPort: number };
 }
+
+const TEMPLATE_ID = 'dtmi:plugboard:durableThermometer;1';
+const TEMPLATE = {
+  displayName: 'Durable thermometer',
+  capabilityModel: {
+    '@context': 'dtmi:dtdl:context;2',
+    '@id': 'dtmi:plugboard:DurableThermometer;1',
+    '@type': 'Interface',
+    contents: [{ '@type': 'Telemetry', name: 'temperature', schema: 'double' }],
+  },
+};
 
 interface ServerProcess {
   child: ChildProcess;
@@ -147,32 +161,80 @@ async function serviceGet(hub: ManifestHub, ca: string, path: string): Promise<{
     expiry: Math.floor(Date.now() / 1000) + 3600,
     encodeResource: false,
   });
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      {
-        host: hub.hostName,
-        port: hub.httpsPort,
-        method: 'GET',
-        path,
-        headers: { authorization, host: hub.hostName },
-        ca,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          try {
-            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown });
-          } catch {
-            resolve({ status: res.statusCode ?? 0, body: text });
-          }
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end();
+  return sendJson({
+    host: hub.hostName,
+    port: hub.httpsPort,
+    method: 'GET',
+    path,
+    headers: { authorization, host: hub.hostName },
+    ca,
   });
+}
+
+/** One HTTPS request; the answer's body parsed as JSON when it is JSON. */
+function sendJson(options: RequestOptions, payload?: Buffer): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(options, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown });
+        } catch {
+          resolve({ status: res.statusCode ?? 0, body: text });
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** A Central REST call with the manifest's admin token, on the application's address. */
+async function central(
+  manifest: Manifest,
+  ca: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: unknown }> {
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  return sendJson(
+    {
+      host: manifest.central.address,
+      servername: manifest.central.hostName,
+      port: manifest.central.httpsPort,
+      method,
+      path,
+      headers: {
+        authorization: manifest.api.token,
+        host: manifest.central.hostName,
+        ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ca,
+    },
+    payload,
+  );
+}
+
+/** Every modeled `temperature` value of a device in the Central application, page by page. */
+async function modeledValues(manifest: Manifest, ca: string, deviceId: string): Promise<number> {
+  let count = 0;
+  let after = 0;
+  for (;;) {
+    const response = await central(
+      manifest,
+      ca,
+      'GET',
+      `/plugboard/devices/${deviceId}/telemetry/temperature?top=1000&after=${after}`,
+    );
+    assert.equal(response.status, 200, JSON.stringify(response.body));
+    const page = response.body as { value: unknown[]; next?: number };
+    count += page.value.length;
+    if (page.next === undefined) return count;
+    after = page.next;
+  }
 }
 
 /** Every stored `messageId` of a device, read page by page from `GET /plugboard/telemetry`. */
@@ -275,6 +337,21 @@ async function burstAndStop(
   const ca = readFileSync(server.manifest.caCertificate, 'utf8');
   const registry = Registry.fromConnectionString(hub.serviceConnectionString);
   const deviceIds = Array.from({ length: DEVICES }, (_, i) => `durable-${i + 1}`);
+  // The devices are application devices with a template: their messages are judged while they arrive.
+  const imported = await central(
+    server.manifest,
+    ca,
+    'PUT',
+    `/api/deviceTemplates/${TEMPLATE_ID}?api-version=2022-07-31`,
+    TEMPLATE,
+  );
+  assert.equal(imported.status, 200, JSON.stringify(imported.body));
+  for (const deviceId of deviceIds) {
+    const created = await central(server.manifest, ca, 'PUT', `/api/devices/${deviceId}?api-version=2022-07-31`, {
+      template: TEMPLATE_ID,
+    });
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+  }
   const connections = await Promise.all(
     deviceIds.map(async (deviceId) => {
       const { responseBody: device } = await registry.create({ deviceId });
@@ -369,6 +446,35 @@ async function verifyAfterRestart(
         `${burst.inflightAtSignal} in flight), stored ${totalStored}`,
     );
     assert.ok(totalStored >= totalAcked);
+
+    // The Central application judged every stored message once: its counts equal the store's (a replay
+    // after the crash neither missed nor repeated one), and each message's value is queryable.
+    for (const tally of burst.tallies) {
+      const stored = (await storedMessageIds(hub, ca, tally.deviceId)).length;
+      const counted = await withTimeout(
+        (async () => {
+          for (;;) {
+            const raw = await central(
+              server.manifest,
+              ca,
+              'GET',
+              `/plugboard/devices/${tally.deviceId}/rawMessages?top=1`,
+            );
+            const counts = (raw.body as { counts: { messages: number } }).counts;
+            if (counts.messages >= stored) return counts.messages;
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+        })(),
+        20_000,
+        `${tally.deviceId}: the Central projection catching up`,
+      );
+      assert.equal(counted, stored, `${tally.deviceId}: every stored message is counted once`);
+      assert.equal(
+        await modeledValues(server.manifest, ca, tally.deviceId),
+        stored,
+        `${tally.deviceId}: modeled values`,
+      );
+    }
 
     // The restarted server serves the same registry: a device reconnects with its key and publishes.
     const registry = Registry.fromConnectionString(hub.serviceConnectionString);

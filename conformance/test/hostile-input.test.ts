@@ -311,6 +311,22 @@ function centralCases(): Record<string, RouteCase> {
       path: `/api/devices/absent-device/credentials?${GA}`,
       bodyLimit: MB,
     },
+    'GET /api/devices/:deviceId/telemetry/:telemetryName': {
+      path: `/api/devices/absent-device/telemetry/temperature?${GA}`,
+      bodyLimit: MB,
+    },
+    'GET /api/devices/:deviceId/components/:componentName/telemetry/:telemetryName': {
+      path: `/api/devices/absent-device/components/thermostat1/telemetry/temperature?${GA}`,
+      bodyLimit: MB,
+    },
+    'GET /plugboard/devices/:deviceId/telemetry/:telemetryName': {
+      path: '/plugboard/devices/absent-device/telemetry/temperature?component=thermostat1',
+      bodyLimit: MB,
+    },
+    'GET /plugboard/devices/:deviceId/rawMessages': {
+      path: '/plugboard/devices/absent-device/rawMessages',
+      bodyLimit: MB,
+    },
     'GET /api/apiTokens': { path: `/api/apiTokens?${GA}`, bodyLimit: MB },
     'GET /api/apiTokens/:tokenId': { path: `/api/apiTokens/absent?${GA}`, bodyLimit: MB },
     'PUT /api/apiTokens/:tokenId': {

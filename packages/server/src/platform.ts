@@ -346,16 +346,16 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       async close() {
         if (closed) return;
         closed = true;
-        central.close();
         for (const hub of hubs) hub.close();
         for (const listener of listeners.reverse()) {
           await listener.close().catch((err: unknown) => logger.warn({ err }, 'close failed'));
         }
+        await central.close().catch((err: unknown) => logger.warn({ err }, 'Central close failed'));
         if (options.storage === undefined) await storage.close();
       },
     };
   } catch (error) {
-    centralApp?.close();
+    await centralApp?.close().catch(() => undefined);
     for (const hub of hubs) hub.close();
     for (const listener of listeners.reverse()) await listener.close().catch(() => undefined);
     if (options.storage === undefined) await storage.close();

@@ -9,6 +9,7 @@ import type { PlatformEventStream } from '../core/events.js';
 import type { Storage } from '../storage/port.js';
 import { ApiTokens, CENTRAL_ROLES } from './api-tokens.js';
 import { CentralDevices, type DeviceAdmissionSettings } from './devices.js';
+import { CentralTelemetry } from './telemetry.js';
 import { DeviceTemplates } from './templates.js';
 
 /** Options for {@link CentralApp.open}. */
@@ -47,6 +48,7 @@ export class CentralApp {
   readonly tokens: ApiTokens;
   readonly templates: DeviceTemplates;
   readonly devices: CentralDevices;
+  readonly telemetry: CentralTelemetry;
   /** The admin API token created on first start (written to plugboard.json). */
   readonly adminToken: string;
 
@@ -54,7 +56,7 @@ export class CentralApp {
 
   private constructor(
     options: CentralAppOptions,
-    parts: { tokens: ApiTokens; templates: DeviceTemplates; devices: CentralDevices },
+    parts: { tokens: ApiTokens; templates: DeviceTemplates; devices: CentralDevices; telemetry: CentralTelemetry },
     adminToken: string,
     onError: (error: unknown) => void,
   ) {
@@ -63,16 +65,18 @@ export class CentralApp {
     this.tokens = parts.tokens;
     this.templates = parts.templates;
     this.devices = parts.devices;
+    this.telemetry = parts.telemetry;
     this.adminToken = adminToken;
     this.#stopEvents = options.events.subscribe((event) => {
       this.devices.onEvent(event).catch(onError);
     });
   }
 
-  /** Stops following the event stream and lets DPS admit devices without the application. */
-  close(): void {
+  /** Stops following the event stream, saves the telemetry state and lets DPS admit devices without the application. */
+  async close(): Promise<void> {
     this.#stopEvents();
     this.devices.detach();
+    await this.telemetry.close();
   }
 
   /** Loads (or initialises) the application. */
@@ -112,11 +116,8 @@ export class CentralApp {
       autoTemplate: (modelId) => templates.fromRepository(modelId),
       ...(options.devices === undefined ? {} : { settings: options.devices }),
     });
-    return new CentralApp(
-      options,
-      { tokens, templates, devices },
-      adminToken ?? '',
-      options.onError ?? (() => undefined),
-    );
+    const onError = options.onError ?? (() => undefined);
+    const telemetry = await CentralTelemetry.open({ storage, devices, templates, events: options.events, onError });
+    return new CentralApp(options, { tokens, templates, devices, telemetry }, adminToken ?? '', onError);
   }
 }

@@ -15,6 +15,7 @@ import { CentralError } from '../../central/errors.js';
 import type { JsonObject, JsonValue } from '../../core/model.js';
 import { logRefusal, requestLogFields } from '../log-fields.js';
 import { registerCentralDeviceApi } from './central-devices-api.js';
+import { registerCentralTelemetryApi } from './central-telemetry-api.js';
 import { isJsonError, jsonErrorStatus } from './json-body.js';
 
 const API_VERSION = /^\d{4}-\d{2}-\d{2}(-preview)?$/;
@@ -48,8 +49,8 @@ export function json(reply: FastifyReply, status: number, body: JsonValue): Fast
 
 /** What every Central route does: authorise, check the api-version, read the body, page. */
 export interface CentralRouteKit {
-  /** Authorises the request for `permission` and checks its api-version. */
-  guard(request: FastifyRequest, permission: CentralPermission): void;
+  /** Authorises the request for `permission` and checks its api-version (Plugboard's own routes have none). */
+  guard(request: FastifyRequest, permission: CentralPermission, options?: { apiVersion: boolean }): void;
   /** The JSON body (a Buffer means it was not sent as JSON). */
   body(request: FastifyRequest): unknown;
   /** The next page's link: the same path with the same api-version and where to continue. */
@@ -62,9 +63,10 @@ export interface CentralRouteKit {
 
 function centralRouteKit(central: CentralApp): CentralRouteKit {
   return {
-    guard(request, permission) {
+    guard(request, permission, options) {
       const authorization = request.headers['authorization'];
       central.tokens.authorize(typeof authorization === 'string' ? authorization : undefined, permission);
+      if (options?.apiVersion === false) return;
       const version = (request.query as Record<string, unknown>)['api-version'];
       if (typeof version !== 'string' || !API_VERSION.test(version)) {
         throw new CentralError('CENTRAL_BAD_REQUEST', 'api-version is required, e.g. ?api-version=2022-07-31.');
@@ -133,6 +135,7 @@ export function registerCentralApi(app: FastifyInstance, central: CentralApp, lo
   const kit = centralRouteKit(central);
   const { guard, body, nextLink, top } = kit;
   registerCentralDeviceApi(app, central, kit);
+  registerCentralTelemetryApi(app, central, kit);
 
   // ---- device templates
   app.get('/api/deviceTemplates', async (request, reply) => {

@@ -1,0 +1,327 @@
+/**
+ * The Central application's telemetry views, built from the hubs' raw message store: every message of
+ * an application device is judged against its template (telemetry-verdict.ts); the last value of each
+ * capability is kept in memory and saved with a checkpoint (the storage sequence number it has read up
+ * to), so after a restart — or a crash — the projection reads on from there and misses nothing the
+ * hubs acknowledged. Time-range and raw-message queries read the stored messages again (by device,
+ * through the storage index) and judge them the same way, so the raw store stays the one truth.
+ */
+import type { PlatformEventStream, TelemetryReader } from '../core/events.js';
+import type { JsonValue, TelemetryRecord } from '../core/model.js';
+import type { Storage } from '../storage/port.js';
+import type { CentralDevices } from './devices.js';
+import type { DeviceTemplates } from './templates.js';
+import { displayedTime, judgeTelemetry, type TelemetryVerdict, type VerdictTemplate } from './telemetry-verdict.js';
+
+/** The last value of one capability. */
+export interface LastValue {
+  value: JsonValue;
+  /** The displayed time: the creation time when the device set a valid one, else the enqueued time. */
+  timestamp: string;
+  enqueuedTime: string;
+  creationTime?: string;
+  sequenceNumber: number;
+}
+
+/** Message counts of one device since it joined the application. */
+export interface TelemetryCounts {
+  messages: number;
+  /** Messages with at least one unmodeled value. */
+  withUnmodeled: number;
+  /** Messages whose body is not a JSON object. */
+  invalid: number;
+}
+
+/** One stored message as the raw view shows it. */
+export interface RawMessage extends TelemetryVerdict {
+  sequenceNumber: number;
+  timestamp: string;
+  enqueuedTime: string;
+  creationTime?: string;
+  component?: string;
+  properties: Record<string, string | null>;
+  hub: string;
+}
+
+/** A value of a capability at a time (time-range queries). */
+export type CapabilityValue = LastValue;
+
+interface DeviceState {
+  /** Highest sequence number applied (replays below it change nothing). */
+  sequence: number;
+  last: Record<string, LastValue>;
+  counts: TelemetryCounts;
+}
+
+/** Options for {@link CentralTelemetry.open}. */
+export interface CentralTelemetryOptions {
+  storage: Storage;
+  devices: CentralDevices;
+  templates: DeviceTemplates;
+  events: PlatformEventStream;
+  onError: (error: unknown) => void;
+  /** How often changed state is saved (ms, default 500). */
+  flushIntervalMs?: number;
+}
+
+const STATE_KIND = 'central-telemetry';
+const CHECKPOINT_KIND = 'central-settings';
+const CHECKPOINT_ID = 'telemetry-checkpoint';
+/** Stored messages a history or raw query reads at most per page before it answers with a next token. */
+const SCAN_LIMIT = 5000;
+const READ_PAGE = 1000;
+
+/** The key of a capability: `name`, or `component.name`. */
+export function capabilityKey(component: string | undefined, name: string): string {
+  return component === undefined ? name : `${component}.${name}`;
+}
+
+/**
+ * The telemetry projection of one application.
+ *
+ * @example
+ * const telemetry = await CentralTelemetry.open({ storage, devices, templates, events, onError });
+ * telemetry.lastValue('thermo-1', 'thermostat1', 'temperature'); // { value: 21.5, timestamp: '…', … }
+ */
+export class CentralTelemetry {
+  readonly #storage: Storage;
+  readonly #devices: CentralDevices;
+  readonly #templates: DeviceTemplates;
+  readonly #events: PlatformEventStream;
+  readonly #onError: (error: unknown) => void;
+  readonly #state = new Map<string, DeviceState>();
+  readonly #dirty = new Set<string>();
+  readonly #abort = new AbortController();
+  readonly #read: TelemetryReader;
+  #sequence = 0;
+  #savedSequence = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #flushing: Promise<void> = Promise.resolve();
+  #waiters: { sequence: number; resolve: () => void }[] = [];
+
+  private constructor(options: CentralTelemetryOptions) {
+    this.#storage = options.storage;
+    this.#devices = options.devices;
+    this.#templates = options.templates;
+    this.#events = options.events;
+    this.#onError = options.onError;
+    this.#read = (after, limit) => this.#storage.queryTelemetry({ afterSequenceNumber: after, limit });
+    this.#timer = setInterval(() => void this.flush().catch(this.#onError), options.flushIntervalMs ?? 500);
+    this.#timer.unref();
+  }
+
+  /** Loads the saved state and starts reading messages after the checkpoint. */
+  static async open(options: CentralTelemetryOptions): Promise<CentralTelemetry> {
+    const telemetry = new CentralTelemetry(options);
+    for (const [key, state] of (await options.storage.loadDocuments(STATE_KIND)) as Map<string, DeviceState>) {
+      telemetry.#state.set(key, state);
+    }
+    const checkpoint = (await options.storage.loadDocuments(CHECKPOINT_KIND)).get(CHECKPOINT_ID) as
+      { sequence: number } | undefined;
+    telemetry.#sequence = checkpoint?.sequence ?? 0;
+    telemetry.#savedSequence = telemetry.#sequence;
+    telemetry.#running = telemetry.#run();
+    return telemetry;
+  }
+
+  /** The storage sequence number the projection has applied up to. */
+  get sequence(): number {
+    return this.#sequence;
+  }
+
+  /** Resolves once every message up to `sequence` is applied (tests; the REST API never waits). */
+  caughtUp(sequence: number): Promise<void> {
+    if (this.#sequence >= sequence) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ sequence, resolve }));
+  }
+
+  /** The last value of a capability (root: `component` undefined). */
+  lastValue(deviceId: string, component: string | undefined, name: string): LastValue | undefined {
+    return this.#state.get(deviceId.toLowerCase())?.last[capabilityKey(component, name)];
+  }
+
+  /** Message counts of a device. */
+  counts(deviceId: string): TelemetryCounts {
+    return this.#state.get(deviceId.toLowerCase())?.counts ?? { messages: 0, withUnmodeled: 0, invalid: 0 };
+  }
+
+  /** The verdict template of a device (its template's model), if it has one. */
+  templateOf(deviceId: string): VerdictTemplate | undefined {
+    const template = this.#devices.find(deviceId)?.template;
+    if (template === undefined) return undefined;
+    try {
+      return this.#templates.get(template);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Stored messages of a device after sequence `after`, judged against its current template, oldest
+   * first; `next` is where to continue when more may follow.
+   */
+  async raw(
+    deviceId: string,
+    options: { after?: number; top?: number } = {},
+  ): Promise<{ messages: RawMessage[]; next?: number }> {
+    const top = Math.min(Math.max(options.top ?? 100, 1), 1000);
+    const template = this.templateOf(deviceId);
+    const records = await this.#storage.queryTelemetry({
+      deviceId: this.#hubDeviceId(deviceId),
+      afterSequenceNumber: options.after ?? 0,
+      limit: top,
+    });
+    const messages = records.filter((r) => r.moduleId === undefined).map((r) => rawMessage(r, template));
+    const last = records.at(-1)?.sequenceNumber;
+    return records.length === top && last !== undefined ? { messages, next: last } : { messages };
+  }
+
+  /**
+   * Values of one capability with a displayed time in `[from, to]`, oldest first (reads at most
+   * {@link SCAN_LIMIT} stored messages per call; `next` continues).
+   */
+  async history(
+    deviceId: string,
+    component: string | undefined,
+    name: string,
+    options: { from?: string; to?: string; after?: number; top?: number } = {},
+  ): Promise<{ values: CapabilityValue[]; next?: number }> {
+    const top = Math.min(Math.max(options.top ?? 100, 1), 1000);
+    const from = options.from === undefined ? -Infinity : Date.parse(options.from);
+    const to = options.to === undefined ? Infinity : Date.parse(options.to);
+    const template = this.templateOf(deviceId);
+    const values: CapabilityValue[] = [];
+    let after = options.after ?? 0;
+    let scanned = 0;
+    while (values.length < top && scanned < SCAN_LIMIT) {
+      const records = await this.#storage.queryTelemetry({
+        deviceId: this.#hubDeviceId(deviceId),
+        afterSequenceNumber: after,
+        limit: READ_PAGE,
+      });
+      for (const record of records) {
+        after = record.sequenceNumber ?? after;
+        scanned++;
+        if (record.moduleId !== undefined || record.component !== component) continue;
+        const value = judgeTelemetry(template, Buffer.from(record.body).toString('utf8'), component).modeled[name];
+        if (value === undefined) continue;
+        const point = lastValueOf(record, value);
+        const at = Date.parse(point.timestamp);
+        if (at < from || at > to) continue;
+        values.push(point);
+        if (values.length >= top) return { values, next: after };
+      }
+      if (records.length < READ_PAGE) return { values };
+    }
+    return { values, next: after };
+  }
+
+  /** Saves the state that changed and the checkpoint (after the state, so a crash between replays). */
+  flush(): Promise<void> {
+    this.#flushing = this.#flushing.then(async () => {
+      const keys = [...this.#dirty];
+      this.#dirty.clear();
+      const sequence = this.#sequence;
+      await Promise.all(keys.map((key) => this.#storage.saveDocument(STATE_KIND, key, this.#state.get(key))));
+      if (sequence !== this.#savedSequence) {
+        await this.#storage.saveDocument(CHECKPOINT_KIND, CHECKPOINT_ID, { sequence });
+        this.#savedSequence = sequence;
+      }
+    });
+    return this.#flushing;
+  }
+
+  /** Stops reading and saves what changed. */
+  async close(): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#abort.abort();
+    await this.#running;
+    await this.flush();
+  }
+
+  /** Applies one stored message (idempotent: a message at or below the device's sequence is skipped). */
+  apply(record: TelemetryRecord): void {
+    const sequence = record.sequenceNumber ?? 0;
+    if (sequence > this.#sequence) this.#sequence = sequence;
+    if (record.moduleId === undefined) {
+      const device = this.#devices.find(record.deviceId);
+      if (device !== undefined) this.#applyToDevice(device.id.toLowerCase(), record, sequence);
+    }
+    if (this.#waiters.length > 0) {
+      const ready = this.#waiters.filter((w) => w.sequence <= this.#sequence);
+      this.#waiters = this.#waiters.filter((w) => w.sequence > this.#sequence);
+      for (const waiter of ready) waiter.resolve();
+    }
+  }
+
+  #applyToDevice(key: string, record: TelemetryRecord, sequence: number): void {
+    let state = this.#state.get(key);
+    if (state === undefined) {
+      state = { sequence: 0, last: {}, counts: { messages: 0, withUnmodeled: 0, invalid: 0 } };
+      this.#state.set(key, state);
+    }
+    if (sequence <= state.sequence) return;
+    state.sequence = sequence;
+    const verdict = judgeTelemetry(this.templateOf(key), Buffer.from(record.body).toString('utf8'), record.component);
+    state.counts.messages++;
+    if (verdict.invalid !== undefined) state.counts.invalid++;
+    if (verdict.unmodeled.length > 0) state.counts.withUnmodeled++;
+    for (const [name, value] of Object.entries(verdict.modeled)) {
+      state.last[capabilityKey(record.component, name)] = lastValueOf(record, value);
+    }
+    this.#dirty.add(key);
+  }
+
+  /** The hub device id of an application device (its casing as registered). */
+  #hubDeviceId(deviceId: string): string {
+    return this.#devices.find(deviceId)?.id ?? deviceId;
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#abort.signal;
+    while (!signal.aborted) {
+      try {
+        for await (const event of this.#events.stream({
+          signal,
+          afterTelemetrySequence: this.#sequence,
+          readTelemetry: this.#read,
+        })) {
+          // Events were dropped: read on from storage, where every acknowledged message is.
+          if (event.type === 'dropped') break;
+          if (event.type === 'telemetry') this.apply(event.record);
+        }
+      } catch (error) {
+        this.#onError(error);
+        await new Promise((resolve) => setTimeout(resolve, 1000).unref());
+      }
+    }
+  }
+}
+
+function lastValueOf(record: TelemetryRecord, value: JsonValue): LastValue {
+  const out: LastValue = {
+    value,
+    timestamp: displayedTime(record.enqueuedTime, record.creationTime),
+    enqueuedTime: record.enqueuedTime,
+    sequenceNumber: record.sequenceNumber ?? 0,
+  };
+  if (record.creationTime !== undefined) out.creationTime = record.creationTime;
+  return out;
+}
+
+function rawMessage(record: TelemetryRecord, template: VerdictTemplate | undefined): RawMessage {
+  const verdict = judgeTelemetry(template, Buffer.from(record.body).toString('utf8'), record.component);
+  const out: RawMessage = {
+    ...verdict,
+    sequenceNumber: record.sequenceNumber ?? 0,
+    timestamp: displayedTime(record.enqueuedTime, record.creationTime),
+    enqueuedTime: record.enqueuedTime,
+    properties: record.properties,
+    hub: record.hub,
+  };
+  if (record.creationTime !== undefined) out.creationTime = record.creationTime;
+  if (record.component !== undefined) out.component = record.component;
+  return out;
+}

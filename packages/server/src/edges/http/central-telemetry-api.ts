@@ -1,0 +1,130 @@
+/**
+ * The Central REST API's telemetry routes: the last value of a capability
+ * (`GET /api/devices/{id}[/components/{c}]/telemetry/{name}`, as `az iot central device telemetry show`
+ * reads it: `{"timestamp","value"}`, with Plugboard's `enqueuedTime` and `creationTime` beside), and
+ * Plugboard's own views under `/plugboard/devices/{id}`: a capability's values over a time range, and
+ * the raw messages with their modeled and unmodeled values and the reason for each unmodeled one.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { CentralApp } from '../../central/app.js';
+import { CentralError } from '../../central/errors.js';
+import type { JsonObject, JsonValue } from '../../core/model.js';
+import { json, type CentralRouteKit } from './central-api.js';
+
+type TelemetryRequest = FastifyRequest<{
+  Params: { deviceId: string; componentName?: string; telemetryName: string };
+}>;
+
+function query(request: FastifyRequest): Record<string, unknown> {
+  return request.query as Record<string, unknown>;
+}
+
+function integer(request: FastifyRequest, name: string, min: number, max: number): number | undefined {
+  const raw = query(request)[name];
+  if (raw === undefined) return undefined;
+  const n = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(n >= min && n <= max)) {
+    throw new CentralError('CENTRAL_BAD_REQUEST', `${name} must be an integer from ${min} to ${max}.`);
+  }
+  return n;
+}
+
+function time(request: FastifyRequest, name: string): string | undefined {
+  const raw = query(request)[name];
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || Number.isNaN(Date.parse(raw))) {
+    throw new CentralError('CENTRAL_BAD_REQUEST', `${name} must be an ISO 8601 time.`);
+  }
+  return raw;
+}
+
+/**
+ * Registers the telemetry routes.
+ *
+ * @example
+ * registerCentralTelemetryApi(app, central, kit);
+ */
+export function registerCentralTelemetryApi(app: FastifyInstance, central: CentralApp, kit: CentralRouteKit): void {
+  const { guard } = kit;
+  const { devices, telemetry } = central;
+
+  /** Checks that the device's template defines the telemetry (404 otherwise). */
+  const checkCapability = (deviceId: string, component: string | undefined, name: string): void => {
+    const device = devices.get(deviceId);
+    const template = telemetry.templateOf(device.id);
+    if (template === undefined) {
+      throw new CentralError('CENTRAL_NOT_FOUND', `Device ${device.id} has no template, so no modeled telemetry.`);
+    }
+    const capability = template.model.capability(template.modelId, component, name);
+    if (capability?.kind !== 'Telemetry') {
+      throw new CentralError(
+        'CENTRAL_NOT_FOUND',
+        `The template of ${device.id} defines no telemetry ${name}${component === undefined ? '' : ` in component ${component}`}.`,
+      );
+    }
+  };
+
+  const lastValue = async (request: TelemetryRequest): Promise<JsonObject> => {
+    const { deviceId, componentName, telemetryName } = request.params;
+    checkCapability(deviceId, componentName, telemetryName);
+    const last = telemetry.lastValue(deviceId, componentName, telemetryName);
+    if (last === undefined) return {};
+    const out: JsonObject = { timestamp: last.timestamp, value: last.value, enqueuedTime: last.enqueuedTime };
+    if (last.creationTime !== undefined) out['creationTime'] = last.creationTime;
+    return out;
+  };
+  app.get('/api/devices/:deviceId/telemetry/:telemetryName', async (request: TelemetryRequest, reply) => {
+    guard(request, 'read');
+    return json(reply, 200, await lastValue(request));
+  });
+  app.get(
+    '/api/devices/:deviceId/components/:componentName/telemetry/:telemetryName',
+    async (request: TelemetryRequest, reply) => {
+      guard(request, 'read');
+      return json(reply, 200, await lastValue(request));
+    },
+  );
+
+  app.get('/plugboard/devices/:deviceId/telemetry/:telemetryName', async (request: TelemetryRequest, reply) => {
+    guard(request, 'read', { apiVersion: false });
+    const { deviceId, telemetryName } = request.params;
+    const component = query(request)['component'];
+    if (component !== undefined && typeof component !== 'string') {
+      throw new CentralError('CENTRAL_BAD_REQUEST', 'component must be a component name.');
+    }
+    checkCapability(deviceId, component, telemetryName);
+    const from = time(request, 'from');
+    const to = time(request, 'to');
+    const after = integer(request, 'after', 0, Number.MAX_SAFE_INTEGER);
+    const top = integer(request, 'top', 1, 1000);
+    const page = await telemetry.history(deviceId, component, telemetryName, {
+      ...(from === undefined ? {} : { from }),
+      ...(to === undefined ? {} : { to }),
+      ...(after === undefined ? {} : { after }),
+      ...(top === undefined ? {} : { top }),
+    });
+    const out: JsonObject = { value: page.values as unknown as JsonValue[] };
+    if (page.next !== undefined) out['next'] = page.next;
+    return json(reply, 200, out);
+  });
+
+  app.get(
+    '/plugboard/devices/:deviceId/rawMessages',
+    async (request: FastifyRequest<{ Params: { deviceId: string } }>, reply) => {
+      guard(request, 'read', { apiVersion: false });
+      const device = devices.get(request.params.deviceId);
+      const after = integer(request, 'after', 0, Number.MAX_SAFE_INTEGER);
+      const top = integer(request, 'top', 1, 1000);
+      const page = await telemetry.raw(device.id, {
+        ...(after === undefined ? {} : { after }),
+        ...(top === undefined ? {} : { top }),
+      });
+      const out: JsonObject = {
+        value: page.messages as unknown as JsonValue[],
+        counts: telemetry.counts(device.id) as unknown as JsonObject,
+      };
+      if (page.next !== undefined) out['next'] = page.next;
+      return json(reply, 200, out);
+    },
+  );
+}
