@@ -327,6 +327,19 @@ function centralCases(): Record<string, RouteCase> {
       path: '/plugboard/devices/absent-device/rawMessages',
       bodyLimit: MB,
     },
+    ...(Object.fromEntries(
+      ['/api/devices/:deviceId/properties', '/api/devices/:deviceId/components/:componentName/properties'].flatMap(
+        (route) => {
+          const path = `${route.replace(':deviceId', 'absent-device').replace(':componentName', 'thermostat1')}?${GA}`;
+          const valid = { targetTemperature: 21 };
+          return [
+            [`GET ${route}`, { path, bodyLimit: MB }],
+            [`PATCH ${route}`, { path, valid, bodyLimit: MB }],
+            [`PUT ${route}`, { path, valid, bodyLimit: MB }],
+          ];
+        },
+      ),
+    ) as Record<string, RouteCase>),
     'GET /api/apiTokens': { path: `/api/apiTokens?${GA}`, bodyLimit: MB },
     'GET /api/apiTokens/:tokenId': { path: `/api/apiTokens/absent?${GA}`, bodyLimit: MB },
     'PUT /api/apiTokens/:tokenId': {

@@ -9,6 +9,7 @@ import type { PlatformEventStream } from '../core/events.js';
 import type { Storage } from '../storage/port.js';
 import { ApiTokens, CENTRAL_ROLES } from './api-tokens.js';
 import { CentralDevices, type DeviceAdmissionSettings } from './devices.js';
+import { CentralProperties } from './properties.js';
 import { CentralTelemetry } from './telemetry.js';
 import { DeviceTemplates } from './templates.js';
 
@@ -49,6 +50,7 @@ export class CentralApp {
   readonly templates: DeviceTemplates;
   readonly devices: CentralDevices;
   readonly telemetry: CentralTelemetry;
+  readonly properties: CentralProperties;
   /** The admin API token created on first start (written to plugboard.json). */
   readonly adminToken: string;
 
@@ -66,6 +68,7 @@ export class CentralApp {
     this.templates = parts.templates;
     this.devices = parts.devices;
     this.telemetry = parts.telemetry;
+    this.properties = new CentralProperties({ devices: parts.devices, templates: parts.templates, dps: options.dps });
     this.adminToken = adminToken;
     this.#stopEvents = options.events.subscribe((event) => {
       this.devices.onEvent(event).catch(onError);

@@ -15,6 +15,7 @@ import { CentralError } from '../../central/errors.js';
 import type { JsonObject, JsonValue } from '../../core/model.js';
 import { logRefusal, requestLogFields } from '../log-fields.js';
 import { registerCentralDeviceApi } from './central-devices-api.js';
+import { registerCentralPropertiesApi } from './central-properties-api.js';
 import { registerCentralTelemetryApi } from './central-telemetry-api.js';
 import { isJsonError, jsonErrorStatus } from './json-body.js';
 
@@ -136,6 +137,7 @@ export function registerCentralApi(app: FastifyInstance, central: CentralApp, lo
   const { guard, body, nextLink, top } = kit;
   registerCentralDeviceApi(app, central, kit);
   registerCentralTelemetryApi(app, central, kit);
+  registerCentralPropertiesApi(app, central, kit);
 
   // ---- device templates
   app.get('/api/deviceTemplates', async (request, reply) => {

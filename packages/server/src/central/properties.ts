@@ -1,0 +1,111 @@
+/**
+ * Device properties through the Central application: reads the device twin on the hub the device is
+ * registered on and shows it per the template (property-view.ts); an operator's update is checked
+ * against the template (writable properties only, values of their schema) and becomes a desired patch
+ * with component markers, which the hub pushes to the connected device.
+ */
+import { validatePropertyPatch } from '@plugboard/dtdl';
+import type { ProvisioningService } from '../core/dps.js';
+import type { Hub } from '../core/hub.js';
+import type { Identity, JsonObject } from '../core/model.js';
+import type { CentralDevices } from './devices.js';
+import { CentralError } from './errors.js';
+import {
+  desiredPatch,
+  interfaceOf,
+  propertiesView,
+  type PropertyTemplate,
+  type TwinProperties,
+} from './property-view.js';
+import type { DeviceTemplates } from './templates.js';
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The properties of application devices.
+ *
+ * @example
+ * const properties = new CentralProperties({ devices, templates, dps });
+ * await properties.update('thermo-1', { targetTemperature: 22 }, 'thermostat1');
+ */
+export class CentralProperties {
+  readonly #devices: CentralDevices;
+  readonly #templates: DeviceTemplates;
+  readonly #dps: ProvisioningService;
+
+  constructor(options: { devices: CentralDevices; templates: DeviceTemplates; dps: ProvisioningService }) {
+    this.#devices = options.devices;
+    this.#templates = options.templates;
+    this.#dps = options.dps;
+  }
+
+  /** The properties view of the root (`component` undefined) or of one component. */
+  view(deviceId: string, component?: string): JsonObject {
+    const { template, twin } = this.#locate(deviceId, component);
+    if (template === undefined) return { $metadata: {} };
+    return propertiesView(template, twin ?? { desired: {}, reported: {} }, component);
+  }
+
+  /**
+   * Sets writable properties: `{"targetTemperature": 22}` (of `component`, or root properties and
+   * component objects at the root). Answers the view after the update.
+   */
+  async update(deviceId: string, body: unknown, component?: string): Promise<JsonObject> {
+    if (!isObject(body)) {
+      throw new CentralError('CENTRAL_BAD_REQUEST', 'The properties must be a JSON object of property values.');
+    }
+    const { device, template, hub, identity } = this.#locate(deviceId, component);
+    if (template === undefined) {
+      throw new CentralError('CENTRAL_CONFLICT', `Device ${device} has no template, so no writable properties.`);
+    }
+    const patch = desiredPatch(template, body, component);
+    const verdict = validatePropertyPatch(template.model, template.modelId, { value: patch }, 'desired');
+    const problems = [
+      ...verdict.issues.map((i) => `${i.path}: ${i.message}`),
+      ...verdict.unmodeled.map((path) => `${path}: the template defines no such property`),
+    ];
+    if (problems.length > 0) {
+      throw new CentralError('CENTRAL_BAD_REQUEST', `The property update is refused: ${problems.join('; ')}.`);
+    }
+    if (hub === undefined || identity === undefined) {
+      throw new CentralError(
+        'CENTRAL_CONFLICT',
+        `Device ${device} has not provisioned yet; set its properties once it has registered.`,
+      );
+    }
+    if (Object.keys(body).length > 0) await hub.updateTwin(identity, { properties: { desired: patch } });
+    return this.view(deviceId, component);
+  }
+
+  #locate(
+    deviceId: string,
+    component: string | undefined,
+  ): { device: string; template?: PropertyTemplate; twin?: TwinProperties; hub?: Hub; identity?: Identity } {
+    const device = this.#devices.get(deviceId);
+    const out: { device: string; template?: PropertyTemplate; twin?: TwinProperties; hub?: Hub; identity?: Identity } =
+      { device: device.id };
+    if (device.template !== undefined) {
+      const template = this.#templates.get(device.template);
+      out.template = template;
+      if (component !== undefined && interfaceOf(template, component) === undefined) {
+        throw new CentralError('CENTRAL_NOT_FOUND', `The template of ${device.id} has no component ${component}.`);
+      }
+    }
+    let registration;
+    try {
+      registration = this.#dps.getRegistration(device.id);
+    } catch {
+      return out;
+    }
+    const hub = this.#dps.hubs.get(registration.hub);
+    const identity = { deviceId: registration.deviceId };
+    if (hub === undefined || !hub.has(identity)) return out;
+    const twin = hub.getTwin(identity) as { properties?: { desired?: JsonObject; reported?: JsonObject } };
+    out.hub = hub;
+    out.identity = identity;
+    out.twin = { desired: twin.properties?.desired ?? {}, reported: twin.properties?.reported ?? {} };
+    return out;
+  }
+}
