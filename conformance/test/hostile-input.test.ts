@@ -340,6 +340,21 @@ function centralCases(): Record<string, RouteCase> {
         },
       ),
     ) as Record<string, RouteCase>),
+    ...(Object.fromEntries(
+      [
+        '/api/devices/:deviceId/commands/:commandName',
+        '/api/devices/:deviceId/components/:componentName/commands/:commandName',
+      ].flatMap((route) => {
+        const path = `${route
+          .replace(':deviceId', 'absent-device')
+          .replace(':componentName', 'thermostat1')
+          .replace(':commandName', 'getMaxMinReport')}?${GA}`;
+        return [
+          [`GET ${route}`, { path, bodyLimit: MB }],
+          [`POST ${route}`, { path, valid: { request: '2026-01-01T00:00:00Z' }, bodyLimit: MB }],
+        ];
+      }),
+    ) as Record<string, RouteCase>),
     'GET /api/apiTokens': { path: `/api/apiTokens?${GA}`, bodyLimit: MB },
     'GET /api/apiTokens/:tokenId': { path: `/api/apiTokens/absent?${GA}`, bodyLimit: MB },
     'PUT /api/apiTokens/:tokenId': {

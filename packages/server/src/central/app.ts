@@ -8,6 +8,7 @@ import type { ProvisioningService } from '../core/dps.js';
 import type { PlatformEventStream } from '../core/events.js';
 import type { Storage } from '../storage/port.js';
 import { ApiTokens, CENTRAL_ROLES } from './api-tokens.js';
+import { CentralCommands } from './commands.js';
 import { CentralDevices, type DeviceAdmissionSettings } from './devices.js';
 import { CentralProperties } from './properties.js';
 import { CentralTelemetry } from './telemetry.js';
@@ -51,6 +52,7 @@ export class CentralApp {
   readonly devices: CentralDevices;
   readonly telemetry: CentralTelemetry;
   readonly properties: CentralProperties;
+  readonly commands: CentralCommands;
   /** The admin API token created on first start (written to plugboard.json). */
   readonly adminToken: string;
 
@@ -58,7 +60,13 @@ export class CentralApp {
 
   private constructor(
     options: CentralAppOptions,
-    parts: { tokens: ApiTokens; templates: DeviceTemplates; devices: CentralDevices; telemetry: CentralTelemetry },
+    parts: {
+      tokens: ApiTokens;
+      templates: DeviceTemplates;
+      devices: CentralDevices;
+      telemetry: CentralTelemetry;
+      commands: CentralCommands;
+    },
     adminToken: string,
     onError: (error: unknown) => void,
   ) {
@@ -68,7 +76,8 @@ export class CentralApp {
     this.templates = parts.templates;
     this.devices = parts.devices;
     this.telemetry = parts.telemetry;
-    this.properties = new CentralProperties({ devices: parts.devices, templates: parts.templates, dps: options.dps });
+    this.properties = new CentralProperties({ devices: parts.devices, templates: parts.templates });
+    this.commands = parts.commands;
     this.adminToken = adminToken;
     this.#stopEvents = options.events.subscribe((event) => {
       this.devices.onEvent(event).catch(onError);
@@ -121,6 +130,7 @@ export class CentralApp {
     });
     const onError = options.onError ?? (() => undefined);
     const telemetry = await CentralTelemetry.open({ storage, devices, templates, events: options.events, onError });
-    return new CentralApp(options, { tokens, templates, devices, telemetry }, adminToken ?? '', onError);
+    const commands = await CentralCommands.open({ devices, templates, storage });
+    return new CentralApp(options, { tokens, templates, devices, telemetry, commands }, adminToken ?? '', onError);
   }
 }

@@ -18,7 +18,7 @@ import {
 } from '../core/dps.js';
 import type { PlatformEvent } from '../core/events.js';
 import type { Hub } from '../core/hub.js';
-import type { JsonObject, JsonValue } from '../core/model.js';
+import type { Identity, JsonObject, JsonValue } from '../core/model.js';
 import { hmacBase64 } from '../core/sas.js';
 import type { Storage } from '../storage/port.js';
 import { CentralError } from './errors.js';
@@ -149,6 +149,15 @@ export class CentralDevices implements RegistrationAdmission {
     return this.#devices.get(id.toLowerCase());
   }
 
+  /** The hub identity of a registered device (the hub DPS assigned it to), if it has one. */
+  hubIdentity(id: string): { hub: Hub; identity: Identity } | undefined {
+    const registration = this.#registration(id);
+    const hub = registration === undefined ? undefined : this.#dps.hubs.get(registration.hub);
+    if (registration === undefined || hub === undefined) return undefined;
+    const identity = { deviceId: registration.deviceId };
+    return hub.has(identity) ? { hub, identity } : undefined;
+  }
+
   /** A page of devices in id order after `after` (the last id of the previous page). */
   list(options: { top?: number; after?: string; template?: string } = {}): {
     devices: CentralDevice[];
@@ -209,14 +218,10 @@ export class CentralDevices implements RegistrationAdmission {
   async delete(id: string): Promise<void> {
     this.get(id);
     const key = id.toLowerCase();
+    const target = this.hubIdentity(key);
+    if (target !== undefined) await target.hub.deleteIdentity(target.identity, '*');
     const registration = this.#registration(key);
-    if (registration !== undefined) {
-      const hub = this.#dps.hubs.get(registration.hub);
-      if (hub?.has({ deviceId: registration.deviceId }) === true) {
-        await hub.deleteIdentity({ deviceId: registration.deviceId }, '*');
-      }
-      await this.#dps.deleteRegistration(registration.registrationId);
-    }
+    if (registration !== undefined) await this.#dps.deleteRegistration(registration.registrationId);
     await this.#storage.deleteDocument(KIND, key);
     this.#devices.delete(key);
   }
@@ -359,15 +364,13 @@ export class CentralDevices implements RegistrationAdmission {
   }
 
   async #applyEnabled(device: CentralDevice): Promise<void> {
-    const registration = this.#registration(device.id);
-    if (registration === undefined) return;
-    const hub: Hub | undefined = this.#dps.hubs.get(registration.hub);
-    const identity = { deviceId: registration.deviceId };
-    if (hub === undefined || !hub.has(identity)) return;
-    await hub.updateIdentity(
+    const target = this.hubIdentity(device.id);
+    if (target === undefined) return;
+    const { deviceId } = target.identity;
+    await target.hub.updateIdentity(
       device.enabled
-        ? { deviceId: identity.deviceId, status: 'enabled', statusReason: null }
-        : { deviceId: identity.deviceId, status: 'disabled', statusReason: BLOCKED_REASON },
+        ? { deviceId, status: 'enabled', statusReason: null }
+        : { deviceId, status: 'disabled', statusReason: BLOCKED_REASON },
       '*',
     );
   }

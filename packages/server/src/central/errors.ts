@@ -14,6 +14,8 @@ export const CENTRAL_ERRORS = {
   CENTRAL_PRECONDITION_FAILED: { status: 412, name: 'PreconditionFailed' },
   CENTRAL_PAYLOAD_TOO_LARGE: { status: 413, name: 'PayloadTooLarge' },
   CENTRAL_INVALID_MODEL: { status: 422, name: 'UnprocessableEntity' },
+  CENTRAL_DEVICE_NOT_CONNECTED: { status: 404, name: 'DeviceNotConnected' },
+  CENTRAL_COMMAND_TIMEOUT: { status: 504, name: 'GatewayTimeout' },
   CENTRAL_INTERNAL: { status: 500, name: 'InternalServerError' },
 } as const satisfies Record<string, { status: number; name: string }>;
 

@@ -5,7 +5,6 @@
  * with component markers, which the hub pushes to the connected device.
  */
 import { validatePropertyPatch } from '@plugboard/dtdl';
-import type { ProvisioningService } from '../core/dps.js';
 import type { Hub } from '../core/hub.js';
 import type { Identity, JsonObject } from '../core/model.js';
 import type { CentralDevices } from './devices.js';
@@ -27,18 +26,16 @@ function isObject(value: unknown): value is JsonObject {
  * The properties of application devices.
  *
  * @example
- * const properties = new CentralProperties({ devices, templates, dps });
+ * const properties = new CentralProperties({ devices, templates });
  * await properties.update('thermo-1', { targetTemperature: 22 }, 'thermostat1');
  */
 export class CentralProperties {
   readonly #devices: CentralDevices;
   readonly #templates: DeviceTemplates;
-  readonly #dps: ProvisioningService;
 
-  constructor(options: { devices: CentralDevices; templates: DeviceTemplates; dps: ProvisioningService }) {
+  constructor(options: { devices: CentralDevices; templates: DeviceTemplates }) {
     this.#devices = options.devices;
     this.#templates = options.templates;
-    this.#dps = options.dps;
   }
 
   /** The properties view of the root (`component` undefined) or of one component. */
@@ -93,15 +90,9 @@ export class CentralProperties {
         throw new CentralError('CENTRAL_NOT_FOUND', `The template of ${device.id} has no component ${component}.`);
       }
     }
-    let registration;
-    try {
-      registration = this.#dps.getRegistration(device.id);
-    } catch {
-      return out;
-    }
-    const hub = this.#dps.hubs.get(registration.hub);
-    const identity = { deviceId: registration.deviceId };
-    if (hub === undefined || !hub.has(identity)) return out;
+    const target = this.#devices.hubIdentity(device.id);
+    if (target === undefined) return out;
+    const { hub, identity } = target;
     const twin = hub.getTwin(identity) as { properties?: { desired?: JsonObject; reported?: JsonObject } };
     out.hub = hub;
     out.identity = identity;

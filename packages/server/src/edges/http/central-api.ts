@@ -14,6 +14,7 @@ import type { CentralApp } from '../../central/app.js';
 import { CentralError } from '../../central/errors.js';
 import type { JsonObject, JsonValue } from '../../core/model.js';
 import { logRefusal, requestLogFields } from '../log-fields.js';
+import { registerCentralCommandsApi } from './central-commands-api.js';
 import { registerCentralDeviceApi } from './central-devices-api.js';
 import { registerCentralPropertiesApi } from './central-properties-api.js';
 import { registerCentralTelemetryApi } from './central-telemetry-api.js';
@@ -138,6 +139,7 @@ export function registerCentralApi(app: FastifyInstance, central: CentralApp, lo
   registerCentralDeviceApi(app, central, kit);
   registerCentralTelemetryApi(app, central, kit);
   registerCentralPropertiesApi(app, central, kit);
+  registerCentralCommandsApi(app, central, kit);
 
   // ---- device templates
   app.get('/api/deviceTemplates', async (request, reply) => {
