@@ -355,6 +355,41 @@ function centralCases(): Record<string, RouteCase> {
         ];
       }),
     ) as Record<string, RouteCase>),
+    // Enrollment groups need an admin: changes are made with an operator token (403).
+    'GET /api/enrollmentGroups': { path: `/api/enrollmentGroups?${GA}`, bodyLimit: MB },
+    'GET /api/enrollmentGroups/:groupId': { path: `/api/enrollmentGroups/absent-group?${GA}`, bodyLimit: MB },
+    'PUT /api/enrollmentGroups/:groupId': {
+      path: `/api/enrollmentGroups/hostile-group?${GA}`,
+      valid: { attestation: { type: 'symmetricKey' }, type: 'iot', enabled: true },
+      deviceToken: operatorToken,
+      bodyLimit: MB,
+    },
+    'PATCH /api/enrollmentGroups/:groupId': {
+      path: `/api/enrollmentGroups/${GROUP}?${GA}`,
+      valid: { displayName: 'Renamed' },
+      deviceToken: operatorToken,
+      bodyLimit: MB,
+    },
+    'DELETE /api/enrollmentGroups/:groupId': {
+      path: `/api/enrollmentGroups/${GROUP}?${GA}`,
+      deviceToken: operatorToken,
+      bodyLimit: MB,
+    },
+    'GET /api/enrollmentGroups/:groupId/certificates/:entry': {
+      path: `/api/enrollmentGroups/${GROUP}/certificates/primary?${GA}`,
+      bodyLimit: MB,
+    },
+    'PUT /api/enrollmentGroups/:groupId/certificates/:entry': {
+      path: `/api/enrollmentGroups/${GROUP}/certificates/primary?${GA}`,
+      valid: { certificate: 'AAAA' },
+      deviceToken: operatorToken,
+      bodyLimit: MB,
+    },
+    'DELETE /api/enrollmentGroups/:groupId/certificates/:entry': {
+      path: `/api/enrollmentGroups/${GROUP}/certificates/primary?${GA}`,
+      deviceToken: operatorToken,
+      bodyLimit: MB,
+    },
     'GET /api/apiTokens': { path: `/api/apiTokens?${GA}`, bodyLimit: MB },
     'GET /api/apiTokens/:tokenId': { path: `/api/apiTokens/absent?${GA}`, bodyLimit: MB },
     'PUT /api/apiTokens/:tokenId': {

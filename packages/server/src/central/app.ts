@@ -9,6 +9,7 @@ import type { PlatformEventStream } from '../core/events.js';
 import type { Storage } from '../storage/port.js';
 import { ApiTokens, CENTRAL_ROLES } from './api-tokens.js';
 import { CentralCommands } from './commands.js';
+import { CentralEnrollmentGroups } from './enrollment-groups.js';
 import { CentralDevices, type DeviceAdmissionSettings } from './devices.js';
 import { CentralProperties } from './properties.js';
 import { CentralTelemetry } from './telemetry.js';
@@ -53,6 +54,7 @@ export class CentralApp {
   readonly telemetry: CentralTelemetry;
   readonly properties: CentralProperties;
   readonly commands: CentralCommands;
+  readonly enrollmentGroups: CentralEnrollmentGroups;
   /** The admin API token created on first start (written to plugboard.json). */
   readonly adminToken: string;
 
@@ -66,6 +68,7 @@ export class CentralApp {
       devices: CentralDevices;
       telemetry: CentralTelemetry;
       commands: CentralCommands;
+      enrollmentGroups: CentralEnrollmentGroups;
     },
     adminToken: string,
     onError: (error: unknown) => void,
@@ -78,6 +81,7 @@ export class CentralApp {
     this.telemetry = parts.telemetry;
     this.properties = new CentralProperties({ devices: parts.devices, templates: parts.templates });
     this.commands = parts.commands;
+    this.enrollmentGroups = parts.enrollmentGroups;
     this.adminToken = adminToken;
     this.#stopEvents = options.events.subscribe((event) => {
       this.devices.onEvent(event).catch(onError);
@@ -131,6 +135,12 @@ export class CentralApp {
     const onError = options.onError ?? (() => undefined);
     const telemetry = await CentralTelemetry.open({ storage, devices, templates, events: options.events, onError });
     const commands = await CentralCommands.open({ devices, templates, storage });
-    return new CentralApp(options, { tokens, templates, devices, telemetry, commands }, adminToken ?? '', onError);
+    const enrollmentGroups = await CentralEnrollmentGroups.open({ storage, dps: options.dps });
+    return new CentralApp(
+      options,
+      { tokens, templates, devices, telemetry, commands, enrollmentGroups },
+      adminToken ?? '',
+      onError,
+    );
   }
 }

@@ -16,6 +16,7 @@ import type { JsonObject, JsonValue } from '../../core/model.js';
 import { logRefusal, requestLogFields } from '../log-fields.js';
 import { registerCentralCommandsApi } from './central-commands-api.js';
 import { registerCentralDeviceApi } from './central-devices-api.js';
+import { registerCentralEnrollmentApi } from './central-enrollment-api.js';
 import { registerCentralPropertiesApi } from './central-properties-api.js';
 import { registerCentralTelemetryApi } from './central-telemetry-api.js';
 import { isJsonError, jsonErrorStatus } from './json-body.js';
@@ -140,6 +141,7 @@ export function registerCentralApi(app: FastifyInstance, central: CentralApp, lo
   registerCentralTelemetryApi(app, central, kit);
   registerCentralPropertiesApi(app, central, kit);
   registerCentralCommandsApi(app, central, kit);
+  registerCentralEnrollmentApi(app, central, kit);
 
   // ---- device templates
   app.get('/api/deviceTemplates', async (request, reply) => {
