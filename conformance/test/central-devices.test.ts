@@ -98,7 +98,21 @@ describe('[Central] devices provisioned through DPS', () => {
     );
     assert.equal(typeof shown.body['etag'], 'string');
     const client = await connect(registration, THERMOSTAT_ID);
+    const details = async () =>
+      (await centralRequest(platform, { method: 'GET', path: '/plugboard/devices/thermo-1' })).body as Record<
+        string,
+        unknown
+      >;
+    const online = await eventually(async () => {
+      const d = await details();
+      return d['connected'] === true ? d : undefined;
+    });
+    assert.equal(online['status'], 'provisioned');
+    assert.equal(online['modelId'], THERMOSTAT_ID);
+    assert.equal(online['hub'], platform.dps.getRegistration('thermo-1').hub);
+    assert.equal(typeof online['lastActivityTime'], 'string');
     await client.close();
+    await eventually(async () => ((await details())['connected'] === false ? true : undefined));
   });
 
   it('an unknown model leaves the device unassigned until it is migrated to a template', async () => {

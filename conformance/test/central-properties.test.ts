@@ -85,6 +85,17 @@ describe('[Central] device properties', () => {
     assert.equal('serialNumber' in component, false);
   });
 
+  it('the components of the device template are listed as Central lists them', async () => {
+    const response = await centralRequest(platform, { method: 'GET', path: `/api/devices/${DEVICE}/components?${GA}` });
+    assert.equal(response.status, 200, response.text);
+    const value = (response.body as { value: { '@type': string; name: string }[] }).value;
+    assert.deepEqual(value.map((c) => [c['@type'], c.name]).sort(), [
+      ['Component', 'deviceInformation'],
+      ['Component', 'thermostat1'],
+      ['Component', 'thermostat2'],
+    ]);
+  });
+
   it('a value the device sets without a desired one (ac 203) shows as device-initialized', async () => {
     await report({ thermostat2: { __t: 'c', targetTemperature: { value: 20, ac: 203, av: 0, ad: 'initialize' } } });
     const view = await properties('/components/thermostat2');

@@ -12,6 +12,8 @@ import { CentralCommands } from './commands.js';
 import { CentralEnrollmentGroups } from './enrollment-groups.js';
 import { CentralDevices, type DeviceAdmissionSettings } from './devices.js';
 import { CentralProperties } from './properties.js';
+import { componentsOf } from './property-view.js';
+import type { JsonObject } from '../core/model.js';
 import { CentralTelemetry } from './telemetry.js';
 import { DeviceTemplates } from './templates.js';
 
@@ -85,6 +87,23 @@ export class CentralApp {
     this.adminToken = adminToken;
     this.#stopEvents = options.events.subscribe((event) => {
       this.devices.onEvent(event).catch(onError);
+    });
+  }
+
+  /** The components of a device's template: `[{"@type": "Component", name, displayName?, description?}]`. */
+  components(deviceId: string): JsonObject[] {
+    const device = this.devices.get(deviceId);
+    if (device.template === undefined) return [];
+    const template = this.templates.get(device.template);
+    return componentsOf(template).map((name) => {
+      const id = template.model.get(template.modelId)?.contents?.[name];
+      const element = id === undefined ? undefined : template.model.get(id);
+      const out: JsonObject = { '@type': 'Component', name };
+      const displayName = element?.displayName['en'];
+      const description = element?.description['en'];
+      if (displayName !== undefined) out['displayName'] = displayName;
+      if (description !== undefined) out['description'] = description;
+      return out;
     });
   }
 

@@ -268,6 +268,25 @@ export class CentralDevices implements RegistrationAdmission {
     return out;
   }
 
+  /**
+   * Plugboard's fuller view of a device: the REST fields, its status, where it is registered, what it
+   * announced, and its connection from the hub (state, when it changed, last activity).
+   */
+  details(id: string): JsonObject {
+    const device = this.get(id);
+    const out: JsonObject = { ...this.view(device), status: deviceStatus(device), connected: false };
+    if (device.modelId !== undefined) out['modelId'] = device.modelId;
+    const target = this.hubIdentity(device.id);
+    if (target !== undefined) {
+      const { activity } = target.hub.getIdentity(target.identity);
+      out['hub'] = target.hub.name;
+      out['connected'] = activity.connectionState === 'Connected';
+      out['connectionStateUpdatedTime'] = activity.connectionStateUpdatedTime;
+      out['lastActivityTime'] = activity.lastActivityTime;
+    }
+    return out;
+  }
+
   // ---------------------------------------------------------------- DPS admission
 
   /** DPS asks before assigning: unknown devices are added (enabled if auto-approve is on); disabled ones are refused. */

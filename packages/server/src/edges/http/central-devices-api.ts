@@ -1,12 +1,13 @@
 /**
  * The Central REST API's device routes (`/api/devices...`), as `az iot central device ...` sends and reads
  * them (../shared/reference/az-central-wire.md): list with `nextLink` pages, show, create (`PUT`),
- * update (`PATCH`, read-only `id`/`etag`/`provisioned` echoed and ignored), delete, credentials. An
+ * update (`PATCH`, read-only `id`/`etag`/`provisioned` echoed and ignored), delete, credentials, the
+ * template's components; and Plugboard's device details (status, hub, connection). An
  * operator may manage devices; a builder may too; a read-only token only reads.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CentralApp } from '../../central/app.js';
-import type { JsonObject } from '../../core/model.js';
+import type { JsonObject, JsonValue } from '../../core/model.js';
 import { json, type CentralRouteKit } from './central-api.js';
 
 type DeviceRequest = FastifyRequest<{ Params: { deviceId: string } }>;
@@ -56,6 +57,14 @@ export function registerCentralDeviceApi(app: FastifyInstance, central: CentralA
     guard(request, 'operate');
     await devices.delete(request.params.deviceId);
     return reply.code(204).send();
+  });
+  app.get('/api/devices/:deviceId/components', async (request: DeviceRequest, reply) => {
+    guard(request, 'read');
+    return json(reply, 200, { value: central.components(request.params.deviceId) as JsonValue[] });
+  });
+  app.get('/plugboard/devices/:deviceId', async (request: DeviceRequest, reply) => {
+    guard(request, 'read', { apiVersion: false });
+    return json(reply, 200, devices.details(request.params.deviceId));
   });
   app.get('/api/devices/:deviceId/credentials', async (request: DeviceRequest, reply) => {
     guard(request, 'operate');
