@@ -66,8 +66,10 @@ describe('[Central] enrollment groups', () => {
     const listed = (list.body as { value: Group[]; nextLink?: string }).value;
     assert.deepEqual(
       listed.map((g) => g.id),
-      ['sensors'],
+      ['SAS-IoT-Devices', 'SAS-IoT-Edge-Devices', 'sensors'],
+      'a new application has the two SAS groups IoT Central creates',
     );
+    assert.equal(listed.find((g) => g.id === 'SAS-IoT-Edge-Devices')?.type, 'iotEdge');
     assert.equal('nextLink' in (list.body as object), false);
   });
 

@@ -7,9 +7,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { buildProgram } from '@plugboard/cli';
 import { deriveDeviceKey } from '@plugboard/protocol';
-import { dpsToken, startTestPlatform, withTimeout, type TestPlatform } from './harness.js';
+import { dpsToken, runCli, startTestPlatform, withTimeout, type TestPlatform } from './harness.js';
 
 let platform: TestPlatform;
 
@@ -21,25 +20,7 @@ after(async () => {
   await platform?.dispose();
 });
 
-async function run(...args: string[]): Promise<string> {
-  let text = '';
-  const out = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      text += chunk.toString();
-      done();
-    },
-  });
-  const program = buildProgram(out);
-  // Subcommands were made before these calls, so each gets them itself: errors throw instead of exiting.
-  const quiet = (command: typeof program): void => {
-    command.exitOverride();
-    command.configureOutput({ writeOut: (s) => (text += s), writeErr: (s) => (text += s) });
-    for (const sub of command.commands) quiet(sub);
-  };
-  quiet(program);
-  await program.parseAsync(['node', 'plugboard', ...args]);
-  return text;
-}
+const run = runCli;
 
 describe('plugboard CLI', () => {
   it('up --limit takes name=ms for a known limit and refuses anything else', async () => {

@@ -12,6 +12,7 @@ import { Writable } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import { createSharedAccessSignature } from '@plugboard/protocol';
+import { buildProgram } from '@plugboard/cli';
 import { createLogger, startPlatform, type Hub, type Platform, type PlatformOptions } from '@plugboard/server';
 
 /** A random 127.x.y prefix so parallel test files never share an address. */
@@ -459,4 +460,28 @@ export function centralRequest(
 function requestBody(body: unknown): Buffer | undefined {
   if (body === undefined) return undefined;
   return Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
+}
+
+/**
+ * Runs the `plugboard` CLI in-process with `args` and resolves with what it printed; a failing command
+ * rejects (errors throw instead of exiting the process).
+ */
+export async function runCli(...args: string[]): Promise<string> {
+  let text = '';
+  const out = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      text += chunk.toString();
+      done();
+    },
+  });
+  const program = buildProgram(out);
+  // Subcommands were made before these calls, so each gets them itself.
+  const quiet = (command: typeof program): void => {
+    command.exitOverride();
+    command.configureOutput({ writeOut: (s) => (text += s), writeErr: (s) => (text += s) });
+    for (const sub of command.commands) quiet(sub);
+  };
+  quiet(program);
+  await program.parseAsync(['node', 'plugboard', ...args]);
+  return text;
 }

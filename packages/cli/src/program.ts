@@ -4,6 +4,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { deriveDeviceKey, isBase64Key } from '@plugboard/protocol';
 import { DEFAULT_LISTENER_LIMITS, type ListenerLimits } from '@plugboard/server';
 import { CliError, dpsServiceRequest, readManifest } from './client.js';
+import { registerCentralAppCommands } from './central-app-commands.js';
+import { registerCentralDeviceCommands } from './central-device-commands.js';
 import { registerModelCommands } from './model-commands.js';
 import { up, type UpOptions } from './up.js';
 
@@ -126,7 +128,9 @@ export function buildProgram(out: NodeJS.WritableStream = process.stdout): Comma
       await platform.close();
     });
 
-  const device = program.command('device').description('Device commands (as `az iot central device`).');
+  const device = program
+    .command('device')
+    .description('Devices of the Central application (as `az iot central device`).');
   device
     .command('compute-device-key')
     .description('Derive a device key from an enrollment group key: base64(HMAC-SHA256(groupKey, deviceId)).')
@@ -335,6 +339,8 @@ export function buildProgram(out: NodeJS.WritableStream = process.stdout): Comma
       );
     });
 
+  registerCentralDeviceCommands(device, out);
+  registerCentralAppCommands(program, out);
   registerModelCommands(program, out);
 
   return program;

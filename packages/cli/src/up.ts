@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { deriveDeviceKey } from '@plugboard/protocol';
@@ -48,7 +47,7 @@ export function manifestPath(dataDir: string): string {
 }
 
 /**
- * Starts the platform, creates the default enrollment group on first start, writes `DIR/plugboard.json`
+ * Starts the platform (a new application gets its SAS enrollment groups), writes `DIR/plugboard.json`
  * and prints a summary; resolves with the running platform.
  *
  * @example
@@ -74,17 +73,6 @@ export async function up(
     ...(options.limit === undefined ? {} : { limits: options.limit }),
   });
   try {
-    if (platform.dps.listEnrollmentGroups().length === 0) {
-      await platform.dps.putEnrollmentGroup(DEFAULT_ENROLLMENT_GROUP, {
-        attestation: {
-          type: 'symmetricKey',
-          symmetricKey: {
-            primaryKey: randomBytes(32).toString('base64'),
-            secondaryKey: randomBytes(32).toString('base64'),
-          },
-        },
-      });
-    }
     const manifest: Manifest = platform.manifest();
     if (options.demo) {
       const group = platform.dps.getEnrollmentGroup(DEFAULT_ENROLLMENT_GROUP);

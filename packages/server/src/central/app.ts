@@ -37,6 +37,8 @@ export interface CentralAppOptions {
 }
 
 const SETTINGS_KIND = 'central-settings';
+/** The enrollment groups a new application has, as IoT Central creates them. */
+export const DEFAULT_GROUPS = { devices: 'SAS-IoT-Devices', edgeDevices: 'SAS-IoT-Edge-Devices' } as const;
 /** The token `plugboard up` creates on first start and writes to plugboard.json. */
 export const ADMIN_TOKEN_ID = 'plugboard-admin';
 
@@ -151,10 +153,28 @@ export class CentralApp {
       autoTemplate: (modelId) => templates.fromRepository(modelId),
       ...(options.devices === undefined ? {} : { settings: options.devices }),
     });
+    const enrollmentGroups = await CentralEnrollmentGroups.open({ storage, dps: options.dps });
+    // A new application has the two SAS groups IoT Central creates (keys generated).
+    const initialised = (await storage.loadDocuments(SETTINGS_KIND)).get('enrollment-groups') !== undefined;
+    if (!initialised) {
+      if (options.dps.listEnrollmentGroups().length === 0) {
+        for (const [id, type] of [
+          [DEFAULT_GROUPS.devices, 'iot'],
+          [DEFAULT_GROUPS.edgeDevices, 'iotEdge'],
+        ] as const) {
+          await enrollmentGroups.put(id, {
+            displayName: id,
+            type,
+            enabled: true,
+            attestation: { type: 'symmetricKey' },
+          });
+        }
+      }
+      await storage.saveDocument(SETTINGS_KIND, 'enrollment-groups', { initialised: true });
+    }
     const onError = options.onError ?? (() => undefined);
     const telemetry = await CentralTelemetry.open({ storage, devices, templates, events: options.events, onError });
     const commands = await CentralCommands.open({ devices, templates, storage });
-    const enrollmentGroups = await CentralEnrollmentGroups.open({ storage, dps: options.dps });
     return new CentralApp(
       options,
       { tokens, templates, devices, telemetry, commands, enrollmentGroups },

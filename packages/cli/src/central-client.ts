@@ -1,0 +1,270 @@
+/**
+ * The one typed client of the Central REST API the CLI's Central commands use: where the application
+ * is (`plugboard.json` in the data directory, or `--app-url` and `--token`), the API token, the CA to
+ * trust, and one method per route — each answers the parsed body or throws a {@link CliError} with the
+ * application's error code and message.
+ */
+import { readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { CliError, readManifest } from './client.js';
+
+/** Where to find the application: a data directory, or an explicit URL and token. */
+export interface CentralTarget {
+  dataDir: string;
+  appUrl?: string;
+  token?: string;
+}
+
+/** A device as the REST API shows it. */
+export interface CentralDevice {
+  id: string;
+  etag: string;
+  displayName: string;
+  template?: string;
+  enabled: boolean;
+  provisioned: boolean;
+  simulated: boolean;
+  organizations: string[];
+}
+
+/** The body of an answer that is a JSON object. */
+export type JsonRecord = Record<string, unknown>;
+
+const GA = 'api-version=2022-07-31';
+
+function segment(value: string): string {
+  // Template ids keep their `:` and `;` raw, as az sends them.
+  return encodeURIComponent(value).replace(/%3A/gi, ':').replace(/%3B/gi, ';');
+}
+
+/**
+ * A connection to one application.
+ *
+ * @example
+ * const client = CentralClient.connect({ dataDir: './.plugboard' });
+ * const devices = await client.listDevices();
+ */
+export class CentralClient {
+  readonly #url: URL;
+  readonly #address: string;
+  readonly #token: string;
+  readonly #ca: string | undefined;
+
+  private constructor(url: URL, address: string, token: string, ca: string | undefined) {
+    this.#url = url;
+    this.#address = address;
+    this.#token = token;
+    this.#ca = ca;
+  }
+
+  /**
+   * From `--app-url`/`--token` when given (trusting the data directory's CA if there is one, else the
+   * system's and NODE_EXTRA_CA_CERTS), else from `plugboard.json` in the data directory.
+   */
+  static connect(target: CentralTarget): CentralClient {
+    if (target.appUrl !== undefined) {
+      if (target.token === undefined) {
+        throw new CliError('CLI_INVALID_ARGUMENT', '--app-url needs --token (an API token of the application).');
+      }
+      let url: URL;
+      try {
+        url = new URL(target.appUrl);
+      } catch (cause) {
+        throw new CliError('CLI_INVALID_ARGUMENT', `--app-url ${target.appUrl} is not a URL.`, { cause });
+      }
+      let ca: string | undefined;
+      try {
+        ca = readFileSync(readManifest(target.dataDir).caCertificate, 'utf8');
+      } catch {
+        ca = undefined;
+      }
+      return new CentralClient(url, url.hostname, target.token, ca);
+    }
+    const manifest = readManifest(target.dataDir);
+    if (manifest.api === undefined || manifest.central === undefined) {
+      throw new CliError('CLI_NOT_RUNNING', 'plugboard.json has no Central application: restart `plugboard up`.');
+    }
+    return new CentralClient(
+      new URL(manifest.api.baseUrl),
+      manifest.central.address,
+      target.token ?? manifest.api.token,
+      readFileSync(manifest.caCertificate, 'utf8'),
+    );
+  }
+
+  /** One call; `path` is below the application URL and carries its own query (api-version included). */
+  request(method: string, path: string, body?: unknown): Promise<unknown> {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest(
+        {
+          host: this.#address,
+          servername: /^[\d.]+$|:/.test(this.#url.hostname) ? undefined : this.#url.hostname,
+          port: this.#url.port === '' ? 443 : Number(this.#url.port),
+          method,
+          path,
+          headers: {
+            host: this.#url.host,
+            authorization: this.#token,
+            ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+          },
+          ...(this.#ca === undefined ? {} : { ca: this.#ca }),
+          timeout: 60_000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown;
+            try {
+              parsed = text === '' ? undefined : JSON.parse(text);
+            } catch {
+              parsed = text;
+            }
+            if ((res.statusCode ?? 500) >= 400) {
+              const error =
+                (parsed as { error?: { code?: string; message?: string }; code?: string } | undefined) ?? {};
+              reject(
+                new CliError(
+                  'CLI_REQUEST_FAILED',
+                  `${method} ${path.split('?')[0] ?? path} failed (${res.statusCode}${error.code === undefined ? '' : ` ${error.code}`}): ${error.error?.message ?? text}`,
+                ),
+              );
+              return;
+            }
+            resolve(parsed);
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('error', (cause) =>
+        reject(
+          new CliError(
+            'CLI_NOT_RUNNING',
+            `Cannot reach the application at ${this.#url.origin}: is \`plugboard up\` running?`,
+            {
+              cause,
+            },
+          ),
+        ),
+      );
+      req.end(payload);
+    });
+  }
+
+  /** Every item of a collection, following `nextLink` to the end. */
+  async #all(path: string): Promise<JsonRecord[]> {
+    const items: JsonRecord[] = [];
+    let next: string | undefined = path;
+    for (let pages = 0; next !== undefined && pages < 10_000; pages++) {
+      const page = (await this.request('GET', next)) as { value?: JsonRecord[]; nextLink?: string };
+      items.push(...(page.value ?? []));
+      next =
+        page.nextLink === undefined
+          ? undefined
+          : (() => {
+              const url = new URL(page.nextLink);
+              return `${url.pathname}${url.search}`;
+            })();
+    }
+    return items;
+  }
+
+  // ---- devices
+  listDevices(): Promise<CentralDevice[]> {
+    return this.#all(`/api/devices?${GA}`) as unknown as Promise<CentralDevice[]>;
+  }
+  getDevice(id: string): Promise<CentralDevice> {
+    return this.request('GET', `/api/devices/${segment(id)}?${GA}`) as Promise<CentralDevice>;
+  }
+  /** Plugboard's device details (status, hub, connection). */
+  deviceDetails(id: string): Promise<JsonRecord> {
+    return this.request('GET', `/plugboard/devices/${segment(id)}`) as Promise<JsonRecord>;
+  }
+  putDevice(id: string, body: JsonRecord): Promise<CentralDevice> {
+    return this.request('PUT', `/api/devices/${segment(id)}?${GA}`, body) as Promise<CentralDevice>;
+  }
+  patchDevice(id: string, body: JsonRecord): Promise<CentralDevice> {
+    return this.request('PATCH', `/api/devices/${segment(id)}?${GA}`, body) as Promise<CentralDevice>;
+  }
+  async deleteDevice(id: string): Promise<void> {
+    await this.request('DELETE', `/api/devices/${segment(id)}?${GA}`);
+  }
+  credentials(id: string): Promise<JsonRecord> {
+    return this.request('GET', `/api/devices/${segment(id)}/credentials?${GA}`) as Promise<JsonRecord>;
+  }
+  properties(id: string, component?: string): Promise<JsonRecord> {
+    return this.request('GET', `${devicePath(id, component)}/properties?${GA}`) as Promise<JsonRecord>;
+  }
+  updateProperties(id: string, body: JsonRecord, component?: string): Promise<JsonRecord> {
+    return this.request('PATCH', `${devicePath(id, component)}/properties?${GA}`, body) as Promise<JsonRecord>;
+  }
+  runCommand(id: string, name: string, body: JsonRecord, component?: string): Promise<JsonRecord> {
+    return this.request(
+      'POST',
+      `${devicePath(id, component)}/commands/${segment(name)}?${GA}`,
+      body,
+    ) as Promise<JsonRecord>;
+  }
+  commandHistory(id: string, name: string, component?: string): Promise<JsonRecord[]> {
+    return this.#all(`${devicePath(id, component)}/commands/${segment(name)}?${GA}`);
+  }
+  telemetry(id: string, name: string, component?: string): Promise<JsonRecord> {
+    return this.request('GET', `${devicePath(id, component)}/telemetry/${segment(name)}?${GA}`) as Promise<JsonRecord>;
+  }
+
+  // ---- device templates
+  listTemplates(): Promise<JsonRecord[]> {
+    return this.#all(`/api/deviceTemplates?${GA}`);
+  }
+  getTemplate(id: string): Promise<JsonRecord> {
+    return this.request('GET', `/api/deviceTemplates/${segment(id)}?${GA}`) as Promise<JsonRecord>;
+  }
+  putTemplate(id: string, body: unknown): Promise<JsonRecord> {
+    return this.request('PUT', `/api/deviceTemplates/${segment(id)}?${GA}`, body) as Promise<JsonRecord>;
+  }
+  patchTemplate(id: string, body: unknown): Promise<JsonRecord> {
+    return this.request('PATCH', `/api/deviceTemplates/${segment(id)}?${GA}`, body) as Promise<JsonRecord>;
+  }
+  async deleteTemplate(id: string): Promise<void> {
+    await this.request('DELETE', `/api/deviceTemplates/${segment(id)}?${GA}`);
+  }
+
+  // ---- enrollment groups
+  listEnrollmentGroups(): Promise<JsonRecord[]> {
+    return this.#all(`/api/enrollmentGroups?${GA}`);
+  }
+  getEnrollmentGroup(id: string): Promise<JsonRecord> {
+    return this.request('GET', `/api/enrollmentGroups/${segment(id)}?${GA}`) as Promise<JsonRecord>;
+  }
+  putEnrollmentGroup(id: string, body: JsonRecord): Promise<JsonRecord> {
+    return this.request('PUT', `/api/enrollmentGroups/${segment(id)}?${GA}`, body) as Promise<JsonRecord>;
+  }
+  putEnrollmentCertificate(id: string, entry: string, certificate: string): Promise<JsonRecord> {
+    return this.request('PUT', `/api/enrollmentGroups/${segment(id)}/certificates/${segment(entry)}?${GA}`, {
+      certificate,
+    }) as Promise<JsonRecord>;
+  }
+  async deleteEnrollmentGroup(id: string): Promise<void> {
+    await this.request('DELETE', `/api/enrollmentGroups/${segment(id)}?${GA}`);
+  }
+
+  // ---- API tokens
+  listApiTokens(): Promise<JsonRecord[]> {
+    return this.#all(`/api/apiTokens?${GA}`);
+  }
+  getApiToken(id: string): Promise<JsonRecord> {
+    return this.request('GET', `/api/apiTokens/${segment(id)}?${GA}`) as Promise<JsonRecord>;
+  }
+  putApiToken(id: string, body: JsonRecord): Promise<JsonRecord> {
+    return this.request('PUT', `/api/apiTokens/${segment(id)}?${GA}`, body) as Promise<JsonRecord>;
+  }
+  async deleteApiToken(id: string): Promise<void> {
+    await this.request('DELETE', `/api/apiTokens/${segment(id)}?${GA}`);
+  }
+}
+
+function devicePath(id: string, component: string | undefined): string {
+  return `/api/devices/${segment(id)}${component === undefined ? '' : `/components/${segment(component)}`}`;
+}
