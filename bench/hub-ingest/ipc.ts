@@ -36,6 +36,8 @@ export interface ServerReady {
   devices: DeviceCredential[];
   /** Memory after start, before the identities were registered (Plugboard only). */
   memoryBeforeIdentities?: MemorySample;
+  /** With `--central`: where the Central REST API answers, and its admin token. */
+  central?: { address: string; hostName: string; port: number; token: string };
 }
 
 /** Orchestrator → server. */
@@ -53,14 +55,18 @@ export interface ServerStats {
   eventLoopDelayMs: { p50: number; p99: number; max: number };
   /** Telemetry rows in storage (Plugboard only). */
   storedMessages?: number;
+  /** Messages the Central application has judged (Plugboard with `--central` only). */
+  projectedMessages?: number;
 }
 
 /**
  * How telemetry messages look: `bare` is a topic without a property bag; `sdk` is what the official Node
  * SDK sends for a Plug and Play sample's message (`contentType` application/json, `contentEncoding`
- * utf-8, an `iothub-creation-time-utc` property stamped per message).
+ * utf-8, an `iothub-creation-time-utc` property stamped per message); `pnp` is the same for a Plug and
+ * Play component's telemetry (`$.sub=thermostat1`, a `{"temperature": …}` body), as bench/central-ingest
+ * sends it.
  */
-export type MessageShape = 'bare' | 'sdk';
+export type MessageShape = 'bare' | 'sdk' | 'pnp';
 
 /** Orchestrator → load generator. */
 export type LoadRequest =
@@ -117,7 +123,8 @@ export function telemetryTopic(deviceId: string): string {
  */
 export function messageTopic(base: string, shape: MessageShape, createdAt: string): string {
   if (shape === 'bare') return base;
-  return `${base}%24.ct=application%2Fjson&%24.ce=utf-8&iothub-creation-time-utc=${encodeURIComponent(createdAt)}`;
+  const bag = `${base}%24.ct=application%2Fjson&%24.ce=utf-8&iothub-creation-time-utc=${encodeURIComponent(createdAt)}`;
+  return shape === 'pnp' ? `${bag}&%24.sub=thermostat1` : bag;
 }
 
 /** Device ids `dev-00001`...: the same ids (and so the same packet sizes) against both servers. */

@@ -23,6 +23,8 @@ import { summarize } from '../common/latency.js';
 /** About 100 bytes of JSON, different every time (as real telemetry is). */
 function payload(deviceId: string, seq: number): string {
   const temperature = (20 + ((seq * 7) % 100) / 10).toFixed(1);
+  // A Plug and Play Thermostat component's telemetry, as the TemperatureController sample sends it.
+  if (shape === 'pnp') return `{"temperature":${temperature}}`;
   const humidity = (40 + ((seq * 13) % 200) / 10).toFixed(1);
   return `{"deviceId":"${deviceId}","seq":${seq},"temperature":${temperature},"humidity":${humidity},"ts":${Date.now()}}`;
 }

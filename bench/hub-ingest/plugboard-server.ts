@@ -3,7 +3,10 @@
  * `--devices` SAS identities registered. Driven by `run.ts` over IPC.
  *
  * Usage (through run.ts): plugboard-server.ts --devices N --data-dir DIR [--loopback-prefix 127.77.1]
- *   [--durability normal|full]
+ *   [--durability normal|full] [--central]
+ *
+ * `--central` makes every device an application device assigned a TemperatureController-shaped template
+ * (a `thermostat1` component with `temperature`), so its telemetry is judged and last values tracked.
  */
 import { parseArgs } from 'node:util';
 import { createLogger, startPlatform } from '@plugboard/server';
@@ -24,6 +27,7 @@ const { values } = parseArgs({
     'data-dir': { type: 'string' },
     'loopback-prefix': { type: 'string', default: '127.77.1' },
     durability: { type: 'string', default: 'normal' },
+    central: { type: 'boolean', default: false },
   },
 });
 const count = Number(values.devices);
@@ -52,6 +56,34 @@ const devices = await mintCredentials(hub.hostName, ids, (deviceId) => {
   return auth.symmetricKey.primaryKey;
 });
 
+const TEMPLATE_ID = 'dtmi:plugboard:bench:controllerTemplate;1';
+if (values.central === true) {
+  await platform.central.templates.put(TEMPLATE_ID, {
+    displayName: 'Bench controller',
+    capabilityModel: {
+      '@context': 'dtmi:dtdl:context;2',
+      '@id': 'dtmi:plugboard:bench:Controller;1',
+      '@type': 'Interface',
+      contents: [
+        { '@type': 'Telemetry', name: 'workingSet', schema: 'double' },
+        {
+          '@type': 'Component',
+          name: 'thermostat1',
+          schema: {
+            '@id': 'dtmi:plugboard:bench:Thermostat;1',
+            '@type': 'Interface',
+            contents: [
+              { '@type': 'Telemetry', name: 'temperature', schema: 'double' },
+              { '@type': 'Property', name: 'targetTemperature', schema: 'double', writable: true },
+            ],
+          },
+        },
+      ],
+    },
+  });
+  for (const deviceId of ids) await platform.central.devices.put(deviceId, { template: TEMPLATE_ID });
+}
+
 process.on('message', (message: ServerRequest) => {
   void (async () => {
     if (message.type === 'close') {
@@ -66,6 +98,9 @@ process.on('message', (message: ServerRequest) => {
       eventLoopDelayMs: takeEventLoopDelay(),
       connections: hub.connectionCount,
       storedMessages: await platform.storage.countTelemetry({ hub: hub.name }),
+      ...(values.central === true
+        ? { projectedMessages: ids.reduce((n, id) => n + platform.central.telemetry.counts(id).messages, 0) }
+        : {}),
     });
   })();
 });
@@ -77,4 +112,14 @@ toParent({
   target: { host: endpoint.address, port: endpoint.mqttPort, caPath: platform.tls.caCertificatePath },
   devices,
   memoryBeforeIdentities,
+  ...(values.central === true
+    ? {
+        central: {
+          address: platform.centralEndpoint.address,
+          hostName: platform.centralEndpoint.hostName,
+          port: platform.centralEndpoint.httpsPort,
+          token: platform.central.adminToken,
+        },
+      }
+    : {}),
 });
