@@ -265,6 +265,7 @@ describe('plugboard up', () => {
       assert.match(printed, new RegExp(manifest.idScope));
       const demo = manifest.demoDevices?.[0];
       assert.ok(demo);
+      assert.equal(running.central.devices.get(demo.deviceId).provisioned, false, 'the demo device exists, registered');
       await running.dps.register({
         idScope: manifest.idScope,
         registrationId: demo.registrationId,
@@ -272,6 +273,7 @@ describe('plugboard up', () => {
         body: { payload: { modelId: demo.modelId } },
       });
       assert.equal(running.dps.getRegistration(demo.registrationId).modelId, demo.modelId);
+      assert.equal(running.central.devices.get(demo.deviceId).provisioned, true);
       // The printed `az iot central` arguments reach the Central app as the CLI builds its URL
       // (`https://{app-id}.{central-dns-suffix}/…`, az-central-wire.md), with the manifest's token.
       const az = /--app-id (\S+) --central-dns-suffix (\S+) --token/.exec(printed);

@@ -79,6 +79,10 @@ export async function up(
       if (group.attestation.type === 'symmetricKey') {
         manifest.demoDevices = [];
         for (const demo of DEMO_DEVICES) {
+          // The demo devices exist in the application (registered) before they first provision.
+          if (platform.central.devices.find(demo.deviceId) === undefined) {
+            await platform.central.devices.put(demo.deviceId, { displayName: demo.deviceId });
+          }
           manifest.demoDevices.push({
             deviceId: demo.deviceId,
             modelId: demo.modelId,

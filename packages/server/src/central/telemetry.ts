@@ -60,7 +60,7 @@ export interface CentralTelemetryOptions {
   templates: DeviceTemplates;
   events: PlatformEventStream;
   onError: (error: unknown) => void;
-  /** How often changed state is saved (ms, default 500). */
+  /** How often changed state is saved (ms, default 1,000). */
   flushIntervalMs?: number;
 }
 
@@ -70,6 +70,8 @@ const CHECKPOINT_ID = 'telemetry-checkpoint';
 /** Stored messages a history or raw query reads at most per page before it answers with a next token. */
 const SCAN_LIMIT = 5000;
 const READ_PAGE = 1000;
+/** Device states saved per transaction when flushing. */
+const FLUSH_BATCH = 100;
 
 /** The key of a capability: `name`, or `component.name`. */
 export function capabilityKey(component: string | undefined, name: string): string {
@@ -107,7 +109,7 @@ export class CentralTelemetry {
     this.#events = options.events;
     this.#onError = options.onError;
     this.#read = (after, limit) => this.#storage.queryTelemetry({ afterSequenceNumber: after, limit });
-    this.#timer = setInterval(() => void this.flush().catch(this.#onError), options.flushIntervalMs ?? 500);
+    this.#timer = setInterval(() => void this.flush().catch(this.#onError), options.flushIntervalMs ?? 1000);
     this.#timer.unref();
   }
 
@@ -223,7 +225,12 @@ export class CentralTelemetry {
       const keys = [...this.#dirty];
       this.#dirty.clear();
       const sequence = this.#sequence;
-      await Promise.all(keys.map((key) => this.#storage.saveDocument(STATE_KIND, key, this.#state.get(key))));
+      // In transactions of FLUSH_BATCH devices, one per event-loop turn, so ingest never waits long.
+      for (let i = 0; i < keys.length; i += FLUSH_BATCH) {
+        if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+        const batch = keys.slice(i, i + FLUSH_BATCH).map((key) => [key, this.#state.get(key)] as const);
+        await this.#storage.saveDocuments(STATE_KIND, batch);
+      }
       if (sequence !== this.#savedSequence) {
         await this.#storage.saveDocument(CHECKPOINT_KIND, CHECKPOINT_ID, { sequence });
         this.#savedSequence = sequence;

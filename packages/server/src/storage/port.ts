@@ -71,6 +71,8 @@ export interface Storage {
   /** Documents of one kind (DPS enrollments and registrations, Central templates, ...), by id. */
   loadDocuments(kind: string): Promise<Map<string, unknown>>;
   saveDocument(kind: string, id: string, body: unknown): Promise<void>;
+  /** Saves several documents of one kind in one transaction (a projection's periodic flush). */
+  saveDocuments(kind: string, documents: readonly (readonly [id: string, body: unknown])[]): Promise<void>;
   deleteDocument(kind: string, id: string): Promise<void>;
 
   close(): Promise<void>;

@@ -518,6 +518,16 @@ export class SqliteStorage implements Storage {
     ).run(kind, id, JSON.stringify(body));
   }
 
+  async saveDocuments(kind: string, documents: readonly (readonly [id: string, body: unknown])[]): Promise<void> {
+    const upsert = this.#prepare(
+      `INSERT INTO documents (kind, id, body) VALUES (?, ?, ?)
+         ON CONFLICT(kind, id) DO UPDATE SET body = excluded.body`,
+    );
+    this.#db.transaction(() => {
+      for (const [id, body] of documents) upsert.run(kind, id, JSON.stringify(body));
+    })();
+  }
+
   async deleteDocument(kind: string, id: string): Promise<void> {
     this.#prepare('DELETE FROM documents WHERE kind = ? AND id = ?').run(kind, id);
   }
