@@ -218,6 +218,66 @@ describe('plugboard CLI: the Central application', () => {
     assert.equal(typeof last['enqueuedTime'], 'string');
   });
 
+  it('diagnostics validate-messages, monitor-events and monitor-properties stream what the device does', async () => {
+    assert.ok(client !== undefined);
+    const device = client;
+    const { Message } = (await import('azure-iot-device')).default;
+    const stream = (...args: string[]) =>
+      runCli(
+        'diagnostics',
+        ...args,
+        '--device-id',
+        'cli-ctl-1',
+        '--max-messages',
+        '1',
+        '--timeout',
+        '30',
+        '--data-dir',
+        platform.dataDir,
+        '--json',
+      );
+    /** Repeats `act` until the stream (which may not be subscribed yet) has printed its one event. */
+    const until = async (printed: Promise<string>, act: () => Promise<unknown>): Promise<Record<string, unknown>> => {
+      let done = false;
+      void printed.finally(() => (done = true));
+      while (!done) {
+        await act();
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      return JSON.parse((await printed).trim().split('\n')[0] ?? '') as Record<string, unknown>;
+    };
+    // A good message is not printed by validate-messages; the wrong one is, with its reason.
+    const invalid = await until(stream('validate-messages'), async () => {
+      await device.sendEvent(new Message('{"workingSet": 1}'));
+      await device.sendEvent(new Message('{"workingSet": "lots"}'));
+    });
+    assert.deepEqual(invalid['unmodeled'], [
+      { name: 'workingSet', value: 'lots', reason: 'expected double, got "lots"' },
+    ]);
+    const event = await until(stream('monitor-events'), () => device.sendEvent(new Message('{"workingSet": 7}')));
+    assert.equal(event['type'], 'telemetry');
+    assert.equal(event['deviceId'], 'cli-ctl-1');
+    const twin = await device.getTwin();
+    const change = await until(stream('monitor-properties'), async () => {
+      await new Promise<void>((resolve) => twin.properties.reported.update({ serialNumber: 'SN-7' }, () => resolve()));
+    });
+    assert.equal(change['section'], 'reported');
+    assert.deepEqual(change['patch'], { serialNumber: 'SN-7' });
+    await assert.rejects(
+      runCli(
+        'diagnostics',
+        'monitor-events',
+        '--device-id',
+        'nobody',
+        '--timeout',
+        '5',
+        '--data-dir',
+        platform.dataDir,
+      ),
+      /404\): Device nobody does not exist/,
+    );
+  });
+
   it('api-token create / list / show / delete, and --app-url with --token instead of plugboard.json', async () => {
     const created = await cli<{ id: string; token: string }>(
       'api-token',

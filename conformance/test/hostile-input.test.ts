@@ -392,6 +392,8 @@ function centralCases(): Record<string, RouteCase> {
     },
     'GET /api/devices/:deviceId/components': { path: `/api/devices/absent-device/components?${GA}`, bodyLimit: MB },
     'GET /plugboard/devices/:deviceId': { path: '/plugboard/devices/absent-device', bodyLimit: MB },
+    // A stream: an absent device is refused before it starts.
+    'GET /plugboard/events': { path: '/plugboard/events?deviceId=absent-device', bodyLimit: MB },
     'GET /api/apiTokens': { path: `/api/apiTokens?${GA}`, bodyLimit: MB },
     'GET /api/apiTokens/:tokenId': { path: `/api/apiTokens/absent?${GA}`, bodyLimit: MB },
     'PUT /api/apiTokens/:tokenId': {

@@ -153,6 +153,75 @@ export class CentralClient {
     });
   }
 
+  /**
+   * Streams the application's events (`GET /plugboard/events`) to `onEvent` until `signal` aborts or
+   * the application closes the stream; resolves then.
+   */
+  events(
+    query: { deviceId?: string; types?: string[] },
+    onEvent: (event: JsonRecord) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const params = new URLSearchParams();
+    if (query.deviceId !== undefined) params.set('deviceId', query.deviceId);
+    if (query.types !== undefined) params.set('types', query.types.join(','));
+    const path = `/plugboard/events${params.size > 0 ? `?${params.toString()}` : ''}`;
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest(
+        {
+          host: this.#address,
+          servername: /^[\d.]+$|:/.test(this.#url.hostname) ? undefined : this.#url.hostname,
+          port: this.#url.port === '' ? 443 : Number(this.#url.port),
+          method: 'GET',
+          path,
+          headers: { host: this.#url.host, authorization: this.#token, accept: 'text/event-stream' },
+          ...(this.#ca === undefined ? {} : { ca: this.#ca }),
+          signal,
+        },
+        (res) => {
+          if ((res.statusCode ?? 500) >= 400) {
+            let text = '';
+            res.setEncoding('utf8').on('data', (c: string) => (text += c));
+            res.on('end', () => {
+              let message = text;
+              try {
+                message = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? text;
+              } catch {
+                // Not JSON: keep the text.
+              }
+              reject(
+                new CliError('CLI_REQUEST_FAILED', `GET /plugboard/events failed (${res.statusCode}): ${message}`),
+              );
+            });
+            return;
+          }
+          let buffer = '';
+          res.setEncoding('utf8').on('data', (chunk: string) => {
+            buffer += chunk;
+            let end: number;
+            while ((end = buffer.indexOf('\n\n')) >= 0) {
+              const block = buffer.slice(0, end);
+              buffer = buffer.slice(end + 2);
+              const data = block
+                .split('\n')
+                .filter((line) => line.startsWith('data: '))
+                .map((line) => line.slice(6))
+                .join('\n');
+              if (data !== '') onEvent(JSON.parse(data) as JsonRecord);
+            }
+          });
+          res.on('end', () => resolve());
+          res.on('error', () => resolve());
+        },
+      );
+      req.on('error', (cause) => {
+        if (signal.aborted) resolve();
+        else reject(new CliError('CLI_NOT_RUNNING', `Cannot reach the application at ${this.#url.origin}.`, { cause }));
+      });
+      req.end();
+    });
+  }
+
   /** Every item of a collection, following `nextLink` to the end. */
   async #all(path: string): Promise<JsonRecord[]> {
     const items: JsonRecord[] = [];

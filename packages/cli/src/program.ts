@@ -6,6 +6,7 @@ import { DEFAULT_LISTENER_LIMITS, type ListenerLimits } from '@plugboard/server'
 import { CliError, dpsServiceRequest, readManifest } from './client.js';
 import { registerCentralAppCommands } from './central-app-commands.js';
 import { registerCentralDeviceCommands } from './central-device-commands.js';
+import { registerCentralDiagnosticsCommands } from './central-diagnostics-commands.js';
 import { registerModelCommands } from './model-commands.js';
 import { up, type UpOptions } from './up.js';
 
@@ -341,6 +342,7 @@ export function buildProgram(out: NodeJS.WritableStream = process.stdout): Comma
 
   registerCentralDeviceCommands(device, out);
   registerCentralAppCommands(program, out);
+  registerCentralDiagnosticsCommands(program, out);
   registerModelCommands(program, out);
 
   return program;

@@ -11,6 +11,7 @@ import { ApiTokens, CENTRAL_ROLES } from './api-tokens.js';
 import { CentralCommands } from './commands.js';
 import { CentralEnrollmentGroups } from './enrollment-groups.js';
 import { CentralDevices, type DeviceAdmissionSettings } from './devices.js';
+import { applicationEvent, type ApplicationEvent } from './live-events.js';
 import { CentralProperties } from './properties.js';
 import { componentsOf } from './property-view.js';
 import type { JsonObject } from '../core/model.js';
@@ -63,6 +64,7 @@ export class CentralApp {
   readonly adminToken: string;
 
   readonly #stopEvents: () => void;
+  readonly #events: PlatformEventStream;
 
   private constructor(
     options: CentralAppOptions,
@@ -87,9 +89,25 @@ export class CentralApp {
     this.commands = parts.commands;
     this.enrollmentGroups = parts.enrollmentGroups;
     this.adminToken = adminToken;
+    this.#events = options.events;
     this.#stopEvents = options.events.subscribe((event) => {
       this.devices.onEvent(event).catch(onError);
     });
+  }
+
+  /** Calls `listener` with every application event until the returned function is called. */
+  watch(listener: (event: ApplicationEvent) => void): () => void {
+    const context = {
+      deviceOf: (deviceId: string) => this.devices.find(deviceId)?.id,
+      templateOf: (deviceId: string) => this.telemetry.templateOf(deviceId),
+    };
+    return this.#events.subscribe(
+      (event) => {
+        const out = applicationEvent(event, context);
+        if (out !== undefined) listener(out);
+      },
+      { maxQueued: 10_000 },
+    );
   }
 
   /** The components of a device's template: `[{"@type": "Component", name, displayName?, description?}]`. */

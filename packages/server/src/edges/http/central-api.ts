@@ -17,6 +17,7 @@ import { logRefusal, requestLogFields } from '../log-fields.js';
 import { registerCentralCommandsApi } from './central-commands-api.js';
 import { registerCentralDeviceApi } from './central-devices-api.js';
 import { registerCentralEnrollmentApi } from './central-enrollment-api.js';
+import { registerCentralEventsApi } from './central-events-api.js';
 import { registerCentralPropertiesApi } from './central-properties-api.js';
 import { registerCentralTelemetryApi } from './central-telemetry-api.js';
 import { isJsonError, jsonErrorStatus } from './json-body.js';
@@ -142,6 +143,7 @@ export function registerCentralApi(app: FastifyInstance, central: CentralApp, lo
   registerCentralPropertiesApi(app, central, kit);
   registerCentralCommandsApi(app, central, kit);
   registerCentralEnrollmentApi(app, central, kit);
+  registerCentralEventsApi(app, central, kit);
 
   // ---- device templates
   app.get('/api/deviceTemplates', async (request, reply) => {
