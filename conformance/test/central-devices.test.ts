@@ -7,11 +7,17 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import provisioningSdk from 'azure-iot-provisioning-device';
+import provisioningMqtt from 'azure-iot-provisioning-device-mqtt';
+import symmetricKeySecurity from 'azure-iot-security-symmetric-key';
 import { deriveDeviceKey } from '@plugboard/protocol';
 import { CENTRAL_ROLES } from '@plugboard/server';
 import { connectDevice, modelRepository, provisionDevice, sampleModel, type Registration } from './central-fixtures.js';
-import { centralRequest, eventually, startTestPlatform, type TestPlatform } from './harness.js';
+import { centralRequest, eventually, startTestPlatform, withTimeout, type TestPlatform } from './harness.js';
 
+const { ProvisioningDeviceClient } = provisioningSdk;
+const { Mqtt: ProvisioningMqtt } = provisioningMqtt;
+const { SymmetricKeySecurityClient } = symmetricKeySecurity;
 const THERMOSTAT = sampleModel('Thermostat.json');
 const THERMOSTAT_ID = 'dtmi:com:example:Thermostat;1';
 const TEMPLATE_ID = 'dtmi:plugboard:thermostatTemplate;1';
@@ -238,6 +244,55 @@ describe('[Central] device routes', () => {
     assert.equal(shown.body['provisioned'], true);
     assert.equal(shown.body['template'], TEMPLATE_ID, 'a template set at creation is kept');
     assert.equal(shown.body['displayName'], 'Made one');
+  });
+
+  it('a device attestation of its own (individual enrollment) provisions it; deleting it returns the device to the groups', async () => {
+    const own = { primaryKey: 'b3duLWtleS1vd24ta2V5LW93bi1rZXktMTIzNDU2Nzg=', secondaryKey: SECONDARY };
+    await centralRequest(platform, { method: 'PUT', path: `/api/devices/att-1?${GA}`, body: {} });
+    const none = await centralRequest(platform, { method: 'GET', path: `/api/devices/att-1/attestation?${GA}` });
+    assert.equal(none.status, 404, none.text);
+    const put = await centralRequest(platform, {
+      method: 'PUT',
+      path: `/api/devices/att-1/attestation?${GA}`,
+      body: { type: 'symmetricKey', symmetricKey: own },
+    });
+    assert.equal(put.status, 200, put.text);
+    assert.deepEqual(put.body, { type: 'symmetricKey', symmetricKey: own });
+    const credentials = await centralRequest(platform, { method: 'GET', path: `/api/devices/att-1/credentials?${GA}` });
+    assert.deepEqual((credentials.body as { symmetricKey: unknown }).symmetricKey, own);
+    // The official SDK provisions with the device's own key (not one derived from a group).
+    const client = ProvisioningDeviceClient.create(
+      platform.dps.hostName,
+      platform.dps.idScope,
+      new ProvisioningMqtt(),
+      new SymmetricKeySecurityClient('att-1', own.primaryKey) as never,
+    );
+    await withTimeout(client.register() as Promise<unknown>, 20_000, 'register with the own key');
+    assert.equal((await device('att-1')).body['provisioned'], true);
+    const patched = await centralRequest(platform, {
+      method: 'PATCH',
+      path: `/api/devices/att-1/attestation?${GA}`,
+      body: { symmetricKey: { primaryKey: SECONDARY, secondaryKey: own.primaryKey } },
+    });
+    assert.equal(patched.status, 200, patched.text);
+    assert.equal((patched.body as { symmetricKey: { primaryKey: string } }).symmetricKey.primaryKey, SECONDARY);
+    const bad = await centralRequest(platform, {
+      method: 'PUT',
+      path: `/api/devices/att-1/attestation?${GA}`,
+      body: { type: 'tpm' },
+    });
+    assert.equal(bad.status, 400, bad.text);
+    const deleted = await centralRequest(platform, { method: 'DELETE', path: `/api/devices/att-1/attestation?${GA}` });
+    assert.equal(deleted.status, 204);
+    assert.equal(
+      (await centralRequest(platform, { method: 'GET', path: `/api/devices/att-1/attestation?${GA}` })).status,
+      404,
+    );
+    const derived = await centralRequest(platform, { method: 'GET', path: `/api/devices/att-1/credentials?${GA}` });
+    assert.equal(
+      (derived.body as { symmetricKey: { primaryKey: string } }).symmetricKey.primaryKey,
+      await deriveDeviceKey(GROUP_KEY, 'att-1'),
+    );
   });
 
   it('device update sends the whole current device back: read-only fields are ignored, the etag is checked', async () => {

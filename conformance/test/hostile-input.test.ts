@@ -390,6 +390,21 @@ function centralCases(): Record<string, RouteCase> {
       deviceToken: operatorToken,
       bodyLimit: MB,
     },
+    'GET /api/devices/:deviceId/attestation': { path: `/api/devices/absent-device/attestation?${GA}`, bodyLimit: MB },
+    'PUT /api/devices/:deviceId/attestation': {
+      path: `/api/devices/absent-device/attestation?${GA}`,
+      valid: { type: 'symmetricKey' },
+      bodyLimit: MB,
+    },
+    'PATCH /api/devices/:deviceId/attestation': {
+      path: `/api/devices/absent-device/attestation?${GA}`,
+      valid: { type: 'symmetricKey' },
+      bodyLimit: MB,
+    },
+    'DELETE /api/devices/:deviceId/attestation': {
+      path: `/api/devices/absent-device/attestation?${GA}`,
+      bodyLimit: MB,
+    },
     'GET /api/devices/:deviceId/components': { path: `/api/devices/absent-device/components?${GA}`, bodyLimit: MB },
     'GET /plugboard/devices/:deviceId': { path: '/plugboard/devices/absent-device', bodyLimit: MB },
     // A stream: an absent device is refused before it starts.

@@ -60,6 +60,8 @@ export class CentralApp {
   readonly properties: CentralProperties;
   readonly commands: CentralCommands;
   readonly enrollmentGroups: CentralEnrollmentGroups;
+  /** The provisioning service the application's devices register with. */
+  readonly dps: ProvisioningService;
   /** The admin API token created on first start (written to plugboard.json). */
   readonly adminToken: string;
 
@@ -90,6 +92,7 @@ export class CentralApp {
     this.enrollmentGroups = parts.enrollmentGroups;
     this.adminToken = adminToken;
     this.#events = options.events;
+    this.dps = options.dps;
     this.#stopEvents = options.events.subscribe((event) => {
       this.devices.onEvent(event).catch(onError);
     });

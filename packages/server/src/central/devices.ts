@@ -12,6 +12,8 @@ import { parseIfMatch, ifMatchHolds } from '@plugboard/protocol';
 import { DpsError } from '../core/dps-errors.js';
 import {
   REGISTRATION_ID_PATTERN,
+  type Attestation,
+  type IndividualEnrollment,
   type ProvisioningService,
   type RegistrationAdmission,
   type RegistrationRecord,
@@ -232,6 +234,11 @@ export class CentralDevices implements RegistrationAdmission {
    */
   credentials(id: string, preferredGroup = 'SAS-IoT-Devices'): JsonObject {
     const device = this.get(id);
+    const own = this.individualEnrollment(device.id)?.attestation;
+    if (own?.type === 'symmetricKey') {
+      return { idScope: this.#dps.idScope, symmetricKey: { ...own.symmetricKey } };
+    }
+    if (own?.type === 'x509') return { idScope: this.#dps.idScope, x509: { clientCertificates: {} } };
     const groups = this.#dps
       .listEnrollmentGroups()
       .filter((g) => g.attestation.type === 'symmetricKey' && g.provisioningStatus === 'enabled')
@@ -251,6 +258,40 @@ export class CentralDevices implements RegistrationAdmission {
         secondaryKey: hmacBase64(secondaryKey, device.id),
       },
     };
+  }
+
+  /** The device's own attestation (its individual enrollment), if it has one. */
+  individualEnrollment(id: string): IndividualEnrollment | undefined {
+    this.get(id);
+    return this.#dps.listIndividualEnrollments().find((e) => e.registrationId.toLowerCase() === id.toLowerCase());
+  }
+
+  /**
+   * Gives the device an attestation of its own (an individual enrollment, which takes precedence over
+   * the groups), or replaces it.
+   */
+  async putAttestation(id: string, attestation: Attestation): Promise<IndividualEnrollment> {
+    const device = this.get(id);
+    try {
+      return await this.#dps.putIndividualEnrollment(device.id, { attestation });
+    } catch (error) {
+      if (error instanceof DpsError && (error.code === 'DPS_BAD_REQUEST' || error.code === 'DPS_INVALID_CERTIFICATE')) {
+        throw new CentralError('CENTRAL_BAD_REQUEST', error.message, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /** Removes the device's own attestation: it provisions through the enrollment groups again. */
+  async deleteAttestation(id: string): Promise<void> {
+    const enrollment = this.individualEnrollment(id);
+    if (enrollment === undefined) {
+      throw new CentralError(
+        'CENTRAL_NOT_FOUND',
+        `Device ${id} has no attestation of its own; it uses the enrollment groups.`,
+      );
+    }
+    await this.#dps.deleteIndividualEnrollment(enrollment.registrationId);
   }
 
   /** The REST view: the eight fields of the Device model (template only when assigned). */

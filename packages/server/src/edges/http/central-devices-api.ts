@@ -2,12 +2,18 @@
  * The Central REST API's device routes (`/api/devices...`), as `az iot central device ...` sends and reads
  * them (../shared/reference/az-central-wire.md): list with `nextLink` pages, show, create (`PUT`),
  * update (`PATCH`, read-only `id`/`etag`/`provisioned` echoed and ignored), delete, credentials, the
- * template's components; and Plugboard's device details (status, hub, connection). An
+ * template's components, the device's own attestation (an individual enrollment: symmetric keys or an
+ * X.509 certificate, read as the DPS service API reads it); and Plugboard's device details. An
  * operator may manage devices; a builder may too; a read-only token only reads.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CentralApp } from '../../central/app.js';
 import type { JsonObject, JsonValue } from '../../core/model.js';
+import { CentralError } from '../../central/errors.js';
+import { DpsError } from '../../core/dps-errors.js';
+import type { Attestation } from '../../core/dps.js';
+import { enrollmentFromBody } from '../dps/enrollment-body.js';
+import { enrollmentView } from '../dps/enrollment-view.js';
 import { json, type CentralRouteKit } from './central-api.js';
 
 type DeviceRequest = FastifyRequest<{ Params: { deviceId: string } }>;
@@ -65,6 +71,59 @@ export function registerCentralDeviceApi(app: FastifyInstance, central: CentralA
   app.get('/plugboard/devices/:deviceId', async (request: DeviceRequest, reply) => {
     guard(request, 'read', { apiVersion: false });
     return json(reply, 200, devices.details(request.params.deviceId));
+  });
+  const attestationView = (deviceId: string): JsonObject => {
+    const enrollment = devices.individualEnrollment(deviceId);
+    if (enrollment === undefined) {
+      throw new CentralError(
+        'CENTRAL_NOT_FOUND',
+        `Device ${deviceId} has no attestation of its own; it provisions through the enrollment groups.`,
+      );
+    }
+    return (enrollmentView(enrollment) as { attestation: JsonObject }).attestation;
+  };
+  const readAttestation = (input: unknown, current?: JsonObject): Attestation => {
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+      throw new CentralError(
+        'CENTRAL_BAD_REQUEST',
+        'The attestation must be a JSON object: {"type": "symmetricKey"|"x509", …}.',
+      );
+    }
+    const merged = { ...current, ...(input as JsonObject) };
+    try {
+      const settings = enrollmentFromBody({ attestation: merged }, central.dps);
+      if (settings.attestation === undefined)
+        throw new CentralError('CENTRAL_BAD_REQUEST', 'The attestation needs a type.');
+      return settings.attestation;
+    } catch (error) {
+      if (error instanceof DpsError) throw new CentralError('CENTRAL_BAD_REQUEST', error.message, { cause: error });
+      throw error;
+    }
+  };
+  app.get('/api/devices/:deviceId/attestation', async (request: DeviceRequest, reply) => {
+    guard(request, 'operate');
+    return json(reply, 200, attestationView(request.params.deviceId));
+  });
+  app.put('/api/devices/:deviceId/attestation', async (request: DeviceRequest, reply) => {
+    guard(request, 'operate');
+    devices.get(request.params.deviceId);
+    await devices.putAttestation(request.params.deviceId, readAttestation(body(request)));
+    return json(reply, 200, attestationView(request.params.deviceId));
+  });
+  app.patch('/api/devices/:deviceId/attestation', async (request: DeviceRequest, reply) => {
+    guard(request, 'operate');
+    const current = devices.individualEnrollment(request.params.deviceId);
+    if (current === undefined) attestationView(request.params.deviceId);
+    await devices.putAttestation(
+      request.params.deviceId,
+      readAttestation(body(request), current?.attestation as unknown as JsonObject),
+    );
+    return json(reply, 200, attestationView(request.params.deviceId));
+  });
+  app.delete('/api/devices/:deviceId/attestation', async (request: DeviceRequest, reply) => {
+    guard(request, 'operate');
+    await devices.deleteAttestation(request.params.deviceId);
+    return reply.code(204).send();
   });
   app.get('/api/devices/:deviceId/credentials', async (request: DeviceRequest, reply) => {
     guard(request, 'operate');
