@@ -201,6 +201,9 @@ describe('[Central] device properties', () => {
       assert.match((response.body as { error: { message: string } }).error.message, message);
     }
     assert.deepEqual(platform.hubs[0]!.getTwin({ deviceId: DEVICE }), before);
+  });
+
+  it('properties set before the device provisions are kept and reach it as its first desired patch', async () => {
     await centralRequest(platform, {
       method: 'PUT',
       path: `/api/devices/not-yet-1?${GA}`,
@@ -211,7 +214,25 @@ describe('[Central] device properties', () => {
       path: `/api/devices/not-yet-1/components/thermostat1/properties?${GA}`,
       body: { targetTemperature: 20 },
     });
-    assert.equal(early.status, 409, early.text);
-    assert.match((early.body as { error: { message: string } }).error.message, /has not provisioned yet/);
+    assert.equal(early.status, 200, early.text);
+    const meta = metadataOf(early.body as Record<string, unknown>, 'targetTemperature');
+    assert.equal(meta['desiredValue'], 20);
+    assert.equal(meta['syncState'], 'pending');
+    const registration = await provisionDevice(platform, 'not-yet-1', GROUP_KEY);
+    const late = await connectDevice(registration, GROUP_KEY);
+    try {
+      const lateTwin = await withTimeout(late.getTwin(), 10_000, 'getTwin');
+      const desired = lateTwin.properties.desired as unknown as Record<string, unknown>;
+      assert.deepEqual(desired['thermostat1'], { __t: 'c', targetTemperature: 20 });
+      const view = await centralRequest(platform, {
+        method: 'GET',
+        path: `/api/devices/not-yet-1/components/thermostat1/properties?${GA}`,
+      });
+      const after = metadataOf(view.body as Record<string, unknown>, 'targetTemperature');
+      assert.equal(typeof after['desiredVersion'], 'number', 'now a desired property of the twin');
+      assert.equal(after['syncState'], 'pending');
+    } finally {
+      await late.close();
+    }
   });
 });

@@ -110,6 +110,11 @@ export function buildProgram(out: NodeJS.WritableStream = process.stdout): Comma
         .join(', ')})`,
       limit,
     )
+    .option(
+      '--model-repository <dir>',
+      'a DTDL model repository folder (dtmi/com/example/thermostat-1.json, ...): templates for announced model ids and for the models templates reference',
+    )
+    .option('--no-auto-approve', 'devices registering for the first time wait for approval (device approve)')
     .option('--json', 'print the manifest as JSON instead of a summary', false)
     .action(async (opts: UpOptions) => {
       if (!/^127\.\d{1,3}\.\d{1,3}$/.test(opts.loopbackPrefix)) {

@@ -27,6 +27,10 @@ export interface UpOptions {
   dpsQuotas: 'off' | 'iotCentral' | 'dps';
   /** Listener time limits given with `--limit name=ms`. */
   limit?: Partial<ListenerLimits>;
+  /** A DTDL model repository folder: templates are made from it for model ids devices announce. */
+  modelRepository?: string;
+  /** `false`: devices registering for the first time wait for approval. Default true. */
+  autoApprove?: boolean;
   json: boolean;
 }
 
@@ -71,6 +75,10 @@ export async function up(
       ...(options.logFormat === 'pretty' ? { destination: prettyLogDestination(process.stdout) } : {}),
     }),
     ...(options.limit === undefined ? {} : { limits: options.limit }),
+    central: {
+      ...(options.modelRepository === undefined ? {} : { modelRepository: options.modelRepository }),
+      ...(options.autoApprove === undefined ? {} : { autoApprove: options.autoApprove }),
+    },
   });
   try {
     const manifest: Manifest = platform.manifest();

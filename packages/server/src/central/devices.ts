@@ -41,6 +41,8 @@ export interface CentralDevice {
   modelId?: string;
   /** The hub DPS assigned it to. */
   hub?: string;
+  /** Writable-property values set before the device provisioned: its first desired patch. */
+  pendingDesired?: JsonObject;
 }
 
 /** Status as the UI and `az iot central device registration-info` derive it (protocol.md §7.4). */
@@ -79,12 +81,23 @@ interface DeviceChanges {
   organizations?: string[];
 }
 
+/** RFC 7386 merge: objects merge, `null` removes, anything else replaces. */
+function mergePatch(target: JsonObject, patch: JsonObject): JsonObject {
+  const out: JsonObject = { ...target };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete out[key];
+    else if (isObject(value) && isObject(out[key])) out[key] = mergePatch(out[key] as JsonObject, value as JsonObject);
+    else out[key] = value;
+  }
+  return out;
+}
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function etagOf(device: Omit<CentralDevice, 'etag'>): string {
-  const { hub: _hub, modelId: _modelId, ...shown } = device;
+  const { hub: _hub, modelId: _modelId, pendingDesired: _pending, ...shown } = device;
   return `"${createHash('sha256').update(JSON.stringify(shown)).digest('base64url').slice(0, 22)}"`;
 }
 
@@ -203,6 +216,7 @@ export class CentralDevices implements RegistrationAdmission {
       organizations: changes.organizations ?? previous?.organizations ?? [],
       ...(previous?.hub === undefined ? {} : { hub: previous.hub }),
       ...(previous?.modelId === undefined ? {} : { modelId: previous.modelId }),
+      ...(previous?.pendingDesired === undefined ? {} : { pendingDesired: previous.pendingDesired }),
     };
     const template = 'template' in changes ? changes.template : previous?.template;
     if (template !== undefined && template !== null) next.template = template;
@@ -373,7 +387,25 @@ export class CentralDevices implements RegistrationAdmission {
     if (modelId !== undefined) next.modelId = modelId;
     const template = previous?.template ?? (await this.#templateFor(modelId));
     if (template !== undefined) next.template = template;
-    await this.#store(next, previous);
+    const stored = await this.#store(next, previous);
+    // Properties set while the device had not provisioned become its first desired patch.
+    const pending = previous?.pendingDesired;
+    const target = pending === undefined ? undefined : this.hubIdentity(stored.id);
+    if (pending !== undefined && target !== undefined) {
+      await target.hub.updateTwin(target.identity, { properties: { desired: pending } });
+      const { pendingDesired: _sent, etag: _etag, ...rest } = stored;
+      await this.#store(rest, stored);
+    }
+  }
+
+  /**
+   * Keeps writable-property values for a device that has not provisioned (merged as a JSON merge patch);
+   * they are sent as its desired properties once it is assigned to a hub.
+   */
+  async queueDesired(id: string, patch: JsonObject): Promise<CentralDevice> {
+    const device = this.get(id);
+    const { etag: _etag, ...rest } = device;
+    return this.#store({ ...rest, pendingDesired: mergePatch(device.pendingDesired ?? {}, patch) }, device);
   }
 
   /**

@@ -2,7 +2,8 @@
  * Device properties through the Central application: reads the device twin on the hub the device is
  * registered on and shows it per the template (property-view.ts); an operator's update is checked
  * against the template (writable properties only, values of their schema) and becomes a desired patch
- * with component markers, which the hub pushes to the connected device.
+ * with component markers, which the hub pushes to the connected device (or, before the device has
+ * provisioned, kept and sent as its first desired patch).
  */
 import { validatePropertyPatch } from '@plugboard/dtdl';
 import type { Hub } from '../core/hub.js';
@@ -67,10 +68,9 @@ export class CentralProperties {
       throw new CentralError('CENTRAL_BAD_REQUEST', `The property update is refused: ${problems.join('; ')}.`);
     }
     if (hub === undefined || identity === undefined) {
-      throw new CentralError(
-        'CENTRAL_CONFLICT',
-        `Device ${device} has not provisioned yet; set its properties once it has registered.`,
-      );
+      // Not provisioned yet: kept, and sent as its first desired patch once it is assigned to a hub.
+      if (Object.keys(body).length > 0) await this.#devices.queueDesired(device, patch);
+      return this.view(deviceId, component);
     }
     if (Object.keys(body).length > 0) await hub.updateTwin(identity, { properties: { desired: patch } });
     return this.view(deviceId, component);
@@ -91,7 +91,10 @@ export class CentralProperties {
       }
     }
     const target = this.#devices.hubIdentity(device.id);
-    if (target === undefined) return out;
+    if (target === undefined) {
+      if (device.pendingDesired !== undefined) out.twin = { desired: device.pendingDesired, reported: {} };
+      return out;
+    }
     const { hub, identity } = target;
     const twin = hub.getTwin(identity) as { properties?: { desired?: JsonObject; reported?: JsonObject } };
     out.hub = hub;

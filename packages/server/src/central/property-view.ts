@@ -135,10 +135,11 @@ export function propertiesView(
           meta['desiredValue'] = desiredValue;
           if (typeof desiredVersion === 'number') meta['desiredVersion'] = desiredVersion;
         }
-        const state = syncState(
-          desiredValue === undefined || typeof desiredVersion !== 'number' ? undefined : desiredVersion,
-          ack,
-        );
+        // A desired value without a version has not reached a twin yet (the device has not provisioned).
+        const state =
+          desiredValue !== undefined && typeof desiredVersion !== 'number'
+            ? 'pending'
+            : syncState(desiredValue === undefined ? undefined : (desiredVersion as number), ack);
         if (state !== undefined) meta['syncState'] = state;
       } else if (reportedValue !== undefined) {
         out[name] = reportedValue;
