@@ -159,6 +159,14 @@ describe('[Central] modeled telemetry', () => {
     assert.equal((paged.json['value'] as unknown[]).length, 2);
     const next = paged.json['next'];
     assert.equal(typeof next, 'number');
+    const rawWindow = await get(
+      `/plugboard/devices/${DEVICE}/rawMessages?from=2026-11-30T09:30:00Z&to=2026-11-30T10:30:00Z`,
+    );
+    assert.deepEqual(
+      (rawWindow.json['value'] as { modeled: Record<string, number> }[]).map((m) => m.modeled),
+      [{ temperature: 31 }],
+      'raw messages by displayed time',
+    );
     const rest = await get(
       `/plugboard/devices/${DEVICE}/telemetry/temperature?component=thermostat1&after=${String(next)}`,
     );

@@ -216,6 +216,21 @@ describe('plugboard CLI: the Central application', () => {
       return value['value'] === 512 ? value : undefined;
     });
     assert.equal(typeof last['enqueuedTime'], 'string');
+    const values = await cli<{ value: number }[]>(
+      'device',
+      'telemetry',
+      'history',
+      '--device-id',
+      'cli-ctl-1',
+      '--telemetry-name',
+      'workingSet',
+    );
+    assert.deepEqual(
+      values.map((h) => h.value),
+      [512],
+    );
+    const raw = await runCli('device', 'raw-messages', '--device-id', 'cli-ctl-1', '--data-dir', platform.dataDir);
+    assert.match(raw, /\{"workingSet":512\}/);
   });
 
   it('diagnostics validate-messages, monitor-events and monitor-properties stream what the device does', async () => {

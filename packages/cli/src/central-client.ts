@@ -283,6 +283,39 @@ export class CentralClient {
     return this.request('GET', `${devicePath(id, component)}/telemetry/${segment(name)}?${GA}`) as Promise<JsonRecord>;
   }
 
+  /** A capability's values over a time range (Plugboard's view), following `next` to the end or `max`. */
+  async telemetryHistory(
+    id: string,
+    name: string,
+    query: { component?: string; from?: string; to?: string; max?: number },
+  ): Promise<JsonRecord[]> {
+    const params = new URLSearchParams();
+    if (query.component !== undefined) params.set('component', query.component);
+    if (query.from !== undefined) params.set('from', query.from);
+    if (query.to !== undefined) params.set('to', query.to);
+    return this.#pages(`/plugboard/devices/${segment(id)}/telemetry/${segment(name)}`, params, query.max);
+  }
+  /** Stored messages with their modeled and unmodeled values (Plugboard's raw view). */
+  rawMessages(id: string, query: { from?: string; to?: string; max?: number }): Promise<JsonRecord[]> {
+    const params = new URLSearchParams();
+    if (query.from !== undefined) params.set('from', query.from);
+    if (query.to !== undefined) params.set('to', query.to);
+    return this.#pages(`/plugboard/devices/${segment(id)}/rawMessages`, params, query.max);
+  }
+  async #pages(path: string, params: URLSearchParams, max = 10_000): Promise<JsonRecord[]> {
+    const items: JsonRecord[] = [];
+    for (;;) {
+      params.set('top', String(Math.min(1000, max - items.length)));
+      const page = (await this.request('GET', `${path}?${params.toString()}`)) as {
+        value: JsonRecord[];
+        next?: number;
+      };
+      items.push(...page.value);
+      if (page.next === undefined || items.length >= max) return items;
+      params.set('after', String(page.next));
+    }
+  }
+
   // ---- device templates
   listTemplates(): Promise<JsonRecord[]> {
     return this.#all(`/api/deviceTemplates?${GA}`);

@@ -1,7 +1,8 @@
 /**
  * `plugboard device …`: the application's devices, with the names and flags of `az iot central device`
  * — list, show, create, update, delete, show-credentials, approve, block, unblock, migrate, `twin
- * show|update`, `command run|history`, `telemetry show`. Each talks to the REST API through
+ * show|update`, `command run|history`, `telemetry show` — and Plugboard's `telemetry history` and
+ * `raw-messages`. Each talks to the REST API through
  * {@link CentralClient}; `--json` prints the answer as JSON.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -227,6 +228,55 @@ export function registerCentralDeviceCommands(device: Command, out: NodeJS.Writa
         last['value'] === undefined
           ? '(no value yet)'
           : `${String(last['timestamp'])}\t${JSON.stringify(last['value'])}`,
+      );
+    });
+
+  type Range = TargetOptions & { deviceId: string; from?: string; to?: string; max: number };
+  const max = (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new CliError('CLI_INVALID_ARGUMENT', '--max must be an integer >= 1.');
+    return n;
+  };
+  centralCommand(telemetry, 'history', "A capability's values over a time range, oldest first.")
+    .requiredOption('--device-id <id>', 'device id')
+    .requiredOption('--telemetry-name <name>', 'telemetry name')
+    .option('--component-name <name>', 'component')
+    .option('--from <time>', 'ISO 8601 start (displayed time)')
+    .option('--to <time>', 'ISO 8601 end')
+    .option('--max <n>', 'at most this many values', max, 1000)
+    .action(async (opts: Range & { telemetryName: string; componentName?: string }) => {
+      const values = await client(opts).telemetryHistory(opts.deviceId, opts.telemetryName, {
+        ...(opts.componentName === undefined ? {} : { component: opts.componentName }),
+        ...(opts.from === undefined ? {} : { from: opts.from }),
+        ...(opts.to === undefined ? {} : { to: opts.to }),
+        max: opts.max,
+      });
+      output(out, opts.json, values, () =>
+        values.map((v) => `${String(v['timestamp'])}\t${JSON.stringify(v['value'])}`).join('\n'),
+      );
+    });
+  centralCommand(device, 'raw-messages', 'Stored messages with their modeled and unmodeled values and the reasons.')
+    .requiredOption('--device-id <id>', 'device id')
+    .option('--from <time>', 'ISO 8601 start (displayed time)')
+    .option('--to <time>', 'ISO 8601 end')
+    .option('--max <n>', 'at most this many messages', max, 100)
+    .action(async (opts: Range) => {
+      const messages = await client(opts).rawMessages(opts.deviceId, {
+        ...(opts.from === undefined ? {} : { from: opts.from }),
+        ...(opts.to === undefined ? {} : { to: opts.to }),
+        max: opts.max,
+      });
+      output(out, opts.json, messages, () =>
+        messages
+          .map((m) => {
+            const unmodeled = (m['unmodeled'] as { name: string; reason: string }[]).map(
+              (u) => `${u.name}: ${u.reason}`,
+            );
+            const problems = typeof m['invalid'] === 'string' ? [m['invalid']] : unmodeled;
+            const component = typeof m['component'] === 'string' ? ` [${m['component']}]` : '';
+            return `${String(m['timestamp'])}${component} ${JSON.stringify(m['modeled'])}${problems.length > 0 ? `  unmodeled: ${problems.join('; ')}` : ''}`;
+          })
+          .join('\n'),
       );
     });
 }

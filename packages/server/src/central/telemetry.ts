@@ -160,23 +160,16 @@ export class CentralTelemetry {
   }
 
   /**
-   * Stored messages of a device after sequence `after`, judged against its current template, oldest
-   * first; `next` is where to continue when more may follow.
+   * Stored messages of a device after sequence `after` with a displayed time in `[from, to]`, judged
+   * against its current template, oldest first; `next` is where to continue when more may follow.
    */
   async raw(
     deviceId: string,
-    options: { after?: number; top?: number } = {},
+    options: { after?: number; top?: number; from?: string; to?: string } = {},
   ): Promise<{ messages: RawMessage[]; next?: number }> {
-    const top = Math.min(Math.max(options.top ?? 100, 1), 1000);
     const template = this.templateOf(deviceId);
-    const records = await this.#storage.queryTelemetry({
-      deviceId: this.#hubDeviceId(deviceId),
-      afterSequenceNumber: options.after ?? 0,
-      limit: top,
-    });
-    const messages = records.filter((r) => r.moduleId === undefined).map((r) => rawMessage(r, template));
-    const last = records.at(-1)?.sequenceNumber;
-    return records.length === top && last !== undefined ? { messages, next: last } : { messages };
+    const page = await this.#scan(deviceId, options, (record) => rawMessage(record, template));
+    return page.next === undefined ? { messages: page.items } : { messages: page.items, next: page.next };
   }
 
   /**
@@ -189,14 +182,32 @@ export class CentralTelemetry {
     name: string,
     options: { from?: string; to?: string; after?: number; top?: number } = {},
   ): Promise<{ values: CapabilityValue[]; next?: number }> {
+    const template = this.templateOf(deviceId);
+    const page = await this.#scan(deviceId, options, (record) => {
+      if (record.component !== component) return undefined;
+      const value = judgeTelemetry(template, Buffer.from(record.body).toString('utf8'), component).modeled[name];
+      return value === undefined ? undefined : lastValueOf(record, value);
+    });
+    return page.next === undefined ? { values: page.items } : { values: page.items, next: page.next };
+  }
+
+  /**
+   * Reads a device's stored messages (not its modules') after `after` in pages, keeping what `pick`
+   * makes of those with a displayed time in `[from, to]`, until `top` are kept or {@link SCAN_LIMIT}
+   * were read; `next` is set when more may follow.
+   */
+  async #scan<T>(
+    deviceId: string,
+    options: { after?: number; top?: number; from?: string; to?: string },
+    pick: (record: TelemetryRecord) => T | undefined,
+  ): Promise<{ items: T[]; next?: number }> {
     const top = Math.min(Math.max(options.top ?? 100, 1), 1000);
     const from = options.from === undefined ? -Infinity : Date.parse(options.from);
     const to = options.to === undefined ? Infinity : Date.parse(options.to);
-    const template = this.templateOf(deviceId);
-    const values: CapabilityValue[] = [];
+    const items: T[] = [];
     let after = options.after ?? 0;
     let scanned = 0;
-    while (values.length < top && scanned < SCAN_LIMIT) {
+    while (scanned < SCAN_LIMIT) {
       const records = await this.#storage.queryTelemetry({
         deviceId: this.#hubDeviceId(deviceId),
         afterSequenceNumber: after,
@@ -205,18 +216,17 @@ export class CentralTelemetry {
       for (const record of records) {
         after = record.sequenceNumber ?? after;
         scanned++;
-        if (record.moduleId !== undefined || record.component !== component) continue;
-        const value = judgeTelemetry(template, Buffer.from(record.body).toString('utf8'), component).modeled[name];
-        if (value === undefined) continue;
-        const point = lastValueOf(record, value);
-        const at = Date.parse(point.timestamp);
+        if (record.moduleId !== undefined) continue;
+        const at = Date.parse(displayedTime(record.enqueuedTime, record.creationTime));
         if (at < from || at > to) continue;
-        values.push(point);
-        if (values.length >= top) return { values, next: after };
+        const item = pick(record);
+        if (item === undefined) continue;
+        items.push(item);
+        if (items.length >= top) return { items, next: after };
       }
-      if (records.length < READ_PAGE) return { values };
+      if (records.length < READ_PAGE) return { items };
     }
-    return { values, next: after };
+    return { items, next: after };
   }
 
   /** Saves the state that changed and the checkpoint (after the state, so a crash between replays). */

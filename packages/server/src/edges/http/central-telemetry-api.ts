@@ -115,9 +115,13 @@ export function registerCentralTelemetryApi(app: FastifyInstance, central: Centr
       const device = devices.get(request.params.deviceId);
       const after = integer(request, 'after', 0, Number.MAX_SAFE_INTEGER);
       const top = integer(request, 'top', 1, 1000);
+      const from = time(request, 'from');
+      const to = time(request, 'to');
       const page = await telemetry.raw(device.id, {
         ...(after === undefined ? {} : { after }),
         ...(top === undefined ? {} : { top }),
+        ...(from === undefined ? {} : { from }),
+        ...(to === undefined ? {} : { to }),
       });
       const out: JsonObject = {
         value: page.messages as unknown as JsonValue[],
