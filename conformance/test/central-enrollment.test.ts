@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CENTRAL_ROLES } from '@plugboard/server';
+import { CENTRAL_ROLES, issueCertificate } from '@plugboard/server';
 import { provisionDevice } from './central-fixtures.js';
 import { centralRequest, startTestPlatform, type TestPlatform } from './harness.js';
 
@@ -110,6 +110,34 @@ describe('[Central] enrollment groups', () => {
       shown.attestation.x509?.signingCertificates['primary']?.info?.sha1Thumbprint,
       entry.info.sha1Thumbprint,
     );
+    // Proof of possession: a certificate with the code as its CN, signed by the uploaded CA.
+    const generated = await call(
+      'POST',
+      '/api/enrollmentGroups/x509-devices/certificates/primary/generateVerificationCode',
+    );
+    assert.equal(generated.status, 200, generated.text);
+    const code = (generated.body as { verificationCode: string }).verificationCode;
+    const caKey = readFileSync(join(String(process.env['PLUGBOARD_TEST_CA_DIR']), 'ca.key.pem'), 'utf8');
+    const issuer = { certificatePem: pem, privateKeyPem: caKey };
+    const wrongCn = await issueCertificate({ commonName: 'not-the-code', issuer });
+    const refused = await call('POST', '/api/enrollmentGroups/x509-devices/certificates/primary/verify', {
+      certificate: Buffer.from(wrongCn.certificatePem).toString('base64'),
+    });
+    assert.equal(refused.status, 400, refused.text);
+    assert.match(
+      (refused.body as { error: { message: string } }).error.message,
+      /subject CN must be the verification code/,
+    );
+    const selfSigned = await issueCertificate({ commonName: code });
+    const unsigned = await call('POST', '/api/enrollmentGroups/x509-devices/certificates/primary/verify', {
+      certificate: Buffer.from(selfSigned.certificatePem).toString('base64'),
+    });
+    assert.equal(unsigned.status, 400, unsigned.text);
+    const proof = await issueCertificate({ commonName: code, issuer });
+    const verified = await call('POST', '/api/enrollmentGroups/x509-devices/certificates/primary/verify', {
+      certificate: Buffer.from(proof.certificatePem).toString('base64'),
+    });
+    assert.equal(verified.status, 204, verified.text);
     const deleted = await call('DELETE', '/api/enrollmentGroups/x509-devices');
     assert.equal(deleted.status, 204);
     assert.equal((await call('GET', '/api/enrollmentGroups/x509-devices')).status, 404);

@@ -385,6 +385,17 @@ function centralCases(): Record<string, RouteCase> {
       deviceToken: operatorToken,
       bodyLimit: MB,
     },
+    'POST /api/enrollmentGroups/:groupId/certificates/:entry/generateVerificationCode': {
+      path: `/api/enrollmentGroups/${GROUP}/certificates/primary/generateVerificationCode?${GA}`,
+      deviceToken: operatorToken,
+      bodyLimit: MB,
+    },
+    'POST /api/enrollmentGroups/:groupId/certificates/:entry/verify': {
+      path: `/api/enrollmentGroups/${GROUP}/certificates/primary/verify?${GA}`,
+      valid: { certificate: 'AAAA' },
+      deviceToken: operatorToken,
+      bodyLimit: MB,
+    },
     'DELETE /api/enrollmentGroups/:groupId/certificates/:entry': {
       path: `/api/enrollmentGroups/${GROUP}/certificates/primary?${GA}`,
       deviceToken: operatorToken,

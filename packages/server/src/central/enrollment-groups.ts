@@ -7,7 +7,9 @@
  * (`{"certificate": "<base64 of the PEM text>"}`, as `az iot central enrollment-group create
  * --certificate-path` sends it); until it has one, devices cannot use it.
  */
+import { randomBytes } from 'node:crypto';
 import { DpsError } from '../core/dps-errors.js';
+import { verifyCertificateChain } from '../tls/index.js';
 import { certificateInfoOf } from '../core/dps-certificates.js';
 import type { EnrollmentGroup, ProvisioningService } from '../core/dps.js';
 import type { JsonObject } from '../core/model.js';
@@ -19,6 +21,8 @@ interface GroupExtras {
   displayName: string;
   /** An X.509 group without a certificate yet: not in DPS. */
   pending?: { enabled: boolean; iotEdge: boolean; etag: string };
+  /** Outstanding proof-of-possession codes per certificate entry. */
+  verificationCodes?: Partial<Record<CertificateEntry, string>>;
 }
 
 const KIND = 'central-enrollment-group';
@@ -257,6 +261,59 @@ export class CentralEnrollmentGroups {
     );
   }
 
+  /**
+   * A proof-of-possession code for an entry's certificate (`generateVerificationCode`): a certificate
+   * with this code as its subject CN, signed by the entry's CA, proves the uploader holds the CA's key.
+   */
+  async generateVerificationCode(id: string, entry: string): Promise<JsonObject> {
+    const slot = this.#entry(entry);
+    this.certificate(id, slot);
+    const code = randomBytes(24).toString('hex').toUpperCase();
+    const extras = this.#extras.get(id) ?? { displayName: id };
+    await this.#saveExtras(id, { ...extras, verificationCodes: { ...extras.verificationCodes, [slot]: code } });
+    return { verificationCode: code };
+  }
+
+  /** Checks a verification certificate (`{"certificate": base64}`) against the code and the entry's CA. */
+  async verify(id: string, entry: string, input: unknown): Promise<void> {
+    const slot = this.#entry(entry);
+    this.certificate(id, slot);
+    const code = this.#extras.get(id)?.verificationCodes?.[slot];
+    if (code === undefined) {
+      throw new CentralError(
+        'CENTRAL_CONFLICT',
+        `Generate a verification code for the ${slot} certificate of ${id} first.`,
+      );
+    }
+    const text = isObject(input) ? input['certificate'] : undefined;
+    if (typeof text !== 'string' || text.trim() === '') {
+      throw new CentralError(
+        'CENTRAL_BAD_REQUEST',
+        'The body must be {"certificate": "<base64 of the PEM verification certificate>"}.',
+      );
+    }
+    const decoded = Buffer.from(text, 'base64').toString('utf8');
+    const pem = decoded.includes('-----BEGIN') ? decoded : text;
+    const group = this.#dpsGroup(id);
+    const ca = group?.attestation.type === 'x509' ? group.attestation.x509.caCertificates?.[slot] : undefined;
+    const verdict = ca === undefined ? undefined : verifyCertificateChain([pem], [ca]);
+    if (verdict === undefined || !verdict.ok) {
+      throw new CentralError(
+        'CENTRAL_BAD_REQUEST',
+        `The verification certificate is not signed by the ${slot} certificate of ${id}.`,
+      );
+    }
+    if (verdict.commonName !== code) {
+      throw new CentralError(
+        'CENTRAL_BAD_REQUEST',
+        `The verification certificate's subject CN must be the verification code ${code}.`,
+      );
+    }
+    const extras = this.#extras.get(id) ?? { displayName: id };
+    const { [slot]: _used, ...codes } = extras.verificationCodes ?? {};
+    await this.#saveExtras(id, { ...extras, verificationCodes: codes });
+  }
+
   #entry(entry: string): CertificateEntry {
     if (!(ENTRIES as readonly string[]).includes(entry)) {
       throw new CentralError(
@@ -271,7 +328,9 @@ export class CentralEnrollmentGroups {
     return this.#dps.listEnrollmentGroups().find((g) => g.enrollmentGroupId === id);
   }
 
-  async #saveExtras(id: string, extras: GroupExtras): Promise<void> {
+  async #saveExtras(id: string, given: GroupExtras): Promise<void> {
+    const codes = given.verificationCodes ?? this.#extras.get(id)?.verificationCodes;
+    const extras = codes === undefined ? given : { ...given, verificationCodes: codes };
     this.#extras.set(id, extras);
     await this.#storage.saveDocument(KIND, id, extras);
   }

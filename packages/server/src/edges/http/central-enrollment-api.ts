@@ -71,6 +71,15 @@ export function registerCentralEnrollmentApi(app: FastifyInstance, central: Cent
       await groups.putCertificate(request.params.groupId, request.params.entry ?? '', body(request)),
     );
   });
+  app.post(`${certificate}/generateVerificationCode`, async (request: GroupRequest, reply) => {
+    guard(request, 'administer');
+    return json(reply, 200, await groups.generateVerificationCode(request.params.groupId, request.params.entry ?? ''));
+  });
+  app.post(`${certificate}/verify`, async (request: GroupRequest, reply) => {
+    guard(request, 'administer');
+    await groups.verify(request.params.groupId, request.params.entry ?? '', body(request));
+    return reply.code(204).send();
+  });
   app.delete(certificate, async (request: GroupRequest, reply) => {
     guard(request, 'administer');
     await groups.deleteCertificate(request.params.groupId, request.params.entry ?? '');
