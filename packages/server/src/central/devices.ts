@@ -8,10 +8,8 @@
  * drops its connections and refuses new ones; unblocking enables it again.
  */
 import { createHash } from 'node:crypto';
-import { parseIfMatch, ifMatchHolds } from '@plugboard/protocol';
 import { DpsError } from '../core/dps-errors.js';
 import {
-  REGISTRATION_ID_PATTERN,
   type Attestation,
   type IndividualEnrollment,
   type ProvisioningService,
@@ -20,9 +18,10 @@ import {
 } from '../core/dps.js';
 import type { PlatformEvent } from '../core/events.js';
 import type { Hub } from '../core/hub.js';
-import type { Identity, JsonObject, JsonValue } from '../core/model.js';
+import type { Identity, JsonObject } from '../core/model.js';
 import { hmacBase64 } from '../core/sas.js';
 import type { Storage } from '../storage/port.js';
+import { checkDeviceBody, checkDeviceEtag, checkDeviceId, mergePatch } from './device-input.js';
 import { CentralError } from './errors.js';
 import type { DeviceTemplates } from './templates.js';
 
@@ -66,31 +65,7 @@ export interface CentralDevicesOptions {
 
 const KIND = 'central-device';
 const MAX_PAGE = 100;
-/** A device id is the DPS registration id of the device, so it follows the registration id rule. */
-const DEVICE_ID = REGISTRATION_ID_PATTERN;
 const BLOCKED_REASON = 'blocked by an operator in the IoT Central application';
-const WRITABLE_FIELDS = new Set(['displayName', 'template', 'enabled', 'simulated', 'organizations']);
-const READ_ONLY_FIELDS = new Set(['id', 'etag', 'provisioned']);
-
-/** The writable fields of a device body, checked; `template: null` unassigns. */
-interface DeviceChanges {
-  displayName?: string;
-  template?: string | null;
-  enabled?: boolean;
-  simulated?: boolean;
-  organizations?: string[];
-}
-
-/** RFC 7386 merge: objects merge, `null` removes, anything else replaces. */
-function mergePatch(target: JsonObject, patch: JsonObject): JsonObject {
-  const out: JsonObject = { ...target };
-  for (const [key, value] of Object.entries(patch)) {
-    if (value === null) delete out[key];
-    else if (isObject(value) && isObject(out[key])) out[key] = mergePatch(out[key] as JsonObject, value as JsonObject);
-    else out[key] = value;
-  }
-  return out;
-}
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -200,10 +175,10 @@ export class CentralDevices implements RegistrationAdmission {
    * body or `If-Match`) is refused.
    */
   async put(id: string, input: unknown, ifMatch?: string): Promise<CentralDevice> {
-    this.#checkId(id);
-    const changes = this.#checkBody(input);
+    checkDeviceId(id);
+    const changes = checkDeviceBody(input);
     const previous = this.find(id);
-    this.#checkEtag(
+    checkDeviceEtag(
       ifMatch ?? (isObject(input) && typeof input['etag'] === 'string' ? input['etag'] : undefined),
       previous,
     );
@@ -226,7 +201,7 @@ export class CentralDevices implements RegistrationAdmission {
   /** `PATCH /devices/{id}`: the fields given change, the others stay. */
   async patch(id: string, input: unknown, ifMatch?: string): Promise<CentralDevice> {
     const current = this.get(id);
-    this.#checkBody(input);
+    checkDeviceBody(input);
     return this.put(current.id, input, ifMatch);
   }
 
@@ -465,56 +440,5 @@ export class CentralDevices implements RegistrationAdmission {
         : { deviceId, status: 'disabled', statusReason: BLOCKED_REASON },
       '*',
     );
-  }
-
-  #checkId(id: string): void {
-    if (!DEVICE_ID.test(id)) {
-      throw new CentralError(
-        'CENTRAL_BAD_REQUEST',
-        `Device id ${JSON.stringify(id)} is invalid: use up to 128 letters, digits and - . _ :, starting with a letter or digit and ending with a letter, digit or -.`,
-      );
-    }
-  }
-
-  #checkEtag(ifMatch: string | undefined, previous: CentralDevice | undefined): void {
-    if (ifMatch === undefined) return;
-    if (!ifMatchHolds(parseIfMatch(ifMatch, { allowUnquoted: true }), previous?.etag.replace(/"/g, ''))) {
-      throw new CentralError('CENTRAL_PRECONDITION_FAILED', 'The etag does not match; read the device again.');
-    }
-  }
-
-  #checkBody(input: unknown): DeviceChanges {
-    if (input === undefined || input === null) return {};
-    if (!isObject(input)) throw new CentralError('CENTRAL_BAD_REQUEST', 'The device must be a JSON object.');
-    const out: DeviceChanges = {};
-    for (const [key, value] of Object.entries(input) as [string, JsonValue][]) {
-      if (READ_ONLY_FIELDS.has(key)) continue;
-      if (!WRITABLE_FIELDS.has(key)) {
-        throw new CentralError(
-          'CENTRAL_BAD_REQUEST',
-          `Unknown device field ${JSON.stringify(key)}; a device has displayName, template, enabled, simulated and organizations.`,
-        );
-      }
-      if (key === 'displayName') {
-        if (typeof value !== 'string' || value.length === 0 || value.length > 256) {
-          throw new CentralError('CENTRAL_BAD_REQUEST', 'displayName must be text of 1 to 256 characters.');
-        }
-        out.displayName = value;
-      } else if (key === 'template') {
-        if (value !== null && typeof value !== 'string') {
-          throw new CentralError('CENTRAL_BAD_REQUEST', 'template must be a device template id (or null to unassign).');
-        }
-        out.template = value === '' ? null : value;
-      } else if (key === 'enabled' || key === 'simulated') {
-        if (typeof value !== 'boolean') throw new CentralError('CENTRAL_BAD_REQUEST', `${key} must be true or false.`);
-        out[key] = value;
-      } else if (key === 'organizations') {
-        if (!Array.isArray(value) || value.some((o) => typeof o !== 'string')) {
-          throw new CentralError('CENTRAL_BAD_REQUEST', 'organizations must be a list of organization ids.');
-        }
-        out.organizations = value as string[];
-      }
-    }
-    return out;
   }
 }
