@@ -334,6 +334,14 @@ describe('[Central] device routes', () => {
       path = page.nextLink === undefined ? undefined : new URL(page.nextLink).pathname + new URL(page.nextLink).search;
     }
     for (const id of ['page-a', 'page-b', 'page-c']) assert.ok(seen.includes(id), `${id} is listed`);
+    // `device list --edge-only` adds a form-encoded $filter; the CLI then keeps devices whose template is
+    // an edge model, so every device is listed for it to judge.
+    const edgeOnly = await centralRequest(platform, {
+      method: 'GET',
+      path: `/api/devices?${PV}&%24filter=type+eq+%27GatewayDevice%27+or+type+eq+%27EdgeDevice%27&$top=100`,
+    });
+    assert.equal(edgeOnly.status, 200, edgeOnly.text);
+    assert.ok((edgeOnly.body as { value: { id: string }[] }).value.some((d) => d.id === 'page-a'));
     assert.equal(new Set(seen).size, seen.length, 'no device is listed twice');
   });
 
