@@ -201,6 +201,17 @@ describe('[Central] devices provisioned through DPS', () => {
       const waiting = await device('approve-1');
       assert.equal(waiting.body['enabled'], false);
       assert.equal(waiting.body['provisioned'], false);
+      const details = await centralRequest(platform, { method: 'GET', path: '/plugboard/devices/approve-1' });
+      assert.equal((details.body as { status: string }).status, 'waitingForApproval');
+      // A device an operator created blocked is blocked, not waiting for approval.
+      await centralRequest(platform, {
+        method: 'PUT',
+        path: `/api/devices/made-blocked?${GA}`,
+        body: { enabled: false },
+      });
+      const madeBlocked = await centralRequest(platform, { method: 'GET', path: '/plugboard/devices/made-blocked' });
+      assert.equal((madeBlocked.body as { status: string }).status, 'blocked');
+      assert.match(String((await provisionRefusal('made-blocked')).message), /blocked/);
       const approved = await centralRequest(platform, {
         method: 'PATCH',
         path: `/api/devices/approve-1?${GA}`,

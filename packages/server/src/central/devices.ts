@@ -40,6 +40,8 @@ export interface CentralDevice {
   modelId?: string;
   /** The hub DPS assigned it to. */
   hub?: string;
+  /** It registered by itself while auto-approve was off and has not been approved (enabled) since. */
+  awaitingApproval?: boolean;
   /** Writable-property values set before the device provisioned: its first desired patch. */
   pendingDesired?: JsonObject;
 }
@@ -72,13 +74,13 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 function etagOf(device: Omit<CentralDevice, 'etag'>): string {
-  const { hub: _hub, modelId: _modelId, pendingDesired: _pending, ...shown } = device;
+  const { hub: _hub, modelId: _modelId, pendingDesired: _pending, awaitingApproval: _awaiting, ...shown } = device;
   return `"${createHash('sha256').update(JSON.stringify(shown)).digest('base64url').slice(0, 22)}"`;
 }
 
 /** The device's status, in the order the CLI derives it. */
 export function deviceStatus(device: CentralDevice): CentralDeviceStatus {
-  if (!device.enabled) return device.provisioned || device.hub !== undefined ? 'blocked' : 'waitingForApproval';
+  if (!device.enabled) return device.awaitingApproval === true ? 'waitingForApproval' : 'blocked';
   if (device.template === undefined) return 'unassociated';
   return device.provisioned ? 'provisioned' : 'registered';
 }
@@ -193,6 +195,8 @@ export class CentralDevices implements RegistrationAdmission {
       ...(previous?.modelId === undefined ? {} : { modelId: previous.modelId }),
       ...(previous?.pendingDesired === undefined ? {} : { pendingDesired: previous.pendingDesired }),
     };
+    // Enabling a device approves it; until then one that registered by itself keeps waiting.
+    if (previous?.awaitingApproval === true && !next.enabled) next.awaitingApproval = true;
     const template = 'template' in changes ? changes.template : previous?.template;
     if (template !== undefined && template !== null) next.template = template;
     return this.#store(next, previous);
@@ -328,6 +332,7 @@ export class CentralDevices implements RegistrationAdmission {
           id: registration.registrationId,
           displayName: registration.registrationId,
           enabled: this.settings.autoApprove,
+          ...(this.settings.autoApprove ? {} : { awaitingApproval: true }),
           provisioned: false,
           simulated: false,
           organizations: [],
