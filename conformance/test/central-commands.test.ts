@@ -172,4 +172,15 @@ describe('[Central] commands', () => {
     assert.equal(message.properties.getValue('method-name'), 'setMode');
     assert.equal(message.data.toString(), '"eco"');
   });
+
+  it('a full offline-command queue is a Central conflict with the hub reason, not an internal error', async () => {
+    await provisionDevice(platform, 'lamp-full', GROUP_KEY, { modelId: QUEUED_ID });
+    for (let i = 0; i < 50; i++) {
+      const queued = await run('/api/devices/lamp-full/commands/setMode', { request: `m${i}` });
+      assert.equal(queued.status, 201, queued.text);
+    }
+    const full = await run('/api/devices/lamp-full/commands/setMode', { request: 'one too many' });
+    assert.equal(full.status, 409, full.text);
+    assert.equal((full.body as { code: string }).code, 'CENTRAL_CONFLICT');
+  });
 });

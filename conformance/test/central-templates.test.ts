@@ -88,6 +88,23 @@ describe('[Central] device templates', () => {
     assert.match(errorOf(refused).message, /dtmi:nowhere:missing;1/);
   });
 
+  it('a template whose components came from the model repository opens again after a restart without it', async () => {
+    const id = 'dtmi:plugboard:controllerTemplate;1';
+    assert.ok(platform.central.templates.get(id), 'imported by the previous test');
+    const dataDir = platform.dataDir;
+    await platform.close();
+    platform = await startTestPlatform({ dataDir });
+    const model = platform.central.templates.get(id).model;
+    assert.equal(
+      model.capability('dtmi:com:example:TemperatureController;1', 'thermostat2', 'temperature')?.kind,
+      'Telemetry',
+    );
+    const shown = await centralRequest(platform, { method: 'GET', path: `/api/deviceTemplates/${id}?${PV}` });
+    assert.equal(shown.status, 200, shown.text);
+    await platform.close();
+    platform = await startTestPlatform({ dataDir, central: { modelRepository: models } });
+  });
+
   it('invalid input gets the documented status and body and stores nothing', async () => {
     const bad: { path: string; body: unknown; status: number; code: string; reason: RegExp }[] = [
       {

@@ -207,7 +207,14 @@ export class CentralClient {
                 .filter((line) => line.startsWith('data: '))
                 .map((line) => line.slice(6))
                 .join('\n');
-              if (data !== '') onEvent(JSON.parse(data) as JsonRecord);
+              if (data === '') continue;
+              let event: JsonRecord;
+              try {
+                event = JSON.parse(data) as JsonRecord;
+              } catch {
+                continue; // Not an event this client understands.
+              }
+              onEvent(event);
             }
           });
           res.on('end', () => resolve());

@@ -256,6 +256,21 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       ...(options.dps?.quotas === undefined ? {} : { quotas: options.dps.quotas }),
       ...(options.dps?.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: options.dps.retryAfterSeconds }),
     });
+    // The application admits registering devices: it is attached before DPS accepts any.
+    const centralLog = logger.child({ component: 'central' });
+    const central = await CentralApp.open({
+      appId,
+      hostName: appHostName,
+      storage,
+      dps,
+      events,
+      onError: (err: unknown) => centralLog.error({ err }, 'Central event handling failed'),
+      ...(options.central?.autoApprove === undefined ? {} : { devices: { autoApprove: options.central.autoApprove } }),
+      ...(options.central?.modelRepository === undefined
+        ? {}
+        : { resolver: createFsDmrResolver(resolve(options.central.modelRepository)) }),
+    });
+    centralApp = central;
     const createDpsSession: SessionFactory = (sink) => new DpsMqttSession({ dps, sink, logger: dpsLog, ...mqttLimits });
     const dpsListen = { tls, address: dpsAddress, logger: dpsLog, limits, createSession: createDpsSession };
     const dpsMqtt = await listenMqtt({ ...dpsListen, port: mqttPort });
@@ -273,20 +288,6 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       httpsPort: dpsHttps.port,
       routes: dpsHttps.routes,
     };
-    const centralLog = logger.child({ component: 'central' });
-    const central = await CentralApp.open({
-      appId,
-      hostName: appHostName,
-      storage,
-      dps,
-      events,
-      onError: (err: unknown) => centralLog.error({ err }, 'Central event handling failed'),
-      ...(options.central?.autoApprove === undefined ? {} : { devices: { autoApprove: options.central.autoApprove } }),
-      ...(options.central?.modelRepository === undefined
-        ? {}
-        : { resolver: createFsDmrResolver(resolve(options.central.modelRepository)) }),
-    });
-    centralApp = central;
     const centralHttps = await listenHttps({
       tls,
       address: centralAddress,

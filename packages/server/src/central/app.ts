@@ -98,6 +98,14 @@ export class CentralApp {
     });
   }
 
+  /** Deletes a device with everything the application keeps about it (its stored messages stay). */
+  async deleteDevice(deviceId: string): Promise<void> {
+    const id = this.devices.get(deviceId).id;
+    await this.devices.delete(id);
+    await this.telemetry.forget(id);
+    await this.commands.forget(id);
+  }
+
   /** Calls `listener` with every application event until the returned function is called. */
   watch(listener: (event: ApplicationEvent) => void): () => void {
     const context = {

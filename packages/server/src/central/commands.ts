@@ -137,7 +137,7 @@ export class CentralCommands {
     const target = this.#devices.hubIdentity(device);
     if (target === undefined) {
       throw new CentralError(
-        command.undefinedProperties['durable'] === true ? 'CENTRAL_CONFLICT' : 'CENTRAL_DEVICE_NOT_CONNECTED',
+        'CENTRAL_DEVICE_NOT_CONNECTED',
         `Device ${device} has not provisioned yet, so no command can reach it.`,
       );
     }
@@ -191,6 +191,16 @@ export class CentralCommands {
     }
     await this.#record(key, invocation);
     return invocation;
+  }
+
+  /** Forgets a deleted device's command histories. */
+  async forget(deviceId: string): Promise<void> {
+    const prefix = `${deviceId.toLowerCase()}/`;
+    for (const key of [...this.#history.keys()]) {
+      if (!key.startsWith(prefix)) continue;
+      this.#history.delete(key);
+      await this.#storage.deleteDocument(HISTORY_KIND, key);
+    }
   }
 
   async #record(key: string, invocation: DeviceCommand): Promise<void> {

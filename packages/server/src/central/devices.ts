@@ -195,8 +195,11 @@ export class CentralDevices implements RegistrationAdmission {
       ...(previous?.modelId === undefined ? {} : { modelId: previous.modelId }),
       ...(previous?.pendingDesired === undefined ? {} : { pendingDesired: previous.pendingDesired }),
     };
-    // Enabling a device approves it; until then one that registered by itself keeps waiting.
-    if (previous?.awaitingApproval === true && !next.enabled) next.awaitingApproval = true;
+    // Enabling a device approves it, disabling it blocks it; until then one that registered by itself
+    // keeps waiting.
+    if (previous?.awaitingApproval === true && changes.enabled === undefined && !next.enabled) {
+      next.awaitingApproval = true;
+    }
     const template = 'template' in changes ? changes.template : previous?.template;
     if (template !== undefined && template !== null) next.template = template;
     return this.#store(next, previous);
@@ -209,7 +212,7 @@ export class CentralDevices implements RegistrationAdmission {
     return this.put(current.id, input, ifMatch);
   }
 
-  /** Deletes the device, its DPS registration and its hub identity. */
+  /** Deletes the device, its DPS registration, its own attestation and its hub identity. */
   async delete(id: string): Promise<void> {
     this.get(id);
     const key = id.toLowerCase();
@@ -217,6 +220,8 @@ export class CentralDevices implements RegistrationAdmission {
     if (target !== undefined) await target.hub.deleteIdentity(target.identity, '*');
     const registration = this.#registration(key);
     if (registration !== undefined) await this.#dps.deleteRegistration(registration.registrationId);
+    const own = this.individualEnrollment(key);
+    if (own !== undefined) await this.#dps.deleteIndividualEnrollment(own.registrationId);
     await this.#storage.deleteDocument(KIND, key);
     this.#devices.delete(key);
   }
@@ -353,6 +358,11 @@ export class CentralDevices implements RegistrationAdmission {
 
   /** DPS assigned the device: it is provisioned, on that hub, and gets the template its model id selects. */
   async assigned(record: RegistrationRecord): Promise<void> {
+    // Look the template up first (it may read the model repository), then read the device afresh, so
+    // nothing an operator changed meanwhile is overwritten.
+    const announced = record.modelId ?? this.find(record.registrationId)?.modelId;
+    const found =
+      this.find(record.registrationId)?.template === undefined ? await this.#templateFor(announced) : undefined;
     const previous = this.find(record.registrationId);
     const next: Omit<CentralDevice, 'etag'> = {
       id: previous?.id ?? record.deviceId,
@@ -362,19 +372,30 @@ export class CentralDevices implements RegistrationAdmission {
       simulated: previous?.simulated ?? false,
       organizations: previous?.organizations ?? [],
       hub: record.hub,
+      ...(previous?.pendingDesired === undefined ? {} : { pendingDesired: previous.pendingDesired }),
     };
     const modelId = record.modelId ?? previous?.modelId;
     if (modelId !== undefined) next.modelId = modelId;
-    const template = previous?.template ?? (await this.#templateFor(modelId));
+    const template = previous?.template ?? found;
     if (template !== undefined) next.template = template;
     const stored = await this.#store(next, previous);
-    // Properties set while the device had not provisioned become its first desired patch.
-    const pending = previous?.pendingDesired;
+    if (!stored.enabled) {
+      // Blocked while it registered: the identity DPS just enabled is disabled again.
+      await this.#applyEnabled(stored);
+      throw new DpsError(
+        'DPS_DEVICE_BLOCKED',
+        `Device ${stored.id} is blocked from connecting to the IoT Central application.`,
+      );
+    }
+    // Properties set while the device had not provisioned become its first desired patch; they are
+    // kept until the hub has taken them.
+    const pending = stored.pendingDesired;
     const target = pending === undefined ? undefined : this.hubIdentity(stored.id);
     if (pending !== undefined && target !== undefined) {
       await target.hub.updateTwin(target.identity, { properties: { desired: pending } });
-      const { pendingDesired: _sent, etag: _etag, ...rest } = stored;
-      await this.#store(rest, stored);
+      const current = this.find(stored.id) ?? stored;
+      const { pendingDesired: _sent, etag: _etag, ...rest } = current;
+      await this.#store(rest, current);
     }
   }
 
@@ -394,13 +415,15 @@ export class CentralDevices implements RegistrationAdmission {
    */
   async onEvent(event: PlatformEvent): Promise<void> {
     if (event.type !== 'connected' || event.modelId === '' || event.identity.moduleId !== undefined) return;
+    const before = this.find(event.identity.deviceId);
+    if (before === undefined || before.modelId === event.modelId) return;
+    const found = before.template === undefined ? await this.#templateFor(event.modelId) : undefined;
+    // Read afresh after the lookup: an operator may have changed or deleted the device meanwhile.
     const device = this.find(event.identity.deviceId);
-    if (device === undefined || device.modelId === event.modelId) return;
-    const next: Omit<CentralDevice, 'etag'> = { ...device, modelId: event.modelId };
-    if (next.template === undefined) {
-      const template = await this.#templateFor(event.modelId);
-      if (template !== undefined) next.template = template;
-    }
+    if (device === undefined) return;
+    const { etag: _etag, ...rest } = device;
+    const next: Omit<CentralDevice, 'etag'> = { ...rest, modelId: event.modelId };
+    if (next.template === undefined && found !== undefined) next.template = found;
     await this.#store(next, device);
   }
 

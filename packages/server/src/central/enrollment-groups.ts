@@ -99,6 +99,12 @@ export class CentralEnrollmentGroups {
    * the body or `ifMatch` guards a change.
    */
   async put(id: string, input: unknown, options: { ifMatch?: string; merge?: boolean } = {}): Promise<JsonObject> {
+    if (!/^[A-Za-z0-9\-._:]{1,128}$/.test(id)) {
+      throw new CentralError(
+        'CENTRAL_BAD_REQUEST',
+        `Enrollment group id ${JSON.stringify(id)} is invalid: use up to 128 letters, digits and - . _ :.`,
+      );
+    }
     if (!isObject(input)) throw new CentralError('CENTRAL_BAD_REQUEST', 'The enrollment group must be a JSON object.');
     for (const key of Object.keys(input)) {
       if (!FIELDS.has(key)) {

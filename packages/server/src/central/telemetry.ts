@@ -229,24 +229,45 @@ export class CentralTelemetry {
     return { items, next: after };
   }
 
-  /** Saves the state that changed and the checkpoint (after the state, so a crash between replays). */
+  /**
+   * Saves the state that changed and then the checkpoint, so a crash in between only replays. A failed
+   * save keeps its devices dirty and the checkpoint where it was; the next flush tries again.
+   */
   flush(): Promise<void> {
-    this.#flushing = this.#flushing.then(async () => {
+    const run = this.#flushing.then(async () => {
       const keys = [...this.#dirty];
       this.#dirty.clear();
       const sequence = this.#sequence;
-      // In transactions of FLUSH_BATCH devices, one per event-loop turn, so ingest never waits long.
-      for (let i = 0; i < keys.length; i += FLUSH_BATCH) {
-        if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-        const batch = keys.slice(i, i + FLUSH_BATCH).map((key) => [key, this.#state.get(key)] as const);
-        await this.#storage.saveDocuments(STATE_KIND, batch);
-      }
-      if (sequence !== this.#savedSequence) {
-        await this.#storage.saveDocument(CHECKPOINT_KIND, CHECKPOINT_ID, { sequence });
-        this.#savedSequence = sequence;
+      try {
+        // In transactions of FLUSH_BATCH devices, one per event-loop turn, so ingest never waits long.
+        for (let i = 0; i < keys.length; i += FLUSH_BATCH) {
+          if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+          const batch = keys.slice(i, i + FLUSH_BATCH).flatMap((key) => {
+            const state = this.#state.get(key);
+            return state === undefined ? [] : [[key, state] as const];
+          });
+          await this.#storage.saveDocuments(STATE_KIND, batch);
+        }
+        if (sequence !== this.#savedSequence) {
+          await this.#storage.saveDocument(CHECKPOINT_KIND, CHECKPOINT_ID, { sequence });
+          this.#savedSequence = sequence;
+        }
+      } catch (error) {
+        for (const key of keys) this.#dirty.add(key);
+        throw error;
       }
     });
-    return this.#flushing;
+    // The chain goes on after a failure; the caller still hears of it.
+    this.#flushing = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Forgets a deleted device's telemetry state (its stored messages stay in the hubs' store). */
+  async forget(deviceId: string): Promise<void> {
+    const key = deviceId.toLowerCase();
+    this.#state.delete(key);
+    this.#dirty.delete(key);
+    await this.#storage.deleteDocument(STATE_KIND, key);
   }
 
   /** Stops reading and saves what changed. */
@@ -291,9 +312,9 @@ export class CentralTelemetry {
     this.#dirty.add(key);
   }
 
-  /** The hub device id of an application device (its casing as registered). */
+  /** The hub device id of an application device (as its registration has it, else its casing here). */
   #hubDeviceId(deviceId: string): string {
-    return this.#devices.find(deviceId)?.id ?? deviceId;
+    return this.#devices.hubIdentity(deviceId)?.identity.deviceId ?? this.#devices.find(deviceId)?.id ?? deviceId;
   }
 
   async #run(): Promise<void> {

@@ -17,6 +17,8 @@ import { CentralError } from './errors.js';
 interface StoredTemplate {
   body: JsonObject;
   etag: string;
+  /** The referenced documents found when it was imported (components from a model repository). */
+  dependencies?: unknown[];
 }
 
 /** A template with its parsed model, for validation of what devices send. */
@@ -40,23 +42,37 @@ function etagOf(body: JsonObject): string {
   return `"${createHash('sha256').update(JSON.stringify(body)).digest('base64url').slice(0, 22)}"`;
 }
 
-/** Parses a capability model (with the documents the resolver finds for what it references). */
+/**
+ * Parses a capability model with the documents it references: `known` ones (stored with the template)
+ * first, then what the resolver finds. Answers the model and every referenced document it used, so the
+ * template can be parsed again without the resolver (after a restart without the model repository).
+ */
 async function parseCapabilityModel(
   capabilityModel: JsonObject,
   resolver: DtmiResolver | undefined,
-): Promise<DtdlModel> {
+  known: readonly unknown[] = [],
+): Promise<{ model: DtdlModel; dependencies: unknown[] }> {
+  const fetched: unknown[] = [];
+  const recording: DtmiResolver | undefined =
+    resolver === undefined
+      ? undefined
+      : async (dtmis, options) => {
+          const documents = await resolver(dtmis, options);
+          fetched.push(...documents);
+          return documents;
+        };
   let result;
   try {
     result =
-      resolver === undefined
-        ? parse([capabilityModel])
-        : await parseWithResolver([capabilityModel], { resolver, timeoutMs: 10_000 });
+      recording === undefined
+        ? parse([capabilityModel, ...known])
+        : await parseWithResolver([capabilityModel, ...known], { resolver: recording, timeoutMs: 10_000 });
   } catch (cause) {
     throw new CentralError('CENTRAL_INVALID_MODEL', `The capability model could not be resolved: ${String(cause)}`, {
       cause,
     });
   }
-  if (result.ok && result.model !== undefined) return result.model;
+  if (result.ok && result.model !== undefined) return { model: result.model, dependencies: [...known, ...fetched] };
   if (result.errors.length > 0) {
     const first = result.errors[0]!;
     throw new CentralError(
@@ -91,7 +107,11 @@ export class DeviceTemplates {
   static async open(options: { storage: Storage; resolver?: DtmiResolver }): Promise<DeviceTemplates> {
     const templates = new DeviceTemplates(options.storage, options.resolver);
     for (const [id, stored] of (await options.storage.loadDocuments(KIND)) as Map<string, StoredTemplate>) {
-      const model = await parseCapabilityModel(stored.body['capabilityModel'] as JsonObject, options.resolver);
+      const { model } = await parseCapabilityModel(
+        stored.body['capabilityModel'] as JsonObject,
+        options.resolver,
+        stored.dependencies ?? [],
+      );
       templates.#templates.set(id, {
         id,
         modelId: String((stored.body['capabilityModel'] as JsonObject)['@id']),
@@ -135,7 +155,7 @@ export class DeviceTemplates {
     if (typeof modelId !== 'string' || !isValidDtmi(modelId)) {
       throw new CentralError('CENTRAL_INVALID_MODEL', 'capabilityModel needs an @id that is a DTMI.');
     }
-    const model = await parseCapabilityModel(capabilityModel, this.#resolver);
+    const { model, dependencies } = await parseCapabilityModel(capabilityModel, this.#resolver);
     const previous = this.#templates.get(id);
     if (
       ifMatch !== undefined &&
@@ -154,7 +174,11 @@ export class DeviceTemplates {
     const { etag: _etag, ...rest } = input;
     const body: JsonObject = { ...rest, '@id': id, '@type': types as JsonValue[] };
     const template: DeviceTemplate = { id, modelId, body, etag: etagOf(body), model };
-    await this.#storage.saveDocument(KIND, id, { body, etag: template.etag } satisfies StoredTemplate);
+    await this.#storage.saveDocument(KIND, id, {
+      body,
+      etag: template.etag,
+      ...(dependencies.length === 0 ? {} : { dependencies }),
+    } satisfies StoredTemplate);
     this.#templates.set(id, template);
     return template;
   }

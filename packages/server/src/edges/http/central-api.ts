@@ -11,7 +11,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { CentralPermission } from '../../central/api-tokens.js';
 import type { CentralApp } from '../../central/app.js';
-import { CentralError } from '../../central/errors.js';
+import { CentralError, type CentralErrorCode } from '../../central/errors.js';
+import { DpsError } from '../../core/dps-errors.js';
+import { HubError } from '../../errors.js';
 import type { JsonObject, JsonValue } from '../../core/model.js';
 import { logRefusal, requestLogFields } from '../log-fields.js';
 import { registerCentralCommandsApi } from './central-commands-api.js';
@@ -21,6 +23,17 @@ import { registerCentralEventsApi } from './central-events-api.js';
 import { registerCentralPropertiesApi } from './central-properties-api.js';
 import { registerCentralTelemetryApi } from './central-telemetry-api.js';
 import { isJsonError, jsonErrorStatus } from './json-body.js';
+
+/** The Central code for a hub or DPS refusal's HTTP status. */
+const CENTRAL_CODE_OF_STATUS: Partial<Record<number, CentralErrorCode>> = {
+  400: 'CENTRAL_BAD_REQUEST',
+  403: 'CENTRAL_CONFLICT',
+  404: 'CENTRAL_NOT_FOUND',
+  409: 'CENTRAL_CONFLICT',
+  412: 'CENTRAL_PRECONDITION_FAILED',
+  413: 'CENTRAL_PAYLOAD_TOO_LARGE',
+  429: 'CENTRAL_CONFLICT',
+};
 
 const API_VERSION = /^\d{4}-\d{2}-\d{2}(-preview)?$/;
 
@@ -112,6 +125,12 @@ function centralRouteKit(central: CentralApp): CentralRouteKit {
 export function registerCentralApi(app: FastifyInstance, central: CentralApp, logger: Logger): void {
   app.setErrorHandler((error: unknown, _request, reply) => {
     if (error instanceof CentralError) return sendCentralError(reply, error);
+    // A refusal of the hub or DPS underneath (a twin patch over its limits, a full C2D queue, …): the
+    // same meaning in the application's terms, with the message that says why.
+    if (error instanceof HubError || error instanceof DpsError) {
+      const code = CENTRAL_CODE_OF_STATUS[error.status];
+      if (code !== undefined) return sendCentralError(reply, new CentralError(code, error.message, { cause: error }));
+    }
     if (isJsonError(error)) {
       const code = jsonErrorStatus(error) === 413 ? 'CENTRAL_PAYLOAD_TOO_LARGE' : 'CENTRAL_BAD_REQUEST';
       return sendCentralError(reply, new CentralError(code, error.message, { cause: error }));

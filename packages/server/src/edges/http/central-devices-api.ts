@@ -61,7 +61,7 @@ export function registerCentralDeviceApi(app: FastifyInstance, central: CentralA
   });
   app.delete('/api/devices/:deviceId', async (request: DeviceRequest, reply) => {
     guard(request, 'operate');
-    await devices.delete(request.params.deviceId);
+    await central.deleteDevice(request.params.deviceId);
     return reply.code(204).send();
   });
   app.get('/api/devices/:deviceId/components', async (request: DeviceRequest, reply) => {
