@@ -32,6 +32,7 @@ let models: string;
 before(async () => {
   // A model repository folder holding a model no template has.
   models = modelRepository([
+    sampleModel('TemperatureController.json'),
     {
       '@context': 'dtmi:dtdl:context;2',
       '@id': 'dtmi:com:example:Humidity;1',
@@ -145,6 +146,25 @@ describe('[Central] devices provisioned through DPS', () => {
     });
     assert.equal(template.status, 200, template.text);
     assert.equal((template.body as { displayName: string }).displayName, 'Humidity sensor');
+  });
+
+  it('a template made from the repository has its components inline, as Central makes them', async () => {
+    await provision('auto-ctl-1', { modelId: 'dtmi:com:example:TemperatureController;1' });
+    assert.equal((await device('auto-ctl-1')).body['template'], 'dtmi:com:example:TemperatureController;1');
+    const template = await centralRequest(platform, {
+      method: 'GET',
+      path: `/api/deviceTemplates/dtmi:com:example:TemperatureController;1?${PV}`,
+    });
+    assert.equal(template.status, 200, template.text);
+    const contents = (template.body as { capabilityModel: { contents: Record<string, unknown>[] } }).capabilityModel
+      .contents;
+    // az's parse check: every item has @type; a component's schema has contents (the first use of an
+    // interface; a second component of the same interface refers to it by id).
+    assert.ok(contents.every((c) => c['@type'] !== undefined));
+    const thermostat1 = contents.find((c) => c['name'] === 'thermostat1');
+    assert.ok(Array.isArray((thermostat1?.['schema'] as { contents?: unknown })?.contents));
+    const information = contents.find((c) => c['name'] === 'deviceInformation');
+    assert.ok(Array.isArray((information?.['schema'] as { contents?: unknown })?.contents));
   });
 
   it('a device that announces its model only in the MQTT user name is assigned on connect', async () => {

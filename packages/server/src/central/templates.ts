@@ -198,18 +198,57 @@ export class DeviceTemplates {
 
   /**
    * Makes a template for `modelId` from the model repository (as Central generates one from the public
-   * repository when a device announces a model no template has). False when there is no repository or
+   * repository when a device announces a model no template has), its components' interfaces inline. False when there is no repository or
    * it does not hold a valid model of that id.
    */
   async fromRepository(modelId: string): Promise<boolean> {
     if (this.#resolver === undefined || !isValidDtmi(modelId) || this.forModel(modelId) !== undefined) return false;
-    let documents: readonly unknown[];
+    const capabilityModel = await this.#fetch(modelId);
+    if (capabilityModel === undefined) return false;
+    // Components inline, as IoT Central builds templates (and as `az iot central device-template show`
+    // expects: a Component's `schema` with its `contents`).
+    const contents = Array.isArray(capabilityModel['contents']) ? capabilityModel['contents'] : [];
+    const inlined: JsonValue[] = [];
+    // An interface is defined once: a second component of the same schema refers to the first by id.
+    const seen = new Set<string>();
+    for (const item of contents) {
+      const types = isObject(item) ? [item['@type']].flat() : [];
+      const schema = isObject(item) ? item['schema'] : undefined;
+      if (!types.includes('Component') || typeof schema !== 'string' || !isObject(item) || seen.has(schema)) {
+        inlined.push(item);
+        continue;
+      }
+      const resolved = await this.#fetch(schema);
+      if (resolved === undefined) {
+        inlined.push(item);
+        continue;
+      }
+      seen.add(schema);
+      const { '@context': _context, ...componentInterface } = resolved;
+      inlined.push({ ...item, schema: componentInterface });
+    }
+    const name = capabilityModel['displayName'];
     try {
-      documents = await this.#resolver([modelId], { signal: AbortSignal.timeout(10_000) });
+      await this.put(modelId, {
+        displayName: typeof name === 'string' || isObject(name) ? name : modelId,
+        capabilityModel: { ...capabilityModel, contents: inlined },
+      });
+      return true;
     } catch {
       return false;
     }
-    const capabilityModel = documents
+  }
+
+  /** The Interface document of `dtmi` from the model repository, if it holds one. */
+  async #fetch(dtmi: string): Promise<JsonObject | undefined> {
+    if (this.#resolver === undefined) return undefined;
+    let documents: readonly unknown[];
+    try {
+      documents = await this.#resolver([dtmi], { signal: AbortSignal.timeout(10_000) });
+    } catch {
+      return undefined;
+    }
+    return documents
       .map((d): unknown => {
         // Resolvers answer with JSON text (as fetched) or parsed documents.
         if (typeof d !== 'string') return d;
@@ -220,18 +259,7 @@ export class DeviceTemplates {
         }
       })
       .flatMap((d) => (Array.isArray(d) ? (d as unknown[]) : [d]))
-      .find((d): d is JsonObject => isObject(d) && d['@id'] === modelId);
-    if (capabilityModel === undefined) return false;
-    const name = capabilityModel['displayName'];
-    try {
-      await this.put(modelId, {
-        displayName: typeof name === 'string' || isObject(name) ? name : modelId,
-        capabilityModel,
-      });
-      return true;
-    } catch {
-      return false;
-    }
+      .find((d): d is JsonObject => isObject(d) && d['@id'] === dtmi);
   }
 
   /** A page of templates in id order, after `after` (the last id of the previous page). */
