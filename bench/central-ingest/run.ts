@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Children, stopChild } from '../common/children.js';
-import { summarize, type LatencySummary } from '../common/latency.js';
+import { median, summarize, type LatencySummary } from '../common/latency.js';
 import {
   nextMessage,
   type LoadReply,
@@ -264,12 +264,6 @@ async function round(kind: Kind, n: number, tmp: string): Promise<RoundResult> {
     await stopChild(generator, { type: 'exit' });
     await stopChild(server, { type: 'close' });
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'plugboard-central-bench-'));

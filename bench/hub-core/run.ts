@@ -21,6 +21,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type * as Protocol from '@plugboard/protocol';
 import type * as Server from '@plugboard/server';
+import { median } from '../common/latency.js';
 
 const { values } = parseArgs({
   options: {
@@ -152,12 +153,6 @@ function runChild(dist: string): Promise<ChildResult[]> {
     p.on('message', (m: ChildResult) => results.push(m));
     p.on('exit', (code) => (code === 0 ? resolvePromise(results) : reject(new Error(`child ${dist} exited ${code}`))));
   });
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
 }
 
 function revision(dir: string): string {

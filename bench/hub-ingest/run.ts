@@ -38,6 +38,7 @@ import {
   type ServerStats,
 } from './ipc.js';
 import { Children, stopChild } from '../common/children.js';
+import { median } from '../common/latency.js';
 
 const { values } = parseArgs({
   options: {
@@ -327,12 +328,6 @@ async function idle(kind: ServerKind): Promise<IdleResult> {
 }
 
 // ------------------------------------------------------------------------------------------ report
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
-}
 
 /** The code under test: `git describe --always --dirty`, if git is there. */
 function revision(): string {

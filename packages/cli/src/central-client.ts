@@ -5,7 +5,7 @@
  * application's error code and message.
  */
 import { readFileSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { CliError, readManifest } from './client.js';
 
 /** Where to find the application: a data directory, or an explicit URL and token. */
@@ -92,23 +92,26 @@ export class CentralClient {
     );
   }
 
+  /** Where and how a request goes: the application's address, its host name for TLS and `Host`, the token. */
+  #connection(method: string, path: string, headers: Record<string, string>): RequestOptions {
+    return {
+      host: this.#address,
+      servername: /^[\d.]+$|:/.test(this.#url.hostname) ? undefined : this.#url.hostname,
+      port: this.#url.port === '' ? 443 : Number(this.#url.port),
+      method,
+      path,
+      headers: { host: this.#url.host, authorization: this.#token, ...headers },
+      ...(this.#ca === undefined ? {} : { ca: this.#ca }),
+    };
+  }
+
   /** One call; `path` is below the application URL and carries its own query (api-version included). */
   request(method: string, path: string, body?: unknown): Promise<unknown> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
       const req = httpsRequest(
         {
-          host: this.#address,
-          servername: /^[\d.]+$|:/.test(this.#url.hostname) ? undefined : this.#url.hostname,
-          port: this.#url.port === '' ? 443 : Number(this.#url.port),
-          method,
-          path,
-          headers: {
-            host: this.#url.host,
-            authorization: this.#token,
-            ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
-          },
-          ...(this.#ca === undefined ? {} : { ca: this.#ca }),
+          ...this.#connection(method, path, payload === undefined ? {} : { 'content-type': 'application/json' }),
           timeout: 60_000,
         },
         (res) => {
@@ -167,60 +170,46 @@ export class CentralClient {
     if (query.types !== undefined) params.set('types', query.types.join(','));
     const path = `/plugboard/events${params.size > 0 ? `?${params.toString()}` : ''}`;
     return new Promise((resolve, reject) => {
-      const req = httpsRequest(
-        {
-          host: this.#address,
-          servername: /^[\d.]+$|:/.test(this.#url.hostname) ? undefined : this.#url.hostname,
-          port: this.#url.port === '' ? 443 : Number(this.#url.port),
-          method: 'GET',
-          path,
-          headers: { host: this.#url.host, authorization: this.#token, accept: 'text/event-stream' },
-          ...(this.#ca === undefined ? {} : { ca: this.#ca }),
-          signal,
-        },
-        (res) => {
-          if ((res.statusCode ?? 500) >= 400) {
-            let text = '';
-            res.setEncoding('utf8').on('data', (c: string) => (text += c));
-            res.on('end', () => {
-              let message = text;
-              try {
-                message = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? text;
-              } catch {
-                // Not JSON: keep the text.
-              }
-              reject(
-                new CliError('CLI_REQUEST_FAILED', `GET /plugboard/events failed (${res.statusCode}): ${message}`),
-              );
-            });
-            return;
-          }
-          let buffer = '';
-          res.setEncoding('utf8').on('data', (chunk: string) => {
-            buffer += chunk;
-            let end: number;
-            while ((end = buffer.indexOf('\n\n')) >= 0) {
-              const block = buffer.slice(0, end);
-              buffer = buffer.slice(end + 2);
-              const data = block
-                .split('\n')
-                .filter((line) => line.startsWith('data: '))
-                .map((line) => line.slice(6))
-                .join('\n');
-              if (data === '') continue;
-              let event: JsonRecord;
-              try {
-                event = JSON.parse(data) as JsonRecord;
-              } catch {
-                continue; // Not an event this client understands.
-              }
-              onEvent(event);
+      const req = httpsRequest({ ...this.#connection('GET', path, { accept: 'text/event-stream' }), signal }, (res) => {
+        if ((res.statusCode ?? 500) >= 400) {
+          let text = '';
+          res.setEncoding('utf8').on('data', (c: string) => (text += c));
+          res.on('end', () => {
+            let message = text;
+            try {
+              message = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? text;
+            } catch {
+              // Not JSON: keep the text.
             }
+            reject(new CliError('CLI_REQUEST_FAILED', `GET /plugboard/events failed (${res.statusCode}): ${message}`));
           });
-          res.on('end', () => resolve());
-          res.on('error', () => resolve());
-        },
-      );
+          return;
+        }
+        let buffer = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => {
+          buffer += chunk;
+          let end: number;
+          while ((end = buffer.indexOf('\n\n')) >= 0) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            const data = block
+              .split('\n')
+              .filter((line) => line.startsWith('data: '))
+              .map((line) => line.slice(6))
+              .join('\n');
+            if (data === '') continue;
+            let event: JsonRecord;
+            try {
+              event = JSON.parse(data) as JsonRecord;
+            } catch {
+              continue; // Not an event this client understands.
+            }
+            onEvent(event);
+          }
+        });
+        res.on('end', () => resolve());
+        res.on('error', () => resolve());
+      });
       req.on('error', (cause) => {
         if (signal.aborted) resolve();
         else reject(new CliError('CLI_NOT_RUNNING', `Cannot reach the application at ${this.#url.origin}.`, { cause }));

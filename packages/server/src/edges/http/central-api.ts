@@ -76,6 +76,8 @@ export interface CentralRouteKit {
   top(request: FastifyRequest): number | undefined;
   /** `$skiptoken`, if given. */
   skipToken(request: FastifyRequest): string | undefined;
+  /** The `If-Match` header, if given once. */
+  ifMatch(request: FastifyRequest): string | undefined;
 }
 
 function centralRouteKit(central: CentralApp): CentralRouteKit {
@@ -108,6 +110,10 @@ function centralRouteKit(central: CentralApp): CentralRouteKit {
       if (!(n >= 1 && n <= 100))
         throw new CentralError('CENTRAL_BAD_REQUEST', '$top must be an integer from 1 to 100.');
       return n;
+    },
+    ifMatch(request) {
+      const value = request.headers['if-match'];
+      return typeof value === 'string' ? value : undefined;
     },
     skipToken(request) {
       const skip = (request.query as Record<string, unknown>)['$skiptoken'];
@@ -189,12 +195,7 @@ export function registerCentralApi(app: FastifyInstance, central: CentralApp, lo
     '/api/deviceTemplates/:templateId',
     async (request: FastifyRequest<{ Params: { templateId: string } }>, reply) => {
       guard(request, 'build');
-      const ifMatch = request.headers['if-match'];
-      const template = await central.templates.put(
-        request.params.templateId,
-        body(request),
-        typeof ifMatch === 'string' ? ifMatch : undefined,
-      );
+      const template = await central.templates.put(request.params.templateId, body(request), kit.ifMatch(request));
       return json(reply, 200, central.templates.view(template));
     },
   );

@@ -25,12 +25,8 @@ type DeviceRequest = FastifyRequest<{ Params: { deviceId: string } }>;
  * registerCentralDeviceApi(app, central, kit);
  */
 export function registerCentralDeviceApi(app: FastifyInstance, central: CentralApp, kit: CentralRouteKit): void {
-  const { guard, body, nextLink, top, skipToken } = kit;
+  const { guard, body, nextLink, top, skipToken, ifMatch } = kit;
   const { devices } = central;
-  const ifMatch = (request: FastifyRequest): string | undefined => {
-    const value = request.headers['if-match'];
-    return typeof value === 'string' ? value : undefined;
-  };
 
   app.get('/api/devices', async (request, reply) => {
     guard(request, 'read');

@@ -18,12 +18,8 @@ type GroupRequest = FastifyRequest<{ Params: { groupId: string; entry?: string }
  * registerCentralEnrollmentApi(app, central, kit);
  */
 export function registerCentralEnrollmentApi(app: FastifyInstance, central: CentralApp, kit: CentralRouteKit): void {
-  const { guard, body } = kit;
+  const { guard, body, ifMatch } = kit;
   const groups = central.enrollmentGroups;
-  const ifMatch = (request: FastifyRequest): string | undefined => {
-    const value = request.headers['if-match'];
-    return typeof value === 'string' ? value : undefined;
-  };
   app.get('/api/enrollmentGroups', async (request, reply) => {
     guard(request, 'administer');
     return json(reply, 200, { value: groups.list() as JsonValue[] });
