@@ -76,7 +76,9 @@ export function buildProgram(out: NodeJS.WritableStream = process.stdout): Comma
 
   program
     .command('up')
-    .description('Start the platform (DPS and the IoT hubs) with embedded storage; runs until SIGINT/SIGTERM.')
+    .description(
+      'Start the platform (DPS, the IoT hubs and the Central application) with embedded storage; runs until SIGINT/SIGTERM.',
+    )
     .option('--data-dir <dir>', 'data directory (database, TLS material, plugboard.json)', './.plugboard')
     .option('--hubs <n>', 'number of internal IoT hubs', integer(1, 200), 2)
     .option('--demo', 'print demo device credentials (registration id and device key)', false)
