@@ -319,6 +319,14 @@ function centralCases(): Record<string, RouteCase> {
       path: `/api/devices/absent-device/components/thermostat1/telemetry/temperature?${GA}`,
       bodyLimit: MB,
     },
+    'GET /api/devices/:deviceId/modules/:moduleName/telemetry/:telemetryName': {
+      path: `/api/devices/absent-device/modules/filter/telemetry/temperature?${GA}`,
+      bodyLimit: MB,
+    },
+    'GET /api/devices/:deviceId/modules/:moduleName/components/:componentName/telemetry/:telemetryName': {
+      path: `/api/devices/absent-device/modules/filter/components/sensor/telemetry/humidity?${GA}`,
+      bodyLimit: MB,
+    },
     'GET /plugboard/devices/:deviceId/telemetry/:telemetryName': {
       path: '/plugboard/devices/absent-device/telemetry/temperature?component=thermostat1',
       bodyLimit: MB,
@@ -328,25 +336,34 @@ function centralCases(): Record<string, RouteCase> {
       bodyLimit: MB,
     },
     ...(Object.fromEntries(
-      ['/api/devices/:deviceId/properties', '/api/devices/:deviceId/components/:componentName/properties'].flatMap(
-        (route) => {
-          const path = `${route.replace(':deviceId', 'absent-device').replace(':componentName', 'thermostat1')}?${GA}`;
-          const valid = { targetTemperature: 21 };
-          return [
-            [`GET ${route}`, { path, bodyLimit: MB }],
-            [`PATCH ${route}`, { path, valid, bodyLimit: MB }],
-            [`PUT ${route}`, { path, valid, bodyLimit: MB }],
-          ];
-        },
-      ),
+      [
+        '/api/devices/:deviceId/properties',
+        '/api/devices/:deviceId/components/:componentName/properties',
+        '/api/devices/:deviceId/modules/:moduleName/properties',
+        '/api/devices/:deviceId/modules/:moduleName/components/:componentName/properties',
+      ].flatMap((route) => {
+        const path = `${route
+          .replace(':deviceId', 'absent-device')
+          .replace(':moduleName', 'filter')
+          .replace(':componentName', 'thermostat1')}?${GA}`;
+        const valid = { targetTemperature: 21 };
+        return [
+          [`GET ${route}`, { path, bodyLimit: MB }],
+          [`PATCH ${route}`, { path, valid, bodyLimit: MB }],
+          [`PUT ${route}`, { path, valid, bodyLimit: MB }],
+        ];
+      }),
     ) as Record<string, RouteCase>),
     ...(Object.fromEntries(
       [
         '/api/devices/:deviceId/commands/:commandName',
         '/api/devices/:deviceId/components/:componentName/commands/:commandName',
+        '/api/devices/:deviceId/modules/:moduleName/commands/:commandName',
+        '/api/devices/:deviceId/modules/:moduleName/components/:componentName/commands/:commandName',
       ].flatMap((route) => {
         const path = `${route
           .replace(':deviceId', 'absent-device')
+          .replace(':moduleName', 'filter')
           .replace(':componentName', 'thermostat1')
           .replace(':commandName', 'getMaxMinReport')}?${GA}`;
         return [
@@ -417,6 +434,11 @@ function centralCases(): Record<string, RouteCase> {
       bodyLimit: MB,
     },
     'GET /api/devices/:deviceId/components': { path: `/api/devices/absent-device/components?${GA}`, bodyLimit: MB },
+    'GET /api/devices/:deviceId/modules': { path: `/api/devices/absent-device/modules?${GA}`, bodyLimit: MB },
+    'GET /api/devices/:deviceId/modules/:moduleName/components': {
+      path: `/api/devices/absent-device/modules/filter/components?${GA}`,
+      bodyLimit: MB,
+    },
     'GET /plugboard/devices/:deviceId': { path: '/plugboard/devices/absent-device', bodyLimit: MB },
     // A stream: an absent device is refused before it starts.
     'GET /plugboard/events': { path: '/plugboard/events?deviceId=absent-device', bodyLimit: MB },

@@ -259,34 +259,31 @@ export class CentralClient {
   credentials(id: string): Promise<JsonRecord> {
     return this.request('GET', `/api/devices/${segment(id)}/credentials?${GA}`) as Promise<JsonRecord>;
   }
-  properties(id: string, component?: string): Promise<JsonRecord> {
-    return this.request('GET', `${devicePath(id, component)}/properties?${GA}`) as Promise<JsonRecord>;
+  properties(id: string, at: CapabilityPath = {}): Promise<JsonRecord> {
+    return this.request('GET', `${devicePath(id, at)}/properties?${GA}`) as Promise<JsonRecord>;
   }
-  updateProperties(id: string, body: JsonRecord, component?: string): Promise<JsonRecord> {
-    return this.request('PATCH', `${devicePath(id, component)}/properties?${GA}`, body) as Promise<JsonRecord>;
+  updateProperties(id: string, body: JsonRecord, at: CapabilityPath = {}): Promise<JsonRecord> {
+    return this.request('PATCH', `${devicePath(id, at)}/properties?${GA}`, body) as Promise<JsonRecord>;
   }
-  runCommand(id: string, name: string, body: JsonRecord, component?: string): Promise<JsonRecord> {
-    return this.request(
-      'POST',
-      `${devicePath(id, component)}/commands/${segment(name)}?${GA}`,
-      body,
-    ) as Promise<JsonRecord>;
+  runCommand(id: string, name: string, body: JsonRecord, at: CapabilityPath = {}): Promise<JsonRecord> {
+    return this.request('POST', `${devicePath(id, at)}/commands/${segment(name)}?${GA}`, body) as Promise<JsonRecord>;
   }
-  commandHistory(id: string, name: string, component?: string): Promise<JsonRecord[]> {
-    return this.#all(`${devicePath(id, component)}/commands/${segment(name)}?${GA}`);
+  commandHistory(id: string, name: string, at: CapabilityPath = {}): Promise<JsonRecord[]> {
+    return this.#all(`${devicePath(id, at)}/commands/${segment(name)}?${GA}`);
   }
-  telemetry(id: string, name: string, component?: string): Promise<JsonRecord> {
-    return this.request('GET', `${devicePath(id, component)}/telemetry/${segment(name)}?${GA}`) as Promise<JsonRecord>;
+  telemetry(id: string, name: string, at: CapabilityPath = {}): Promise<JsonRecord> {
+    return this.request('GET', `${devicePath(id, at)}/telemetry/${segment(name)}?${GA}`) as Promise<JsonRecord>;
   }
 
   /** A capability's values over a time range (Plugboard's view), following `next` to the end or `max`. */
   async telemetryHistory(
     id: string,
     name: string,
-    query: { component?: string; from?: string; to?: string; max?: number },
+    query: CapabilityPath & { from?: string; to?: string; max?: number },
   ): Promise<JsonRecord[]> {
     const params = new URLSearchParams();
     if (query.component !== undefined) params.set('component', query.component);
+    if (query.module !== undefined) params.set('module', query.module);
     if (query.from !== undefined) params.set('from', query.from);
     if (query.to !== undefined) params.set('to', query.to);
     return this.#pages(`/plugboard/devices/${segment(id)}/telemetry/${segment(name)}`, params, query.max);
@@ -363,6 +360,15 @@ export class CentralClient {
   }
 }
 
-function devicePath(id: string, component: string | undefined): string {
-  return `/api/devices/${segment(id)}${component === undefined ? '' : `/components/${segment(component)}`}`;
+/** Where a capability is: in a component (absent: the root), of an IoT Edge module (absent: the device). */
+export interface CapabilityPath {
+  component?: string;
+  module?: string;
+}
+
+/** `/api/devices/{id}[/modules/{m}][/components/{c}]`. */
+function devicePath(id: string, at: CapabilityPath): string {
+  const module = at.module === undefined ? '' : `/modules/${segment(at.module)}`;
+  const component = at.component === undefined ? '' : `/components/${segment(at.component)}`;
+  return `/api/devices/${segment(id)}${module}${component}`;
 }

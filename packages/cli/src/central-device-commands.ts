@@ -7,7 +7,13 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { CentralClient, type CentralDevice, type CentralTarget, type JsonRecord } from './central-client.js';
+import {
+  CentralClient,
+  type CapabilityPath,
+  type CentralDevice,
+  type CentralTarget,
+  type JsonRecord,
+} from './central-client.js';
 import { CliError } from './client.js';
 
 /** Options every Central command takes. */
@@ -47,6 +53,16 @@ export function readContent(value: string): unknown {
 /** Writes `value` as JSON, or the human text. */
 export function output(out: NodeJS.WritableStream, json: boolean, value: unknown, text: () => string): void {
   out.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`);
+}
+
+/** `--component-name` and `--module-name`, as az's device commands take them. */
+type At = { componentName?: string; moduleName?: string };
+
+function at(opts: At): CapabilityPath {
+  return {
+    ...(opts.componentName === undefined ? {} : { component: opts.componentName }),
+    ...(opts.moduleName === undefined ? {} : { module: opts.moduleName }),
+  };
 }
 
 function bool(name: string) {
@@ -177,16 +193,18 @@ export function registerCentralDeviceCommands(device: Command, out: NodeJS.Writa
   centralCommand(twin, 'show', 'Show the properties with their $metadata (sync state of writable ones).')
     .requiredOption('--device-id <id>', 'device id')
     .option('--component-name <name>', 'component')
-    .action(async (opts: TargetOptions & { deviceId: string; componentName?: string }) => {
-      output(out, true, await client(opts).properties(opts.deviceId, opts.componentName), () => '');
+    .option('--module-name <name>', 'IoT Edge module')
+    .action(async (opts: TargetOptions & At & { deviceId: string }) => {
+      output(out, true, await client(opts).properties(opts.deviceId, at(opts)), () => '');
     });
   centralCommand(twin, 'update', 'Set writable properties, e.g. --content \'{"targetTemperature": 22}\'.')
     .requiredOption('--device-id <id>', 'device id')
     .requiredOption('--content <json|file>', 'property values')
     .option('--component-name <name>', 'component')
-    .action(async (opts: TargetOptions & { deviceId: string; content: string; componentName?: string }) => {
+    .option('--module-name <name>', 'IoT Edge module')
+    .action(async (opts: TargetOptions & At & { deviceId: string; content: string }) => {
       const body = readContent(opts.content) as JsonRecord;
-      output(out, true, await client(opts).updateProperties(opts.deviceId, body, opts.componentName), () => '');
+      output(out, true, await client(opts).updateProperties(opts.deviceId, body, at(opts)), () => '');
     });
 
   const command = device.command('command').description('Device commands.');
@@ -194,22 +212,20 @@ export function registerCentralDeviceCommands(device: Command, out: NodeJS.Writa
     .requiredOption('--device-id <id>', 'device id')
     .requiredOption('--command-name <name>', 'command name')
     .option('--component-name <name>', 'component')
+    .option('--module-name <name>', 'IoT Edge module')
     .option('--content <json|file>', 'the body, e.g. \'{"request": "2026-01-01T00:00:00Z"}\'', '{}')
-    .action(
-      async (
-        opts: TargetOptions & { deviceId: string; commandName: string; componentName?: string; content: string },
-      ) => {
-        const body = readContent(opts.content) as JsonRecord;
-        const result = await client(opts).runCommand(opts.deviceId, opts.commandName, body, opts.componentName);
-        output(out, opts.json, result, () => JSON.stringify(result, null, 2));
-      },
-    );
+    .action(async (opts: TargetOptions & At & { deviceId: string; commandName: string; content: string }) => {
+      const body = readContent(opts.content) as JsonRecord;
+      const result = await client(opts).runCommand(opts.deviceId, opts.commandName, body, at(opts));
+      output(out, opts.json, result, () => JSON.stringify(result, null, 2));
+    });
   centralCommand(command, 'history', "A command's invocations, newest first.")
     .requiredOption('--device-id <id>', 'device id')
     .requiredOption('--command-name <name>', 'command name')
     .option('--component-name <name>', 'component')
-    .action(async (opts: TargetOptions & { deviceId: string; commandName: string; componentName?: string }) => {
-      const history = await client(opts).commandHistory(opts.deviceId, opts.commandName, opts.componentName);
+    .option('--module-name <name>', 'IoT Edge module')
+    .action(async (opts: TargetOptions & At & { deviceId: string; commandName: string }) => {
+      const history = await client(opts).commandHistory(opts.deviceId, opts.commandName, at(opts));
       output(out, opts.json, history, () =>
         history
           .map((h) => `${String(h['invokedAt'])}\t${String(h['status'])}\t${String(h['responseCode'] ?? '')}`)
@@ -222,8 +238,9 @@ export function registerCentralDeviceCommands(device: Command, out: NodeJS.Writa
     .requiredOption('--device-id <id>', 'device id')
     .requiredOption('--telemetry-name <name>', 'telemetry name')
     .option('--component-name <name>', 'component')
-    .action(async (opts: TargetOptions & { deviceId: string; telemetryName: string; componentName?: string }) => {
-      const last = await client(opts).telemetry(opts.deviceId, opts.telemetryName, opts.componentName);
+    .option('--module-name <name>', 'IoT Edge module')
+    .action(async (opts: TargetOptions & At & { deviceId: string; telemetryName: string }) => {
+      const last = await client(opts).telemetry(opts.deviceId, opts.telemetryName, at(opts));
       output(out, opts.json, last, () =>
         last['value'] === undefined
           ? '(no value yet)'
@@ -241,12 +258,13 @@ export function registerCentralDeviceCommands(device: Command, out: NodeJS.Writa
     .requiredOption('--device-id <id>', 'device id')
     .requiredOption('--telemetry-name <name>', 'telemetry name')
     .option('--component-name <name>', 'component')
+    .option('--module-name <name>', 'IoT Edge module')
     .option('--from <time>', 'ISO 8601 start (displayed time)')
     .option('--to <time>', 'ISO 8601 end')
     .option('--max <n>', 'at most this many values', max, 1000)
-    .action(async (opts: Range & { telemetryName: string; componentName?: string }) => {
+    .action(async (opts: Range & At & { telemetryName: string }) => {
       const values = await client(opts).telemetryHistory(opts.deviceId, opts.telemetryName, {
-        ...(opts.componentName === undefined ? {} : { component: opts.componentName }),
+        ...at(opts),
         ...(opts.from === undefined ? {} : { from: opts.from }),
         ...(opts.to === undefined ? {} : { to: opts.to }),
         max: opts.max,
@@ -273,8 +291,9 @@ export function registerCentralDeviceCommands(device: Command, out: NodeJS.Writa
               (u) => `${u.name}: ${u.reason}`,
             );
             const problems = typeof m['invalid'] === 'string' ? [m['invalid']] : unmodeled;
+            const module = typeof m['module'] === 'string' ? ` ${m['module']}` : '';
             const component = typeof m['component'] === 'string' ? ` [${m['component']}]` : '';
-            return `${String(m['timestamp'])}${component} ${JSON.stringify(m['modeled'])}${problems.length > 0 ? `  unmodeled: ${problems.join('; ')}` : ''}`;
+            return `${String(m['timestamp'])}${module}${component} ${JSON.stringify(m['modeled'])}${problems.length > 0 ? `  unmodeled: ${problems.join('; ')}` : ''}`;
           })
           .join('\n'),
       );

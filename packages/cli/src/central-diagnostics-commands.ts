@@ -70,6 +70,11 @@ function streamCommand(parent: Command, name: string, description: string): Comm
     .option('--max-messages <n>', 'stop after this many events', count);
 }
 
+/** Who an event is from: `device`, or `device/module` for an IoT Edge module. */
+function source(e: Record<string, unknown>): string {
+  return typeof e['module'] === 'string' ? `${String(e['deviceId'])}/${e['module']}` : String(e['deviceId']);
+}
+
 /**
  * Registers `diagnostics`.
  *
@@ -84,7 +89,7 @@ export function registerCentralDiagnosticsCommands(program: Command, out: NodeJS
     async (opts: StreamOptions) =>
       stream(out, opts, ['telemetry'], (e) => {
         const component = typeof e['component'] === 'string' ? ` [${e['component']}]` : '';
-        return `${String(e['timestamp'])} ${String(e['deviceId'])}${component} ${String(e['body'])}`;
+        return `${String(e['timestamp'])} ${source(e)}${component} ${String(e['body'])}`;
       }),
   );
   streamCommand(
@@ -97,7 +102,7 @@ export function registerCentralDiagnosticsCommands(program: Command, out: NodeJS
       if (e['invalid'] === undefined && unmodeled.length === 0) return undefined;
       const reasons =
         typeof e['invalid'] === 'string' ? [e['invalid']] : unmodeled.map((u) => `${u.name}: ${u.reason}`);
-      return `${String(e['timestamp'])} ${String(e['deviceId'])}: ${reasons.join('; ')}`;
+      return `${String(e['timestamp'])} ${source(e)}: ${reasons.join('; ')}`;
     }),
   );
   streamCommand(diagnostics, 'monitor-properties', 'Print each reported and desired property change.').action(
@@ -106,8 +111,7 @@ export function registerCentralDiagnosticsCommands(program: Command, out: NodeJS
         out,
         opts,
         ['properties'],
-        (e) =>
-          `${String(e['deviceId'])} ${String(e['section'])} v${String(e['version'])} ${JSON.stringify(e['patch'])}`,
+        (e) => `${source(e)} ${String(e['section'])} v${String(e['version'])} ${JSON.stringify(e['patch'])}`,
       ),
   );
 }

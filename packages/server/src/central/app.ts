@@ -10,13 +10,14 @@ import type { Storage } from '../storage/port.js';
 import { ApiTokens, CENTRAL_ROLES } from './api-tokens.js';
 import { CentralCommands } from './commands.js';
 import { CentralEnrollmentGroups } from './enrollment-groups.js';
+import { CentralError } from './errors.js';
 import { CentralDevices, type DeviceAdmissionSettings } from './devices.js';
 import { applicationEvent, type ApplicationEvent } from './live-events.js';
 import { CentralProperties } from './properties.js';
 import { componentsOf } from './property-view.js';
-import type { JsonObject } from '../core/model.js';
+import type { JsonObject, JsonValue } from '../core/model.js';
 import { CentralTelemetry } from './telemetry.js';
-import { DeviceTemplates } from './templates.js';
+import { capabilityScope, DeviceTemplates } from './templates.js';
 
 /** Options for {@link CentralApp.open}. */
 export interface CentralAppOptions {
@@ -121,17 +122,42 @@ export class CentralApp {
     );
   }
 
-  /** The components of a device's template: `[{"@type": "Component", name, displayName?, description?}]`. */
-  components(deviceId: string): JsonObject[] {
+  /**
+   * The components of a device's template (or of its edge module `module`):
+   * `[{"@type": "Component", name, displayName?, description?}]`.
+   */
+  components(deviceId: string, module?: string): JsonObject[] {
     const device = this.devices.get(deviceId);
-    if (device.template === undefined) return [];
-    const template = this.templates.get(device.template);
-    return componentsOf(template).map((name) => {
-      const id = template.model.get(template.modelId)?.contents?.[name];
-      const element = id === undefined ? undefined : template.model.get(id);
+    if (device.template === undefined) {
+      if (module !== undefined) throw new CentralError('CENTRAL_NOT_FOUND', `Device ${device.id} has no modules.`);
+      return [];
+    }
+    const scope = capabilityScope(this.templates.get(device.template), module);
+    return componentsOf(scope).map((name) => {
+      const id = scope.model.get(scope.modelId)?.contents?.[name];
+      const element = id === undefined ? undefined : scope.model.get(id);
       const out: JsonObject = { '@type': 'Component', name };
       const displayName = element?.displayName['en'];
       const description = element?.description['en'];
+      if (displayName !== undefined) out['displayName'] = displayName;
+      if (description !== undefined) out['description'] = description;
+      return out;
+    });
+  }
+
+  /**
+   * The IoT Edge modules of a device's template, as Central lists them:
+   * `[{"@type": ["Relationship", "EdgeModule"], name, displayName?, description?}]`.
+   */
+  modules(deviceId: string): JsonObject[] {
+    const device = this.devices.get(deviceId);
+    if (device.template === undefined) return [];
+    return this.templates.get(device.template).modules.map((module) => {
+      const out: JsonObject = { '@type': ['Relationship', 'EdgeModule'], name: module.name };
+      const text = (value: JsonValue | undefined): JsonValue | undefined =>
+        typeof value === 'object' && value !== null && !Array.isArray(value) ? (value['en'] ?? undefined) : value;
+      const displayName = text(module.displayName);
+      const description = text(module.description);
       if (displayName !== undefined) out['displayName'] = displayName;
       if (description !== undefined) out['description'] = description;
       return out;

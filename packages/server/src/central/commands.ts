@@ -3,8 +3,9 @@
  * template runs as a direct method named `component*command` (or `command` at the root), its request
  * checked against the template first and its response checked after, with the reason when it does not
  * match; a command marked queue-if-offline (`durable`) is sent as a cloud-to-device message with the
- * `method-name` property and a 24-hour time to live instead, delivered when the device connects. Each
- * invocation is kept in the command's history (newest first).
+ * `method-name` property and a 24-hour time to live instead, delivered when the device connects. An
+ * IoT Edge device's module commands run as direct methods on the module, checked against the module's
+ * capability model. Each invocation is kept in the command's history (newest first).
  */
 import { randomUUID } from 'node:crypto';
 import { validateCommandPayload, type DtdlModel, type ModelElement } from '@plugboard/dtdl';
@@ -14,7 +15,7 @@ import type { Storage } from '../storage/port.js';
 import type { CentralDevices } from './devices.js';
 import { CentralError } from './errors.js';
 import { interfaceOf } from './property-view.js';
-import type { DeviceTemplates } from './templates.js';
+import { capabilityScope, type DeviceTemplates } from './templates.js';
 
 /** One invocation, in Central's `DeviceCommand` shape plus Plugboard's outcome fields. */
 export interface DeviceCommand {
@@ -84,17 +85,24 @@ export class CentralCommands {
     return commands;
   }
 
-  /** The invocations of a command, newest first. */
-  history(deviceId: string, component: string | undefined, name: string): DeviceCommand[] {
-    const { key } = this.#command(deviceId, component, name);
+  /** The invocations of a command (of the device, or of its edge module `module`), newest first. */
+  history(deviceId: string, component: string | undefined, name: string, module?: string): DeviceCommand[] {
+    const { key } = this.#command(deviceId, component, name, module);
     return this.#history.get(key) ?? [];
   }
 
   /**
    * Runs a command: `body` is `{"request", "connectionTimeout" (0–30 s), "responseTimeout" (5–30 s)}`.
-   * Resolves with the invocation once the device answered (or the offline command was queued).
+   * Resolves with the invocation once the device (or its edge module `module`) answered, or the offline
+   * command was queued.
    */
-  async run(deviceId: string, component: string | undefined, name: string, body: unknown): Promise<DeviceCommand> {
+  async run(
+    deviceId: string,
+    component: string | undefined,
+    name: string,
+    body: unknown,
+    module?: string,
+  ): Promise<DeviceCommand> {
     if (body !== undefined && body !== null && !isObject(body)) {
       throw new CentralError('CENTRAL_BAD_REQUEST', 'The command body must be a JSON object: {"request": …}.');
     }
@@ -109,7 +117,7 @@ export class CentralCommands {
     }
     const connectionTimeout = timeout(input, 'connectionTimeout', 0, 30);
     const responseTimeout = timeout(input, 'responseTimeout', 5, 30);
-    const { key, template, command, device } = this.#command(deviceId, component, name);
+    const { key, template, command, device } = this.#command(deviceId, component, name, module);
     const request = input['request'];
     const requestCheck = validateCommandPayload(
       template.model,
@@ -134,11 +142,19 @@ export class CentralCommands {
     if (connectionTimeout !== undefined) invocation.connectionTimeout = connectionTimeout;
     if (responseTimeout !== undefined) invocation.responseTimeout = responseTimeout;
     const methodName = component === undefined ? name : `${component}*${name}`;
-    const target = this.#devices.hubIdentity(device);
+    const target = this.#devices.hubIdentity(device, module);
     if (target === undefined) {
       throw new CentralError(
         'CENTRAL_DEVICE_NOT_CONNECTED',
-        `Device ${device} has not provisioned yet, so no command can reach it.`,
+        module === undefined
+          ? `Device ${device} has not provisioned yet, so no command can reach it.`
+          : `Module ${module} of device ${device} is not on its hub yet, so no command can reach it.`,
+      );
+    }
+    if (command.undefinedProperties['durable'] === true && module !== undefined) {
+      throw new CentralError(
+        'CENTRAL_BAD_REQUEST',
+        `Command ${name} of module ${module} is marked offline (durable), but offline commands are cloud-to-device messages, which reach devices, not modules.`,
       );
     }
     if (command.undefinedProperties['durable'] === true) {
@@ -178,7 +194,8 @@ export class CentralCommands {
       invocation.error = error instanceof Error ? error.message : String(error);
       await this.#record(key, invocation);
       if (error instanceof HubError && error.code === 'HUB_DEVICE_NOT_ONLINE') {
-        throw new CentralError('CENTRAL_DEVICE_NOT_CONNECTED', `Device ${device} is not connected: ${error.message}`, {
+        const who = module === undefined ? `Device ${device}` : `Module ${module} of device ${device}`;
+        throw new CentralError('CENTRAL_DEVICE_NOT_CONNECTED', `${who} is not connected: ${error.message}`, {
           cause: error,
         });
       }
@@ -213,12 +230,13 @@ export class CentralCommands {
     deviceId: string,
     component: string | undefined,
     name: string,
+    module: string | undefined,
   ): { key: string; device: string; template: { modelId: string; model: DtdlModel }; command: ModelElement } {
     const device = this.#devices.get(deviceId);
     if (device.template === undefined) {
       throw new CentralError('CENTRAL_NOT_FOUND', `Device ${device.id} has no template, so no commands.`);
     }
-    const template = this.#templates.get(device.template);
+    const template = capabilityScope(this.#templates.get(device.template), module);
     const iface = interfaceOf(template, component);
     if (iface === undefined) {
       throw new CentralError('CENTRAL_NOT_FOUND', `The template of ${device.id} has no component ${component ?? ''}.`);
@@ -228,10 +246,11 @@ export class CentralCommands {
     if (command?.kind !== 'Command') {
       throw new CentralError(
         'CENTRAL_NOT_FOUND',
-        `The template of ${device.id} defines no command ${name}${component === undefined ? '' : ` in component ${component}`}.`,
+        `The template of ${device.id} defines no command ${name}${component === undefined ? '' : ` in component ${component}`}${module === undefined ? '' : ` of module ${module}`}.`,
       );
     }
-    const key = `${device.id.toLowerCase()}/${component === undefined ? name : `${component}*${name}`}`;
+    const method = component === undefined ? name : `${component}*${name}`;
+    const key = `${device.id.toLowerCase()}/${module === undefined ? '' : `${module}/`}${method}`;
     return { key, device: device.id, template, command };
   }
 }

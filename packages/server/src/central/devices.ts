@@ -141,12 +141,16 @@ export class CentralDevices implements RegistrationAdmission {
     return this.#devices.get(id.toLowerCase());
   }
 
-  /** The hub identity of a registered device (the hub DPS assigned it to), if it has one. */
-  hubIdentity(id: string): { hub: Hub; identity: Identity } | undefined {
+  /**
+   * The hub identity of a registered device (on the hub DPS assigned it to), or of its module
+   * `moduleId` there, if the hub has it.
+   */
+  hubIdentity(id: string, moduleId?: string): { hub: Hub; identity: Identity } | undefined {
     const registration = this.#registration(id);
     const hub = registration === undefined ? undefined : this.#dps.hubs.get(registration.hub);
     if (registration === undefined || hub === undefined) return undefined;
-    const identity = { deviceId: registration.deviceId };
+    const identity: Identity =
+      moduleId === undefined ? { deviceId: registration.deviceId } : { deviceId: registration.deviceId, moduleId };
     return hub.has(identity) ? { hub, identity } : undefined;
   }
 

@@ -2,7 +2,8 @@
  * What the application tells live watchers (`plugboard diagnostics …`, the UI): the platform's events
  * about application devices, in the application's terms — each telemetry message with its verdict
  * against the device template, each property change with its section and version, each connect and
- * disconnect. Pure mapping from a platform event; the REST edge streams the results.
+ * disconnect, of the device or of one of its edge modules (`module`). Pure mapping from a platform
+ * event; the REST edge streams the results.
  */
 import type { PlatformEvent } from '../core/events.js';
 import type { JsonObject, JsonValue } from '../core/model.js';
@@ -13,6 +14,7 @@ export type ApplicationEvent =
   | {
       type: 'telemetry';
       deviceId: string;
+      module?: string;
       component?: string;
       enqueuedTime: string;
       creationTime?: string;
@@ -25,9 +27,16 @@ export type ApplicationEvent =
       body: string;
       properties: Record<string, string | null>;
     }
-  | { type: 'properties'; deviceId: string; section: 'reported' | 'desired'; version: number; patch: JsonObject }
-  | { type: 'connected'; deviceId: string; at: string; modelId: string }
-  | { type: 'disconnected'; deviceId: string; at: string; reason: string }
+  | {
+      type: 'properties';
+      deviceId: string;
+      module?: string;
+      section: 'reported' | 'desired';
+      version: number;
+      patch: JsonObject;
+    }
+  | { type: 'connected'; deviceId: string; module?: string; at: string; modelId: string }
+  | { type: 'disconnected'; deviceId: string; module?: string; at: string; reason: string }
   | { type: 'dropped'; count: number };
 
 /** What the mapping needs to know about the application. */
@@ -38,8 +47,7 @@ export interface EventContext {
 }
 
 /**
- * The application event for a platform event, if any (module traffic and devices outside the
- * application give none).
+ * The application event for a platform event, if any (devices outside the application give none).
  *
  * @example
  * applicationEvent(event, { deviceOf: (id) => devices.find(id)?.id, templateOf: (id) => telemetry.templateOf(id) });
@@ -52,17 +60,20 @@ export function applicationEvent(event: PlatformEvent, context: EventContext): A
       : 'identity' in event
         ? event.identity
         : undefined;
-  if (identity === undefined || identity.moduleId !== undefined) return undefined;
+  if (identity === undefined) return undefined;
   const deviceId = context.deviceOf(identity.deviceId);
   if (deviceId === undefined) return undefined;
+  const module = identity.moduleId;
+  const of = module === undefined ? {} : { module };
   switch (event.type) {
     case 'telemetry': {
       const { record } = event;
       const body = Buffer.from(record.body).toString('utf8');
-      const verdict = judgeTelemetry(context.templateOf(deviceId), body, record.component);
+      const verdict = judgeTelemetry(context.templateOf(deviceId), body, record.component, module);
       const out: ApplicationEvent = {
         type: 'telemetry',
         deviceId,
+        ...of,
         enqueuedTime: record.enqueuedTime,
         timestamp: displayedTime(record.enqueuedTime, record.creationTime),
         modeled: verdict.modeled,
@@ -77,11 +88,18 @@ export function applicationEvent(event: PlatformEvent, context: EventContext): A
     }
     case 'twinChanged':
       if (event.section === 'tags') return undefined;
-      return { type: 'properties', deviceId, section: event.section, version: event.version, patch: event.patch };
+      return {
+        type: 'properties',
+        deviceId,
+        ...of,
+        section: event.section,
+        version: event.version,
+        patch: event.patch,
+      };
     case 'connected':
-      return { type: 'connected', deviceId, at: new Date(event.at).toISOString(), modelId: event.modelId };
+      return { type: 'connected', deviceId, ...of, at: new Date(event.at).toISOString(), modelId: event.modelId };
     case 'disconnected':
-      return { type: 'disconnected', deviceId, at: new Date(event.at).toISOString(), reason: event.reason };
+      return { type: 'disconnected', deviceId, ...of, at: new Date(event.at).toISOString(), reason: event.reason };
     default:
       return undefined;
   }

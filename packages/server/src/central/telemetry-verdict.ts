@@ -1,17 +1,20 @@
 /**
  * What IoT Central makes of one telemetry message (protocol.md §6.2, §6.6): the values its device
  * template models, and every other member as unmodeled data with the reason — an unknown name, a wrong
- * type, a component the template lacks, no template at all — or the whole body as invalid JSON. Pure:
+ * type, a component or edge module the template lacks, no template at all — or the whole body as
+ * invalid JSON. A module's message is judged against the module's capability model. Pure:
  * the same message and template always give the same verdict, so the raw view can be computed again at
  * any time from the stored message.
  */
 import { validateTelemetry, type DtdlModel } from '@plugboard/dtdl';
 import type { JsonValue } from '../core/model.js';
 
-/** The template a verdict is made against: its capability model id and parsed model. */
+/** The template a verdict is made against: its capability model id, parsed model and edge modules. */
 export interface VerdictTemplate {
   modelId: string;
   model: DtdlModel;
+  /** The template's edge modules: each module's name and the DTMI of its capability model. */
+  modules?: readonly { name: string; interfaceId: string }[];
 }
 
 /** A member of the message that is kept as unmodeled data. */
@@ -44,7 +47,8 @@ const IGNORED = new Set([
 ]);
 
 /**
- * Judges a message body (UTF-8 JSON text) of component `component` (the message's `$.sub`).
+ * Judges a message body (UTF-8 JSON text) of component `component` (the message's `$.sub`), sent by
+ * the device or, with `module`, by its edge module of that name.
  *
  * @example
  * judgeTelemetry(template, '{"temperature":"hot","x":1}', 'thermostat1');
@@ -56,6 +60,7 @@ export function judgeTelemetry(
   template: VerdictTemplate | undefined,
   text: string,
   component: string | undefined,
+  module?: string,
 ): TelemetryVerdict {
   let body: unknown;
   try {
@@ -73,11 +78,18 @@ export function judgeTelemetry(
     unmodeled: members.map(([name, value]) => ({ name: `${prefix}${name}`, value, reason })),
   });
   if (template === undefined) return all('the device has no template');
+  let interfaceId = template.modelId;
+  const of = module === undefined ? '' : ` of module ${module}`;
+  if (module !== undefined) {
+    const found = template.modules?.find((m) => m.name === module);
+    if (found === undefined) return all(`the template defines no module ${module}`);
+    interfaceId = found.interfaceId;
+  }
   let result;
   try {
-    result = validateTelemetry(template.model, template.modelId, text, component === undefined ? {} : { component });
+    result = validateTelemetry(template.model, interfaceId, text, component === undefined ? {} : { component });
   } catch {
-    return all(`the template has no component ${component ?? ''}`);
+    return all(`the template has no component ${component ?? ''}${of}`);
   }
   const reasons = new Map<string, string>();
   for (const issue of result.issues) {
@@ -89,7 +101,7 @@ export function judgeTelemetry(
   const verdict: TelemetryVerdict = { modeled: {}, unmodeled: [] };
   for (const [name, value] of members) {
     const reason = unknown.has(name)
-      ? `the template defines no telemetry ${name}${component === undefined ? '' : ` in component ${component}`}`
+      ? `the template defines no telemetry ${name}${component === undefined ? '' : ` in component ${component}`}${of}`
       : reasons.get(name);
     if (reason === undefined) verdict.modeled[name] = value;
     else verdict.unmodeled.push({ name: `${prefix}${name}`, value, reason });

@@ -4,7 +4,9 @@
  * capability is kept in memory and saved with a checkpoint (the storage sequence number it has read up
  * to), so after a restart — or a crash — the projection reads on from there and misses nothing the
  * hubs acknowledged. Time-range and raw-message queries read the stored messages again (by device,
- * through the storage index) and judge them the same way, so the raw store stays the one truth.
+ * through the storage index) and judge them the same way, so the raw store stays the one truth. An IoT
+ * Edge device's module messages are judged against the module's capability model and kept under the
+ * module's name.
  */
 import type { PlatformEventStream, TelemetryReader } from '../core/events.js';
 import type { JsonValue, TelemetryRecord } from '../core/model.js';
@@ -39,6 +41,8 @@ export interface RawMessage extends TelemetryVerdict {
   enqueuedTime: string;
   creationTime?: string;
   component?: string;
+  /** The edge module that sent it (absent: the device itself). */
+  module?: string;
   properties: Record<string, string | null>;
   hub: string;
 }
@@ -73,9 +77,13 @@ const READ_PAGE = 1000;
 /** Device states saved per transaction when flushing. */
 const FLUSH_BATCH = 100;
 
-/** The key of a capability: `name`, or `component.name`. */
-export function capabilityKey(component: string | undefined, name: string): string {
-  return component === undefined ? name : `${component}.${name}`;
+/**
+ * The key of a capability: `name`, or `component.name`; a module's capability has the module's name
+ * before a slash (`filter/temperature`, `filter/sensor.temperature`).
+ */
+export function capabilityKey(component: string | undefined, name: string, module?: string): string {
+  const key = component === undefined ? name : `${component}.${name}`;
+  return module === undefined ? key : `${module}/${key}`;
 }
 
 /**
@@ -138,9 +146,9 @@ export class CentralTelemetry {
     return new Promise((resolve) => this.#waiters.push({ sequence, resolve }));
   }
 
-  /** The last value of a capability (root: `component` undefined). */
-  lastValue(deviceId: string, component: string | undefined, name: string): LastValue | undefined {
-    return this.#state.get(deviceId.toLowerCase())?.last[capabilityKey(component, name)];
+  /** The last value of a capability (root: `component` undefined) of the device or of its module `module`. */
+  lastValue(deviceId: string, component: string | undefined, name: string, module?: string): LastValue | undefined {
+    return this.#state.get(deviceId.toLowerCase())?.last[capabilityKey(component, name, module)];
   }
 
   /** Message counts of a device. */
@@ -148,7 +156,7 @@ export class CentralTelemetry {
     return this.#state.get(deviceId.toLowerCase())?.counts ?? { messages: 0, withUnmodeled: 0, invalid: 0 };
   }
 
-  /** The verdict template of a device (its template's model), if it has one. */
+  /** The verdict template of a device (its template's model and modules), if it has one. */
   templateOf(deviceId: string): VerdictTemplate | undefined {
     const template = this.#devices.find(deviceId)?.template;
     if (template === undefined) return undefined;
@@ -173,26 +181,29 @@ export class CentralTelemetry {
   }
 
   /**
-   * Values of one capability with a displayed time in `[from, to]`, oldest first (reads at most
-   * {@link SCAN_LIMIT} stored messages per call; `next` continues).
+   * Values of one capability (of the device, or of its module `options.module`) with a displayed time
+   * in `[from, to]`, oldest first (reads at most {@link SCAN_LIMIT} stored messages per call; `next`
+   * continues).
    */
   async history(
     deviceId: string,
     component: string | undefined,
     name: string,
-    options: { from?: string; to?: string; after?: number; top?: number } = {},
+    options: { from?: string; to?: string; after?: number; top?: number; module?: string } = {},
   ): Promise<{ values: CapabilityValue[]; next?: number }> {
     const template = this.templateOf(deviceId);
+    const module = options.module;
     const page = await this.#scan(deviceId, options, (record) => {
-      if (record.component !== component) return undefined;
-      const value = judgeTelemetry(template, Buffer.from(record.body).toString('utf8'), component).modeled[name];
+      if (record.component !== component || record.moduleId !== module) return undefined;
+      const text = Buffer.from(record.body).toString('utf8');
+      const value = judgeTelemetry(template, text, component, module).modeled[name];
       return value === undefined ? undefined : lastValueOf(record, value);
     });
     return page.next === undefined ? { values: page.items } : { values: page.items, next: page.next };
   }
 
   /**
-   * Reads a device's stored messages (not its modules') after `after` in pages, keeping what `pick`
+   * Reads a device's stored messages (its modules' too) after `after` in pages, keeping what `pick`
    * makes of those with a displayed time in `[from, to]`, until `top` are kept or {@link SCAN_LIMIT}
    * were read; `next` is set when more may follow.
    */
@@ -216,7 +227,6 @@ export class CentralTelemetry {
       for (const record of records) {
         after = record.sequenceNumber ?? after;
         scanned++;
-        if (record.moduleId !== undefined) continue;
         const at = Date.parse(displayedTime(record.enqueuedTime, record.creationTime));
         if (at < from || at > to) continue;
         const item = pick(record);
@@ -283,10 +293,8 @@ export class CentralTelemetry {
   apply(record: TelemetryRecord): void {
     const sequence = record.sequenceNumber ?? 0;
     if (sequence > this.#sequence) this.#sequence = sequence;
-    if (record.moduleId === undefined) {
-      const device = this.#devices.find(record.deviceId);
-      if (device !== undefined) this.#applyToDevice(device.id.toLowerCase(), record, sequence);
-    }
+    const device = this.#devices.find(record.deviceId);
+    if (device !== undefined) this.#applyToDevice(device.id.toLowerCase(), record, sequence);
     if (this.#waiters.length > 0) {
       const ready = this.#waiters.filter((w) => w.sequence <= this.#sequence);
       this.#waiters = this.#waiters.filter((w) => w.sequence > this.#sequence);
@@ -302,12 +310,13 @@ export class CentralTelemetry {
     }
     if (sequence <= state.sequence) return;
     state.sequence = sequence;
-    const verdict = judgeTelemetry(this.templateOf(key), Buffer.from(record.body).toString('utf8'), record.component);
+    const text = Buffer.from(record.body).toString('utf8');
+    const verdict = judgeTelemetry(this.templateOf(key), text, record.component, record.moduleId);
     state.counts.messages++;
     if (verdict.invalid !== undefined) state.counts.invalid++;
     if (verdict.unmodeled.length > 0) state.counts.withUnmodeled++;
     for (const [name, value] of Object.entries(verdict.modeled)) {
-      state.last[capabilityKey(record.component, name)] = lastValueOf(record, value);
+      state.last[capabilityKey(record.component, name, record.moduleId)] = lastValueOf(record, value);
     }
     this.#dirty.add(key);
   }
@@ -350,7 +359,8 @@ function lastValueOf(record: TelemetryRecord, value: JsonValue): LastValue {
 }
 
 function rawMessage(record: TelemetryRecord, template: VerdictTemplate | undefined): RawMessage {
-  const verdict = judgeTelemetry(template, Buffer.from(record.body).toString('utf8'), record.component);
+  const text = Buffer.from(record.body).toString('utf8');
+  const verdict = judgeTelemetry(template, text, record.component, record.moduleId);
   const out: RawMessage = {
     ...verdict,
     sequenceNumber: record.sequenceNumber ?? 0,
@@ -361,5 +371,6 @@ function rawMessage(record: TelemetryRecord, template: VerdictTemplate | undefin
   };
   if (record.creationTime !== undefined) out.creationTime = record.creationTime;
   if (record.component !== undefined) out.component = record.component;
+  if (record.moduleId !== undefined) out.module = record.moduleId;
   return out;
 }

@@ -11,6 +11,7 @@ import { isValidDtmi, parse, parseWithResolver, type DtdlModel, type DtmiResolve
 import { parseIfMatch, ifMatchHolds } from '@plugboard/protocol';
 import type { JsonObject, JsonValue } from '../core/model.js';
 import type { Storage } from '../storage/port.js';
+import { splitEdgeModules, type EdgeModuleDefinition } from './edge-modules.js';
 import { CentralError } from './errors.js';
 
 /** A stored template: the body as imported (with `@id`), its etag and the parsed capability model. */
@@ -29,10 +30,14 @@ export interface DeviceTemplate {
   body: JsonObject;
   etag: string;
   model: DtdlModel;
+  /** The IoT Edge modules of the template (its `EdgeModule` relationships), in model order. */
+  modules: EdgeModuleDefinition[];
 }
 
 const KIND = 'central-template';
 const MAX_TEMPLATES_PAGE = 100;
+/** The context IoT Central reads a capability model with when neither it nor the template names one. */
+const CENTRAL_CONTEXT: JsonValue = ['dtmi:iotcentral:context;2', 'dtmi:dtdl:context;2'];
 
 function isObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -43,36 +48,62 @@ function etagOf(body: JsonObject): string {
 }
 
 /**
- * Parses a capability model with the documents it references: `known` ones (stored with the template)
- * first, then what the resolver finds. Answers the model and every referenced document it used, so the
- * template can be parsed again without the resolver (after a restart without the model repository).
+ * Parses the capability model of template `body` with the documents it references: `known` ones
+ * (stored with the template) first, then what the resolver finds. The model is read with its own
+ * `@context`, else the template's, else IoT Central's (`capabilityModel` inherits the envelope's, dtdl.md
+ * §3.3), and its edge modules' inline interfaces are lifted out (edge-modules.ts). Answers the model,
+ * the modules and every referenced document it used, so the template can be parsed again without the
+ * resolver (after a restart without the model repository).
  */
 async function parseCapabilityModel(
-  capabilityModel: JsonObject,
+  body: JsonObject,
   resolver: DtmiResolver | undefined,
   known: readonly unknown[] = [],
-): Promise<{ model: DtdlModel; dependencies: unknown[] }> {
+): Promise<{ model: DtdlModel; modules: EdgeModuleDefinition[]; dependencies: unknown[] }> {
+  const given = body['capabilityModel'] as JsonObject;
+  const context = given['@context'] ?? body['@context'] ?? CENTRAL_CONTEXT;
+  let split;
+  try {
+    split = splitEdgeModules({ ...given, '@context': context }, context);
+  } catch (cause) {
+    throw new CentralError('CENTRAL_INVALID_MODEL', (cause as Error).message, { cause });
+  }
+  const { capabilityModel, documents, modules } = split;
   const fetched: unknown[] = [];
   const recording: DtmiResolver | undefined =
     resolver === undefined
       ? undefined
       : async (dtmis, options) => {
-          const documents = await resolver(dtmis, options);
-          fetched.push(...documents);
-          return documents;
+          const found = await resolver(dtmis, options);
+          fetched.push(...found);
+          return found;
         };
   let result;
   try {
     result =
       recording === undefined
-        ? parse([capabilityModel, ...known])
-        : await parseWithResolver([capabilityModel, ...known], { resolver: recording, timeoutMs: 10_000 });
+        ? parse([capabilityModel, ...documents, ...known])
+        : await parseWithResolver([capabilityModel, ...documents, ...known], {
+            resolver: recording,
+            timeoutMs: 10_000,
+          });
   } catch (cause) {
     throw new CentralError('CENTRAL_INVALID_MODEL', `The capability model could not be resolved: ${String(cause)}`, {
       cause,
     });
   }
-  if (result.ok && result.model !== undefined) return { model: result.model, dependencies: [...known, ...fetched] };
+  if (result.ok && result.model !== undefined) {
+    const model = result.model;
+    for (const module of modules) {
+      if (model.get(module.interfaceId)?.kind !== 'Interface') {
+        throw new CentralError(
+          'CENTRAL_INVALID_MODEL',
+          `Edge module ${module.name} targets ${module.interfaceId}, which the template does not define: put the module's capability model inline in the target.`,
+        );
+      }
+    }
+    return { model, modules, dependencies: [...known, ...fetched] };
+  }
   if (result.errors.length > 0) {
     const first = result.errors[0]!;
     throw new CentralError(
@@ -84,6 +115,29 @@ async function parseCapabilityModel(
     'CENTRAL_INVALID_MODEL',
     `The capability model references ${result.unresolved.join(', ')}, which it does not define${resolver === undefined ? ' (define components inline, or start Plugboard with a model repository)' : ' and the model repository does not hold'}.`,
   );
+}
+
+/** The interface a device's (or one of its modules') capabilities are read from, with the model it is in. */
+export interface CapabilityScope {
+  /** The DTMI of the Interface: the template's capability model, or an edge module's. */
+  modelId: string;
+  model: DtdlModel;
+}
+
+/**
+ * The capability scope of a device with `template` (`module` undefined), or of its edge module
+ * `module`; `CENTRAL_NOT_FOUND` when the template has no module of that name.
+ *
+ * @example
+ * capabilityScope(template, 'filter').modelId; // 'dtmi:com:example:FilterModule;1'
+ */
+export function capabilityScope(template: DeviceTemplate, module: string | undefined): CapabilityScope {
+  if (module === undefined) return { modelId: template.modelId, model: template.model };
+  const found = template.modules.find((m) => m.name === module);
+  if (found === undefined) {
+    throw new CentralError('CENTRAL_NOT_FOUND', `Device template ${template.id} has no module ${module}.`);
+  }
+  return { modelId: found.interfaceId, model: template.model };
 }
 
 /**
@@ -107,17 +161,14 @@ export class DeviceTemplates {
   static async open(options: { storage: Storage; resolver?: DtmiResolver }): Promise<DeviceTemplates> {
     const templates = new DeviceTemplates(options.storage, options.resolver);
     for (const [id, stored] of (await options.storage.loadDocuments(KIND)) as Map<string, StoredTemplate>) {
-      const { model } = await parseCapabilityModel(
-        stored.body['capabilityModel'] as JsonObject,
-        options.resolver,
-        stored.dependencies ?? [],
-      );
+      const { model, modules } = await parseCapabilityModel(stored.body, options.resolver, stored.dependencies ?? []);
       templates.#templates.set(id, {
         id,
         modelId: String((stored.body['capabilityModel'] as JsonObject)['@id']),
         body: stored.body,
         etag: stored.etag,
         model,
+        modules,
       });
     }
     return templates;
@@ -155,7 +206,7 @@ export class DeviceTemplates {
     if (typeof modelId !== 'string' || !isValidDtmi(modelId)) {
       throw new CentralError('CENTRAL_INVALID_MODEL', 'capabilityModel needs an @id that is a DTMI.');
     }
-    const { model, dependencies } = await parseCapabilityModel(capabilityModel, this.#resolver);
+    const { model, modules, dependencies } = await parseCapabilityModel(input, this.#resolver);
     const previous = this.#templates.get(id);
     if (
       ifMatch !== undefined &&
@@ -173,7 +224,7 @@ export class DeviceTemplates {
     }
     const { etag: _etag, ...rest } = input;
     const body: JsonObject = { ...rest, '@id': id, '@type': types as JsonValue[] };
-    const template: DeviceTemplate = { id, modelId, body, etag: etagOf(body), model };
+    const template: DeviceTemplate = { id, modelId, body, etag: etagOf(body), model, modules };
     await this.#storage.saveDocument(KIND, id, {
       body,
       etag: template.etag,

@@ -2,7 +2,7 @@
  * The Central REST API's device routes (`/api/devices...`), as `az iot central device ...` sends and reads
  * them (../shared/reference/az-central-wire.md): list with `nextLink` pages, show, create (`PUT`),
  * update (`PATCH`, read-only `id`/`etag`/`provisioned` echoed and ignored), delete, credentials, the
- * template's components, the device's own attestation (an individual enrollment: symmetric keys or an
+ * template's components and IoT Edge modules (and each module's components), the device's own attestation (an individual enrollment: symmetric keys or an
  * X.509 certificate, read as the DPS service API reads it); and Plugboard's device details. An
  * operator may manage devices; a builder may too; a read-only token only reads.
  */
@@ -64,6 +64,18 @@ export function registerCentralDeviceApi(app: FastifyInstance, central: CentralA
     guard(request, 'read');
     return json(reply, 200, { value: central.components(request.params.deviceId) as JsonValue[] });
   });
+  app.get('/api/devices/:deviceId/modules', async (request: DeviceRequest, reply) => {
+    guard(request, 'read');
+    return json(reply, 200, { value: central.modules(request.params.deviceId) as JsonValue[] });
+  });
+  app.get(
+    '/api/devices/:deviceId/modules/:moduleName/components',
+    async (request: FastifyRequest<{ Params: { deviceId: string; moduleName: string } }>, reply) => {
+      guard(request, 'read');
+      const { deviceId, moduleName } = request.params;
+      return json(reply, 200, { value: central.components(deviceId, moduleName) as JsonValue[] });
+    },
+  );
   app.get('/plugboard/devices/:deviceId', async (request: DeviceRequest, reply) => {
     guard(request, 'read', { apiVersion: false });
     return json(reply, 200, devices.details(request.params.deviceId));

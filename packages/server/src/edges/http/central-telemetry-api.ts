@@ -1,6 +1,6 @@
 /**
  * The Central REST API's telemetry routes: the last value of a capability
- * (`GET /api/devices/{id}[/components/{c}]/telemetry/{name}`, as `az iot central device telemetry show`
+ * (`GET /api/devices/{id}[/modules/{m}][/components/{c}]/telemetry/{name}`, as `az iot central device telemetry show`
  * reads it: `{"timestamp","value"}`, with Plugboard's `enqueuedTime` and `creationTime` beside), and
  * Plugboard's own views under `/plugboard/devices/{id}`: a capability's values over a time range, and
  * the raw messages with their modeled and unmodeled values and the reason for each unmodeled one.
@@ -8,11 +8,12 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CentralApp } from '../../central/app.js';
 import { CentralError } from '../../central/errors.js';
+import { capabilityScope } from '../../central/templates.js';
 import type { JsonObject, JsonValue } from '../../core/model.js';
 import { json, type CentralRouteKit } from './central-api.js';
 
 type TelemetryRequest = FastifyRequest<{
-  Params: { deviceId: string; componentName?: string; telemetryName: string };
+  Params: { deviceId: string; moduleName?: string; componentName?: string; telemetryName: string };
 }>;
 
 function query(request: FastifyRequest): Record<string, unknown> {
@@ -48,42 +49,47 @@ export function registerCentralTelemetryApi(app: FastifyInstance, central: Centr
   const { guard } = kit;
   const { devices, telemetry } = central;
 
-  /** Checks that the device's template defines the telemetry (404 otherwise). */
-  const checkCapability = (deviceId: string, component: string | undefined, name: string): void => {
+  /** Checks that the device's template (or its module `module`) defines the telemetry (404 otherwise). */
+  const checkCapability = (
+    deviceId: string,
+    component: string | undefined,
+    name: string,
+    module: string | undefined,
+  ): void => {
     const device = devices.get(deviceId);
-    const template = telemetry.templateOf(device.id);
-    if (template === undefined) {
+    if (device.template === undefined) {
       throw new CentralError('CENTRAL_NOT_FOUND', `Device ${device.id} has no template, so no modeled telemetry.`);
     }
-    const capability = template.model.capability(template.modelId, component, name);
+    const scope = capabilityScope(central.templates.get(device.template), module);
+    const capability = scope.model.capability(scope.modelId, component, name);
     if (capability?.kind !== 'Telemetry') {
       throw new CentralError(
         'CENTRAL_NOT_FOUND',
-        `The template of ${device.id} defines no telemetry ${name}${component === undefined ? '' : ` in component ${component}`}.`,
+        `The template of ${device.id} defines no telemetry ${name}${component === undefined ? '' : ` in component ${component}`}${module === undefined ? '' : ` of module ${module}`}.`,
       );
     }
   };
 
   const lastValue = async (request: TelemetryRequest): Promise<JsonObject> => {
-    const { deviceId, componentName, telemetryName } = request.params;
-    checkCapability(deviceId, componentName, telemetryName);
-    const last = telemetry.lastValue(deviceId, componentName, telemetryName);
+    const { deviceId, moduleName, componentName, telemetryName } = request.params;
+    checkCapability(deviceId, componentName, telemetryName, moduleName);
+    const last = telemetry.lastValue(deviceId, componentName, telemetryName, moduleName);
     if (last === undefined) return {};
     const out: JsonObject = { timestamp: last.timestamp, value: last.value, enqueuedTime: last.enqueuedTime };
     if (last.creationTime !== undefined) out['creationTime'] = last.creationTime;
     return out;
   };
-  app.get('/api/devices/:deviceId/telemetry/:telemetryName', async (request: TelemetryRequest, reply) => {
-    guard(request, 'read');
-    return json(reply, 200, await lastValue(request));
-  });
-  app.get(
+  for (const path of [
+    '/api/devices/:deviceId/telemetry/:telemetryName',
     '/api/devices/:deviceId/components/:componentName/telemetry/:telemetryName',
-    async (request: TelemetryRequest, reply) => {
+    '/api/devices/:deviceId/modules/:moduleName/telemetry/:telemetryName',
+    '/api/devices/:deviceId/modules/:moduleName/components/:componentName/telemetry/:telemetryName',
+  ]) {
+    app.get(path, async (request: TelemetryRequest, reply) => {
       guard(request, 'read');
       return json(reply, 200, await lastValue(request));
-    },
-  );
+    });
+  }
 
   app.get('/plugboard/devices/:deviceId/telemetry/:telemetryName', async (request: TelemetryRequest, reply) => {
     guard(request, 'read', { apiVersion: false });
@@ -92,7 +98,11 @@ export function registerCentralTelemetryApi(app: FastifyInstance, central: Centr
     if (component !== undefined && typeof component !== 'string') {
       throw new CentralError('CENTRAL_BAD_REQUEST', 'component must be a component name.');
     }
-    checkCapability(deviceId, component, telemetryName);
+    const module = query(request)['module'];
+    if (module !== undefined && typeof module !== 'string') {
+      throw new CentralError('CENTRAL_BAD_REQUEST', 'module must be a module name.');
+    }
+    checkCapability(deviceId, component, telemetryName, module);
     const from = time(request, 'from');
     const to = time(request, 'to');
     const after = integer(request, 'after', 0, Number.MAX_SAFE_INTEGER);
@@ -102,6 +112,7 @@ export function registerCentralTelemetryApi(app: FastifyInstance, central: Centr
       ...(to === undefined ? {} : { to }),
       ...(after === undefined ? {} : { after }),
       ...(top === undefined ? {} : { top }),
+      ...(module === undefined ? {} : { module }),
     });
     const out: JsonObject = { value: page.values as unknown as JsonValue[] };
     if (page.next !== undefined) out['next'] = page.next;
