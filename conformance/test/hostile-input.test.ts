@@ -434,6 +434,15 @@ function centralCases(): Record<string, RouteCase> {
       bodyLimit: MB,
     },
     'GET /api/devices/:deviceId/components': { path: `/api/devices/absent-device/components?${GA}`, bodyLimit: MB },
+    'POST /system/iothub/devices/:deviceId/manual-failover': {
+      path: '/system/iothub/devices/absent-device/manual-failover',
+      valid: { ttl: 5 },
+      bodyLimit: MB,
+    },
+    'POST /system/iothub/devices/:deviceId/manual-failback': {
+      path: '/system/iothub/devices/absent-device/manual-failback',
+      bodyLimit: MB,
+    },
     'GET /api/devices/:deviceId/modules': { path: `/api/devices/absent-device/modules?${GA}`, bodyLimit: MB },
     'GET /api/devices/:deviceId/modules/:moduleName/components': {
       path: `/api/devices/absent-device/modules/filter/components?${GA}`,

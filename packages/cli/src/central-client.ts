@@ -309,6 +309,19 @@ export class CentralClient {
     }
   }
 
+  /** `POST /system/iothub/devices/{id}/manual-failover` with `{"ttl"}` (or `{}` for the default). */
+  manualFailover(id: string, ttlMinutes?: number): Promise<JsonRecord> {
+    return this.request(
+      'POST',
+      `/system/iothub/devices/${segment(id)}/manual-failover`,
+      ttlMinutes === undefined ? {} : { ttl: ttlMinutes },
+    ) as Promise<JsonRecord>;
+  }
+  /** `POST /system/iothub/devices/{id}/manual-failback`. */
+  manualFailback(id: string): Promise<JsonRecord> {
+    return this.request('POST', `/system/iothub/devices/${segment(id)}/manual-failback`) as Promise<JsonRecord>;
+  }
+
   // ---- device templates
   listTemplates(): Promise<JsonRecord[]> {
     return this.#all(`/api/deviceTemplates?${GA}`);

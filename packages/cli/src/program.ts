@@ -7,6 +7,7 @@ import { CliError, dpsServiceRequest, readManifest } from './client.js';
 import { registerCentralAppCommands } from './central-app-commands.js';
 import { registerCentralDeviceCommands } from './central-device-commands.js';
 import { registerCentralDiagnosticsCommands } from './central-diagnostics-commands.js';
+import { registerCentralFailoverCommands } from './central-failover-commands.js';
 import { registerModelCommands } from './model-commands.js';
 import { up, type UpOptions } from './up.js';
 
@@ -348,6 +349,7 @@ export function buildProgram(out: NodeJS.WritableStream = process.stdout): Comma
     });
 
   registerCentralDeviceCommands(device, out);
+  registerCentralFailoverCommands(device, out);
   registerCentralAppCommands(program, out);
   registerCentralDiagnosticsCommands(program, out);
   registerModelCommands(program, out);

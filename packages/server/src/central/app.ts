@@ -11,6 +11,7 @@ import { ApiTokens, CENTRAL_ROLES } from './api-tokens.js';
 import { CentralCommands } from './commands.js';
 import { CentralEnrollmentGroups } from './enrollment-groups.js';
 import { CentralError } from './errors.js';
+import { CentralFailover } from './failover.js';
 import { CentralDevices, type DeviceAdmissionSettings } from './devices.js';
 import { applicationEvent, type ApplicationEvent } from './live-events.js';
 import { CentralProperties } from './properties.js';
@@ -61,6 +62,8 @@ export class CentralApp {
   readonly properties: CentralProperties;
   readonly commands: CentralCommands;
   readonly enrollmentGroups: CentralEnrollmentGroups;
+  /** Manual failover and failback of devices. */
+  readonly failover: CentralFailover;
   /** The provisioning service the application's devices register with. */
   readonly dps: ProvisioningService;
   /** The admin API token created on first start (written to plugboard.json). */
@@ -78,6 +81,7 @@ export class CentralApp {
       telemetry: CentralTelemetry;
       commands: CentralCommands;
       enrollmentGroups: CentralEnrollmentGroups;
+      failover: CentralFailover;
     },
     adminToken: string,
     onError: (error: unknown) => void,
@@ -91,6 +95,7 @@ export class CentralApp {
     this.properties = new CentralProperties({ devices: parts.devices, templates: parts.templates });
     this.commands = parts.commands;
     this.enrollmentGroups = parts.enrollmentGroups;
+    this.failover = parts.failover;
     this.adminToken = adminToken;
     this.#events = options.events;
     this.dps = options.dps;
@@ -103,6 +108,7 @@ export class CentralApp {
   async deleteDevice(deviceId: string): Promise<void> {
     const id = this.devices.get(deviceId).id;
     await this.devices.delete(id);
+    await this.failover.forget(id);
     await this.telemetry.forget(id);
     await this.commands.forget(id);
   }
@@ -167,6 +173,7 @@ export class CentralApp {
   /** Stops following the event stream, saves the telemetry state and lets DPS admit devices without the application. */
   async close(): Promise<void> {
     this.#stopEvents();
+    this.failover.close();
     this.devices.detach();
     await this.telemetry.close();
   }
@@ -230,9 +237,16 @@ export class CentralApp {
     const onError = options.onError ?? (() => undefined);
     const telemetry = await CentralTelemetry.open({ storage, devices, templates, events: options.events, onError });
     const commands = await CentralCommands.open({ devices, templates, storage });
+    const failover = await CentralFailover.open({
+      storage,
+      devices,
+      dps: options.dps,
+      onError,
+      ...(options.now === undefined ? {} : { now: options.now }),
+    });
     return new CentralApp(
       options,
-      { tokens, templates, devices, telemetry, commands, enrollmentGroups },
+      { tokens, templates, devices, telemetry, commands, enrollmentGroups, failover },
       adminToken ?? '',
       onError,
     );

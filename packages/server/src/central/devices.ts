@@ -319,6 +319,18 @@ export class CentralDevices implements RegistrationAdmission {
     const device = this.get(id);
     const out: JsonObject = { ...this.view(device), status: deviceStatus(device), connected: false };
     if (device.modelId !== undefined) out['modelId'] = device.modelId;
+    const registration = this.#registration(device.id.toLowerCase());
+    if (registration !== undefined) {
+      // Where DPS has it and why: its first hub, and how it got where it is (e.g. deviceDataMigrated).
+      out['registration'] = {
+        hub: registration.hub,
+        assignedHub: this.#dps.hubs.get(registration.hub)?.hostName ?? registration.hub,
+        initialHub: registration.initialHub,
+        status: registration.status,
+        substatus: registration.substatus,
+        lastUpdatedDateTimeUtc: registration.lastUpdatedDateTimeUtc,
+      };
+    }
     const target = this.hubIdentity(device.id);
     if (target !== undefined) {
       const { activity } = target.hub.getIdentity(target.identity);
@@ -401,6 +413,15 @@ export class CentralDevices implements RegistrationAdmission {
       const { pendingDesired: _sent, etag: _etag, ...rest } = current;
       await this.#store(rest, current);
     }
+  }
+
+  /**
+   * Makes the device's hub identity match its `enabled` flag again (after something else — a move
+   * between hubs — enabled it there).
+   */
+  async enforceEnabled(id: string): Promise<void> {
+    const device = this.find(id);
+    if (device !== undefined && !device.enabled) await this.#applyEnabled(device);
   }
 
   /**

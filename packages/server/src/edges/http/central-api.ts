@@ -21,6 +21,7 @@ import { registerCentralDeviceApi } from './central-devices-api.js';
 import { registerCentralEnrollmentApi } from './central-enrollment-api.js';
 import { registerCentralEventsApi } from './central-events-api.js';
 import { registerCentralPropertiesApi } from './central-properties-api.js';
+import { registerCentralSystemApi } from './central-system-api.js';
 import { registerCentralTelemetryApi } from './central-telemetry-api.js';
 import { isJsonError, jsonErrorStatus } from './json-body.js';
 
@@ -169,6 +170,7 @@ export function registerCentralApi(app: FastifyInstance, central: CentralApp, lo
   registerCentralCommandsApi(app, central, kit);
   registerCentralEnrollmentApi(app, central, kit);
   registerCentralEventsApi(app, central, kit);
+  registerCentralSystemApi(app, central, kit);
 
   // ---- device templates
   app.get('/api/deviceTemplates', async (request, reply) => {

@@ -78,7 +78,10 @@ export function registerCentralDeviceApi(app: FastifyInstance, central: CentralA
   );
   app.get('/plugboard/devices/:deviceId', async (request: DeviceRequest, reply) => {
     guard(request, 'read', { apiVersion: false });
-    return json(reply, 200, devices.details(request.params.deviceId));
+    const details = devices.details(request.params.deviceId);
+    const failover = central.failover.state(request.params.deviceId);
+    if (failover !== undefined) details['failover'] = failover as unknown as JsonObject;
+    return json(reply, 200, details);
   });
   const attestationView = (deviceId: string): JsonObject => {
     const enrollment = devices.individualEnrollment(deviceId);
