@@ -434,6 +434,15 @@ function centralCases(): Record<string, RouteCase> {
       bodyLimit: MB,
     },
     'GET /api/devices/:deviceId/components': { path: `/api/devices/absent-device/components?${GA}`, bodyLimit: MB },
+    'GET /plugboard/faults': { path: '/plugboard/faults', bodyLimit: MB },
+    'POST /plugboard/faults': {
+      path: '/plugboard/faults',
+      valid: { condition: 'tokenExpired', deviceId: 'absent-device', attempts: 1 },
+      bodyLimit: MB,
+    },
+    'DELETE /plugboard/faults': { path: '/plugboard/faults', bodyLimit: MB },
+    'GET /plugboard/faults/:faultId': { path: '/plugboard/faults/absent-fault', bodyLimit: MB },
+    'DELETE /plugboard/faults/:faultId': { path: '/plugboard/faults/absent-fault', bodyLimit: MB },
     'POST /system/iothub/devices/:deviceId/manual-failover': {
       path: '/system/iothub/devices/absent-device/manual-failover',
       valid: { ttl: 5 },

@@ -322,6 +322,20 @@ export class CentralClient {
     return this.request('POST', `/system/iothub/devices/${segment(id)}/manual-failback`) as Promise<JsonRecord>;
   }
 
+  // ---- fault injection (Plugboard's own routes)
+  listFaults(): Promise<JsonRecord[]> {
+    return (this.request('GET', '/plugboard/faults') as Promise<{ value: JsonRecord[] }>).then((r) => r.value);
+  }
+  addFault(body: JsonRecord): Promise<JsonRecord> {
+    return this.request('POST', '/plugboard/faults', body) as Promise<JsonRecord>;
+  }
+  clearFaults(): Promise<JsonRecord> {
+    return this.request('DELETE', '/plugboard/faults') as Promise<JsonRecord>;
+  }
+  async removeFault(id: string): Promise<void> {
+    await this.request('DELETE', `/plugboard/faults/${segment(id)}`);
+  }
+
   // ---- device templates
   listTemplates(): Promise<JsonRecord[]> {
     return this.#all(`/api/deviceTemplates?${GA}`);

@@ -8,6 +8,7 @@ import { registerCentralAppCommands } from './central-app-commands.js';
 import { registerCentralDeviceCommands } from './central-device-commands.js';
 import { registerCentralDiagnosticsCommands } from './central-diagnostics-commands.js';
 import { registerCentralFailoverCommands } from './central-failover-commands.js';
+import { registerFaultCommands } from './fault-commands.js';
 import { registerModelCommands } from './model-commands.js';
 import { up, type UpOptions } from './up.js';
 
@@ -352,6 +353,7 @@ export function buildProgram(out: NodeJS.WritableStream = process.stdout): Comma
   registerCentralFailoverCommands(device, out);
   registerCentralAppCommands(program, out);
   registerCentralDiagnosticsCommands(program, out);
+  registerFaultCommands(program, out);
   registerModelCommands(program, out);
 
   return program;

@@ -33,6 +33,8 @@ export const HUB_ERRORS = {
   HUB_THROTTLED: { status: 429, azureErrorCode: 429001, azureName: 'ThrottlingException' },
   HUB_INTERNAL: { status: 500, azureErrorCode: 500001, azureName: 'ServerError' },
   HUB_SERVICE_UNAVAILABLE: { status: 503, azureErrorCode: 503001, azureName: 'ServiceUnavailable' },
+  /** The hub does not answer at all (an unreachable endpoint): edges close the connection without a reply. */
+  HUB_NO_ANSWER: { status: 503, azureErrorCode: 503001, azureName: 'ServiceUnavailable' },
   HUB_METHOD_TIMEOUT: { status: 504, azureErrorCode: 504101, azureName: 'GatewayTimeout' },
 } as const satisfies Record<string, { status: number; azureErrorCode: number; azureName: string }>;
 

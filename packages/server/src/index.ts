@@ -122,3 +122,5 @@ export type { CentralErrorCode } from './central/errors.js';
 export { DeviceTemplates } from './central/templates.js';
 export type { DeviceTemplate } from './central/templates.js';
 export { registerCentralApi, sendCentralError } from './edges/http/central-api.js';
+export { FAULT_CONDITIONS, FaultInjector } from './core/faults.js';
+export type { Fault, FaultCondition, FaultInput } from './core/faults.js';

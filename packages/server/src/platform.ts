@@ -9,6 +9,7 @@ import { ProvisioningService, type DpsQuotas, type EnrollmentGroup } from './cor
 import { createFsDmrResolver } from '@plugboard/dtdl/fs';
 import { CentralApp } from './central/app.js';
 import { PlatformEventStream } from './core/events.js';
+import { FaultInjector } from './core/faults.js';
 import { Hub, type C2dSettings } from './core/hub.js';
 import { registerDpsApi } from './edges/dps/http.js';
 import { DpsMqttSession } from './edges/dps/mqtt-session.js';
@@ -200,6 +201,14 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const endpoints: HubEndpoint[] = [];
   const listeners: Listener[] = [];
   const hubs: Hub[] = [];
+  const faults = new FaultInjector({
+    targets: {
+      dropConnections: (scope, error) =>
+        hubs
+          .filter((h) => scope.hub === undefined || h.name === scope.hub)
+          .reduce((n, h) => n + h.closeConnectionsWith(error, scope.deviceId), 0),
+    },
+  });
   let centralApp: CentralApp | undefined;
   let tls: TlsMaterial | undefined;
   try {
@@ -217,6 +226,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         storage,
         logger: hubLog,
         events,
+        faults,
         ...(options.tokenExpiryGraceSeconds === undefined
           ? {}
           : { tokenExpiryGraceSeconds: options.tokenExpiryGraceSeconds }),
@@ -252,6 +262,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       storage,
       logger: dpsLog,
       events,
+      faults,
       ...(options.dps?.idScope === undefined ? {} : { idScope: options.dps.idScope }),
       ...(options.dps?.quotas === undefined ? {} : { quotas: options.dps.quotas }),
       ...(options.dps?.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: options.dps.retryAfterSeconds }),
@@ -264,6 +275,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       storage,
       dps,
       events,
+      faults,
       onError: (err: unknown) => centralLog.error({ err }, 'Central event handling failed'),
       ...(options.central?.autoApprove === undefined ? {} : { devices: { autoApprove: options.central.autoApprove } }),
       ...(options.central?.modelRepository === undefined

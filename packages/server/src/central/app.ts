@@ -6,6 +6,7 @@
 import type { DtmiResolver } from '@plugboard/dtdl';
 import type { ProvisioningService } from '../core/dps.js';
 import type { PlatformEventStream } from '../core/events.js';
+import { FaultInjector } from '../core/faults.js';
 import type { Storage } from '../storage/port.js';
 import { ApiTokens, CENTRAL_ROLES } from './api-tokens.js';
 import { CentralCommands } from './commands.js';
@@ -31,6 +32,8 @@ export interface CentralAppOptions {
   dps: ProvisioningService;
   /** The platform's event stream (connections announce model ids). */
   events: PlatformEventStream;
+  /** The platform's fault injection, offered through the application's REST API. */
+  faults?: FaultInjector;
   devices?: Partial<DeviceAdmissionSettings>;
   /** Where models that templates reference are looked up (a model repository folder, say). */
   resolver?: DtmiResolver;
@@ -64,6 +67,8 @@ export class CentralApp {
   readonly enrollmentGroups: CentralEnrollmentGroups;
   /** Manual failover and failback of devices. */
   readonly failover: CentralFailover;
+  /** The platform's fault injection. */
+  readonly faults: FaultInjector;
   /** The provisioning service the application's devices register with. */
   readonly dps: ProvisioningService;
   /** The admin API token created on first start (written to plugboard.json). */
@@ -96,6 +101,7 @@ export class CentralApp {
     this.commands = parts.commands;
     this.enrollmentGroups = parts.enrollmentGroups;
     this.failover = parts.failover;
+    this.faults = options.faults ?? new FaultInjector();
     this.adminToken = adminToken;
     this.#events = options.events;
     this.dps = options.dps;

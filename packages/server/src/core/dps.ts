@@ -20,6 +20,7 @@ import { certificateThumbprints, verifyCertificateChain } from '../tls/index.js'
 import { readEnrollmentCertificate } from './dps-certificates.js';
 import { DpsError, dpsJsonError } from './dps-errors.js';
 import type { PlatformEventStream } from './events.js';
+import type { RegistrationFaults } from './faults.js';
 import { hmacBase64, verifySas } from './sas.js';
 import type { Hub } from './hub.js';
 import type { Authentication, JsonObject, JsonValue } from './model.js';
@@ -205,6 +206,8 @@ export interface ProvisioningServiceOptions {
   now?: () => number;
   /** The platform's event stream: registration attempts and outcomes go there. */
   events?: PlatformEventStream;
+  /** Injected faults, asked before each registration. */
+  faults?: RegistrationFaults;
 }
 
 /**
@@ -337,6 +340,7 @@ export class ProvisioningService {
   readonly stats = { registrations: 0, assigned: 0, throttled: 0, unauthorized: 0 };
   readonly #registrationRate = new WindowCounter();
   readonly #events: PlatformEventStream | undefined;
+  readonly #faults: RegistrationFaults | undefined;
   readonly #pollRate = new WindowCounter();
   #admission: RegistrationAdmission | undefined;
 
@@ -358,6 +362,7 @@ export class ProvisioningService {
     this.#now = options.now ?? Date.now;
     this.#quotas = { ...options.quotas };
     this.#events = options.events;
+    this.#faults = options.faults;
     this.#groups = groups;
     this.#individuals = individuals;
     this.#registrations = registrations;
@@ -804,6 +809,7 @@ export class ProvisioningService {
   async #register(request: RegisterRequest): Promise<{ operation: OperationStatus; retryAfter: number }> {
     this.#checkScope(request.idScope);
     this.#checkRegistrationId(request.registrationId);
+    await this.#faults?.beforeRegister(request.registrationId);
     const { payload, modelId } = this.#parsePayload(request.body, request.registrationId);
     const limit = this.#quotas.registrations;
     if (limit !== undefined) {

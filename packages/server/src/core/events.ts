@@ -31,6 +31,14 @@ export type PlatformEvent = { readonly at: number } & (
       readonly auth: 'sas' | 'x509';
     }
   | { readonly type: 'disconnected'; readonly hub: string; readonly identity: Identity; readonly reason: string }
+  | {
+      /** A connection attempt the hub refused (the error code the edge mapped, and why). */
+      readonly type: 'connectRefused';
+      readonly hub: string;
+      readonly identity: Identity;
+      readonly code: string;
+      readonly reason: string;
+    }
   | { readonly type: 'identityChanged'; readonly hub: string; readonly identity: Identity; readonly deleted: boolean }
   | {
       readonly type: 'registration';

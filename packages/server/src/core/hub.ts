@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { HubError } from '../errors.js';
 import type { StoredIdentity } from '../storage/port.js';
 import { PlatformEventStream } from './events.js';
+import type { ConnectionFaults } from './faults.js';
 import { HubAuthentication } from './hub/authentication.js';
 import { CloudToDevice } from './hub/c2d.js';
 import { Connections } from './hub/connections.js';
@@ -87,6 +88,7 @@ export class Hub {
   readonly #c2d: CloudToDevice;
   readonly #sessions: Map<string, SessionSubscription[]>;
   #sweepTimer: NodeJS.Timeout | undefined;
+  readonly #faults: ConnectionFaults | undefined;
 
   private constructor(
     options: HubOptions,
@@ -96,6 +98,7 @@ export class Hub {
   ) {
     this.name = options.name;
     this.hostName = options.hostName;
+    this.#faults = options.faults;
     this.events =
       options.events ??
       new PlatformEventStream((error) => options.logger.error({ err: error }, 'event listener failed'));
@@ -236,8 +239,27 @@ export class Hub {
    * token), `HUB_UNAUTHORIZED` (wrong key, unknown device, token for another identity, wrong method),
    * `HUB_TOKEN_EXPIRED`, `HUB_DEVICE_DISABLED`.
    */
-  authenticate(credentials: ConnectCredentials): Promise<Authenticated> {
-    return this.#auth.authenticate(credentials);
+  async authenticate(credentials: ConnectCredentials): Promise<Authenticated> {
+    const identity: Identity =
+      credentials.moduleId === undefined
+        ? { deviceId: credentials.deviceId }
+        : { deviceId: credentials.deviceId, moduleId: credentials.moduleId };
+    try {
+      const injected = await this.#faults?.beforeConnect(this.name, identity);
+      const auth = await this.#auth.authenticate(credentials);
+      if (injected === 'drop') auth.dropAfterConnect = true;
+      return auth;
+    } catch (error) {
+      // Refused attempts are part of a device's timeline: what it was told, and when.
+      this.events.emit({
+        type: 'connectRefused',
+        hub: this.name,
+        identity,
+        code: error instanceof HubError ? error.code : 'HUB_INTERNAL',
+        reason: error instanceof Error ? error.message : String(error),
+      });
+      throw error;
+    }
   }
 
   /**
@@ -245,7 +267,13 @@ export class Hub {
    * `HUB_CONNECTION_REPLACED`. A SAS connection is closed when its token expires (plus grace).
    */
   attach(auth: Authenticated, endpoint: DeviceEndpoint, modelId = ''): ConnectionHandle {
-    return this.#connections.attach(auth, endpoint, modelId);
+    const handle = this.#connections.attach(auth, endpoint, modelId);
+    if (auth.dropAfterConnect === true) {
+      setImmediate(() => {
+        if (!handle.closed) this.dropConnections(auth.identity, 'The connection was dropped (injected fault).');
+      });
+    }
+    return handle;
   }
 
   /** The edge reports that a connection ended (any reason). */
@@ -259,6 +287,20 @@ export class Hub {
    */
   dropConnections(identity: Identity, reason = 'dropped by the platform'): number {
     return this.#connections.dropConnections(identity, reason);
+  }
+
+  /**
+   * Closes with `error` the live connections of `deviceId` (and its modules), or every live connection
+   * when `deviceId` is absent (fault injection). Returns the number closed.
+   */
+  closeConnectionsWith(error: HubError, deviceId?: string): number {
+    const before = this.#connections.connectionCount;
+    if (deviceId !== undefined) {
+      this.#connections.closeConnections({ deviceId }, error);
+    } else {
+      for (const handle of this.#connections.all()) this.#connections.closeConnections(handle.identity, error);
+    }
+    return before - this.#connections.connectionCount;
   }
 
   /** Whether an identity has a live connection. */

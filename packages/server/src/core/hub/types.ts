@@ -2,6 +2,7 @@
  * The hub's public types: options, what an edge offers the core for a live connection and the handle it
  * gets back, credentials, identity input, messages in both directions, method calls.
  */
+import type { ConnectionFaults } from '../faults.js';
 import type { Logger } from 'pino';
 import type { HubError } from '../../errors.js';
 import type { Storage } from '../../storage/port.js';
@@ -33,6 +34,8 @@ export interface HubOptions {
   now?: () => number;
   /** The platform's event stream (default: one of the hub's own). */
   events?: PlatformEventStream;
+  /** Injected faults, asked before each connection is authenticated. */
+  faults?: ConnectionFaults;
 }
 
 /** A method call sent to a device. */
@@ -90,6 +93,8 @@ export interface Authenticated {
   /** Epoch ms at which the SAS token expires; undefined for X.509. */
   expiresAt?: number;
   method: 'sas' | 'x509';
+  /** An injected `drop` fault: the connection is accepted, then dropped at once. */
+  dropAfterConnect?: boolean;
 }
 
 /** Input for creating or updating an identity through the registry. */

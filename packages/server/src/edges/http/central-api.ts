@@ -20,6 +20,7 @@ import { registerCentralCommandsApi } from './central-commands-api.js';
 import { registerCentralDeviceApi } from './central-devices-api.js';
 import { registerCentralEnrollmentApi } from './central-enrollment-api.js';
 import { registerCentralEventsApi } from './central-events-api.js';
+import { registerCentralFaultsApi } from './central-faults-api.js';
 import { registerCentralPropertiesApi } from './central-properties-api.js';
 import { registerCentralSystemApi } from './central-system-api.js';
 import { registerCentralTelemetryApi } from './central-telemetry-api.js';
@@ -171,6 +172,7 @@ export function registerCentralApi(app: FastifyInstance, central: CentralApp, lo
   registerCentralEnrollmentApi(app, central, kit);
   registerCentralEventsApi(app, central, kit);
   registerCentralSystemApi(app, central, kit);
+  registerCentralFaultsApi(app, central, kit);
 
   // ---- device templates
   app.get('/api/deviceTemplates', async (request, reply) => {

@@ -312,6 +312,11 @@ export class MqttSession implements DeviceEndpoint {
       if (this.#isClosed()) return;
       const hubError =
         error instanceof HubError ? error : new HubError('HUB_INTERNAL', 'Authentication failed.', { cause: error });
+      if (hubError.code === 'HUB_NO_ANSWER') {
+        // An unreachable endpoint answers nothing: the connection just ends.
+        this.#close(hubError);
+        return;
+      }
       this.#refuse(CONNACK_CODES[hubError.code] ?? 3, hubError);
       return;
     }

@@ -1,0 +1,260 @@
+/**
+ * Fault injection (protocol.md §7.5): each connection-time condition, added through the REST API,
+ * produces on the wire what the real service produces — the CONNACK code of the hub over MQTT, the
+ * status and `errorCode` body of DPS over HTTPS and MQTT, no answer at all for an unreachable endpoint —
+ * is listed with what it matched, drops the live connections it would invalidate, ends after its
+ * attempts or duration, and, once cleared, service is back at once. The official SDK device sees
+ * the same: its connection drops and its reconnect is refused until the fault ends.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import deviceSdk from 'azure-iot-device';
+import mqttTransport from 'azure-iot-device-mqtt';
+import common from 'azure-iot-common';
+import {
+  centralRequest,
+  deviceToken,
+  dpsRequest,
+  dpsToken,
+  eventually,
+  mqttUsername,
+  onlyHub,
+  RawMqtt,
+  rawMqttOptions,
+  runCli,
+  startTestPlatform,
+  withTimeout,
+  type TestPlatform,
+} from './harness.js';
+import { deriveDeviceKey } from '@plugboard/protocol';
+import type { Hub } from '@plugboard/server';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const { Client } = deviceSdk;
+const { Mqtt } = mqttTransport;
+const { NoRetry } = common;
+
+const GROUP_KEY = 'ZmF1bHRncm91cGtleWZhdWx0Z3JvdXBrZXkxMjM0NTY=';
+const DEVICE = 'fault-dev-1';
+const OTHER = 'fault-dev-2';
+
+let platform: TestPlatform;
+let hub: Hub;
+
+interface Fault {
+  id: string;
+  condition: string;
+  matched: number;
+  lastMatches: { deviceId: string }[];
+  endedAt?: string;
+}
+
+async function addFault(body: Record<string, unknown>): Promise<Fault> {
+  const response = await centralRequest(platform, { method: 'POST', path: '/plugboard/faults', body });
+  assert.equal(response.status, 201, response.text);
+  return response.body as Fault;
+}
+
+async function clearFaults(): Promise<void> {
+  assert.equal((await centralRequest(platform, { method: 'DELETE', path: '/plugboard/faults' })).status, 200);
+}
+
+/** The CONNACK code a raw MQTT CONNECT of `deviceId` gets, or `'no answer'` when the hub closes silently. */
+async function connack(deviceId: string): Promise<number | 'no answer'> {
+  const client = await RawMqtt.connect(rawMqttOptions(platform, hub));
+  try {
+    const ack = await client.handshake({
+      clientId: deviceId,
+      username: mqttUsername(hub.hostName, deviceId),
+      password: await deviceToken(hub, deviceId),
+    });
+    return ack.returnCode ?? 0;
+  } catch (error) {
+    if (client.closed) return 'no answer';
+    throw error;
+  } finally {
+    client.end();
+  }
+}
+
+/** A DPS registration over HTTPS: status and body. */
+async function register(registrationId: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const key = await deriveDeviceKey(GROUP_KEY, registrationId);
+  const response = await dpsRequest(platform, {
+    method: 'PUT',
+    path: `/${platform.dps.idScope}/registrations/${registrationId}/register?api-version=2021-06-01`,
+    body: { registrationId },
+    headers: { 'content-type': 'application/json' },
+    token: await dpsToken(platform.dps.idScope, registrationId, key),
+  });
+  return { status: response.status, body: (response.body ?? {}) as Record<string, unknown> };
+}
+
+before(async () => {
+  platform = await startTestPlatform();
+  hub = onlyHub(platform);
+  await platform.dps.putEnrollmentGroup('SAS-IoT-Devices', {
+    attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: GROUP_KEY, secondaryKey: GROUP_KEY } },
+  });
+  for (const id of [DEVICE, OTHER]) assert.equal((await register(id)).status, 202);
+});
+after(async () => {
+  await platform?.dispose();
+});
+
+describe('fault injection: the hub at connect (MQTT)', () => {
+  const cases: [string, number | 'no answer'][] = [
+    ['tokenExpired', 5],
+    ['deviceDisabled', 3],
+    ['deviceBlocked', 3],
+    ['internalError', 3],
+    ['throttled', 3],
+    ['unreachable', 'no answer'],
+  ];
+  for (const [condition, expected] of cases) {
+    it(`${condition}: CONNACK ${String(expected)} for the device it names, others unaffected, service back once cleared`, async () => {
+      assert.equal(await connack(DEVICE), 0);
+      const fault = await addFault({ condition, deviceId: DEVICE });
+      assert.equal(await connack(DEVICE), expected);
+      assert.equal(await connack(OTHER), 0, 'a device the fault does not name connects');
+      const listed = (await centralRequest(platform, { method: 'GET', path: `/plugboard/faults/${fault.id}` }))
+        .body as Fault;
+      assert.equal(listed.matched, 1);
+      assert.equal(listed.lastMatches[0]?.deviceId, DEVICE);
+      assert.equal(
+        (await centralRequest(platform, { method: 'DELETE', path: `/plugboard/faults/${fault.id}` })).status,
+        204,
+      );
+      assert.equal(await connack(DEVICE), 0, 'cleared: the device connects again');
+    });
+  }
+
+  it('attempts and durations end a fault by themselves; a hub-wide fault names no device', async () => {
+    const counted = await addFault({ condition: 'internalError', attempts: 2 });
+    assert.equal(await connack(DEVICE), 3);
+    assert.equal(await connack(OTHER), 3);
+    assert.equal(await connack(DEVICE), 0, 'two attempts matched: it ended');
+    const ended = (await centralRequest(platform, { method: 'GET', path: `/plugboard/faults/${counted.id}` }))
+      .body as Fault;
+    assert.equal(typeof ended.endedAt, 'string');
+    await addFault({ condition: 'throttled', durationSeconds: 0.5, hub: hub.name });
+    assert.equal(await connack(DEVICE), 3);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    assert.equal(await connack(DEVICE), 0, 'the duration passed');
+    await addFault({ condition: 'tokenExpired', hub: 'another-hub' });
+    assert.equal(await connack(DEVICE), 0, 'a fault on another hub does not match');
+    await clearFaults();
+  });
+
+  it('latency delays the answer; drop accepts, then drops the connection', async () => {
+    await addFault({ condition: 'latency', deviceId: DEVICE, latencyMs: 400, attempts: 1 });
+    const started = Date.now();
+    assert.equal(await connack(DEVICE), 0);
+    assert.ok(Date.now() - started >= 380, 'the CONNACK waited for the latency');
+    await addFault({ condition: 'drop', deviceId: DEVICE, attempts: 1 });
+    const client = await RawMqtt.connect(rawMqttOptions(platform, hub));
+    const ack = await client.handshake({
+      clientId: DEVICE,
+      username: mqttUsername(hub.hostName, DEVICE),
+      password: await deviceToken(hub, DEVICE),
+    });
+    assert.equal(ack.returnCode, 0);
+    await client.waitClosed();
+    await clearFaults();
+  });
+
+  it('an official SDK device: its live connection drops when the fault is added, reconnects fail until it is cleared', async () => {
+    const key = await deriveDeviceKey(GROUP_KEY, DEVICE);
+    const client = Client.fromConnectionString(
+      `HostName=${hub.hostName};DeviceId=${DEVICE};SharedAccessKey=${key}`,
+      Mqtt,
+    );
+    client.setRetryPolicy(new NoRetry() as never);
+    await withTimeout(client.open(), 15_000, 'open');
+    const disconnected = new Promise<void>((resolve) => client.once('disconnect', () => resolve()));
+    await addFault({ condition: 'deviceDisabled', deviceId: DEVICE });
+    await withTimeout(disconnected, 10_000, 'the disconnect');
+    await assert.rejects(client.open(), /Server unavailable/);
+    await clearFaults();
+    await withTimeout(client.open(), 15_000, 'open after clearing');
+    await client.close();
+  });
+});
+
+describe('fault injection: DPS at registration (HTTPS and MQTT)', () => {
+  const cases: [string, number, number][] = [
+    ['dpsUnauthorized', 401, 401002],
+    ['dpsBlocked', 401, 400209],
+    ['dpsThrottled', 429, 429001],
+    ['dpsInternalError', 500, 500001],
+  ];
+  for (const [condition, status, errorCode] of cases) {
+    it(`${condition}: HTTP ${status} with errorCode ${errorCode}, then service back once cleared`, async () => {
+      await addFault({ condition, deviceId: DEVICE });
+      const refused = await register(DEVICE);
+      assert.equal(refused.status, status);
+      assert.equal(refused.body['errorCode'], errorCode);
+      assert.equal((await register(OTHER)).status, 202, 'another registration is unaffected');
+      await clearFaults();
+      assert.equal((await register(DEVICE)).status, 202);
+    });
+  }
+
+  it('the official provisioning SDK over MQTT gets the injected refusal', async () => {
+    const { provisionDevice } = await import('./central-fixtures.js');
+    await addFault({ condition: 'dpsBlocked', deviceId: DEVICE, attempts: 1 });
+    await assert.rejects(provisionDevice(platform, DEVICE, GROUP_KEY), (error: Error) => {
+      // The SDK rejects with its UnauthorizedError carrying DPS's answer.
+      assert.match(`${error.name} ${JSON.stringify(error)}`, /400209/);
+      return true;
+    });
+    const registration = await provisionDevice(platform, DEVICE, GROUP_KEY);
+    assert.equal(registration.deviceId, DEVICE, 'one attempt matched, the next registers');
+  });
+});
+
+describe('fault injection: the API and the CLI', () => {
+  it('bad faults are refused with the reason and add nothing', async () => {
+    for (const body of [
+      { condition: 'meteor' },
+      { condition: 'tokenExpired', attempts: 0 },
+      { condition: 'tokenExpired', attempts: 1.5 },
+      { condition: 'dpsBlocked', hub: hub.name },
+      { condition: 'tokenExpired', latencyMs: 10 },
+      { condition: 'tokenExpired', extra: true },
+      [],
+    ]) {
+      const response = await centralRequest(platform, { method: 'POST', path: '/plugboard/faults', body });
+      assert.equal(response.status, 400, `${JSON.stringify(body)}: ${response.text}`);
+    }
+    const list = (await centralRequest(platform, { method: 'GET', path: '/plugboard/faults' })).body as {
+      value: Fault[];
+    };
+    assert.equal(list.value.filter((f) => f.endedAt === undefined).length, 0);
+    assert.equal((await centralRequest(platform, { method: 'DELETE', path: '/plugboard/faults/nope' })).status, 404);
+  });
+
+  it('plugboard fault add | list | clear', async () => {
+    writeFileSync(join(platform.dataDir, 'plugboard.json'), JSON.stringify(platform.manifest()));
+    const cli = async (...args: string[]): Promise<unknown> =>
+      JSON.parse(await runCli(...args, '--data-dir', platform.dataDir, '--json')) as unknown;
+    const added = (await cli(
+      'fault',
+      'add',
+      '--condition',
+      'tokenExpired',
+      '--device-id',
+      DEVICE,
+      '--attempts',
+      '3',
+    )) as Fault;
+    assert.equal(added.condition, 'tokenExpired');
+    assert.equal(await connack(DEVICE), 5);
+    const listed = (await cli('fault', 'list')) as Fault[];
+    assert.equal(listed.find((f) => f.id === added.id)?.matched, 1);
+    const cleared = (await cli('fault', 'clear')) as { cleared: number };
+    assert.equal(cleared.cleared, 1);
+    await eventually(async () => ((await connack(DEVICE)) === 0 ? true : undefined), 5000, 'service back');
+  });
+});
