@@ -258,3 +258,86 @@ describe('fault injection: the API and the CLI', () => {
     await eventually(async () => ((await connack(DEVICE)) === 0 ? true : undefined), 5000, 'service back');
   });
 });
+
+describe('the device timeline', () => {
+  interface Timeline {
+    value: { kind: string; outcome?: string; code?: string; sincePreviousAttemptMs?: number; sequence: number }[];
+    summary: { attempts: number; refusals: number; eager: boolean; retryIntervalsMs: number[] };
+  }
+  const timeline = async (id: string, after = 0): Promise<Timeline> => {
+    const response = await centralRequest(platform, {
+      method: 'GET',
+      path: `/plugboard/devices/${id}/timeline?after=${after}`,
+    });
+    assert.equal(response.status, 200, response.text);
+    return response.body as Timeline;
+  };
+
+  it('shows provisioning, connects, refusals with their codes and disconnects, in order', async () => {
+    const start = (await timeline(OTHER)).value.at(-1)?.sequence ?? 0;
+    assert.equal((await register(OTHER)).status, 202);
+    await addFault({ condition: 'tokenExpired', deviceId: OTHER, attempts: 1 });
+    assert.equal(await connack(OTHER), 5);
+    assert.equal(await connack(OTHER), 0);
+    const entries = await eventually(
+      async () => {
+        const t = await timeline(OTHER, start);
+        return t.value.some((e) => e.kind === 'disconnected') ? t.value : undefined;
+      },
+      5000,
+      'the timeline entries',
+    );
+    assert.deepEqual(
+      entries.map((e) => [e.kind, e.outcome ?? e.code ?? '']),
+      [
+        ['provisioning', 'assigned'],
+        ['refused', 'HUB_TOKEN_EXPIRED'],
+        ['connected', ''],
+        ['disconnected', ''],
+      ],
+    );
+    assert.ok(entries.slice(1, 3).every((e) => typeof e.sincePreviousAttemptMs === 'number'));
+    await clearFaults();
+  });
+
+  it('a device that retries in a tight loop while throttled is marked eager; one that backs off is not', async () => {
+    await addFault({ condition: 'throttled', deviceId: DEVICE });
+    const key = await deriveDeviceKey(GROUP_KEY, DEVICE);
+    const eager = Client.fromConnectionString(
+      `HostName=${hub.hostName};DeviceId=${DEVICE};SharedAccessKey=${key}`,
+      Mqtt,
+    );
+    eager.setRetryPolicy(new NoRetry() as never);
+    for (let i = 0; i < 6; i++) {
+      await assert.rejects(eager.open());
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const storm = await eventually(
+      async () => {
+        const t = await timeline(DEVICE);
+        return t.summary.refusals >= 6 ? t.summary : undefined;
+      },
+      5000,
+      'the refusals',
+    );
+    assert.equal(storm.eager, true, JSON.stringify(storm));
+    await clearFaults();
+
+    // OTHER backs off: waits longer after each refusal, never under a second.
+    await addFault({ condition: 'throttled', deviceId: OTHER, attempts: 3 });
+    for (const wait of [1100, 1500, 0]) {
+      assert.equal(await connack(OTHER), 3);
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+    assert.equal(await connack(OTHER), 0);
+    const calm = (await timeline(OTHER)).summary;
+    assert.equal(calm.eager, false, JSON.stringify(calm));
+  });
+
+  it('plugboard device timeline prints the entries and the verdict', async () => {
+    writeFileSync(join(platform.dataDir, 'plugboard.json'), JSON.stringify(platform.manifest()));
+    const text = await runCli('device', 'timeline', '--device-id', DEVICE, '--data-dir', platform.dataDir);
+    assert.match(text, /refused {2}hub hub-1 {2}HUB_THROTTLED/);
+    assert.match(text, /retries too eagerly/);
+  });
+});

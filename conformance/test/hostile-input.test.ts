@@ -434,6 +434,7 @@ function centralCases(): Record<string, RouteCase> {
       bodyLimit: MB,
     },
     'GET /api/devices/:deviceId/components': { path: `/api/devices/absent-device/components?${GA}`, bodyLimit: MB },
+    'GET /plugboard/devices/:deviceId/timeline': { path: '/plugboard/devices/absent-device/timeline', bodyLimit: MB },
     'GET /plugboard/faults': { path: '/plugboard/faults', bodyLimit: MB },
     'POST /plugboard/faults': {
       path: '/plugboard/faults',

@@ -322,6 +322,14 @@ export class CentralClient {
     return this.request('POST', `/system/iothub/devices/${segment(id)}/manual-failback`) as Promise<JsonRecord>;
   }
 
+  /** A device's timeline after sequence `after`, with its retry summary (Plugboard's view). */
+  timeline(id: string, after = 0): Promise<{ value: JsonRecord[]; summary: JsonRecord }> {
+    return this.request('GET', `/plugboard/devices/${segment(id)}/timeline?after=${after}`) as Promise<{
+      value: JsonRecord[];
+      summary: JsonRecord;
+    }>;
+  }
+
   // ---- fault injection (Plugboard's own routes)
   listFaults(): Promise<JsonRecord[]> {
     return (this.request('GET', '/plugboard/faults') as Promise<{ value: JsonRecord[] }>).then((r) => r.value);

@@ -19,6 +19,7 @@ import { CentralProperties } from './properties.js';
 import { componentsOf } from './property-view.js';
 import type { JsonObject, JsonValue } from '../core/model.js';
 import { CentralTelemetry } from './telemetry.js';
+import { DeviceTimeline } from './timeline.js';
 import { capabilityScope, DeviceTemplates } from './templates.js';
 
 /** Options for {@link CentralApp.open}. */
@@ -69,6 +70,8 @@ export class CentralApp {
   readonly failover: CentralFailover;
   /** The platform's fault injection. */
   readonly faults: FaultInjector;
+  /** What the server saw each device do (provisioning, connects, refusals, disconnects). */
+  readonly timeline: DeviceTimeline;
   /** The provisioning service the application's devices register with. */
   readonly dps: ProvisioningService;
   /** The admin API token created on first start (written to plugboard.json). */
@@ -102,10 +105,12 @@ export class CentralApp {
     this.enrollmentGroups = parts.enrollmentGroups;
     this.failover = parts.failover;
     this.faults = options.faults ?? new FaultInjector();
+    this.timeline = new DeviceTimeline((deviceId) => this.devices.find(deviceId)?.id);
     this.adminToken = adminToken;
     this.#events = options.events;
     this.dps = options.dps;
     this.#stopEvents = options.events.subscribe((event) => {
+      this.timeline.record(event);
       this.devices.onEvent(event).catch(onError);
     });
   }
@@ -115,6 +120,7 @@ export class CentralApp {
     const id = this.devices.get(deviceId).id;
     await this.devices.delete(id);
     await this.failover.forget(id);
+    this.timeline.forget(id);
     await this.telemetry.forget(id);
     await this.commands.forget(id);
   }

@@ -3,13 +3,15 @@
  * them (../shared/reference/az-central-wire.md): list with `nextLink` pages, show, create (`PUT`),
  * update (`PATCH`, read-only `id`/`etag`/`provisioned` echoed and ignored), delete, credentials, the
  * template's components and IoT Edge modules (and each module's components), the device's own attestation (an individual enrollment: symmetric keys or an
- * X.509 certificate, read as the DPS service API reads it); and Plugboard's device details. An
+ * X.509 certificate, read as the DPS service API reads it); and Plugboard's device details and
+ * timeline (provisioning attempts, connects, refusals, disconnects, with a retry summary). An
  * operator may manage devices; a builder may too; a read-only token only reads.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CentralApp } from '../../central/app.js';
 import type { JsonObject, JsonValue } from '../../core/model.js';
 import { CentralError } from '../../central/errors.js';
+import { summarize, TIMELINE_LENGTH } from '../../central/timeline.js';
 import { DpsError } from '../../core/dps-errors.js';
 import type { Attestation } from '../../core/dps.js';
 import { enrollmentFromBody } from '../dps/enrollment-body.js';
@@ -82,6 +84,29 @@ export function registerCentralDeviceApi(app: FastifyInstance, central: CentralA
     const failover = central.failover.state(request.params.deviceId);
     if (failover !== undefined) details['failover'] = failover as unknown as JsonObject;
     return json(reply, 200, details);
+  });
+  app.get('/plugboard/devices/:deviceId/timeline', async (request: DeviceRequest, reply) => {
+    guard(request, 'read', { apiVersion: false });
+    const device = devices.get(request.params.deviceId);
+    const query = request.query as Record<string, unknown>;
+    const number = (name: string, max: number): number | undefined => {
+      const raw = query[name];
+      if (raw === undefined) return undefined;
+      const n = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+      if (!(n >= 0 && n <= max))
+        throw new CentralError('CENTRAL_BAD_REQUEST', `${name} must be an integer from 0 to ${max}.`);
+      return n;
+    };
+    const after = number('after', Number.MAX_SAFE_INTEGER);
+    const top = number('top', TIMELINE_LENGTH);
+    const entries = central.timeline.entries(device.id, {
+      ...(after === undefined ? {} : { after }),
+      ...(top === undefined ? {} : { top }),
+    });
+    return json(reply, 200, {
+      value: entries as unknown as JsonValue[],
+      summary: summarize(central.timeline.entries(device.id)) as unknown as JsonObject,
+    });
   });
   const attestationView = (deviceId: string): JsonObject => {
     const enrollment = devices.individualEnrollment(deviceId);

@@ -1,0 +1,180 @@
+/**
+ * The device timeline: what the server saw a device do, in order — its provisioning attempts and their
+ * outcomes, its connects (with the hub, transport and model id), its disconnects (with the reason) and
+ * every connection the hubs refused (with the error code) — each attempt with the time since the
+ * device's previous attempt, so a device that retries in a tight loop, or never waits longer after a
+ * refusal, shows as such. Built from the platform's event stream; the last {@link TIMELINE_LENGTH}
+ * entries per device are kept in memory (a restart starts them afresh).
+ */
+import type { PlatformEvent } from '../core/events.js';
+
+/** One thing the server saw. */
+export interface TimelineEntry {
+  /** Increasing per application: `after` for the next page or a follow. */
+  sequence: number;
+  at: string;
+  kind: 'provisioning' | 'connected' | 'disconnected' | 'refused';
+  /** provisioning: `assigned`, `disabled` or `refused`. */
+  outcome?: string;
+  hub?: string;
+  module?: string;
+  transport?: string;
+  modelId?: string;
+  /** The error code a refusal carried (`HUB_TOKEN_EXPIRED`, `DPS_DEVICE_BLOCKED`, …). */
+  code?: string;
+  reason?: string;
+  /** Attempts (provisioning, connected, refused): milliseconds since the device's previous attempt. */
+  sincePreviousAttemptMs?: number;
+}
+
+/** How a device has been retrying. */
+export interface RetrySummary {
+  attempts: number;
+  refusals: number;
+  /** Intervals between an attempt that was refused and the next attempt (ms). */
+  retryIntervalsMs: number[];
+  shortestRetryMs?: number;
+  /**
+   * True when the device retried after refusals in a tight loop: at least {@link EAGER_RETRIES} retries
+   * under {@link EAGER_INTERVAL_MS}, or intervals that never grew over five or more retries.
+   */
+  eager: boolean;
+}
+
+/** Entries kept per device. */
+export const TIMELINE_LENGTH = 500;
+/** A retry sooner than this after a refusal is eager. */
+export const EAGER_INTERVAL_MS = 1000;
+const EAGER_RETRIES = 3;
+
+/** The application device an event is about, and the entry it makes (without sequence). */
+function entryOf(event: PlatformEvent): { deviceId: string; entry: Omit<TimelineEntry, 'sequence'> } | undefined {
+  const at = new Date(event.at).toISOString();
+  switch (event.type) {
+    case 'registration': {
+      const entry: Omit<TimelineEntry, 'sequence'> = { at, kind: 'provisioning', outcome: event.outcome };
+      if (event.hub !== undefined) entry.hub = event.hub;
+      if (event.modelId !== undefined) entry.modelId = event.modelId;
+      if (event.code !== undefined) entry.code = event.code;
+      if (event.reason !== undefined) entry.reason = event.reason;
+      return { deviceId: event.deviceId ?? event.registrationId, entry };
+    }
+    case 'connected': {
+      const entry: Omit<TimelineEntry, 'sequence'> = {
+        at,
+        kind: 'connected',
+        hub: event.hub,
+        transport: event.transport,
+      };
+      if (event.modelId !== '') entry.modelId = event.modelId;
+      if (event.identity.moduleId !== undefined) entry.module = event.identity.moduleId;
+      return { deviceId: event.identity.deviceId, entry };
+    }
+    case 'disconnected': {
+      const entry: Omit<TimelineEntry, 'sequence'> = { at, kind: 'disconnected', hub: event.hub, reason: event.reason };
+      if (event.identity.moduleId !== undefined) entry.module = event.identity.moduleId;
+      return { deviceId: event.identity.deviceId, entry };
+    }
+    case 'connectRefused': {
+      const entry: Omit<TimelineEntry, 'sequence'> = {
+        at,
+        kind: 'refused',
+        hub: event.hub,
+        code: event.code,
+        reason: event.reason,
+      };
+      if (event.identity.moduleId !== undefined) entry.module = event.identity.moduleId;
+      return { deviceId: event.identity.deviceId, entry };
+    }
+    default:
+      return undefined;
+  }
+}
+
+function isAttempt(entry: Omit<TimelineEntry, 'sequence'>): boolean {
+  return entry.kind !== 'disconnected';
+}
+
+function isRefusal(entry: TimelineEntry): boolean {
+  return entry.kind === 'refused' || (entry.kind === 'provisioning' && entry.outcome !== 'assigned');
+}
+
+/**
+ * How a device retried, from its entries (oldest first).
+ *
+ * @example
+ * summarize(entries); // { attempts: 6, refusals: 5, retryIntervalsMs: [120, 95, 110, 101, 98], eager: true, … }
+ */
+export function summarize(entries: readonly TimelineEntry[]): RetrySummary {
+  const attempts = entries.filter(isAttempt);
+  const intervals: number[] = [];
+  for (let i = 1; i < attempts.length; i++) {
+    if (isRefusal(attempts[i - 1]!) && attempts[i]!.sincePreviousAttemptMs !== undefined) {
+      intervals.push(attempts[i]!.sincePreviousAttemptMs!);
+    }
+  }
+  const tight = intervals.filter((ms) => ms < EAGER_INTERVAL_MS).length;
+  let neverGrew = intervals.length >= 5;
+  for (let i = 1; i < intervals.length && neverGrew; i++)
+    if (intervals[i]! > intervals[i - 1]! * 1.2) neverGrew = false;
+  const summary: RetrySummary = {
+    attempts: attempts.length,
+    refusals: attempts.filter(isRefusal).length,
+    retryIntervalsMs: intervals,
+    eager: tight >= EAGER_RETRIES || (neverGrew && intervals.length >= 5),
+  };
+  if (intervals.length > 0) summary.shortestRetryMs = Math.min(...intervals);
+  return summary;
+}
+
+/**
+ * The timelines of an application's devices.
+ *
+ * @example
+ * const timeline = new DeviceTimeline((id) => devices.find(id)?.id);
+ * events.subscribe((event) => timeline.record(event));
+ * timeline.entries('thermo-1'); // [{ sequence: 1, kind: 'provisioning', outcome: 'assigned', … }, …]
+ */
+export class DeviceTimeline {
+  readonly #deviceOf: (deviceId: string) => string | undefined;
+  readonly #entries = new Map<string, TimelineEntry[]>();
+  readonly #lastAttempt = new Map<string, number>();
+  #sequence = 0;
+
+  /** `deviceOf` answers the application's id of a hub or registration id (undefined: not an application device). */
+  constructor(deviceOf: (deviceId: string) => string | undefined) {
+    this.#deviceOf = deviceOf;
+  }
+
+  /** Records an event, if it is about an application device. */
+  record(event: PlatformEvent): void {
+    const made = entryOf(event);
+    if (made === undefined) return;
+    const id = this.#deviceOf(made.deviceId);
+    if (id === undefined) return;
+    const key = id.toLowerCase();
+    const entry: TimelineEntry = { sequence: ++this.#sequence, ...made.entry };
+    if (isAttempt(entry)) {
+      const previous = this.#lastAttempt.get(key);
+      if (previous !== undefined) entry.sincePreviousAttemptMs = event.at - previous;
+      this.#lastAttempt.set(key, event.at);
+    }
+    const list = this.#entries.get(key) ?? [];
+    list.push(entry);
+    if (list.length > TIMELINE_LENGTH) list.splice(0, list.length - TIMELINE_LENGTH);
+    this.#entries.set(key, list);
+  }
+
+  /** A device's entries after sequence `after`, oldest first (at most `top`). */
+  entries(deviceId: string, options: { after?: number; top?: number } = {}): TimelineEntry[] {
+    const list = this.#entries.get(deviceId.toLowerCase()) ?? [];
+    const after = options.after ?? 0;
+    return list.filter((e) => e.sequence > after).slice(0, options.top ?? TIMELINE_LENGTH);
+  }
+
+  /** Forgets a deleted device. */
+  forget(deviceId: string): void {
+    this.#entries.delete(deviceId.toLowerCase());
+    this.#lastAttempt.delete(deviceId.toLowerCase());
+  }
+}
