@@ -449,6 +449,10 @@ function centralCases(): Record<string, RouteCase> {
       valid: { ttl: 5 },
       bodyLimit: MB,
     },
+    'GET /system/iothub/devices/:deviceId/get-twin': {
+      path: '/system/iothub/devices/absent-device/get-twin?extendedInfo=true',
+      bodyLimit: MB,
+    },
     'POST /system/iothub/devices/:deviceId/manual-failback': {
       path: '/system/iothub/devices/absent-device/manual-failback',
       bodyLimit: MB,

@@ -14,6 +14,7 @@ export {
 export type { ClassName } from './metamodel.js';
 export type { Diagnostic, DiagnosticLocation, DtdlModel, ElementKind, ModelElement, ParseResult } from './model.js';
 export { parse, type ParseOptions } from './parser.js';
+export { sampleValue } from './sample.js';
 export {
   validateCommandPayload,
   validatePropertyPatch,

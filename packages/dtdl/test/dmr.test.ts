@@ -5,7 +5,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { parseWithResolver } from '../src/index.js';
+import { parseWithResolver, sampleValue, validateValue } from '../src/index.js';
 import { createFsDmrResolver } from '../src/fs/index.js';
 import { extractDmr, jsonFilesUnder } from './corpus.js';
 
@@ -40,6 +40,27 @@ describe('Device Models Repository corpus', () => {
     assert.equal(handWritten, 934);
     assert.ok(withDependencies > 100, `models whose components/bases were resolved: ${withDependencies}`);
     assert.deepEqual(rejected, []);
+  });
+
+  it('every schema of every tenth model has an example value (sampleValue) that validates against it', async () => {
+    const resolver = createFsDmrResolver(repo);
+    let checked = 0;
+    const failures: string[] = [];
+    for (const f of files.filter((_, i) => i % 10 === 0)) {
+      const r = await parseWithResolver([readFileSync(f, 'utf8')], { resolver });
+      if (r.model === undefined) continue;
+      for (const element of r.model.elements.values()) {
+        if (element.kind === 'Component') continue;
+        const schemas = [element.schema, element.elementSchema].filter((s): s is string => s !== undefined);
+        for (const schema of schemas) {
+          checked++;
+          const result = validateValue(r.model, schema, { value: sampleValue(r.model, schema) });
+          if (!result.ok) failures.push(`${element.id} ${schema}: ${result.issues[0]?.message ?? ''}`);
+        }
+      }
+    }
+    assert.ok(checked > 10_000, `schemas checked: ${checked}`);
+    assert.deepEqual(failures.slice(0, 10), []);
   });
 
   it('[DMR] the file path of every model is the DMR mapping of its @id', () => {

@@ -2,11 +2,13 @@
  * The Central application's system routes that `az iot central device manual-failover|manual-failback`
  * call (protocol.md §7.6, az-central-wire.md): `POST /system/iothub/devices/{id}/manual-failover` with
  * `{"ttl": minutes}` (or `{}`) and `POST …/manual-failback` (no body), both without an api-version,
- * answering `{"hubIdentifier", "message"}`.
+ * answering `{"hubIdentifier", "message"}`; and `GET /system/iothub/devices/{id}/get-twin` — the device
+ * twin as its hub has it (`$metadata`, `$version`, component markers and all).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CentralApp } from '../../central/app.js';
 import type { JsonValue } from '../../core/model.js';
+import { CentralError } from '../../central/errors.js';
 import { json, type CentralRouteKit } from './central-api.js';
 
 type SystemRequest = FastifyRequest<{ Params: { deviceId: string } }>;
@@ -28,5 +30,14 @@ export function registerCentralSystemApi(app: FastifyInstance, central: CentralA
     guard(request, 'operate', { apiVersion: false });
     const answer = await central.failover.failback(request.params.deviceId);
     return json(reply, 200, answer as unknown as JsonValue);
+  });
+  app.get('/system/iothub/devices/:deviceId/get-twin', async (request: SystemRequest, reply) => {
+    guard(request, 'read', { apiVersion: false });
+    const device = central.devices.get(request.params.deviceId);
+    const target = central.devices.hubIdentity(device.id);
+    if (target === undefined) {
+      throw new CentralError('CENTRAL_NOT_FOUND', `Device ${device.id} has not provisioned, so it has no twin yet.`);
+    }
+    return json(reply, 200, target.hub.getTwin(target.identity) as JsonValue);
   });
 }
