@@ -322,6 +322,13 @@ export class CentralClient {
     return this.request('POST', `/system/iothub/devices/${segment(id)}/manual-failback`) as Promise<JsonRecord>;
   }
 
+  /** The device twin as its hub has it (`GET /system/iothub/devices/{id}/get-twin`). */
+  twin(id: string): Promise<JsonRecord> {
+    return this.request(
+      'GET',
+      `/system/iothub/devices/${segment(id)}/get-twin?extendedInfo=true`,
+    ) as Promise<JsonRecord>;
+  }
   /** A device's timeline after sequence `after`, with its retry summary (Plugboard's view). */
   timeline(id: string, after = 0): Promise<{ value: JsonRecord[]; summary: JsonRecord }> {
     return this.request('GET', `/plugboard/devices/${segment(id)}/timeline?after=${after}`) as Promise<{

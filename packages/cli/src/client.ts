@@ -5,7 +5,12 @@ import type { Manifest } from './up.js';
 import { manifestPath } from './up.js';
 
 /** The closed set of CLI error codes (docs/errors.md). */
-export const CLI_ERROR_CODES = ['CLI_NOT_RUNNING', 'CLI_REQUEST_FAILED', 'CLI_INVALID_ARGUMENT'] as const;
+export const CLI_ERROR_CODES = [
+  'CLI_NOT_RUNNING',
+  'CLI_REQUEST_FAILED',
+  'CLI_INVALID_ARGUMENT',
+  'CLI_CHECK_FAILED',
+] as const;
 
 /** A CLI failure with a stable code and a message that says what to do. */
 export class CliError extends Error {

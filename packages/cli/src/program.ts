@@ -9,6 +9,7 @@ import { registerCentralDeviceCommands } from './central-device-commands.js';
 import { registerCentralDiagnosticsCommands } from './central-diagnostics-commands.js';
 import { registerCentralFailoverCommands } from './central-failover-commands.js';
 import { registerFaultCommands } from './fault-commands.js';
+import { registerCheckCommands } from './check-commands.js';
 import { registerCentralTimelineCommands } from './central-timeline-commands.js';
 import { registerModelCommands } from './model-commands.js';
 import { up, type UpOptions } from './up.js';
@@ -353,6 +354,7 @@ export function buildProgram(out: NodeJS.WritableStream = process.stdout): Comma
   registerCentralDeviceCommands(device, out);
   registerCentralFailoverCommands(device, out);
   registerCentralTimelineCommands(device, out);
+  registerCheckCommands(device, out);
   registerCentralAppCommands(program, out);
   registerCentralDiagnosticsCommands(program, out);
   registerFaultCommands(program, out);

@@ -124,3 +124,5 @@ export type { DeviceTemplate } from './central/templates.js';
 export { registerCentralApi, sendCentralError } from './edges/http/central-api.js';
 export { FAULT_CONDITIONS, FaultInjector } from './core/faults.js';
 export type { Fault, FaultCondition, FaultInput } from './core/faults.js';
+export { DeviceTimeline, EAGER_INTERVAL_MS, EAGER_RETRIES, summarize } from './central/timeline.js';
+export type { RetrySummary, TimelineEntry } from './central/timeline.js';

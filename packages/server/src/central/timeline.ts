@@ -35,17 +35,32 @@ export interface RetrySummary {
   retryIntervalsMs: number[];
   shortestRetryMs?: number;
   /**
-   * True when the device retried after refusals in a tight loop: at least {@link EAGER_RETRIES} retries
-   * under {@link EAGER_INTERVAL_MS}, or intervals that never grew over five or more retries.
+   * True when the device retried after refusals in a tight loop: {@link EAGER_RETRIES} or more retries
+   * whose intervals do not grow (the last ones at most twice the first ones) with a median under
+   * {@link EAGER_INTERVAL_MS}, or twice as many retries all under it. An exponential back-off (the
+   * official SDKs': 0.1, 0.2, 0.4, 0.8 s, …) grows and is not eager; a steady retry every few seconds is
+   * not a storm either.
    */
   eager: boolean;
 }
 
 /** Entries kept per device. */
 export const TIMELINE_LENGTH = 500;
-/** A retry sooner than this after a refusal is eager. */
+/** Retries faster than this after a refusal count towards a storm. */
 export const EAGER_INTERVAL_MS = 1000;
-const EAGER_RETRIES = 3;
+/** Retries it takes to call a device eager. */
+export const EAGER_RETRIES = 5;
+
+/** Whether retry intervals look like a tight loop rather than a back-off. */
+function isEager(intervals: readonly number[]): boolean {
+  if (intervals.length < EAGER_RETRIES) return false;
+  const sorted = [...intervals].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)]!;
+  const first = Math.min(...intervals.slice(0, 3));
+  const last = Math.max(...intervals.slice(-3));
+  if (median < EAGER_INTERVAL_MS && last <= 2 * Math.max(first, 1)) return true;
+  return intervals.length >= 2 * EAGER_RETRIES && intervals.every((ms) => ms < EAGER_INTERVAL_MS);
+}
 
 /** The application device an event is about, and the entry it makes (without sequence). */
 function entryOf(event: PlatformEvent): { deviceId: string; entry: Omit<TimelineEntry, 'sequence'> } | undefined {
@@ -113,15 +128,11 @@ export function summarize(entries: readonly TimelineEntry[]): RetrySummary {
       intervals.push(attempts[i]!.sincePreviousAttemptMs!);
     }
   }
-  const tight = intervals.filter((ms) => ms < EAGER_INTERVAL_MS).length;
-  let neverGrew = intervals.length >= 5;
-  for (let i = 1; i < intervals.length && neverGrew; i++)
-    if (intervals[i]! > intervals[i - 1]! * 1.2) neverGrew = false;
   const summary: RetrySummary = {
     attempts: attempts.length,
     refusals: attempts.filter(isRefusal).length,
     retryIntervalsMs: intervals,
-    eager: tight >= EAGER_RETRIES || (neverGrew && intervals.length >= 5),
+    eager: isEager(intervals),
   };
   if (intervals.length > 0) summary.shortestRetryMs = Math.min(...intervals);
   return summary;
