@@ -36,30 +36,38 @@ export interface RetrySummary {
   shortestRetryMs?: number;
   /**
    * True when the device retried after refusals in a tight loop: {@link EAGER_RETRIES} or more retries
-   * whose intervals do not grow (the last ones at most twice the first ones) with a median under
-   * {@link EAGER_INTERVAL_MS}, or twice as many retries all under it. An exponential back-off (the
-   * official SDKs': 0.1, 0.2, 0.4, 0.8 s, …) grows and is not eager; a steady retry every few seconds is
-   * not a storm either.
+   * whose intervals do not grow (the last third's median at most twice the first third's) with a median
+   * under {@link EAGER_INTERVAL_MS}. An exponential back-off (0.2, 0.4, 0.8 s, …) grows and is not
+   * eager; a steady retry every second or more is not a storm either.
    */
   eager: boolean;
 }
 
 /** Entries kept per device. */
 export const TIMELINE_LENGTH = 500;
-/** Retries faster than this after a refusal count towards a storm. */
-export const EAGER_INTERVAL_MS = 1000;
+/** A median retry interval under this (after refusals) is a storm, unless the intervals grow. */
+export const EAGER_INTERVAL_MS = 250;
 /** Retries it takes to call a device eager. */
 export const EAGER_RETRIES = 5;
 
-/** Whether retry intervals look like a tight loop rather than a back-off. */
+/** The median of some numbers. */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+}
+
+/**
+ * Whether retry intervals look like a tight loop rather than a back-off: {@link EAGER_RETRIES} or more
+ * retries, a median under {@link EAGER_INTERVAL_MS}, and the last third of the intervals no longer
+ * (median at most twice) than the first third.
+ */
 function isEager(intervals: readonly number[]): boolean {
   if (intervals.length < EAGER_RETRIES) return false;
-  const sorted = [...intervals].sort((a, b) => a - b);
-  const median = sorted[Math.floor(sorted.length / 2)]!;
-  const first = Math.min(...intervals.slice(0, 3));
-  const last = Math.max(...intervals.slice(-3));
-  if (median < EAGER_INTERVAL_MS && last <= 2 * Math.max(first, 1)) return true;
-  return intervals.length >= 2 * EAGER_RETRIES && intervals.every((ms) => ms < EAGER_INTERVAL_MS);
+  if (median(intervals) >= EAGER_INTERVAL_MS) return false;
+  const third = Math.max(1, Math.floor(intervals.length / 3));
+  const first = median(intervals.slice(0, third));
+  const last = median(intervals.slice(-third));
+  return last <= 2 * Math.max(first, 1);
 }
 
 /** The application device an event is about, and the entry it makes (without sequence). */
