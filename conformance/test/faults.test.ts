@@ -182,6 +182,31 @@ describe('fault injection: the hub at connect (MQTT)', () => {
   });
 });
 
+describe("fault injection: the official SDKs' fault-control messages", () => {
+  for (const operation of ['KillTcp', 'ShutDownMqtt']) {
+    it(`${operation}: the message is accepted, then the connection is severed after its delay`, async () => {
+      const key = await deriveDeviceKey(GROUP_KEY, OTHER);
+      const client = Client.fromConnectionString(
+        `HostName=${hub.hostName};DeviceId=${OTHER};SharedAccessKey=${key}`,
+        Mqtt,
+      );
+      client.setRetryPolicy(new NoRetry() as never);
+      await withTimeout(client.open(), 15_000, 'open');
+      const disconnected = new Promise<number>((resolve) => client.once('disconnect', () => resolve(Date.now())));
+      const message = new deviceSdk.Message('');
+      message.properties.add('AzIoTHub_FaultOperationType', operation);
+      message.properties.add('AzIoTHub_FaultOperationCloseReason', ' severs the connection ');
+      message.properties.add('AzIoTHub_FaultOperationDelayInSecs', '1');
+      const sent = Date.now();
+      await withTimeout(client.sendEvent(message), 10_000, 'the fault message is acknowledged');
+      const at = await withTimeout(disconnected, 10_000, 'the connection severed');
+      assert.ok(at - sent >= 900, `severed after the delay (${at - sent} ms)`);
+      assert.equal(hub.isConnected({ deviceId: OTHER }), false);
+      await client.close().catch(() => undefined);
+    });
+  }
+});
+
 describe('fault injection: DPS at registration (HTTPS and MQTT)', () => {
   const cases: [string, number, number][] = [
     ['dpsUnauthorized', 401, 401002],

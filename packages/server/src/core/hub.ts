@@ -12,6 +12,7 @@ import type { ConnectionFaults } from './faults.js';
 import { HubAuthentication } from './hub/authentication.js';
 import { CloudToDevice } from './hub/c2d.js';
 import { Connections } from './hub/connections.js';
+import { faultOperationOf } from './hub/fault-operations.js';
 import { hubContext, type HubContext } from './hub/context.js';
 import { Methods } from './hub/methods.js';
 import { Registry } from './hub/registry.js';
@@ -341,8 +342,25 @@ export class Hub {
    * Accepts a device-to-cloud message: stamps enqueued time and system properties and stores it durably.
    * Resolves once stored; only then may the edge acknowledge it.
    */
-  ingestTelemetry(handle: ConnectionHandle, message: IncomingTelemetry): Promise<TelemetryRecord> {
-    return this.#telemetry.ingestTelemetry(handle, message);
+  async ingestTelemetry(handle: ConnectionHandle, message: IncomingTelemetry): Promise<TelemetryRecord> {
+    const record = await this.#telemetry.ingestTelemetry(handle, message);
+    // The SDKs' own fault tests: a message asks the hub to sever this connection (after a delay).
+    const operation =
+      message.properties['AzIoTHub_FaultOperationType'] === undefined
+        ? undefined
+        : faultOperationOf(message.properties);
+    if (operation !== undefined) {
+      const sever = (): void => {
+        if (!handle.closed) {
+          this.#connections.closeConnections(
+            handle.identity,
+            new HubError('HUB_SERVICE_UNAVAILABLE', `${operation.type}: ${operation.reason} (fault operation).`),
+          );
+        }
+      };
+      setTimeout(sever, operation.delayMs).unref();
+    }
+    return record;
   }
 
   /** Stored telemetry of this hub, oldest first. */
