@@ -311,6 +311,31 @@ describe('[Central] manual failover and failback', () => {
   });
 });
 
+describe('[Central] the other system routes az calls', () => {
+  it('get-twin answers the device twin as its hub has it; generateEventSasTokens is a coded 501', async () => {
+    const twin = await centralRequest(platform, {
+      method: 'GET',
+      path: `/system/iothub/devices/${device.deviceId}/get-twin?extendedInfo=true`,
+    });
+    assert.equal(twin.status, 200, twin.text);
+    const body = twin.body as {
+      deviceId: string;
+      properties: { desired: Record<string, unknown>; reported: Record<string, unknown> };
+    };
+    assert.equal(body.deviceId, device.deviceId);
+    assert.equal(body.properties.desired['targetTemperature'], 24.5);
+    assert.equal(typeof body.properties.reported['$version'], 'number');
+    const missing = await centralRequest(platform, {
+      method: 'GET',
+      path: '/system/iothub/devices/never-connected/get-twin',
+    });
+    assert.equal(missing.status, 404);
+    const tokens = await system('/system/iothubs/generateEventSasTokens');
+    assert.equal(tokens.status, 501, tokens.text);
+    assert.equal((tokens.body as { error: { code: string } }).error.code, 'NotImplemented');
+  });
+});
+
 describe('[Central] failover in a single-hub application', () => {
   it('is refused with a conflict that says why', async () => {
     const single = await startTestPlatform();

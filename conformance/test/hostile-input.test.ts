@@ -449,6 +449,7 @@ function centralCases(): Record<string, RouteCase> {
       valid: { ttl: 5 },
       bodyLimit: MB,
     },
+    'POST /system/iothubs/generateEventSasTokens': { path: '/system/iothubs/generateEventSasTokens', bodyLimit: MB },
     'GET /system/iothub/devices/:deviceId/get-twin': {
       path: '/system/iothub/devices/absent-device/get-twin?extendedInfo=true',
       bodyLimit: MB,

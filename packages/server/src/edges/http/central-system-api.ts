@@ -3,7 +3,9 @@
  * call (protocol.md §7.6, az-central-wire.md): `POST /system/iothub/devices/{id}/manual-failover` with
  * `{"ttl": minutes}` (or `{}`) and `POST …/manual-failback` (no body), both without an api-version,
  * answering `{"hubIdentifier", "message"}`; and `GET /system/iothub/devices/{id}/get-twin` — the device
- * twin as its hub has it (`$metadata`, `$version`, component markers and all).
+ * twin as its hub has it (`$metadata`, `$version`, component markers and all). `POST
+ * /system/iothubs/generateEventSasTokens` (az's `diagnostics`) answers 501: its tokens are for the
+ * Event Hub-compatible AMQP endpoint, which Plugboard does not have yet.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CentralApp } from '../../central/app.js';
@@ -39,5 +41,12 @@ export function registerCentralSystemApi(app: FastifyInstance, central: CentralA
       throw new CentralError('CENTRAL_NOT_FOUND', `Device ${device.id} has not provisioned, so it has no twin yet.`);
     }
     return json(reply, 200, target.hub.getTwin(target.identity) as JsonValue);
+  });
+  app.post('/system/iothubs/generateEventSasTokens', async (request) => {
+    guard(request, 'read', { apiVersion: false });
+    throw new CentralError(
+      'CENTRAL_NOT_IMPLEMENTED',
+      'The Event Hub-compatible endpoint these tokens are for (AMQP) is not available yet; `plugboard diagnostics monitor-events` streams the same telemetry over HTTPS.',
+    );
   });
 }
