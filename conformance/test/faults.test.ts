@@ -164,6 +164,46 @@ describe('fault injection: the hub at connect (MQTT)', () => {
     await clearFaults();
   });
 
+  it('stall: a live connection stays up but each message is acknowledged only after the stall', async () => {
+    const client = await RawMqtt.connect(rawMqttOptions(platform, hub));
+    try {
+      const ack = await client.handshake({
+        clientId: DEVICE,
+        username: mqttUsername(hub.hostName, DEVICE),
+        password: await deviceToken(hub, DEVICE),
+      });
+      assert.equal(ack.returnCode, 0);
+      await addFault({ condition: 'stall', deviceId: DEVICE, latencyMs: 600, attempts: 1 });
+      const started = Date.now();
+      client.send({
+        cmd: 'publish',
+        topic: `devices/${DEVICE}/messages/events/`,
+        payload: Buffer.from('{}'),
+        qos: 1,
+        messageId: 7,
+        dup: false,
+        retain: false,
+      });
+      await client.next((p): p is Extract<typeof p, { cmd: 'puback' }> => p.cmd === 'puback', 5000);
+      assert.ok(Date.now() - started >= 580, 'the PUBACK waited for the stall');
+      const quick = Date.now();
+      client.send({
+        cmd: 'publish',
+        topic: `devices/${DEVICE}/messages/events/`,
+        payload: Buffer.from('{}'),
+        qos: 1,
+        messageId: 8,
+        dup: false,
+        retain: false,
+      });
+      await client.next((p): p is Extract<typeof p, { cmd: 'puback' }> => p.cmd === 'puback', 5000);
+      assert.ok(Date.now() - quick < 500, 'the stall ended after its one attempt');
+    } finally {
+      client.end();
+      await clearFaults();
+    }
+  });
+
   it('an official SDK device: its live connection drops when the fault is added, reconnects fail until it is cleared', async () => {
     const key = await deriveDeviceKey(GROUP_KEY, DEVICE);
     const client = Client.fromConnectionString(

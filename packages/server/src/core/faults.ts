@@ -18,7 +18,8 @@ import type { Identity } from './model.js';
  * CONNACK), `tokenExpired` (401, CONNACK 5), `deviceDisabled` (the device moved to another hub: CONNACK
  * 3), `deviceBlocked` (an operator blocked it: CONNACK 3), `internalError` (500: CONNACK 3), `throttled`
  * (429: CONNACK 3), `drop` (the connection is accepted, then dropped at once), `latency` (the answer waits
- * `latencyMs`). DPS side (at registration): `dpsUnauthorized` (401002), `dpsBlocked` (400209),
+ * `latencyMs`); on a live connection, `stall` (each telemetry message is acknowledged only after
+ * `latencyMs`: a packet-level stall, long enough to make SDKs time out their sends). DPS side (at registration): `dpsUnauthorized` (401002), `dpsBlocked` (400209),
  * `dpsThrottled` (429 with Retry-After), `dpsInternalError` (500), `dpsLatency`.
  */
 export const FAULT_CONDITIONS = [
@@ -30,6 +31,7 @@ export const FAULT_CONDITIONS = [
   'throttled',
   'drop',
   'latency',
+  'stall',
   'dpsUnauthorized',
   'dpsBlocked',
   'dpsThrottled',
@@ -90,6 +92,10 @@ export interface Fault extends FaultInput {
 export interface ConnectionFaults {
   /** Throws the injected error, or waits, when a fault matches; a `drop` match resolves `'drop'`. */
   beforeConnect(hub: string, identity: Identity): Promise<'drop' | undefined>;
+  /** Whether any `stall` fault is active (checked on every message, so it must be cheap). */
+  readonly stalling: boolean;
+  /** Waits before a telemetry message is stored and acknowledged, when a `stall` fault matches. */
+  beforeTelemetry(hub: string, identity: Identity): Promise<void>;
 }
 
 /** What DPS asks before a registration. */
@@ -225,7 +231,7 @@ export class FaultInjector implements ConnectionFaults, RegistrationFaults {
 
   async beforeConnect(hub: string, identity: Identity): Promise<'drop' | undefined> {
     const fault = this.#match(
-      (f) => !DPS_CONDITIONS.has(f.condition) && (f.hub === undefined || f.hub === hub),
+      (f) => !DPS_CONDITIONS.has(f.condition) && f.condition !== 'stall' && (f.hub === undefined || f.hub === hub),
       identity.deviceId,
       hub,
     );
@@ -236,6 +242,21 @@ export class FaultInjector implements ConnectionFaults, RegistrationFaults {
     }
     if (fault.condition === 'drop') return 'drop';
     throw hubErrorOf(fault.condition, identity, hub);
+  }
+
+  get stalling(): boolean {
+    if (this.#faults.size === 0) return false;
+    for (const fault of this.#faults.values()) if (fault.condition === 'stall') return true;
+    return false;
+  }
+
+  async beforeTelemetry(hub: string, identity: Identity): Promise<void> {
+    const fault = this.#match(
+      (f) => f.condition === 'stall' && (f.hub === undefined || f.hub === hub),
+      identity.deviceId,
+      hub,
+    );
+    if (fault !== undefined) await new Promise((resolve) => setTimeout(resolve, fault.latencyMs ?? 2000));
   }
 
   async beforeRegister(registrationId: string): Promise<void> {
@@ -320,8 +341,8 @@ function validate(input: unknown): FaultInput {
   positive('attempts', true, 1_000_000);
   positive('durationSeconds', false, 86_400);
   positive('latencyMs', true, 120_000);
-  if (out.latencyMs !== undefined && out.condition !== 'latency' && out.condition !== 'dpsLatency') {
-    throw new TypeError('latencyMs goes with the latency and dpsLatency conditions only.');
+  if (out.latencyMs !== undefined && !['latency', 'dpsLatency', 'stall'].includes(out.condition)) {
+    throw new TypeError('latencyMs goes with the latency, dpsLatency and stall conditions only.');
   }
   return out;
 }

@@ -343,6 +343,7 @@ export class Hub {
    * Resolves once stored; only then may the edge acknowledge it.
    */
   async ingestTelemetry(handle: ConnectionHandle, message: IncomingTelemetry): Promise<TelemetryRecord> {
+    if (this.#faults?.stalling === true) await this.#faults.beforeTelemetry(this.name, handle.identity);
     const record = await this.#telemetry.ingestTelemetry(handle, message);
     // The SDKs' own fault tests: a message asks the hub to sever this connection (after a delay).
     const operation =
