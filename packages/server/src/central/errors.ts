@@ -17,7 +17,6 @@ export const CENTRAL_ERRORS = {
   CENTRAL_DEVICE_NOT_CONNECTED: { status: 404, name: 'DeviceNotConnected' },
   CENTRAL_COMMAND_TIMEOUT: { status: 504, name: 'GatewayTimeout' },
   CENTRAL_INTERNAL: { status: 500, name: 'InternalServerError' },
-  CENTRAL_NOT_IMPLEMENTED: { status: 501, name: 'NotImplemented' },
 } as const satisfies Record<string, { status: number; name: string }>;
 
 /** The closed set of Central error codes. */

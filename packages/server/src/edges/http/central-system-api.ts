@@ -4,8 +4,8 @@
  * `{"ttl": minutes}` (or `{}`) and `POST …/manual-failback` (no body), both without an api-version,
  * answering `{"hubIdentifier", "message"}`; and `GET /system/iothub/devices/{id}/get-twin` — the device
  * twin as its hub has it (`$metadata`, `$version`, component markers and all). `POST
- * /system/iothubs/generateEventSasTokens` (az's `diagnostics`) answers 501: its tokens are for the
- * Event Hub-compatible AMQP endpoint, which Plugboard does not have yet.
+ * /system/iothubs/generateEventSasTokens` (az's `diagnostics`) answers 404 with the reason: its tokens
+ * are for the Event Hub-compatible AMQP endpoint, which Plugboard does not have yet.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CentralApp } from '../../central/app.js';
@@ -45,8 +45,8 @@ export function registerCentralSystemApi(app: FastifyInstance, central: CentralA
   app.post('/system/iothubs/generateEventSasTokens', async (request) => {
     guard(request, 'read', { apiVersion: false });
     throw new CentralError(
-      'CENTRAL_NOT_IMPLEMENTED',
-      'The Event Hub-compatible endpoint these tokens are for (AMQP) is not available yet; `plugboard diagnostics monitor-events` streams the same telemetry over HTTPS.',
+      'CENTRAL_NOT_FOUND',
+      'This application has no Event Hub-compatible endpoint (AMQP) for these tokens yet; `plugboard diagnostics monitor-events` streams the same telemetry over HTTPS.',
     );
   });
 }
