@@ -126,3 +126,4 @@ export { FAULT_CONDITIONS, FaultInjector } from './core/faults.js';
 export type { Fault, FaultCondition, FaultInput } from './core/faults.js';
 export { DeviceTimeline, EAGER_INTERVAL_MS, EAGER_RETRIES, summarize } from './central/timeline.js';
 export type { RetrySummary, TimelineEntry } from './central/timeline.js';
+export { templateDocuments } from './central/templates.js';

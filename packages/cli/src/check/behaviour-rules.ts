@@ -10,6 +10,7 @@ import type { JsonRecord } from '../central-client.js';
 import {
   capabilities,
   capabilityName,
+  commandBody,
   connected,
   sleep,
   waitFor,
@@ -18,8 +19,20 @@ import {
 } from './context.js';
 import { fail, pass, skip, type Rule, type Verdict } from './rule.js';
 
+/** The telemetry window's messages of each run, read once for the rules that judge them. */
+const windows = new WeakMap<CheckContext, Promise<JsonRecord[]>>();
+
 /** The messages the device sent since the run started (waits up to the telemetry window for some). */
-async function recentMessages(ctx: CheckContext): Promise<JsonRecord[]> {
+function recentMessages(ctx: CheckContext): Promise<JsonRecord[]> {
+  let window = windows.get(ctx);
+  if (window === undefined) {
+    window = readWindow(ctx);
+    windows.set(ctx, window);
+  }
+  return window;
+}
+
+async function readWindow(ctx: CheckContext): Promise<JsonRecord[]> {
   const from = new Date(ctx.startedAt).toISOString();
   let messages: JsonRecord[] = [];
   await waitFor(ctx.limits.telemetrySeconds, async () => {
@@ -244,9 +257,7 @@ const commands: Rule = {
     if (all.length === 0) return skip('the template has no (synchronous) commands');
     const results: JsonRecord[] = [];
     for (const c of all) {
-      const requestSchema = c.element.request === undefined ? undefined : ctx.model.get(c.element.request)?.schema;
-      const body: JsonRecord = { responseTimeout: Math.max(5, Math.min(30, ctx.limits.responseSeconds)) };
-      if (requestSchema !== undefined) body['request'] = sampleValue(ctx.model, requestSchema);
+      const body = commandBody(ctx, c);
       const at = c.component === undefined ? {} : { component: c.component };
       try {
         const answer = await ctx.client.runCommand(ctx.deviceId, c.name, body, at);

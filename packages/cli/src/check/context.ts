@@ -3,7 +3,8 @@
  * parsed model (what it should announce, send, report and answer), the time limits, a progress line
  * sink, and the small waiting and sampling helpers the rules share.
  */
-import { parse, type DtdlModel, type ModelElement } from '@plugboard/dtdl';
+import { parse, sampleValue, type DtdlModel, type ModelElement } from '@plugboard/dtdl';
+import { templateDocuments, type JsonObject } from '@plugboard/server';
 import type { CentralClient, JsonRecord } from '../central-client.js';
 import { CliError } from '../client.js';
 
@@ -40,15 +41,21 @@ export interface CheckContext {
   progress(line: string): void;
 }
 
-const CENTRAL_CONTEXT = ['dtmi:iotcentral:context;2', 'dtmi:dtdl:context;2'];
-
-/** Parses a template body's capability model (components inline, as Central keeps them). */
+/**
+ * Parses a template body's capability model as the application does (templateDocuments: its context,
+ * edge modules lifted out; components inline, as Central keeps them).
+ */
 export function templateModel(template: JsonRecord): { model: DtdlModel; modelId: string } | undefined {
-  const capabilityModel = template['capabilityModel'] as JsonRecord | undefined;
-  if (capabilityModel === undefined || typeof capabilityModel['@id'] !== 'string') return undefined;
-  const context = capabilityModel['@context'] ?? template['@context'] ?? CENTRAL_CONTEXT;
-  const result = parse([{ ...capabilityModel, '@context': context }]);
-  return result.model === undefined ? undefined : { model: result.model, modelId: capabilityModel['@id'] };
+  const given = template['capabilityModel'] as JsonRecord | undefined;
+  if (given === undefined || typeof given['@id'] !== 'string') return undefined;
+  let documents;
+  try {
+    documents = templateDocuments(template as JsonObject);
+  } catch {
+    return undefined;
+  }
+  const result = parse([documents.capabilityModel, ...documents.documents]);
+  return result.model === undefined ? undefined : { model: result.model, modelId: given['@id'] };
 }
 
 /** The capabilities of `kind` in the root interface and its components. */
@@ -73,6 +80,17 @@ export function capabilities(ctx: CheckContext, kind: 'Property' | 'Command' | '
 /** `thermostat1.targetTemperature` or `targetTemperature`. */
 export function capabilityName(c: Capability): string {
   return c.component === undefined ? c.name : `${c.component}.${c.name}`;
+}
+
+/**
+ * The body that runs command `c` (a command of `ctx.model`): an example request of its schema, and the
+ * response timeout of the run's limits (within Central's 5–30 s).
+ */
+export function commandBody(ctx: CheckContext, c: Capability): JsonRecord {
+  const body: JsonRecord = { responseTimeout: Math.max(5, Math.min(30, ctx.limits.responseSeconds)) };
+  const requestSchema = c.element.request === undefined ? undefined : ctx.model?.get(c.element.request)?.schema;
+  if (requestSchema !== undefined && ctx.model !== undefined) body['request'] = sampleValue(ctx.model, requestSchema);
+  return body;
 }
 
 /** Polls `probe` every 250 ms until it answers a value, or resolves undefined after `seconds`. */

@@ -7,10 +7,9 @@
  * survived, with telemetry and commands working on the new hub. Each is produced with an injected
  * fault (or the failover routes) and judged from the device's timeline as the server saw it.
  */
-import { sampleValue } from '@plugboard/dtdl';
 import { summarize, type TimelineEntry } from '@plugboard/server';
 import type { JsonRecord } from '../central-client.js';
-import { capabilities, connected, sleep, timelineMark, waitFor, type CheckContext } from './context.js';
+import { capabilities, commandBody, connected, sleep, timelineMark, waitFor, type CheckContext } from './context.js';
 import { fail, pass, type Rule } from './rule.js';
 
 /** Timeline entries after `mark`. */
@@ -146,15 +145,11 @@ const failover: Rule = {
           (c) => c.element.undefinedProperties['durable'] !== true && c.element.request === undefined,
         ) ?? capabilities(ctx, 'Command').find((c) => c.element.undefinedProperties['durable'] !== true);
       if (command !== undefined) {
-        const requestSchema =
-          command.element.request === undefined ? undefined : ctx.model!.get(command.element.request)?.schema;
-        const body: JsonRecord = { responseTimeout: Math.max(5, Math.min(30, ctx.limits.responseSeconds)) };
-        if (requestSchema !== undefined) body['request'] = sampleValue(ctx.model!, requestSchema);
         try {
           const result = await ctx.client.runCommand(
             ctx.deviceId,
             command.name,
-            body,
+            commandBody(ctx, command),
             command.component === undefined ? {} : { component: command.component },
           );
           evidence['command'] = { name: command.name, responseCode: result['responseCode'] ?? null };

@@ -11,7 +11,7 @@ import { isValidDtmi, parse, parseWithResolver, type DtdlModel, type DtmiResolve
 import { parseIfMatch, ifMatchHolds } from '@plugboard/protocol';
 import type { JsonObject, JsonValue } from '../core/model.js';
 import type { Storage } from '../storage/port.js';
-import { splitEdgeModules, type EdgeModuleDefinition } from './edge-modules.js';
+import { splitEdgeModules, type EdgeModuleDefinition, type SplitCapabilityModel } from './edge-modules.js';
 import { CentralError } from './errors.js';
 
 /** A stored template: the body as imported (with `@id`), its etag and the parsed capability model. */
@@ -48,6 +48,22 @@ function etagOf(body: JsonObject): string {
 }
 
 /**
+ * The documents the capability model of template `body` is parsed from: the model with the context it
+ * is read with — its own `@context`, else the template's, else IoT Central's (`capabilityModel`
+ * inherits the envelope's, dtdl.md §3.3) — and its edge modules' inline interfaces lifted out
+ * (edge-modules.ts). Pure; throws a `TypeError` for an edge module whose target is not an interface.
+ *
+ * @example
+ * const { capabilityModel, documents } = templateDocuments(template);
+ * parse([capabilityModel, ...documents]);
+ */
+export function templateDocuments(body: JsonObject): SplitCapabilityModel {
+  const given = body['capabilityModel'] as JsonObject;
+  const context = given['@context'] ?? body['@context'] ?? CENTRAL_CONTEXT;
+  return splitEdgeModules({ ...given, '@context': context }, context);
+}
+
+/**
  * Parses the capability model of template `body` with the documents it references: `known` ones
  * (stored with the template) first, then what the resolver finds. The model is read with its own
  * `@context`, else the template's, else IoT Central's (`capabilityModel` inherits the envelope's, dtdl.md
@@ -60,11 +76,9 @@ async function parseCapabilityModel(
   resolver: DtmiResolver | undefined,
   known: readonly unknown[] = [],
 ): Promise<{ model: DtdlModel; modules: EdgeModuleDefinition[]; dependencies: unknown[] }> {
-  const given = body['capabilityModel'] as JsonObject;
-  const context = given['@context'] ?? body['@context'] ?? CENTRAL_CONTEXT;
   let split;
   try {
-    split = splitEdgeModules({ ...given, '@context': context }, context);
+    split = templateDocuments(body);
   } catch (cause) {
     throw new CentralError('CENTRAL_INVALID_MODEL', (cause as Error).message, { cause });
   }

@@ -112,6 +112,11 @@ export interface FaultTargets {
 const MAX_ENDED = 100;
 const LAST_MATCHES = 10;
 
+/** Waits the latency of a `latency`, `stall` or `dpsLatency` fault (default 2 s). */
+function delay(fault: Fault): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, fault.latencyMs ?? 2000));
+}
+
 /** The error a hub condition answers with. */
 function hubErrorOf(condition: FaultCondition, identity: Identity, hub: string): HubError | undefined {
   const who = identity.deviceId;
@@ -237,7 +242,7 @@ export class FaultInjector implements ConnectionFaults, RegistrationFaults {
     );
     if (fault === undefined) return undefined;
     if (fault.condition === 'latency') {
-      await new Promise((resolve) => setTimeout(resolve, fault.latencyMs ?? 2000));
+      await delay(fault);
       return undefined;
     }
     if (fault.condition === 'drop') return 'drop';
@@ -256,14 +261,14 @@ export class FaultInjector implements ConnectionFaults, RegistrationFaults {
       identity.deviceId,
       hub,
     );
-    if (fault !== undefined) await new Promise((resolve) => setTimeout(resolve, fault.latencyMs ?? 2000));
+    if (fault !== undefined) await delay(fault);
   }
 
   async beforeRegister(registrationId: string): Promise<void> {
     const fault = this.#match((f) => DPS_CONDITIONS.has(f.condition), registrationId, undefined);
     if (fault === undefined) return;
     if (fault.condition === 'dpsLatency') {
-      await new Promise((resolve) => setTimeout(resolve, fault.latencyMs ?? 2000));
+      await delay(fault);
       return;
     }
     throw dpsErrorOf(fault.condition, registrationId);

@@ -342,26 +342,27 @@ export class Hub {
    * Accepts a device-to-cloud message: stamps enqueued time and system properties and stores it durably.
    * Resolves once stored; only then may the edge acknowledge it.
    */
-  async ingestTelemetry(handle: ConnectionHandle, message: IncomingTelemetry): Promise<TelemetryRecord> {
-    if (this.#faults?.stalling === true) await this.#faults.beforeTelemetry(this.name, handle.identity);
-    const record = await this.#telemetry.ingestTelemetry(handle, message);
+  ingestTelemetry(handle: ConnectionHandle, message: IncomingTelemetry): Promise<TelemetryRecord> {
+    const stored =
+      this.#faults?.stalling === true
+        ? this.#faults
+            .beforeTelemetry(this.name, handle.identity)
+            .then(() => this.#telemetry.ingestTelemetry(handle, message))
+        : this.#telemetry.ingestTelemetry(handle, message);
     // The SDKs' own fault tests: a message asks the hub to sever this connection (after a delay).
-    const operation =
-      message.properties['AzIoTHub_FaultOperationType'] === undefined
-        ? undefined
-        : faultOperationOf(message.properties);
-    if (operation !== undefined) {
+    const operation = faultOperationOf(message.properties);
+    if (operation === undefined) return stored;
+    return stored.then((record) => {
       const sever = (): void => {
-        if (!handle.closed) {
-          this.#connections.closeConnections(
-            handle.identity,
-            new HubError('HUB_SERVICE_UNAVAILABLE', `${operation.type}: ${operation.reason} (fault operation).`),
-          );
-        }
+        if (handle.closed) return;
+        this.#connections.closeConnections(
+          handle.identity,
+          new HubError('HUB_SERVICE_UNAVAILABLE', `${operation.type}: ${operation.reason} (fault operation).`),
+        );
       };
       setTimeout(sever, operation.delayMs).unref();
-    }
-    return record;
+      return record;
+    });
   }
 
   /** Stored telemetry of this hub, oldest first. */

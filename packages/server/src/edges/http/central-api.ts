@@ -76,10 +76,23 @@ export interface CentralRouteKit {
   nextLink(request: FastifyRequest, after: string): string;
   /** `$top` (1–100), if given. */
   top(request: FastifyRequest): number | undefined;
+  /** The query parameter `name` as an integer from `min` to `max`, if given (`CENTRAL_BAD_REQUEST` otherwise). */
+  integer(request: FastifyRequest, name: string, min: number, max: number): number | undefined;
   /** `$skiptoken`, if given. */
   skipToken(request: FastifyRequest): string | undefined;
   /** The `If-Match` header, if given once. */
   ifMatch(request: FastifyRequest): string | undefined;
+}
+
+/** The query parameter `name` as an integer from `min` to `max`, if given. */
+function queryInteger(request: FastifyRequest, name: string, min: number, max: number): number | undefined {
+  const raw = (request.query as Record<string, unknown>)[name];
+  if (raw === undefined) return undefined;
+  const n = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(n >= min && n <= max)) {
+    throw new CentralError('CENTRAL_BAD_REQUEST', `${name} must be an integer from ${min} to ${max}.`);
+  }
+  return n;
 }
 
 function centralRouteKit(central: CentralApp): CentralRouteKit {
@@ -106,13 +119,9 @@ function centralRouteKit(central: CentralApp): CentralRouteKit {
       return url.toString();
     },
     top(request) {
-      const raw = (request.query as Record<string, unknown>)['$top'];
-      if (raw === undefined) return undefined;
-      const n = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-      if (!(n >= 1 && n <= 100))
-        throw new CentralError('CENTRAL_BAD_REQUEST', '$top must be an integer from 1 to 100.');
-      return n;
+      return queryInteger(request, '$top', 1, 100);
     },
+    integer: queryInteger,
     ifMatch(request) {
       const value = request.headers['if-match'];
       return typeof value === 'string' ? value : undefined;

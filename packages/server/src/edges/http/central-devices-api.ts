@@ -88,17 +88,8 @@ export function registerCentralDeviceApi(app: FastifyInstance, central: CentralA
   app.get('/plugboard/devices/:deviceId/timeline', async (request: DeviceRequest, reply) => {
     guard(request, 'read', { apiVersion: false });
     const device = devices.get(request.params.deviceId);
-    const query = request.query as Record<string, unknown>;
-    const number = (name: string, max: number): number | undefined => {
-      const raw = query[name];
-      if (raw === undefined) return undefined;
-      const n = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-      if (!(n >= 0 && n <= max))
-        throw new CentralError('CENTRAL_BAD_REQUEST', `${name} must be an integer from 0 to ${max}.`);
-      return n;
-    };
-    const after = number('after', Number.MAX_SAFE_INTEGER);
-    const top = number('top', TIMELINE_LENGTH);
+    const after = kit.integer(request, 'after', 0, Number.MAX_SAFE_INTEGER);
+    const top = kit.integer(request, 'top', 0, TIMELINE_LENGTH);
     const entries = central.timeline.entries(device.id, {
       ...(after === undefined ? {} : { after }),
       ...(top === undefined ? {} : { top }),

@@ -20,16 +20,6 @@ function query(request: FastifyRequest): Record<string, unknown> {
   return request.query as Record<string, unknown>;
 }
 
-function integer(request: FastifyRequest, name: string, min: number, max: number): number | undefined {
-  const raw = query(request)[name];
-  if (raw === undefined) return undefined;
-  const n = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!(n >= min && n <= max)) {
-    throw new CentralError('CENTRAL_BAD_REQUEST', `${name} must be an integer from ${min} to ${max}.`);
-  }
-  return n;
-}
-
 function time(request: FastifyRequest, name: string): string | undefined {
   const raw = query(request)[name];
   if (raw === undefined) return undefined;
@@ -46,7 +36,7 @@ function time(request: FastifyRequest, name: string): string | undefined {
  * registerCentralTelemetryApi(app, central, kit);
  */
 export function registerCentralTelemetryApi(app: FastifyInstance, central: CentralApp, kit: CentralRouteKit): void {
-  const { guard } = kit;
+  const { guard, integer } = kit;
   const { devices, telemetry } = central;
 
   /** Checks that the device's template (or its module `module`) defines the telemetry (404 otherwise). */
