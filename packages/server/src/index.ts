@@ -87,7 +87,9 @@ export type {
   PlatformManifest,
   PlatformOptions,
 } from './platform.js';
-export { DPS_QUOTA_PROFILES, ProvisioningService, allocateHub, balancedHub } from './core/dps.js';
+export { ProvisioningService } from './core/dps.js';
+export { allocateHub, balancedHub } from './core/dps-allocation.js';
+export { DPS_QUOTA_PROFILES } from './core/dps-types.js';
 export type {
   AllocationPolicy,
   Attestation,
@@ -105,7 +107,7 @@ export type {
   RegistrationStatus,
   RegistrationSubstatus,
   ReprovisionPolicy,
-} from './core/dps.js';
+} from './core/dps-types.js';
 export { DPS_ERRORS, DPS_ERROR_CODES, DpsError } from './core/dps-errors.js';
 export type { DpsErrorCode } from './core/dps-errors.js';
 export { DpsMqttSession } from './edges/dps/mqtt-session.js';

@@ -5,7 +5,8 @@
  */
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { ProvisioningService, type DpsQuotas, type EnrollmentGroup } from './core/dps.js';
+import { ProvisioningService } from './core/dps.js';
+import type { DpsQuotas, EnrollmentGroup } from './core/dps-types.js';
 import { createFsDmrResolver } from '@plugboard/dtdl/fs';
 import { CentralApp } from './central/app.js';
 import { PlatformEventStream } from './core/events.js';

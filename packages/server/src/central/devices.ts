@@ -9,13 +9,13 @@
  */
 import { createHash } from 'node:crypto';
 import { DpsError } from '../core/dps-errors.js';
-import {
-  type Attestation,
-  type IndividualEnrollment,
-  type ProvisioningService,
-  type RegistrationAdmission,
-  type RegistrationRecord,
-} from '../core/dps.js';
+import type { ProvisioningService } from '../core/dps.js';
+import type {
+  Attestation,
+  IndividualEnrollment,
+  RegistrationAdmission,
+  RegistrationRecord,
+} from '../core/dps-types.js';
 import type { PlatformEvent } from '../core/events.js';
 import type { Hub } from '../core/hub.js';
 import type { Identity, JsonObject } from '../core/model.js';

@@ -17,198 +17,31 @@ import {
 import type { Logger } from 'pino';
 import type { Storage } from '../storage/port.js';
 import { certificateThumbprints, verifyCertificateChain } from '../tls/index.js';
+import { balancedHub, enrollmentKeyOf } from './dps-allocation.js';
 import { readEnrollmentCertificate } from './dps-certificates.js';
+import { copyAuthentication, migrateTwin, retireIdentity, trustGroupCertificates } from './dps-device-move.js';
 import { DpsError, dpsJsonError } from './dps-errors.js';
+import { WindowCounter } from './dps-rate-window.js';
+import type {
+  Attested,
+  DpsCredentials,
+  DpsQuotas,
+  DpsServicePolicy,
+  EnrollmentGroup,
+  EnrollmentSettings,
+  IndividualEnrollment,
+  OperationStatus,
+  ProvisioningServiceOptions,
+  RegisterRequest,
+  RegistrationAdmission,
+  RegistrationRecord,
+  RegistrationSubstatus,
+} from './dps-types.js';
 import type { PlatformEventStream } from './events.js';
 import type { RegistrationFaults } from './faults.js';
 import { hmacBase64, verifySas } from './sas.js';
 import type { Hub } from './hub.js';
-import type { Authentication, JsonObject, JsonValue } from './model.js';
-
-/** How an enrollment proves a device. */
-export type Attestation =
-  | { type: 'symmetricKey'; symmetricKey: { primaryKey: string; secondaryKey: string } }
-  /** Groups: CA certificates (PEM) a device chain must end in. Individual: leaf thumbprints (or PEM). */
-  | {
-      type: 'x509';
-      x509: {
-        caCertificates?: { primary: string; secondary?: string };
-        /** Leaf thumbprints; the PEMs too when the certificates were uploaded (for the `info` DPS shows). */
-        clientCertificates?: {
-          primaryThumbprint: string;
-          secondaryThumbprint?: string;
-          primaryCertificate?: string;
-          secondaryCertificate?: string;
-        };
-      };
-    };
-
-/**
- * `hashed` (evenly weighted): each new device goes to the enrollment's hub with the fewest devices, so hubs
- * stay balanced; `weighted`: the same in proportion to per-hub weights; `static`: one hub. Ties are broken
- * by hashing the registration id, so the choice is deterministic.
- */
-export type AllocationPolicy = 'hashed' | 'weighted' | 'static';
-
-/** What happens when a registered device registers again and its hub is no longer the allocated one. */
-export interface ReprovisionPolicy {
-  /** Move the device to the newly allocated hub (default true). */
-  updateHubAssignment: boolean;
-  /** Move its twin along (true) or start from the initial twin (false). Default true. */
-  migrateDeviceData: boolean;
-}
-
-/** Settings shared by groups and individual enrollments. */
-export interface EnrollmentSettings {
-  attestation: Attestation;
-  /** Names of the linked hubs this enrollment may use (default: all). */
-  iotHubs?: string[];
-  allocationPolicy: AllocationPolicy;
-  /** For `weighted`: hub name → weight (> 0). */
-  weights?: Record<string, number>;
-  /** For `static`: the hub name. */
-  staticHub?: string;
-  reprovisionPolicy: ReprovisionPolicy;
-  initialTwin?: { tags?: JsonObject; properties?: { desired?: JsonObject } };
-  provisioningStatus: 'enabled' | 'disabled';
-  capabilities: { iotEdge: boolean };
-}
-
-/** An enrollment group. */
-export interface EnrollmentGroup extends EnrollmentSettings {
-  enrollmentGroupId: string;
-  etag: string;
-  createdDateTimeUtc: string;
-  lastUpdatedDateTimeUtc: string;
-}
-
-/** An individual enrollment (takes precedence over groups). */
-export interface IndividualEnrollment extends EnrollmentSettings {
-  registrationId: string;
-  /** Device id in the hub (default: the registration id). */
-  deviceId?: string;
-  etag: string;
-  createdDateTimeUtc: string;
-  lastUpdatedDateTimeUtc: string;
-}
-
-/** DPS registration status values. */
-export type RegistrationStatus = 'unassigned' | 'assigning' | 'assigned' | 'failed' | 'disabled';
-
-/** Sub-status of an assigned registration. */
-export type RegistrationSubstatus =
-  'initialAssignment' | 'deviceDataMigrated' | 'deviceDataReset' | 'reprovisionedToInitialAssignment';
-
-/** The stored registration of a device (`registrationState` on the wire, plus bookkeeping). */
-export interface RegistrationRecord {
-  registrationId: string;
-  deviceId: string;
-  /** Hub name (not host name). */
-  hub: string;
-  status: RegistrationStatus;
-  substatus: RegistrationSubstatus;
-  createdDateTimeUtc: string;
-  lastUpdatedDateTimeUtc: string;
-  etag: string;
-  enrollment: { kind: 'group'; enrollmentGroupId: string } | { kind: 'individual' };
-  attestationType: 'symmetricKey' | 'x509';
-  /** The model id the device sent in its registration payload. */
-  modelId?: string;
-  payload?: JsonValue;
-  /** The hub the device was first assigned to (failback target). */
-  initialHub: string;
-}
-
-/** Credentials a device presents to DPS. */
-export interface DpsCredentials {
-  /** SAS token (MQTT password or HTTP Authorization header). */
-  token?: string;
-  /** TLS client certificate chain, DER, leaf first. */
-  clientCertificates?: readonly Uint8Array[];
-}
-
-/** A register request as the edges decode it. */
-export interface RegisterRequest {
-  idScope: string;
-  registrationId: string;
-  credentials: DpsCredentials;
-  /** The request body (`{"registrationId", "payload"}`); already JSON-parsed. */
-  body: unknown;
-  forceRegistration?: boolean;
-}
-
-/** `RegistrationOperationStatus` on the wire. */
-export interface OperationStatus {
-  operationId: string;
-  status: RegistrationStatus;
-  registrationState?: JsonObject;
-}
-
-/** The enrollment a device's credentials proved, and the hub authentication that follows from it. */
-interface Attested {
-  enrollment: { kind: 'group'; group: EnrollmentGroup } | { kind: 'individual'; individual: IndividualEnrollment };
-  authentication: Authentication;
-  attestationType: 'symmetricKey' | 'x509';
-}
-
-/** A DPS shared access policy (service API). */
-export interface DpsServicePolicy {
-  keyName: string;
-  primaryKey: string;
-  secondaryKey: string;
-}
-
-/** A rate limit: at most `limit` requests per fixed window of `windowSeconds`. */
-export interface RateLimit {
-  limit: number;
-  windowSeconds: number;
-}
-
-/** Quota settings; all off by default. Over a limit, requests get 429 with `retry-after`. */
-export interface DpsQuotas {
-  /** Registrations per ID scope (IoT Central: 200 per minute; DPS: 1,000 per minute). */
-  registrations?: RateLimit;
-  /** Operation-status polls per device (DPS: 5 per 10 s). */
-  pollsPerDevice?: RateLimit;
-}
-
-/** Named quota profiles. */
-export const DPS_QUOTA_PROFILES = {
-  off: {},
-  iotCentral: { registrations: { limit: 200, windowSeconds: 60 }, pollsPerDevice: { limit: 5, windowSeconds: 10 } },
-  dps: { registrations: { limit: 1000, windowSeconds: 60 }, pollsPerDevice: { limit: 5, windowSeconds: 10 } },
-} as const satisfies Record<string, DpsQuotas>;
-
-/**
- * What the application built on DPS (the IoT Central app) says about a device that registers: it may
- * refuse it (blocked, waiting for approval) and learns of each assignment before the device does.
- */
-export interface RegistrationAdmission {
-  /** After attestation, before assignment: throw a {@link DpsError} (`DPS_DEVICE_BLOCKED`, 400209) to refuse. */
-  admit(registration: { registrationId: string; modelId?: string }): Promise<void>;
-  /** The device was assigned; awaited before the operation reports `assigned`. */
-  assigned(record: RegistrationRecord): Promise<void>;
-}
-
-/** Options for {@link ProvisioningService.open}. */
-export interface ProvisioningServiceOptions {
-  /** The host name devices use as `provisioningHost`. */
-  hostName: string;
-  /** Linked hubs. */
-  hubs: readonly Hub[];
-  storage: Storage;
-  logger: Logger;
-  /** Fixed ID scope; default: generated once and stored. */
-  idScope?: string;
-  quotas?: DpsQuotas;
-  /** Seconds the device is told to wait before polling (default 1, as DPS). */
-  retryAfterSeconds?: number;
-  now?: () => number;
-  /** The platform's event stream: registration attempts and outcomes go there. */
-  events?: PlatformEventStream;
-  /** Injected faults, asked before each registration. */
-  faults?: RegistrationFaults;
-}
+import type { JsonObject, JsonValue } from './model.js';
 
 /**
  * DPS registration ids: up to 128 letters, digits and `- . _ :`, the first a letter or digit, the last a
@@ -238,75 +71,6 @@ function checkKey(key: unknown, what: string): string {
     throw new DpsError('DPS_BAD_REQUEST', `${what} must be the base64 encoding of 16 to 64 bytes.`);
   }
   return key;
-}
-
-/**
- * Weighted rendezvous hashing: the same registration id always lands on the same hub, hubs get devices in
- * proportion to their weights, and adding a hub moves only the devices it wins.
- */
-export function allocateHub(registrationId: string, weights: ReadonlyMap<string, number>): string | undefined {
-  let best: string | undefined;
-  let bestScore = -Infinity;
-  for (const [hub, weight] of weights) {
-    if (!(weight > 0)) continue;
-    const digest = createHash('sha256').update(`${hub}\u0000${registrationId}`).digest();
-    // 53 bits of the hash as a uniform number in (0, 1).
-    const u = (digest.readUIntBE(0, 6) * 32 + (digest[6]! >> 3) + 0.5) / 2 ** 53;
-    const score = -weight / Math.log(u);
-    if (score > bestScore) {
-      bestScore = score;
-      best = hub;
-    }
-  }
-  return best;
-}
-
-function enrollmentKeyOf(enrollment: RegistrationRecord['enrollment'] | Attested['enrollment']): string {
-  if (enrollment.kind === 'individual') return 'individual';
-  return `group:${'group' in enrollment ? enrollment.group.enrollmentGroupId : enrollment.enrollmentGroupId}`;
-}
-
-/**
- * The hub with the lowest device count relative to its weight; ties go to the rendezvous-hash winner among
- * the tied hubs, so equal states always give the same answer.
- */
-export function balancedHub(
-  registrationId: string,
-  weights: ReadonlyMap<string, number>,
-  counts: ReadonlyMap<string, number>,
-): string | undefined {
-  let lowest = Infinity;
-  let tied = new Map<string, number>();
-  for (const [hub, weight] of weights) {
-    if (!(weight > 0)) continue;
-    const load = ((counts.get(hub) ?? 0) + 1) / weight;
-    if (load < lowest - 1e-9) {
-      lowest = load;
-      tied = new Map([[hub, weight]]);
-    } else if (Math.abs(load - lowest) <= 1e-9) {
-      tied.set(hub, weight);
-    }
-  }
-  return allocateHub(registrationId, tied);
-}
-
-/** A fixed-window rate counter. */
-class WindowCounter {
-  readonly #counts = new Map<string, { start: number; count: number }>();
-  /** Counts one event; returns seconds to wait when over the limit, else 0. */
-  take(key: string, rate: RateLimit, now: number): number {
-    const windowMs = rate.windowSeconds * 1000;
-    const limit = rate.limit;
-    let entry = this.#counts.get(key);
-    if (entry === undefined || now - entry.start >= windowMs) {
-      entry = { start: now, count: 0 };
-      this.#counts.set(key, entry);
-      if (this.#counts.size > 100_000) this.#counts.clear();
-    }
-    if (entry.count >= limit) return Math.max(1, Math.ceil((entry.start + windowMs - now) / 1000));
-    entry.count += 1;
-    return 0;
-  }
 }
 
 /**
@@ -971,21 +735,9 @@ export class ProvisioningService {
   ): Promise<void> {
     const identity = { deviceId };
     if (attested.authentication.type === 'certificateAuthority' && enrollment.kind === 'group') {
-      const ca =
-        enrollment.group.attestation.type === 'x509' ? enrollment.group.attestation.x509.caCertificates : undefined;
-      if (ca !== undefined) {
-        await hub.addCertificateAuthority(`dps:${enrollment.group.enrollmentGroupId}:primary`, ca.primary);
-        if (ca.secondary !== undefined) {
-          await hub.addCertificateAuthority(`dps:${enrollment.group.enrollmentGroupId}:secondary`, ca.secondary);
-        }
-      }
+      await trustGroupCertificates(hub, enrollment.group);
     }
-    const authentication =
-      attested.authentication.type === 'sas'
-        ? { type: 'sas' as const, symmetricKey: { ...attested.authentication.symmetricKey } }
-        : attested.authentication.type === 'selfSigned'
-          ? { type: 'selfSigned' as const, x509Thumbprint: { ...attested.authentication.x509Thumbprint } }
-          : { type: 'certificateAuthority' as const };
+    const authentication = copyAuthentication(attested.authentication);
     const created = !hub.has(identity);
     if (created) {
       await hub.createIdentity({ deviceId, authentication, capabilities: { iotEdge: settings.capabilities.iotEdge } });
@@ -993,23 +745,11 @@ export class ProvisioningService {
       await hub.updateIdentity({ deviceId, authentication, status: 'enabled', statusReason: null }, '*');
     }
     if (migrateFrom !== undefined && migrateFrom !== hub && migrateFrom.has(identity)) {
-      if (settings.reprovisionPolicy.migrateDeviceData) {
-        const twin = migrateFrom.getTwin(identity) as {
-          tags?: JsonObject;
-          properties?: { desired?: JsonObject; reported?: JsonObject };
-        };
-        await hub.importTwin(identity, {
-          tags: twin.tags ?? {},
-          desired: twin.properties?.desired ?? {},
-          reported: twin.properties?.reported ?? {},
-        });
-      } else if (settings.initialTwin !== undefined) {
+      if (settings.reprovisionPolicy.migrateDeviceData) await migrateTwin(migrateFrom, hub, deviceId);
+      else if (settings.initialTwin !== undefined) {
         await hub.updateTwin(identity, settings.initialTwin, { replace: true });
       }
-      await migrateFrom.updateIdentity(
-        { deviceId, status: 'disabled', statusReason: `moved to ${hub.name} by the provisioning service` },
-        '*',
-      );
+      await retireIdentity(migrateFrom, deviceId, `moved to ${hub.name} by the provisioning service`);
     } else if (created && settings.initialTwin !== undefined) {
       await hub.updateTwin(identity, settings.initialTwin);
     }
@@ -1092,32 +832,20 @@ export class ProvisioningService {
     if (from === undefined || !from.has(identity)) {
       throw new DpsError('DPS_REGISTRATION_NOT_FOUND', `${registrationId} has no identity on its hub.`);
     }
-    const stored = from.getIdentity(identity);
-    const twin = from.getTwin(identity) as {
-      tags?: JsonObject;
-      properties?: { desired?: JsonObject; reported?: JsonObject };
-    };
-    const authentication =
-      stored.record.authentication.type === 'sas'
-        ? { type: 'sas' as const, symmetricKey: { ...stored.record.authentication.symmetricKey } }
-        : stored.record.authentication.type === 'selfSigned'
-          ? { type: 'selfSigned' as const, x509Thumbprint: { ...stored.record.authentication.x509Thumbprint } }
-          : { type: 'certificateAuthority' as const };
-    if (to.has(identity))
+    const authentication = copyAuthentication(from.getIdentity(identity).record.authentication);
+    const group =
+      record.enrollment.kind === 'group' ? this.#groups.get(record.enrollment.enrollmentGroupId) : undefined;
+    if (authentication.type === 'certificateAuthority' && group !== undefined) {
+      await trustGroupCertificates(to, group);
+    }
+    if (to.has(identity)) {
       await to.updateIdentity(
         { deviceId: record.deviceId, authentication, status: 'enabled', statusReason: null },
         '*',
       );
-    else await to.createIdentity({ deviceId: record.deviceId, authentication });
-    await to.importTwin(identity, {
-      tags: twin.tags ?? {},
-      desired: twin.properties?.desired ?? {},
-      reported: twin.properties?.reported ?? {},
-    });
-    await from.updateIdentity(
-      { deviceId: record.deviceId, status: 'disabled', statusReason: `moved to ${to.name}` },
-      '*',
-    );
+    } else await to.createIdentity({ deviceId: record.deviceId, authentication });
+    await migrateTwin(from, to, record.deviceId);
+    await retireIdentity(from, record.deviceId, `moved to ${to.name}`);
     const next: RegistrationRecord = {
       ...record,
       hub: to.name,

@@ -11,7 +11,8 @@
 import { describeValue } from '../../core/describe-value.js';
 import { readEnrollmentCertificate } from '../../core/dps-certificates.js';
 import { DpsError } from '../../core/dps-errors.js';
-import type { EnrollmentSettings, ProvisioningService } from '../../core/dps.js';
+import type { ProvisioningService } from '../../core/dps.js';
+import type { EnrollmentSettings } from '../../core/dps-types.js';
 import type { JsonObject } from '../../core/model.js';
 import { IDENTITY_ID_PATTERN } from '../../core/registry-input.js';
 import { validateTwinPatch } from '../../core/twin-document.js';

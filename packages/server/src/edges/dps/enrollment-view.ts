@@ -6,7 +6,7 @@
  * themselves are not echoed, as DPS does not.
  */
 import { certificateInfoOf, type CertificateInfo } from '../../core/dps-certificates.js';
-import type { EnrollmentGroup, IndividualEnrollment } from '../../core/dps.js';
+import type { EnrollmentGroup, IndividualEnrollment } from '../../core/dps-types.js';
 
 type Info = { info: CertificateInfo };
 

@@ -7,7 +7,8 @@ import { dpsResponseTopic, parseDpsMqttUsername, parseDpsPublishTopic, readJson 
 import type { Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
 import { DPS_MAX_BODY_BYTES, DpsError, dpsJsonError } from '../../core/dps-errors.js';
-import type { DpsCredentials, ProvisioningService } from '../../core/dps.js';
+import type { ProvisioningService } from '../../core/dps.js';
+import type { DpsCredentials } from '../../core/dps-types.js';
 import { HubError } from '../../errors.js';
 import type { MqttProtocolSession } from '../mqtt/connection.js';
 import { DEFAULT_LISTENER_LIMITS } from '../limits.js';

@@ -13,7 +13,7 @@ import type { JsonObject, JsonValue } from '../../core/model.js';
 import { CentralError } from '../../central/errors.js';
 import { summarize, TIMELINE_LENGTH } from '../../central/timeline.js';
 import { DpsError } from '../../core/dps-errors.js';
-import type { Attestation } from '../../core/dps.js';
+import type { Attestation } from '../../core/dps-types.js';
 import { enrollmentFromBody } from '../dps/enrollment-body.js';
 import { enrollmentView } from '../dps/enrollment-view.js';
 import { json, type CentralRouteKit } from './central-api.js';
