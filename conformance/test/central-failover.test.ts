@@ -16,110 +16,16 @@ import deviceSdk from 'azure-iot-device';
 import mqttTransport from 'azure-iot-device-mqtt';
 import { deriveDeviceKey } from '@plugboard/protocol';
 import { provisionDevice, sampleModel } from './central-fixtures.js';
-import { centralRequest, eventually, runCli, startTestPlatform, withTimeout, type TestPlatform } from './harness.js';
+import { HighAvailabilityDevice } from './ha-device.js';
+import { centralRequest, eventually, runCli, startTestPlatform, type TestPlatform } from './harness.js';
 
-const { ExponentialBackOffWithJitter, NoRetry } = common;
-const { Client, Message } = deviceSdk;
+const { NoRetry } = common;
+const { Client } = deviceSdk;
 const { Mqtt } = mqttTransport;
 
-const THERMOSTAT_ID = 'dtmi:com:example:Thermostat;1';
 const TEMPLATE_ID = 'dtmi:plugboard:failoverThermostat;1';
 const GROUP_KEY = 'ZmFpbG92ZXJncm91cGtleWZhaWxvdmVyZ3JvdXBrZXk=';
 const GA = 'api-version=2022-07-31';
-
-/** The samples' retry policy: no retries once the hub answers "Server unavailable" (go back to DPS). */
-class MultiHubRetryPolicy extends ExponentialBackOffWithJitter {
-  override shouldRetry(error: Error): boolean {
-    if (error.message === 'Connection refused: Server unavailable') return false;
-    return super.shouldRetry(error);
-  }
-}
-
-/** A device as the high-availability samples write it (provision, connect, on disconnect: again). */
-class HighAvailabilityDevice {
-  /** Every hub it was given by DPS, in order. */
-  readonly hubs: string[] = [];
-  client: InstanceType<typeof Client> | undefined;
-  #connected = false;
-  #stopped = false;
-
-  constructor(
-    readonly platform: TestPlatform,
-    readonly deviceId: string,
-  ) {}
-
-  async connect(): Promise<void> {
-    const registration = await provisionDevice(this.platform, this.deviceId, GROUP_KEY, {
-      iotcModelId: THERMOSTAT_ID,
-    });
-    const key = await deriveDeviceKey(GROUP_KEY, this.deviceId);
-    const client = Client.fromConnectionString(
-      `HostName=${registration.assignedHub};DeviceId=${registration.deviceId};SharedAccessKey=${key}`,
-      Mqtt,
-    );
-    client.setRetryPolicy(new MultiHubRetryPolicy() as never);
-    client.on('connect', () => (this.#connected = true));
-    client.on('disconnect', () => void this.#reconnect(client));
-    client.on('error', () => undefined);
-    await withTimeout(client.open(), 15_000, 'open');
-    this.#connected = true;
-    this.client = client;
-    this.hubs.push(registration.assignedHub);
-    client.onDeviceMethod('getMaxMinReport', (request, response) => {
-      void response.send(200, {
-        maxTemp: 30,
-        minTemp: 10,
-        avgTemp: 20,
-        startTime: String(request.payload),
-        endTime: String(request.payload),
-      });
-    });
-    const twin = await withTimeout(client.getTwin(), 10_000, 'getTwin');
-    twin.on('properties.desired', (patch: Record<string, unknown>) => {
-      if (patch['targetTemperature'] === undefined) return;
-      twin.properties.reported.update(
-        { targetTemperature: { value: patch['targetTemperature'], ac: 200, ad: 'completed', av: patch['$version'] } },
-        () => undefined,
-      );
-    });
-  }
-
-  /** The samples' disconnect handler: close, then provision and connect again (retrying while DPS refuses). */
-  async #reconnect(client: InstanceType<typeof Client>): Promise<void> {
-    if (!this.#connected || this.client !== client || this.#stopped) return;
-    this.#connected = false;
-    await client.close().catch(() => undefined);
-    for (let attempt = 0; !this.#stopped; attempt++) {
-      try {
-        await this.connect();
-        return;
-      } catch {
-        await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * 2 ** attempt)));
-      }
-    }
-  }
-
-  async send(body: Record<string, unknown>): Promise<void> {
-    const message = new Message(JSON.stringify(body));
-    message.contentType = 'application/json';
-    message.contentEncoding = 'utf-8';
-    await withTimeout(this.client!.sendEvent(message), 10_000, 'sendEvent');
-  }
-
-  /** Waits until it is connected to a hub other than the `count` it had. */
-  async movedFrom(count: number): Promise<string> {
-    return eventually(
-      () => (this.hubs.length > count && this.#connected ? this.hubs[this.hubs.length - 1] : undefined),
-      20_000,
-      'the device to reprovision and connect',
-    );
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    await this.client?.close().catch(() => undefined);
-  }
-}
 
 let platform: TestPlatform;
 let device: HighAvailabilityDevice;
@@ -150,7 +56,7 @@ before(async () => {
     body: { displayName: 'Thermostat', capabilityModel: sampleModel('Thermostat.json') },
   });
   assert.equal(imported.status, 200, imported.text);
-  device = new HighAvailabilityDevice(platform, 'ha-device-1');
+  device = new HighAvailabilityDevice(platform, 'ha-device-1', GROUP_KEY);
   await device.connect();
 });
 after(async () => {

@@ -301,6 +301,14 @@ describe('plugboard up', () => {
       const idle = connect({ host: manifest.dps.address, port: manifest.dps.mqttPort });
       idle.on('error', () => undefined);
       await withTimeout(new Promise((resolve) => idle.once('close', resolve)), 5_000, 'idle TCP connection closed');
+      // A hub added while running is in plugboard.json at once, the demo devices kept.
+      await running.central.hubs.add({});
+      const rewritten = JSON.parse(readFileSync(join(dataDir, 'plugboard.json'), 'utf8')) as typeof manifest;
+      assert.deepEqual(
+        rewritten.hubs.map((h) => h.name),
+        ['hub-1', 'hub-2', 'hub-3'],
+      );
+      assert.deepEqual(rewritten.demoDevices, manifest.demoDevices);
     } finally {
       await running.close();
       rmSync(dataDir, { recursive: true, force: true });

@@ -444,6 +444,11 @@ function centralCases(): Record<string, RouteCase> {
     'DELETE /plugboard/faults': { path: '/plugboard/faults', bodyLimit: MB },
     'GET /plugboard/faults/:faultId': { path: '/plugboard/faults/absent-fault', bodyLimit: MB },
     'DELETE /plugboard/faults/:faultId': { path: '/plugboard/faults/absent-fault', bodyLimit: MB },
+    'GET /plugboard/hubs': { path: '/plugboard/hubs', bodyLimit: MB },
+    // A name in use: the well-formed request is refused (409) without opening a hub.
+    'POST /plugboard/hubs': { path: '/plugboard/hubs', valid: { name: 'hub-1' }, bodyLimit: MB },
+    'GET /plugboard/hubs/:hubName': { path: '/plugboard/hubs/absent-hub', bodyLimit: MB },
+    'DELETE /plugboard/hubs/:hubName': { path: '/plugboard/hubs/absent-hub?drainSeconds=0', bodyLimit: MB },
     'POST /system/iothub/devices/:deviceId/manual-failover': {
       path: '/system/iothub/devices/absent-device/manual-failover',
       valid: { ttl: 5 },

@@ -351,6 +351,18 @@ export class CentralClient {
     await this.request('DELETE', `/plugboard/faults/${segment(id)}`);
   }
 
+  // ---- internal hubs (Plugboard's own routes)
+  listHubs(): Promise<JsonRecord[]> {
+    return (this.request('GET', '/plugboard/hubs') as Promise<{ value: JsonRecord[] }>).then((r) => r.value);
+  }
+  addHub(body: JsonRecord): Promise<JsonRecord> {
+    return this.request('POST', '/plugboard/hubs', body) as Promise<JsonRecord>;
+  }
+  removeHub(name: string, drainSeconds?: number): Promise<JsonRecord> {
+    const query = drainSeconds === undefined ? '' : `?drainSeconds=${drainSeconds}`;
+    return this.request('DELETE', `/plugboard/hubs/${segment(name)}${query}`) as Promise<JsonRecord>;
+  }
+
   // ---- device templates
   listTemplates(): Promise<JsonRecord[]> {
     return this.#all(`/api/deviceTemplates?${GA}`);

@@ -9,6 +9,7 @@ import { registerCentralDeviceCommands } from './central-device-commands.js';
 import { registerCentralDiagnosticsCommands } from './central-diagnostics-commands.js';
 import { registerCentralFailoverCommands } from './central-failover-commands.js';
 import { registerFaultCommands } from './fault-commands.js';
+import { registerHubCommands } from './hub-commands.js';
 import { registerCheckCommands } from './check-commands.js';
 import { registerCentralTimelineCommands } from './central-timeline-commands.js';
 import { registerModelCommands } from './model-commands.js';
@@ -358,6 +359,7 @@ export function buildProgram(out: NodeJS.WritableStream = process.stdout): Comma
   registerCentralAppCommands(program, out);
   registerCentralDiagnosticsCommands(program, out);
   registerFaultCommands(program, out);
+  registerHubCommands(program, out);
   registerModelCommands(program, out);
 
   return program;

@@ -101,14 +101,25 @@ export async function up(
       }
     }
     const path = manifestPath(dataDir);
-    writeFileSync(`${path}.tmp`, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
-    renameSync(`${path}.tmp`, path);
+    writeManifest(path, manifest);
+    // Hubs added or removed while running: plugboard.json follows, keeping the demo devices.
+    platform.onManifestChange(() => {
+      const current: Manifest = platform.manifest();
+      if (manifest.demoDevices !== undefined) current.demoDevices = manifest.demoDevices;
+      writeManifest(path, current);
+    });
     out.write(options.json ? `${JSON.stringify(manifest)}\n` : summary(manifest, path));
     return { platform, manifest };
   } catch (error) {
     await platform.close();
     throw error;
   }
+}
+
+/** Writes `plugboard.json` atomically (owner-only: it holds keys). */
+function writeManifest(path: string, manifest: Manifest): void {
+  writeFileSync(`${path}.tmp`, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
+  renameSync(`${path}.tmp`, path);
 }
 
 /**

@@ -78,15 +78,10 @@ export { TLS_ERROR_CODES, TlsError } from './tls/index.js';
 export type { IssuedCertificate, TlsErrorCode, TlsMaterial } from './tls/index.js';
 export { peerCertificateChain } from './tls/peer.js';
 export { DEFAULT_ENROLLMENT_GROUP, DEFAULT_PORTS, GLOBAL_DPS_HOST, startPlatform } from './platform.js';
-export type {
-  CentralEndpoint,
-  DpsEndpoint,
-  HubDefinition,
-  HubEndpoint,
-  Platform,
-  PlatformManifest,
-  PlatformOptions,
-} from './platform.js';
+export type { CentralEndpoint, DpsEndpoint, Platform, PlatformManifest, PlatformOptions } from './platform.js';
+export type { HubDefinition, HubEndpoint } from './platform-hubs.js';
+export { CentralHubs } from './central/hub-scaling.js';
+export type { HubRemoval, HubView } from './central/hub-scaling.js';
 export { ProvisioningService } from './core/dps.js';
 export { allocateHub, balancedHub } from './core/dps-allocation.js';
 export { DPS_QUOTA_PROFILES } from './core/dps-types.js';

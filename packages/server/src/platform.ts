@@ -10,19 +10,20 @@ import type { DpsQuotas, EnrollmentGroup } from './core/dps-types.js';
 import { createFsDmrResolver } from '@plugboard/dtdl/fs';
 import { CentralApp } from './central/app.js';
 import { PlatformEventStream } from './core/events.js';
+import { CentralHubs, storedHubSet } from './central/hub-scaling.js';
 import { FaultInjector } from './core/faults.js';
-import { Hub, type C2dSettings } from './core/hub.js';
+import type { C2dSettings, Hub } from './core/hub.js';
 import { registerDpsApi } from './edges/dps/http.js';
 import { DpsMqttSession } from './edges/dps/mqtt-session.js';
 import { registerCentralApi } from './edges/http/central-api.js';
-import { registerServiceApi } from './edges/http/service-api.js';
 import { listenerLimits, type ListenerLimits } from './edges/limits.js';
 import { listenHttps, listenMqtt, type Listener, type ServedRoute, type SessionFactory } from './edges/listeners.js';
-import { MqttSession } from './edges/mqtt/session.js';
 import { createLogger } from './logger.js';
+import { ServerCertificate } from './platform-certificate.js';
+import { HubFleet, type HubDefinition, type HubEndpoint } from './platform-hubs.js';
 import type { Storage } from './storage/port.js';
 import { SqliteStorage } from './storage/sqlite.js';
-import { ensureTlsMaterial, type TlsMaterial } from './tls/index.js';
+import type { TlsMaterial } from './tls/index.js';
 
 /** The real IoT Hub / DPS ports. */
 export const DEFAULT_PORTS = { mqtt: 8883, https: 443 } as const;
@@ -30,23 +31,13 @@ export const DEFAULT_PORTS = { mqtt: 8883, https: 443 } as const;
 /** The enrollment group `up` creates on first start, as IoT Central does. */
 export const DEFAULT_ENROLLMENT_GROUP = 'SAS-IoT-Devices';
 
-/** One hub to start. */
-export interface HubDefinition {
-  /** Short name, e.g. `hub-1`. */
-  name: string;
-  /** Host name devices use; defaults to `address`. */
-  hostName?: string;
-  /** Loopback (or other local) address the hub's listeners bind. */
-  address: string;
-}
-
 /** Options for {@link startPlatform}. */
 export interface PlatformOptions {
   /** Data directory (database, TLS material). */
   dataDir: string;
   /**
    * Hubs to start: a count (`hub-1` at 127.0.0.2, `hub-2` at 127.0.0.3, ...) or explicit definitions.
-   * Default 2.
+   * Default 2. Hubs added and removed while running (`/plugboard/hubs`) are stored and applied over these.
    */
   hubs?: number | readonly HubDefinition[];
   /** First three octets of the loopback addresses (default `127.0.0`): DPS at `.1`, hubs from `.2`. */
@@ -90,16 +81,6 @@ export interface CentralEndpoint {
   routes: readonly ServedRoute[];
 }
 
-/** Where a started hub listens. */
-export interface HubEndpoint {
-  hub: Hub;
-  address: string;
-  mqttPort: number;
-  httpsPort: number;
-  /** The REST routes the hub's HTTPS listener serves. */
-  routes: readonly ServedRoute[];
-}
-
 /** Where DPS listens. */
 export interface DpsEndpoint {
   dps: ProvisioningService;
@@ -112,6 +93,7 @@ export interface DpsEndpoint {
 
 /** A running platform. */
 export interface Platform {
+  /** The running hubs (a live array: hubs added or removed while running appear and leave). */
   readonly hubs: readonly Hub[];
   readonly endpoints: readonly HubEndpoint[];
   readonly dps: ProvisioningService;
@@ -125,6 +107,8 @@ export interface Platform {
   readonly events: PlatformEventStream;
   /** The `plugboard.json` manifest (contract in DESIGN.md). */
   manifest(): PlatformManifest;
+  /** Calls `listener` after each change of what the manifest holds (a hub added or removed). */
+  onManifestChange(listener: () => void): () => void;
   /** Stops listeners, closes connections, flushes and closes storage. */
   close(): Promise<void>;
 }
@@ -174,9 +158,9 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const events = new PlatformEventStream((error) => logger.error({ err: error }, 'event listener failed'));
   const mqttLimits = { connectTimeoutMs: limits.mqttConnectMs, maxIdleMs: limits.mqttMaxIdleMs };
   const dataDir = resolve(options.dataDir);
-  const definitions = hubDefinitions(options);
+  const configured = hubDefinitions(options);
   const names = new Set<string>();
-  for (const d of definitions) {
+  for (const d of configured) {
     if (names.has(d.name)) throw new RangeError(`duplicate hub name ${d.name}`);
     names.add(d.name);
   }
@@ -191,70 +175,55 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const appId = options.central?.appId ?? 'plugboard';
   const appHostName = `${appId}.${options.central?.domain ?? 'central.local'}`;
   const centralAddress = options.central?.address ?? `${options.loopbackPrefix ?? '127.0.0'}.254`;
-  const ipAddresses = new Set(['127.0.0.1', '::1', dpsAddress, centralAddress]);
-  const hostNames = new Set(['localhost', appHostName, GLOBAL_DPS_HOST, ...(options.extraHostNames ?? [])]);
-  for (const host of [dpsHostName, ...definitions.flatMap((d) => [d.address, d.hostName ?? d.address])]) {
-    if (/^[\d.]+$|:/.test(host)) ipAddresses.add(host);
-    else hostNames.add(host);
-  }
   const mqttPort = options.ports?.mqtt ?? DEFAULT_PORTS.mqtt;
   const httpsPort = options.ports?.https ?? DEFAULT_PORTS.https;
-  const endpoints: HubEndpoint[] = [];
   const listeners: Listener[] = [];
-  const hubs: Hub[] = [];
+  let fleet: HubFleet | undefined;
   const faults = new FaultInjector({
     targets: {
       dropConnections: (scope, error) =>
-        hubs
+        (fleet?.hubs ?? [])
           .filter((h) => scope.hub === undefined || h.name === scope.hub)
           .reduce((n, h) => n + h.closeConnectionsWith(error, scope.deviceId), 0),
     },
   });
+  const manifestListeners = new Set<() => void>();
   let centralApp: CentralApp | undefined;
-  let tls: TlsMaterial | undefined;
   try {
-    tls = await ensureTlsMaterial({
+    const definitions = await storedHubSet(storage, configured);
+    const certificate = await ServerCertificate.open({
       directory: join(dataDir, 'tls'),
-      hostNames: [...hostNames],
-      ipAddresses: [...ipAddresses],
+      hosts: [
+        'localhost',
+        '127.0.0.1',
+        '::1',
+        appHostName,
+        GLOBAL_DPS_HOST,
+        dpsAddress,
+        dpsHostName,
+        centralAddress,
+        ...(options.extraHostNames ?? []),
+        ...definitions.flatMap((d) => [d.address, d.hostName ?? d.address]),
+      ],
       logger,
     });
-    for (const definition of definitions) {
-      const hubLog = logger.child({ hub: definition.name });
-      const hub = await Hub.open({
-        name: definition.name,
-        hostName: definition.hostName ?? definition.address,
-        storage,
-        logger: hubLog,
-        events,
-        faults,
-        ...(options.tokenExpiryGraceSeconds === undefined
-          ? {}
-          : { tokenExpiryGraceSeconds: options.tokenExpiryGraceSeconds }),
-        ...(options.c2d === undefined ? {} : { c2d: options.c2d }),
-      });
-      hubs.push(hub);
-      const resolveHub = (hostName: string | undefined): Hub | undefined =>
-        hostName !== undefined && hostName.toLowerCase() === hub.hostName.toLowerCase() ? hub : undefined;
-      const createSession: SessionFactory = (sink) =>
-        new MqttSession({ resolveHub, sink, logger: hubLog.child({ transport: sink.transport }), ...mqttLimits });
-      const listen = { tls, address: definition.address, logger: hubLog, limits, createSession };
-      const mqtt = await listenMqtt({ ...listen, port: mqttPort });
-      listeners.push(mqtt);
-      const https = await listenHttps({
-        ...listen,
-        port: httpsPort,
-        routes: (app) => registerServiceApi(app, resolveHub),
-      });
-      listeners.push(https);
-      endpoints.push({
-        hub,
-        address: definition.address,
-        mqttPort: mqtt.port,
-        httpsPort: https.port,
-        routes: https.routes,
-      });
-    }
+    const hubFleet = new HubFleet({
+      storage,
+      logger,
+      events,
+      faults,
+      certificate,
+      limits,
+      ports: { mqtt: mqttPort, https: httpsPort },
+      ...(options.tokenExpiryGraceSeconds === undefined
+        ? {}
+        : { tokenExpiryGraceSeconds: options.tokenExpiryGraceSeconds }),
+      ...(options.c2d === undefined ? {} : { c2d: options.c2d }),
+    });
+    fleet = hubFleet;
+    for (const definition of definitions) await hubFleet.open(definition);
+    const { hubs, endpoints } = hubFleet;
+    const tls = certificate.material;
 
     const dpsLog = logger.child({ component: 'dps' });
     const dps = await ProvisioningService.open({
@@ -288,12 +257,14 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     const dpsListen = { tls, address: dpsAddress, logger: dpsLog, limits, createSession: createDpsSession };
     const dpsMqtt = await listenMqtt({ ...dpsListen, port: mqttPort });
     listeners.push(dpsMqtt);
+    certificate.track(dpsMqtt);
     const dpsHttps = await listenHttps({
       ...dpsListen,
       port: httpsPort,
       routes: (app) => registerDpsApi(app, dps, dpsLog),
     });
     listeners.push(dpsHttps);
+    certificate.track(dpsHttps);
     const dpsEndpoint: DpsEndpoint = {
       dps,
       address: dpsAddress,
@@ -310,6 +281,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       routes: (app) => registerCentralApi(app, central, centralLog),
     });
     listeners.push(centralHttps);
+    certificate.track(centralHttps);
     const centralEndpoint: CentralEndpoint = {
       central,
       hostName: appHostName,
@@ -317,7 +289,38 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       httpsPort: centralHttps.port,
       routes: centralHttps.routes,
     };
-    const material = tls;
+    central.useHubs(
+      new CentralHubs({
+        storage,
+        dps,
+        failover: central.failover,
+        host: {
+          open: async (placement) => (await hubFleet.open(placement)).hub,
+          close: (name) => hubFleet.close(name),
+          list: () =>
+            hubFleet.endpoints.map((e) => ({
+              name: e.hub.name,
+              hostName: e.hub.hostName,
+              address: e.address,
+              mqttPort: e.mqttPort,
+              httpsPort: e.httpsPort,
+            })),
+        },
+        ...(options.loopbackPrefix === undefined ? {} : { loopbackPrefix: options.loopbackPrefix }),
+        reservedAddresses: [dpsAddress, centralAddress],
+        hubConnections: (name) => hubFleet.hubs.find((h) => h.name === name)?.connectionCount ?? 0,
+        onError: (err: unknown) => logger.error({ err }, 'closing a removed hub failed'),
+        onChange: () => {
+          for (const listener of manifestListeners) {
+            try {
+              listener();
+            } catch (err) {
+              logger.error({ err }, 'manifest listener failed');
+            }
+          }
+        },
+      }),
+    );
 
     let closed = false;
     return {
@@ -328,9 +331,15 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       dpsEndpoint,
       central,
       centralEndpoint,
-      tls: material,
+      get tls() {
+        return certificate.material;
+      },
       storage,
       logger,
+      onManifestChange(listener) {
+        manifestListeners.add(listener);
+        return () => manifestListeners.delete(listener);
+      },
       manifest: () => ({
         idScope: dps.idScope,
         dps: {
@@ -349,7 +358,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
           serviceConnectionString: e.hub.serviceConnectionString(),
         })),
         enrollmentGroups: dps.listEnrollmentGroups().map(groupSummary),
-        caCertificate: material.caCertificatePath,
+        caCertificate: certificate.material.caCertificatePath,
         dataDir,
         api: {
           baseUrl: `https://${appHostName}${centralHttps.port === 443 ? '' : `:${centralHttps.port}`}`,
@@ -360,7 +369,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       async close() {
         if (closed) return;
         closed = true;
-        for (const hub of hubs) hub.close();
+        await central.hubs.close().catch((err: unknown) => logger.warn({ err }, 'closing removed hubs failed'));
+        await hubFleet.closeAll();
         for (const listener of listeners.reverse()) {
           await listener.close().catch((err: unknown) => logger.warn({ err }, 'close failed'));
         }
@@ -370,7 +380,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     };
   } catch (error) {
     await centralApp?.close().catch(() => undefined);
-    for (const hub of hubs) hub.close();
+    await fleet?.closeAll();
     for (const listener of listeners.reverse()) await listener.close().catch(() => undefined);
     if (options.storage === undefined) await storage.close();
     throw error;

@@ -13,6 +13,7 @@ import { CentralCommands } from './commands.js';
 import { CentralEnrollmentGroups } from './enrollment-groups.js';
 import { CentralError } from './errors.js';
 import { CentralFailover } from './failover.js';
+import type { CentralHubs } from './hub-scaling.js';
 import { CentralDevices, type DeviceAdmissionSettings } from './devices.js';
 import { applicationEvent, type ApplicationEvent } from './live-events.js';
 import { CentralProperties } from './properties.js';
@@ -79,6 +80,7 @@ export class CentralApp {
 
   readonly #stopEvents: () => void;
   readonly #events: PlatformEventStream;
+  #hubs: CentralHubs | undefined;
 
   private constructor(
     options: CentralAppOptions,
@@ -113,6 +115,19 @@ export class CentralApp {
       this.timeline.record(event);
       this.devices.onEvent(event).catch(onError);
     });
+  }
+
+  /** The application's internal hubs, to list, add and remove (when its platform can open hubs). */
+  get hubs(): CentralHubs {
+    if (this.#hubs === undefined) {
+      throw new CentralError('CENTRAL_NOT_FOUND', 'This application runs without a platform that can open hubs.');
+    }
+    return this.#hubs;
+  }
+
+  /** Gives the application its hub set (the platform does, once its hubs run). */
+  useHubs(hubs: CentralHubs): void {
+    this.#hubs = hubs;
   }
 
   /** Deletes a device with everything the application keeps about it (its stored messages stay). */

@@ -174,6 +174,16 @@ export class CentralFailover {
     if (this.#states.delete(key)) await this.#storage.deleteDocument(KIND, key);
   }
 
+  /**
+   * A hub is being removed: failovers that would return a device to it are forgotten (the device stays
+   * where the removal carries it).
+   */
+  async forgetHub(name: string): Promise<void> {
+    for (const [key, state] of [...this.#states]) {
+      if (state.originalHub === name) await this.forget(key);
+    }
+  }
+
   /** Stops the revert timers (the stored reverts run at the next start). */
   close(): void {
     for (const timer of this.#timers.values()) clearTimeout(timer);

@@ -2,8 +2,8 @@
  * Carrying a device between linked hubs, as DPS does when it reprovisions a device to another hub (and
  * as failover and hub removal do on its behalf): the identity is created or re-enabled on the hub it
  * goes to with the same authentication, the group's CA is trusted there for CA-signed devices, the twin
- * (tags, desired and reported properties) comes along when the reprovision policy migrates data, and the
- * identity on the hub it leaves is disabled with the reason, so that hub refuses the device from then on.
+ * (tags, desired and reported properties) comes along when the reprovision policy migrates data, so do
+ * the cloud-to-device messages still queued for it, and the identity on the hub it leaves is disabled with the reason, so that hub refuses the device from then on.
  */
 import type { EnrollmentGroup } from './dps-types.js';
 import type { Hub } from './hub.js';
@@ -54,4 +54,13 @@ export async function migrateTwin(from: Hub, to: Hub, deviceId: string): Promise
  */
 export async function retireIdentity(from: Hub, deviceId: string, reason: string): Promise<void> {
   await from.updateIdentity({ deviceId, status: 'disabled', statusReason: reason }, '*');
+}
+
+/**
+ * Moves the cloud-to-device messages queued for a device (not its modules) to the hub it goes to, with
+ * their ids, expiry and delivery counts, so nothing a back end was told is queued is lost.
+ */
+export async function moveC2dQueue(from: Hub, to: Hub, deviceId: string): Promise<void> {
+  const messages = await from.takeC2d({ deviceId });
+  if (messages.length > 0) await to.adoptC2d({ deviceId }, messages);
 }

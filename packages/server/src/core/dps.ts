@@ -19,7 +19,13 @@ import type { Storage } from '../storage/port.js';
 import { certificateThumbprints, verifyCertificateChain } from '../tls/index.js';
 import { balancedHub, enrollmentKeyOf } from './dps-allocation.js';
 import { readEnrollmentCertificate } from './dps-certificates.js';
-import { copyAuthentication, migrateTwin, retireIdentity, trustGroupCertificates } from './dps-device-move.js';
+import {
+  copyAuthentication,
+  migrateTwin,
+  moveC2dQueue,
+  retireIdentity,
+  trustGroupCertificates,
+} from './dps-device-move.js';
 import { DpsError, dpsJsonError } from './dps-errors.js';
 import { WindowCounter } from './dps-rate-window.js';
 import type {
@@ -536,7 +542,7 @@ export class ProvisioningService {
   }
 
   #allocate(settings: EnrollmentSettings, enrollmentKey: string, registrationId: string): Hub {
-    const names = settings.iotHubs ?? [...this.#hubs.keys()];
+    const names = (settings.iotHubs ?? [...this.#hubs.keys()]).filter((h) => this.#hubs.has(h));
     let name: string | undefined;
     if (settings.allocationPolicy === 'static') name = settings.staticHub;
     else {
@@ -820,7 +826,7 @@ export class ProvisioningService {
 
   /**
    * Re-points a device to another linked hub (failover) or back to its initial hub (failback), migrating
-   * its twin and disabling the identity on the hub it leaves.
+   * its twin and queued cloud-to-device messages and disabling the identity on the hub it leaves.
    */
   async moveDevice(registrationId: string, target: string): Promise<RegistrationRecord> {
     const record = this.getRegistration(registrationId);
@@ -828,36 +834,132 @@ export class ProvisioningService {
     const to = this.#hubs.get(target);
     if (to === undefined) throw new DpsError('DPS_BAD_REQUEST', `Hub ${target} is not linked to this service.`);
     if (from === to) return record;
-    const identity = { deviceId: record.deviceId };
-    if (from === undefined || !from.has(identity)) {
+    if (from === undefined || !from.has({ deviceId: record.deviceId })) {
       throw new DpsError('DPS_REGISTRATION_NOT_FOUND', `${registrationId} has no identity on its hub.`);
     }
-    const authentication = copyAuthentication(from.getIdentity(identity).record.authentication);
-    const group =
-      record.enrollment.kind === 'group' ? this.#groups.get(record.enrollment.enrollmentGroupId) : undefined;
-    if (authentication.type === 'certificateAuthority' && group !== undefined) {
-      await trustGroupCertificates(to, group);
+    return this.#carry(record, from, to);
+  }
+
+  /** Links a hub added while running: new registrations may be allocated to it from now on. */
+  linkHub(hub: Hub): void {
+    if (this.#hubs.has(hub.name)) throw new DpsError('DPS_CONFLICT', `Hub ${hub.name} is linked already.`);
+    this.#hubs.set(hub.name, hub);
+    this.#log.info({ hub: hub.name }, 'hub linked');
+  }
+
+  /**
+   * Unlinks a hub: no registration is allocated to it any more, and every device registered to it is
+   * carried (identity, twin, queued C2D) to the hub its enrollment would allocate it now, with its
+   * identity on the unlinked hub disabled, so the device's next connection goes back to DPS. Refused
+   * (`DPS_CONFLICT`) for the last hub and when an enrollment could use no other hub. Resolves with the
+   * number of devices moved, by the hub they went to.
+   */
+  async unlinkHub(name: string): Promise<Map<string, number>> {
+    const hub = this.#hubs.get(name);
+    if (hub === undefined) throw new DpsError('DPS_NOT_FOUND', `Hub ${name} is not linked to this service.`);
+    if (this.#hubs.size < 2) throw new DpsError('DPS_CONFLICT', `Hub ${name} is the only linked hub.`);
+    const enrollments: [string, EnrollmentSettings][] = [
+      ...[...this.#groups.values()].map((g): [string, EnrollmentSettings] => [`group ${g.enrollmentGroupId}`, g]),
+      ...[...this.#individuals.values()].map((e): [string, EnrollmentSettings] => [
+        `enrollment ${e.registrationId}`,
+        e,
+      ]),
+    ];
+    for (const [label, settings] of enrollments) {
+      if (this.#candidates(settings).every((h) => h === name)) {
+        throw new DpsError(
+          'DPS_CONFLICT',
+          `The ${label} can allocate devices to ${name} only; give it other hubs before removing this one.`,
+        );
+      }
     }
-    if (to.has(identity)) {
-      await to.updateIdentity(
-        { deviceId: record.deviceId, authentication, status: 'enabled', statusReason: null },
-        '*',
+    const edge = [...this.#registrations.values()].filter(
+      (r) =>
+        r.hub === name &&
+        hub.has({ deviceId: r.deviceId }) &&
+        hub.getIdentity({ deviceId: r.deviceId }).record.capabilities?.iotEdge === true,
+    );
+    if (edge.length > 0) {
+      throw new DpsError(
+        'DPS_CONFLICT',
+        `Hub ${name} has IoT Edge devices (${edge
+          .slice(0, 3)
+          .map((r) => r.deviceId)
+          .join(
+            ', ',
+          )}${edge.length > 3 ? ', …' : ''}), and IoT Edge devices cannot move between hubs; delete them first.`,
       );
-    } else await to.createIdentity({ deviceId: record.deviceId, authentication });
-    await migrateTwin(from, to, record.deviceId);
-    await retireIdentity(from, record.deviceId, `moved to ${to.name}`);
+    }
+    this.#hubs.delete(name);
+    const moved = new Map<string, number>();
+    for (const record of [...this.#registrations.values()]) {
+      if (record.hub !== name) continue;
+      const settings =
+        record.enrollment.kind === 'group'
+          ? this.#groups.get(record.enrollment.enrollmentGroupId)
+          : this.#individuals.get(record.registrationId.toLowerCase());
+      const to =
+        settings === undefined
+          ? this.#allocate({ allocationPolicy: 'hashed' } as EnrollmentSettings, 'orphans', record.registrationId)
+          : this.#allocate(settings, enrollmentKeyOf(record.enrollment), record.registrationId);
+      const next = await this.#carry(record, hub, to);
+      if (next.initialHub === name) {
+        next.initialHub = to.name;
+        await this.#save(next);
+      }
+      moved.set(to.name, (moved.get(to.name) ?? 0) + 1);
+    }
+    for (const counts of this.#allocationCounts.values()) counts.delete(name);
+    this.#log.info({ hub: name, moved: Object.fromEntries(moved) }, 'hub unlinked');
+    return moved;
+  }
+
+  /** Carries a registered device from one hub to another and re-points its registration. */
+  async #carry(record: RegistrationRecord, from: Hub, to: Hub): Promise<RegistrationRecord> {
+    const identity = { deviceId: record.deviceId };
+    if (from.has(identity)) {
+      const authentication = copyAuthentication(from.getIdentity(identity).record.authentication);
+      const group =
+        record.enrollment.kind === 'group' ? this.#groups.get(record.enrollment.enrollmentGroupId) : undefined;
+      if (authentication.type === 'certificateAuthority' && group !== undefined) {
+        await trustGroupCertificates(to, group);
+      }
+      if (to.has(identity)) {
+        await to.updateIdentity(
+          { deviceId: record.deviceId, authentication, status: 'enabled', statusReason: null },
+          '*',
+        );
+      } else await to.createIdentity({ deviceId: record.deviceId, authentication });
+      await migrateTwin(from, to, record.deviceId);
+      await moveC2dQueue(from, to, record.deviceId);
+      await retireIdentity(from, record.deviceId, `moved to ${to.name}`);
+    }
     const next: RegistrationRecord = {
       ...record,
       hub: to.name,
       substatus: to.name === record.initialHub ? 'reprovisionedToInitialAssignment' : 'deviceDataMigrated',
-      lastUpdatedDateTimeUtc: this.#iso(),
     };
-    next.etag = etagOf({ ...next, etag: undefined, lastUpdatedDateTimeUtc: undefined });
-    await this.#storage.saveDocument('dps-registration', registrationId.toLowerCase(), next);
     this.#count(record, -1);
     this.#count(next, +1);
-    this.#registrations.set(registrationId.toLowerCase(), next);
+    await this.#save(next);
     return next;
+  }
+
+  /** Stores a changed registration record (new etag and update time). */
+  async #save(record: RegistrationRecord): Promise<void> {
+    record.lastUpdatedDateTimeUtc = this.#iso();
+    record.etag = etagOf({ ...record, etag: undefined, lastUpdatedDateTimeUtc: undefined });
+    const key = record.registrationId.toLowerCase();
+    await this.#storage.saveDocument('dps-registration', key, record);
+    this.#registrations.set(key, record);
+  }
+
+  /** The linked hubs an enrollment may allocate to. */
+  #candidates(settings: EnrollmentSettings): string[] {
+    if (settings.allocationPolicy === 'static') return settings.staticHub === undefined ? [] : [settings.staticHub];
+    return (settings.iotHubs ?? [...this.#hubs.keys()]).filter(
+      (h) => this.#hubs.has(h) && (settings.allocationPolicy !== 'weighted' || (settings.weights?.[h] ?? 0) > 0),
+    );
   }
 
   /**
@@ -865,14 +967,8 @@ export class ProvisioningService {
    * choice would move devices around whenever counts change); otherwise a new hub is allocated.
    */
   #preferCurrent(settings: EnrollmentSettings, enrollmentKey: string, registrationId: string, current: string): Hub {
-    const allowed =
-      settings.allocationPolicy === 'static'
-        ? [settings.staticHub]
-        : (settings.iotHubs ?? [...this.#hubs.keys()]).filter(
-            (h) => settings.allocationPolicy !== 'weighted' || (settings.weights?.[h] ?? 0) > 0,
-          );
     const hub = this.#hubs.get(current);
-    return hub !== undefined && allowed.includes(current)
+    return hub !== undefined && this.#candidates(settings).includes(current)
       ? hub
       : this.#allocate(settings, enrollmentKey, registrationId);
   }

@@ -451,6 +451,16 @@ export class Hub {
     return this.#c2d.purgeC2d(identity);
   }
 
+  /** Takes an identity's queued C2D messages out of this hub (it moves to another hub). */
+  takeC2d(identity: Identity): Promise<C2dRecord[]> {
+    return this.#c2d.take(identity);
+  }
+
+  /** Queues C2D messages taken from another hub for an identity here (see {@link takeC2d}). */
+  adoptC2d(identity: Identity, messages: readonly C2dRecord[]): Promise<void> {
+    return this.#c2d.adopt(identity, messages);
+  }
+
   /** Closes every connection and stops timers. Storage is closed by its owner. */
   close(): void {
     if (this.#sweepTimer !== undefined) clearInterval(this.#sweepTimer);

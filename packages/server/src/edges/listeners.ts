@@ -32,6 +32,8 @@ export interface Listener {
   port: number;
   /** The REST routes (HTTPS listeners; empty for MQTT). */
   readonly routes: readonly ServedRoute[];
+  /** Serves new TLS connections with another certificate (one issued for more names); open ones keep theirs. */
+  useCertificate(tls: TlsMaterial): void;
   close(): Promise<void>;
 }
 
@@ -46,6 +48,11 @@ export interface ListenOptions {
   logger: Logger;
   limits: ListenerLimits;
   createSession: SessionFactory;
+}
+
+/** The certificate part of the TLS options, for `setSecureContext`. */
+function certificateOptions(tls: TlsMaterial): TlsOptions {
+  return { key: tls.serverKeyPem, cert: tls.serverCertificatePem, minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS };
 }
 
 function tlsOptions(tls: TlsMaterial, limits: ListenerLimits): TlsOptions {
@@ -104,6 +111,7 @@ export async function listenMqtt(options: ListenOptions): Promise<Listener> {
   return {
     port: typeof bound === 'object' && bound !== null ? bound.port : port,
     routes: [],
+    useCertificate: (tls) => server.setSecureContext(certificateOptions(tls)),
     close: () =>
       new Promise<void>((ok) => {
         for (const s of sockets) s.destroy();
@@ -185,6 +193,7 @@ export async function listenHttps(
   return {
     port: typeof bound === 'object' && bound !== null ? bound.port : port,
     routes,
+    useCertificate: (tls) => (app.server as unknown as TlsServer).setSecureContext(certificateOptions(tls)),
     close: async () => {
       for (const client of wss.clients) client.terminate();
       wss.close();

@@ -45,6 +45,12 @@ export interface Storage {
   loadHubConfig(hub: string): Promise<HubConfigRecord | undefined>;
   saveHubConfig(hub: string, config: HubConfigRecord): Promise<void>;
 
+  /**
+   * Forgets a removed hub: its settings, identities, sessions, C2D queues and feedback. Its stored
+   * telemetry stays (it belongs to the devices, wherever they went).
+   */
+  deleteHub(hub: string): Promise<void>;
+
   loadIdentities(hub: string): Promise<StoredIdentity[]>;
   saveIdentity(hub: string, stored: StoredIdentity): Promise<void>;
   deleteIdentity(hub: string, key: string): Promise<void>;

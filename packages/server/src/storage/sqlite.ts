@@ -369,6 +369,15 @@ export class SqliteStorage implements Storage {
     ).run(hub, key, JSON.stringify(stored.record), JSON.stringify(stored.twin), JSON.stringify(stored.activity));
   }
 
+  async deleteHub(hub: string): Promise<void> {
+    this.#db.transaction(() => {
+      for (const table of ['identities', 'sessions', 'c2d', 'feedback']) {
+        this.#prepare(`DELETE FROM ${table} WHERE hub = ?`).run(hub);
+      }
+      this.#prepare('DELETE FROM hubs WHERE name = ?').run(hub);
+    })();
+  }
+
   async deleteIdentity(hub: string, key: string): Promise<void> {
     this.#prepare('DELETE FROM identities WHERE hub = ? AND key = ?').run(hub, key);
     this.#prepare('DELETE FROM sessions WHERE hub = ? AND client_id = ?').run(hub, key);

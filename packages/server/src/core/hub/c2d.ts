@@ -203,6 +203,36 @@ export class CloudToDevice {
     return queue.length;
   }
 
+  /**
+   * Takes an identity's queue out of this hub, as it moves to another one: no feedback, nothing left in
+   * storage. Messages out for delivery are taken too (the device is leaving; its connection drops).
+   */
+  async take(identity: Identity): Promise<C2dRecord[]> {
+    const key = identityKey(identity);
+    const queue = this.#queues.get(key) ?? [];
+    this.#queues.delete(key);
+    for (const message of queue) await this.#ctx.storage.deleteC2d(this.#ctx.name, message.id);
+    return queue;
+  }
+
+  /**
+   * Queues messages taken from another hub for an identity here, after what it has, with their ids,
+   * expiry and delivery counts; delivers them at once when the device is connected and subscribed.
+   */
+  async adopt(identity: Identity, messages: readonly C2dRecord[]): Promise<void> {
+    this.#registry.require(identity);
+    const key = identityKey(identity);
+    const queue = this.#queues.get(key) ?? [];
+    for (const message of messages) {
+      const copy = { ...message, properties: { ...message.properties } };
+      await this.#ctx.storage.saveC2d(this.#ctx.name, copy);
+      queue.push(copy);
+    }
+    this.#queues.set(key, queue);
+    const handle = this.#connections?.get(key);
+    if (handle !== undefined && handle.endpoint.wantsC2d) this.deliverPending(handle);
+  }
+
   /** Finishes every expired message (called on a timer). */
   sweepExpired(): void {
     const now = this.#ctx.now();

@@ -21,6 +21,7 @@ import { registerCentralDeviceApi } from './central-devices-api.js';
 import { registerCentralEnrollmentApi } from './central-enrollment-api.js';
 import { registerCentralEventsApi } from './central-events-api.js';
 import { registerCentralFaultsApi } from './central-faults-api.js';
+import { registerCentralHubsApi } from './central-hubs-api.js';
 import { registerCentralPropertiesApi } from './central-properties-api.js';
 import { registerCentralSystemApi } from './central-system-api.js';
 import { registerCentralTelemetryApi } from './central-telemetry-api.js';
@@ -182,6 +183,7 @@ export function registerCentralApi(app: FastifyInstance, central: CentralApp, lo
   registerCentralEventsApi(app, central, kit);
   registerCentralSystemApi(app, central, kit);
   registerCentralFaultsApi(app, central, kit);
+  registerCentralHubsApi(app, central, kit);
 
   // ---- device templates
   app.get('/api/deviceTemplates', async (request, reply) => {
