@@ -60,6 +60,18 @@ async function clearFaults(): Promise<void> {
   assert.equal((await centralRequest(platform, { method: 'DELETE', path: '/plugboard/faults' })).status, 200);
 }
 
+/** A raw MQTT connection of `deviceId` that the hub accepted. */
+async function connected(deviceId: string): Promise<RawMqtt> {
+  const client = await RawMqtt.connect(rawMqttOptions(platform, hub));
+  const ack = await client.handshake({
+    clientId: deviceId,
+    username: mqttUsername(hub.hostName, deviceId),
+    password: await deviceToken(hub, deviceId),
+  });
+  assert.equal(ack.returnCode, 0);
+  return client;
+}
+
 /** The CONNACK code a raw MQTT CONNECT of `deviceId` gets, or `'no answer'` when the hub closes silently. */
 async function connack(deviceId: string): Promise<number | 'no answer'> {
   const client = await RawMqtt.connect(rawMqttOptions(platform, hub));
@@ -165,14 +177,8 @@ describe('fault injection: the hub at connect (MQTT)', () => {
   });
 
   it('stall: a live connection stays up but each message is acknowledged only after the stall', async () => {
-    const client = await RawMqtt.connect(rawMqttOptions(platform, hub));
+    const client = await connected(DEVICE);
     try {
-      const ack = await client.handshake({
-        clientId: DEVICE,
-        username: mqttUsername(hub.hostName, DEVICE),
-        password: await deviceToken(hub, DEVICE),
-      });
-      assert.equal(ack.returnCode, 0);
       await addFault({ condition: 'stall', deviceId: DEVICE, latencyMs: 600, attempts: 1 });
       const started = Date.now();
       client.send({
@@ -202,6 +208,56 @@ describe('fault injection: the hub at connect (MQTT)', () => {
       client.end();
       await clearFaults();
     }
+  });
+
+  it('throttling: a burst passes, then PUBACKs come later (shaping), then 429002 closes the connection', async () => {
+    /** Connects, publishes `count` QoS 1 messages at once, and reports when each PUBACK came and whether it closed. */
+    const burst = async (count: number): Promise<{ acks: number[]; closed: boolean }> => {
+      const client = await connected(DEVICE);
+      try {
+        const started = Date.now();
+        for (let id = 1; id <= count; id++) {
+          client.send({
+            cmd: 'publish',
+            topic: `devices/${DEVICE}/messages/events/`,
+            payload: Buffer.from(JSON.stringify({ id })),
+            qos: 1,
+            messageId: id,
+            dup: false,
+            retain: false,
+          });
+        }
+        const acks: number[] = [];
+        try {
+          while (acks.length < count) {
+            await client.next((p): p is Extract<typeof p, { cmd: 'puback' }> => p.cmd === 'puback', 3000);
+            acks.push(Date.now() - started);
+          }
+        } catch {
+          // The hub closed the connection (or stopped acknowledging).
+        }
+        return { acks, closed: client.closed };
+      } finally {
+        client.end();
+      }
+    };
+    const fault = await addFault({ condition: 'throttling', deviceId: DEVICE, ratePerSecond: 10, backlogSeconds: 1 });
+    const first = await burst(40);
+    // One second of traffic (10 messages) passes at once, about one more second is shaped, the rest refused.
+    assert.ok(first.acks.length >= 15 && first.acks.length <= 25, `acknowledged ${first.acks.length} of 40`);
+    assert.ok(first.acks[9]! < 500, `the burst was acknowledged at once (${first.acks[9]} ms)`);
+    assert.ok(first.acks.at(-1)! >= 700, `later messages were acknowledged late (${first.acks.at(-1)} ms)`);
+    assert.equal(first.closed, true, 'the connection closed once the backlog was full');
+    const listed = (await centralRequest(platform, { method: 'GET', path: `/plugboard/faults/${fault.id}` }))
+      .body as Fault & { shaped: number; refused: number };
+    assert.ok(listed.shaped >= 5, JSON.stringify(listed));
+    assert.ok(listed.refused >= 1, JSON.stringify(listed));
+
+    // Clearing the fault restores service at once.
+    await clearFaults();
+    const after = await burst(40);
+    assert.equal(after.acks.length, 40);
+    assert.equal(after.closed, false);
   });
 
   it('an official SDK device: its live connection drops when the fault is added, reconnects fail until it is cleared', async () => {

@@ -3,7 +3,7 @@
  * running platform — scoped to a device, a hub or every device, for a number of attempts, a duration
  * or until cleared — and see what each fault matched.
  */
-import { FAULT_CONDITIONS } from '@plugboard/server';
+import { FAULT_CONDITIONS, THROTTLE_PROFILES } from '@plugboard/server';
 import { Option, type Command } from 'commander';
 import { CentralClient, type JsonRecord } from './central-client.js';
 import { CliError } from './client.js';
@@ -23,7 +23,9 @@ function faultLine(f: JsonRecord): string {
   const scope = [f['deviceId'] === undefined ? 'every device' : `device ${String(f['deviceId'])}`];
   if (f['hub'] !== undefined) scope.push(`hub ${String(f['hub'])}`);
   const state = f['endedAt'] === undefined ? 'active' : `ended ${String(f['endedAt'])}`;
-  return `${String(f['id'])}  ${String(f['condition'])}  ${scope.join(', ')}  matched ${String(f['matched'])}  ${state}`;
+  const throttled =
+    f['refused'] === undefined ? '' : `  (shaped ${String(f['shaped'])}, refused ${String(f['refused'])})`;
+  return `${String(f['id'])}  ${String(f['condition'])}  ${scope.join(', ')}  matched ${String(f['matched'])}${throttled}  ${state}`;
 }
 
 /**
@@ -45,6 +47,21 @@ export function registerFaultCommands(program: Command, out: NodeJS.WritableStre
     .option('--attempts <n>', 'end after this many matching attempts', positive('--attempts', true))
     .option('--duration-seconds <s>', 'end after this long', positive('--duration-seconds', false))
     .option('--latency-ms <ms>', 'latency and dpsLatency: how long answers wait', positive('--latency-ms', true))
+    .addOption(
+      new Option('--profile <profile>', 'throttling: the rate profile (default iotHubS1)').choices(
+        Object.keys(THROTTLE_PROFILES),
+      ),
+    )
+    .option(
+      '--rate-per-second <n>',
+      "throttling: messages per second instead of the profile's",
+      positive('--rate-per-second', false),
+    )
+    .option(
+      '--backlog-seconds <s>',
+      'throttling: seconds of traffic that may wait before 429 (default 5)',
+      positive('--backlog-seconds', false),
+    )
     .action(
       async (
         opts: TargetOptions & {
@@ -54,10 +71,23 @@ export function registerFaultCommands(program: Command, out: NodeJS.WritableStre
           attempts?: number;
           durationSeconds?: number;
           latencyMs?: number;
+          profile?: string;
+          ratePerSecond?: number;
+          backlogSeconds?: number;
         },
       ) => {
         const body: JsonRecord = { condition: opts.condition };
-        for (const name of ['deviceId', 'hub', 'attempts', 'durationSeconds', 'latencyMs'] as const) {
+        const names = [
+          'deviceId',
+          'hub',
+          'attempts',
+          'durationSeconds',
+          'latencyMs',
+          'profile',
+          'ratePerSecond',
+          'backlogSeconds',
+        ] as const;
+        for (const name of names) {
           if (opts[name] !== undefined) body[name] = opts[name];
         }
         const added = await client(opts).addFault(body);

@@ -31,6 +31,7 @@ export const HUB_ERRORS = {
   HUB_PRECONDITION_FAILED: { status: 412, azureErrorCode: 412002, azureName: 'PreconditionFailed' },
   HUB_MESSAGE_TOO_LARGE: { status: 413, azureErrorCode: 413002, azureName: 'MessageTooLarge' },
   HUB_THROTTLED: { status: 429, azureErrorCode: 429001, azureName: 'ThrottlingException' },
+  HUB_THROTTLE_BACKLOG_EXCEEDED: { status: 429, azureErrorCode: 429002, azureName: 'ThrottleBacklogLimitExceeded' },
   HUB_INTERNAL: { status: 500, azureErrorCode: 500001, azureName: 'ServerError' },
   HUB_SERVICE_UNAVAILABLE: { status: 503, azureErrorCode: 503001, azureName: 'ServiceUnavailable' },
   /** The hub does not answer at all (an unreachable endpoint): edges close the connection without a reply. */

@@ -120,6 +120,8 @@ export { DeviceTemplates } from './central/templates.js';
 export type { DeviceTemplate } from './central/templates.js';
 export { registerCentralApi, sendCentralError } from './edges/http/central-api.js';
 export { FAULT_CONDITIONS, FaultInjector } from './core/faults.js';
+export { THROTTLE_PROFILES, TelemetryThrottle } from './core/telemetry-throttle.js';
+export type { ThrottleProfile, ThrottleProfileName } from './core/telemetry-throttle.js';
 export type { Fault, FaultCondition, FaultInput } from './core/faults.js';
 export { DeviceTimeline, EAGER_INTERVAL_MS, EAGER_RETRIES, summarize } from './central/timeline.js';
 export type { RetrySummary, TimelineEntry } from './central/timeline.js';

@@ -42,4 +42,20 @@ describe('retry summary of a device timeline', () => {
     assert.deepEqual([summary.attempts, summary.refusals, summary.retryIntervalsMs], [4, 1, [700]]);
     assert.equal(summary.shortestRetryMs, 700);
   });
+  it('a connection closed for throttling is a refusal, and the retry is timed from the close', () => {
+    const at = (ms: number): string => new Date(Date.UTC(2026, 0, 1) + ms).toISOString();
+    const entries: TimelineEntry[] = [{ sequence: 1, at: at(0), kind: 'connected' }];
+    for (let i = 1; i <= 6; i++) {
+      entries.push({ sequence: 2 * i, at: at(i * 100), kind: 'disconnected', reason: 'HUB_THROTTLE_BACKLOG_EXCEEDED' });
+      entries.push({ sequence: 2 * i + 1, at: at(i * 100 + 15), kind: 'connected', sincePreviousAttemptMs: 100 });
+    }
+    const summary = summarize(entries);
+    assert.equal(summary.refusals, 6);
+    assert.deepEqual(summary.retryIntervalsMs, [15, 15, 15, 15, 15, 15]);
+    assert.equal(summary.eager, true);
+    const dropped = summarize(
+      entries.map((e) => (e.kind === 'disconnected' ? { ...e, reason: 'HUB_SERVICE_UNAVAILABLE' } : e)),
+    );
+    assert.deepEqual([dropped.refusals, dropped.retryIntervalsMs], [0, []]);
+  });
 });

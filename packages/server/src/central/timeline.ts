@@ -118,6 +118,9 @@ function isAttempt(entry: Omit<TimelineEntry, 'sequence'>): boolean {
   return entry.kind !== 'disconnected';
 }
 
+/** Disconnect reasons that are the hub refusing the device's traffic (it should back off). */
+const REFUSING_DISCONNECTS = new Set(['HUB_THROTTLED', 'HUB_THROTTLE_BACKLOG_EXCEEDED']);
+
 function isRefusal(entry: TimelineEntry): boolean {
   return entry.kind === 'refused' || (entry.kind === 'provisioning' && entry.outcome !== 'assigned');
 }
@@ -131,14 +134,28 @@ function isRefusal(entry: TimelineEntry): boolean {
 export function summarize(entries: readonly TimelineEntry[]): RetrySummary {
   const attempts = entries.filter(isAttempt);
   const intervals: number[] = [];
-  for (let i = 1; i < attempts.length; i++) {
-    if (isRefusal(attempts[i - 1]!) && attempts[i]!.sincePreviousAttemptMs !== undefined) {
-      intervals.push(attempts[i]!.sincePreviousAttemptMs!);
+  // Each attempt after a refusal — a refused connect or registration, or a connection the hub closed
+  // for throttling — is a retry, timed from the refusal.
+  // 'attempt': the last attempt was refused (the retry interval is the attempt's own); a number: the hub
+  // closed the connection for throttling at that time.
+  let refused: 'attempt' | number | undefined;
+  let refusingCloses = 0;
+  for (const entry of entries) {
+    if (entry.kind === 'disconnected') {
+      if (REFUSING_DISCONNECTS.has(entry.reason ?? '')) {
+        refusingCloses += 1;
+        refused = Date.parse(entry.at);
+      }
+      continue;
     }
+    if (refused === 'attempt' && entry.sincePreviousAttemptMs !== undefined)
+      intervals.push(entry.sincePreviousAttemptMs);
+    else if (typeof refused === 'number') intervals.push(Date.parse(entry.at) - refused);
+    refused = isRefusal(entry) ? 'attempt' : undefined;
   }
   const summary: RetrySummary = {
     attempts: attempts.length,
-    refusals: attempts.filter(isRefusal).length,
+    refusals: attempts.filter(isRefusal).length + refusingCloses,
     retryIntervalsMs: intervals,
     eager: isEager(intervals),
   };

@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { HubError } from '../errors.js';
 import { DpsError } from './dps-errors.js';
 import type { Identity } from './model.js';
+import { THROTTLE_PROFILES, TelemetryThrottle, type ThrottleProfileName } from './telemetry-throttle.js';
 
 /**
  * The conditions. Hub side (at connect): `unreachable` (no answer: the connection is closed without a
@@ -19,7 +20,10 @@ import type { Identity } from './model.js';
  * 3), `deviceBlocked` (an operator blocked it: CONNACK 3), `internalError` (500: CONNACK 3), `throttled`
  * (429: CONNACK 3), `drop` (the connection is accepted, then dropped at once), `latency` (the answer waits
  * `latencyMs`); on a live connection, `stall` (each telemetry message is acknowledged only after
- * `latencyMs`: a packet-level stall, long enough to make SDKs time out their sends). DPS side (at registration): `dpsUnauthorized` (401002), `dpsBlocked` (400209),
+ * `latencyMs`: a packet-level stall, long enough to make SDKs time out their sends), `throttling` (telemetry
+ * over a profile's rate is shaped — acknowledged later — and, once the backlog is full, refused with 429002:
+ * the connection closes, as MQTT has no negative acknowledgement). DPS side (at registration):
+ * `dpsUnauthorized` (401002), `dpsBlocked` (400209),
  * `dpsThrottled` (429 with Retry-After), `dpsInternalError` (500), `dpsLatency`.
  */
 export const FAULT_CONDITIONS = [
@@ -32,6 +36,7 @@ export const FAULT_CONDITIONS = [
   'drop',
   'latency',
   'stall',
+  'throttling',
   'dpsUnauthorized',
   'dpsBlocked',
   'dpsThrottled',
@@ -49,6 +54,8 @@ const DPS_CONDITIONS = new Set<FaultCondition>([
   'dpsInternalError',
   'dpsLatency',
 ]);
+/** Conditions asked on each telemetry message rather than at connect. */
+const ON_TELEMETRY = new Set<FaultCondition>(['stall', 'throttling']);
 /** Conditions under which a live connection could not go on: adding one drops matching connections. */
 const DROPS_LIVE = new Set<FaultCondition>([
   'unreachable',
@@ -72,6 +79,12 @@ export interface FaultInput {
   durationSeconds?: number;
   /** `latency`/`dpsLatency`: how long the answer waits (ms, default 2,000). */
   latencyMs?: number;
+  /** `throttling`: the rate profile (default `iotHubS1`). */
+  profile?: ThrottleProfileName;
+  /** `throttling`: messages per second over the scope, instead of the profile's. */
+  ratePerSecond?: number;
+  /** `throttling`: how many seconds of traffic may wait before messages are refused (default 5). */
+  backlogSeconds?: number;
 }
 
 /** A fault as listed. */
@@ -82,6 +95,9 @@ export interface Fault extends FaultInput {
   endsAt?: string;
   /** Attempts it matched (connections or registrations it answered). */
   matched: number;
+  /** `throttling`: messages accepted late (shaped) and refused (429002). */
+  shaped?: number;
+  refused?: number;
   /** The last attempts it matched: who, where, when. */
   lastMatches: { deviceId: string; hub?: string; at: string }[];
   /** Set once it has ended (by attempts, time or clearing). */
@@ -92,9 +108,12 @@ export interface Fault extends FaultInput {
 export interface ConnectionFaults {
   /** Throws the injected error, or waits, when a fault matches; a `drop` match resolves `'drop'`. */
   beforeConnect(hub: string, identity: Identity): Promise<'drop' | undefined>;
-  /** Whether any `stall` fault is active (checked on every message, so it must be cheap). */
+  /** Whether any `stall` or `throttling` fault is active (checked on every message, so it must be cheap). */
   readonly stalling: boolean;
-  /** Waits before a telemetry message is stored and acknowledged, when a `stall` fault matches. */
+  /**
+   * Waits before a telemetry message is stored and acknowledged, when a `stall` or `throttling` fault
+   * matches; throws `HUB_THROTTLE_BACKLOG_EXCEEDED` when a throttle's backlog is full.
+   */
   beforeTelemetry(hub: string, identity: Identity): Promise<void>;
 }
 
@@ -173,6 +192,7 @@ export class FaultInjector implements ConnectionFaults, RegistrationFaults {
   readonly #ended: Fault[] = [];
   readonly #targets: FaultTargets | undefined;
   readonly #now: () => number;
+  readonly #throttles = new Map<string, TelemetryThrottle>();
 
   constructor(options: { targets?: FaultTargets; now?: () => number } = {}) {
     this.#targets = options.targets;
@@ -192,6 +212,18 @@ export class FaultInjector implements ConnectionFaults, RegistrationFaults {
     };
     if (fault.durationSeconds !== undefined) {
       added.endsAt = new Date(now + fault.durationSeconds * 1000).toISOString();
+    }
+    if (fault.condition === 'throttling') {
+      added.shaped = 0;
+      added.refused = 0;
+      const profile = THROTTLE_PROFILES[fault.profile ?? 'iotHubS1'];
+      this.#throttles.set(
+        added.id,
+        new TelemetryThrottle(
+          { ...profile, ...(fault.ratePerSecond === undefined ? {} : { ratePerSecond: fault.ratePerSecond }) },
+          fault.backlogSeconds === undefined ? {} : { backlogSeconds: fault.backlogSeconds },
+        ),
+      );
     }
     this.#faults.set(added.id, added);
     if (DROPS_LIVE.has(fault.condition) && this.#targets !== undefined) {
@@ -236,7 +268,8 @@ export class FaultInjector implements ConnectionFaults, RegistrationFaults {
 
   async beforeConnect(hub: string, identity: Identity): Promise<'drop' | undefined> {
     const fault = this.#match(
-      (f) => !DPS_CONDITIONS.has(f.condition) && f.condition !== 'stall' && (f.hub === undefined || f.hub === hub),
+      (f) =>
+        !DPS_CONDITIONS.has(f.condition) && !ON_TELEMETRY.has(f.condition) && (f.hub === undefined || f.hub === hub),
       identity.deviceId,
       hub,
     );
@@ -251,17 +284,38 @@ export class FaultInjector implements ConnectionFaults, RegistrationFaults {
 
   get stalling(): boolean {
     if (this.#faults.size === 0) return false;
-    for (const fault of this.#faults.values()) if (fault.condition === 'stall') return true;
+    for (const fault of this.#faults.values()) if (ON_TELEMETRY.has(fault.condition)) return true;
     return false;
   }
 
   async beforeTelemetry(hub: string, identity: Identity): Promise<void> {
-    const fault = this.#match(
+    let wait = 0;
+    this.#expire();
+    for (const fault of this.#faults.values()) {
+      const throttle = this.#throttles.get(fault.id);
+      if (throttle === undefined || (fault.hub !== undefined && fault.hub !== hub)) continue;
+      if (fault.deviceId !== undefined && fault.deviceId.toLowerCase() !== identity.deviceId.toLowerCase()) continue;
+      // A fault on one hub throttles that hub; one on every hub throttles the application as a whole.
+      const verdict = throttle.admit(fault.hub ?? '*', identity.deviceId, this.#now());
+      if (verdict.accepted && verdict.delayMs === 0) continue;
+      this.#record(fault, identity.deviceId, hub);
+      if (!verdict.accepted) {
+        fault.refused = (fault.refused ?? 0) + 1;
+        throw new HubError(
+          'HUB_THROTTLE_BACKLOG_EXCEEDED',
+          `Telemetry of ${identity.deviceId} is throttled and the backlog is full (${Math.round(verdict.backlogMs / 1000)} s of traffic waiting); back off (injected fault).`,
+        );
+      }
+      fault.shaped = (fault.shaped ?? 0) + 1;
+      wait = Math.max(wait, verdict.delayMs);
+    }
+    const stall = this.#match(
       (f) => f.condition === 'stall' && (f.hub === undefined || f.hub === hub),
       identity.deviceId,
       hub,
     );
-    if (fault !== undefined) await delay(fault);
+    if (stall !== undefined) wait = Math.max(wait, stall.latencyMs ?? 2000);
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   }
 
   async beforeRegister(registrationId: string): Promise<void> {
@@ -281,15 +335,20 @@ export class FaultInjector implements ConnectionFaults, RegistrationFaults {
     for (const fault of this.#faults.values()) {
       if (!applies(fault)) continue;
       if (fault.deviceId !== undefined && fault.deviceId.toLowerCase() !== deviceId.toLowerCase()) continue;
-      fault.matched += 1;
-      fault.lastMatches = [
-        { deviceId, ...(hub === undefined ? {} : { hub }), at: new Date(this.#now()).toISOString() },
-        ...fault.lastMatches,
-      ].slice(0, LAST_MATCHES);
-      if (fault.attempts !== undefined && fault.matched >= fault.attempts) this.#end(fault);
+      this.#record(fault, deviceId, hub);
       return fault;
     }
     return undefined;
+  }
+
+  /** Counts a match (ending the fault after its attempts). */
+  #record(fault: Fault, deviceId: string, hub: string | undefined): void {
+    fault.matched += 1;
+    fault.lastMatches = [
+      { deviceId, ...(hub === undefined ? {} : { hub }), at: new Date(this.#now()).toISOString() },
+      ...fault.lastMatches,
+    ].slice(0, LAST_MATCHES);
+    if (fault.attempts !== undefined && fault.matched >= fault.attempts) this.#end(fault);
   }
 
   #expire(): void {
@@ -301,6 +360,7 @@ export class FaultInjector implements ConnectionFaults, RegistrationFaults {
 
   #end(fault: Fault, at = new Date(this.#now()).toISOString()): void {
     this.#faults.delete(fault.id);
+    this.#throttles.delete(fault.id);
     fault.endedAt = at;
     this.#ended.unshift(fault);
     this.#ended.length = Math.min(this.#ended.length, MAX_ENDED);
@@ -315,7 +375,17 @@ function validate(input: unknown): FaultInput {
     );
   }
   const raw = input as Record<string, unknown>;
-  const known = new Set(['condition', 'deviceId', 'hub', 'attempts', 'durationSeconds', 'latencyMs']);
+  const known = new Set([
+    'condition',
+    'deviceId',
+    'hub',
+    'attempts',
+    'durationSeconds',
+    'latencyMs',
+    'profile',
+    'ratePerSecond',
+    'backlogSeconds',
+  ]);
   for (const key of Object.keys(raw)) {
     if (!known.has(key)) throw new TypeError(`Unknown fault field ${JSON.stringify(key)}.`);
   }
@@ -335,7 +405,11 @@ function validate(input: unknown): FaultInput {
   if (out.hub !== undefined && DPS_CONDITIONS.has(out.condition)) {
     throw new TypeError(`${condition} is a DPS condition; it takes no hub.`);
   }
-  const positive = (name: 'attempts' | 'durationSeconds' | 'latencyMs', integer: boolean, max: number): void => {
+  const positive = (
+    name: 'attempts' | 'durationSeconds' | 'latencyMs' | 'ratePerSecond' | 'backlogSeconds',
+    integer: boolean,
+    max: number,
+  ): void => {
     const value = raw[name];
     if (value === undefined) return;
     if (typeof value !== 'number' || !(value > 0) || value > max || (integer && !Number.isInteger(value))) {
@@ -348,6 +422,21 @@ function validate(input: unknown): FaultInput {
   positive('latencyMs', true, 120_000);
   if (out.latencyMs !== undefined && !['latency', 'dpsLatency', 'stall'].includes(out.condition)) {
     throw new TypeError('latencyMs goes with the latency, dpsLatency and stall conditions only.');
+  }
+  const profile = raw['profile'];
+  if (profile !== undefined) {
+    if (typeof profile !== 'string' || !Object.hasOwn(THROTTLE_PROFILES, profile)) {
+      throw new TypeError(`profile must be one of ${Object.keys(THROTTLE_PROFILES).join(', ')}.`);
+    }
+    out.profile = profile as ThrottleProfileName;
+  }
+  positive('ratePerSecond', false, 100_000);
+  positive('backlogSeconds', false, 3_600);
+  if (
+    (out.profile !== undefined || out.ratePerSecond !== undefined || out.backlogSeconds !== undefined) &&
+    out.condition !== 'throttling'
+  ) {
+    throw new TypeError('profile, ratePerSecond and backlogSeconds go with the throttling condition only.');
   }
   return out;
 }

@@ -117,6 +117,8 @@ export class MqttSession implements DeviceEndpoint {
   #persistent = false;
   readonly #subscriptions = new Map<string, { parsed: DeviceSubscriptionTopic; qos: 0 | 1 }>();
   readonly #c2dInflight = new Map<number, string>();
+  /** Settles once the latest QoS 1 telemetry is acknowledged (or refused): refusals wait for it. */
+  #acknowledged: Promise<void> = Promise.resolve();
   #nextPacketId = 1;
   readonly #liveness: Liveness;
   /** The Will message (a telemetry topic of this identity), published if the connection dies without DISCONNECT. */
@@ -435,19 +437,30 @@ export class MqttSession implements DeviceEndpoint {
           const messageId = packet.messageId;
           // PUBACKs leave in the order the PUBLISHes arrived [MQTT-4.6.0-2], each after its message is durable:
           // storage resolves appends in the order they were made.
-          stored.then(
+          const earlier = this.#acknowledged;
+          this.#acknowledged = stored.then(
             () => {
               if (this.#state === 'connected' && messageId !== undefined) {
                 this.#send({ cmd: 'puback', messageId });
               }
             },
-            (error: unknown) => {
+            async (error: unknown) => {
+              // A refusal the hub means (throttling) closes with its own error — MQTT has no negative
+              // PUBACK — once the messages before it are acknowledged.
+              if (error instanceof HubError) {
+                await earlier;
+                this.#close(error);
+                return;
+              }
               this.#log.error({ err: error }, 'telemetry could not be stored');
               this.#close(new HubError('HUB_INTERNAL', 'Telemetry could not be stored.', { cause: error }));
             },
           );
         } else {
-          stored.catch((error: unknown) => this.#log.error({ err: error }, 'telemetry could not be stored'));
+          stored.catch((error: unknown) => {
+            if (error instanceof HubError) this.#close(error);
+            else this.#log.error({ err: error }, 'telemetry could not be stored');
+          });
         }
         return;
       }
