@@ -34,7 +34,8 @@ export class HighAvailabilityDevice {
   /** Every hub it was given by DPS, in order. */
   readonly hubs: string[] = [];
   client: InstanceType<typeof Client> | undefined;
-  readonly #policies = new WeakMap<object, MultiHubRetryPolicy>();
+  /** The retry policy of `client`. */
+  #policy: MultiHubRetryPolicy | undefined;
   #connected = false;
   #stopped = false;
 
@@ -55,7 +56,6 @@ export class HighAvailabilityDevice {
       Mqtt,
     );
     const policy = new MultiHubRetryPolicy();
-    this.#policies.set(client, policy);
     client.setRetryPolicy(policy as never);
     client.on('connect', () => (this.#connected = true));
     client.on('disconnect', () => void this.#reconnect(client));
@@ -63,6 +63,7 @@ export class HighAvailabilityDevice {
     await withTimeout(client.open(), 15_000, 'open');
     this.#connected = true;
     this.client = client;
+    this.#policy = policy;
     this.hubs.push(registration.assignedHub);
     client.onDeviceMethod('getMaxMinReport', (request, response) => {
       void response.send(200, {
@@ -87,7 +88,7 @@ export class HighAvailabilityDevice {
   async #reconnect(client: InstanceType<typeof Client>): Promise<void> {
     if (!this.#connected || this.client !== client || this.#stopped) return;
     this.#connected = false;
-    this.#policies.get(client)!.abandoned = true;
+    this.#policy!.abandoned = true;
     await client.close().catch(() => undefined);
     for (let attempt = 0; !this.#stopped; attempt++) {
       try {
@@ -117,7 +118,7 @@ export class HighAvailabilityDevice {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    if (this.client !== undefined) this.#policies.get(this.client)!.abandoned = true;
+    if (this.#policy !== undefined) this.#policy.abandoned = true;
     await this.client?.close().catch(() => undefined);
   }
 }

@@ -47,6 +47,15 @@ async function hubs(): Promise<HubRow[]> {
   return (response.body as { value: HubRow[] }).value;
 }
 
+function addHub(body: Record<string, unknown>) {
+  return centralRequest(platform, {
+    method: 'POST',
+    path: '/plugboard/hubs',
+    body,
+    headers: { 'content-type': 'application/json' },
+  });
+}
+
 async function cli(...args: string[]): Promise<unknown> {
   writeFileSync(join(platform.dataDir, 'plugboard.json'), JSON.stringify(platform.manifest()));
   return JSON.parse(await runCli(...args, '--data-dir', platform.dataDir, '--json')) as unknown;
@@ -145,20 +154,10 @@ describe('[Central] hub scaling', () => {
     assert.ok(connectedToNew, 'one of three new devices lands on the emptiest hub and connects');
 
     // The same hub set, added with a name and address of choice, and refusals with reasons.
-    const clash = await centralRequest(platform, {
-      method: 'POST',
-      path: '/plugboard/hubs',
-      body: { name: 'hub-1' },
-      headers: { 'content-type': 'application/json' },
-    });
+    const clash = await addHub({ name: 'hub-1' });
     assert.equal(clash.status, 409, clash.text);
     assert.match(clash.text, /has a hub hub-1 already/);
-    const bad = await centralRequest(platform, {
-      method: 'POST',
-      path: '/plugboard/hubs',
-      body: { address: 'not-an-address' },
-      headers: { 'content-type': 'application/json' },
-    });
+    const bad = await addHub({ address: 'not-an-address' });
     assert.equal(bad.status, 400, bad.text);
   });
 

@@ -3,7 +3,7 @@
  * running platform — scoped to a device, a hub or every device, for a number of attempts, a duration
  * or until cleared — and see what each fault matched.
  */
-import { FAULT_CONDITIONS, THROTTLE_PROFILES } from '@plugboard/server';
+import { FAULT_CONDITIONS, FAULT_OPTIONS, THROTTLE_PROFILES } from '@plugboard/server';
 import { Option, type Command } from 'commander';
 import { CentralClient, type JsonRecord } from './central-client.js';
 import { CliError } from './client.js';
@@ -77,17 +77,7 @@ export function registerFaultCommands(program: Command, out: NodeJS.WritableStre
         },
       ) => {
         const body: JsonRecord = { condition: opts.condition };
-        const names = [
-          'deviceId',
-          'hub',
-          'attempts',
-          'durationSeconds',
-          'latencyMs',
-          'profile',
-          'ratePerSecond',
-          'backlogSeconds',
-        ] as const;
-        for (const name of names) {
+        for (const name of FAULT_OPTIONS) {
           if (opts[name] !== undefined) body[name] = opts[name];
         }
         const added = await client(opts).addFault(body);

@@ -5,6 +5,7 @@
  * hub at a new address has the server certificate cover it first.
  */
 import type { Logger } from 'pino';
+import type { HubPlacement } from './central/hub-scaling.js';
 import type { PlatformEventStream } from './core/events.js';
 import type { FaultInjector } from './core/faults.js';
 import { Hub, type C2dSettings } from './core/hub.js';
@@ -15,15 +16,8 @@ import { MqttSession } from './edges/mqtt/session.js';
 import type { ServerCertificate } from './platform-certificate.js';
 import type { Storage } from './storage/port.js';
 
-/** One hub to start. */
-export interface HubDefinition {
-  /** Short name, e.g. `hub-1`. */
-  name: string;
-  /** Host name devices use; defaults to `address`. */
-  hostName?: string;
-  /** Loopback (or other local) address the hub's listeners bind. */
-  address: string;
-}
+/** One hub to start: its name (`hub-1`), the address its listeners bind, its host name (the address). */
+export type HubDefinition = HubPlacement;
 
 /** Where a started hub listens. */
 export interface HubEndpoint {

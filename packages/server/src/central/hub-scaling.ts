@@ -19,7 +19,9 @@ import type { CentralFailover } from './failover.js';
 
 /** A hub as the platform starts it. */
 export interface HubPlacement {
+  /** Short name, e.g. `hub-1`. */
   name: string;
+  /** Loopback (or other local) address the hub's listeners bind. */
   address: string;
   /** Host name devices use; the address when absent. */
   hostName?: string;
@@ -221,12 +223,14 @@ export class CentralHubs {
         state: 'removed',
       } satisfies HubChange);
       const closesAt = new Date(Date.now() + drainSeconds * 1000).toISOString();
-      const timer = setTimeout(() => {
-        this.#serially(() => this.#close(hub.name)).catch(this.#options.onError ?? (() => undefined));
-      }, drainSeconds * 1000);
-      timer.unref();
-      this.#draining.set(hub.name, { closesAt, timer });
-      if (drainSeconds === 0) await this.#close(hub.name);
+      if (drainSeconds === 0) await this.#shut(hub.name);
+      else {
+        const timer = setTimeout(() => {
+          this.#serially(() => this.#close(hub.name)).catch(this.#options.onError ?? (() => undefined));
+        }, drainSeconds * 1000);
+        timer.unref();
+        this.#draining.set(hub.name, { closesAt, timer });
+      }
       this.#options.onChange?.();
       return { name: hub.name, moved: Object.fromEntries(moved), closesAt };
     });
@@ -239,15 +243,20 @@ export class CentralHubs {
     });
   }
 
-  /** Ends a removed hub's drain: it stops listening and what it stored is forgotten. */
+  /** Ends a removed hub's drain (see {@link #shut}). */
   async #close(name: string): Promise<void> {
     const drain = this.#draining.get(name);
     if (drain === undefined) return;
     clearTimeout(drain.timer);
     this.#draining.delete(name);
+    await this.#shut(name);
+    this.#options.onChange?.();
+  }
+
+  /** A removed hub stops listening and what it stored is forgotten. */
+  async #shut(name: string): Promise<void> {
     await this.#options.host.close(name);
     await this.#options.storage.deleteHub(name);
-    this.#options.onChange?.();
   }
 
   #serially<T>(task: () => Promise<T>): Promise<T> {

@@ -19,6 +19,24 @@ export function copyAuthentication(authentication: Authentication): Authenticati
 }
 
 /**
+ * Gives a device its identity on `hub` with `authentication`: created (with `capabilities`) when it has
+ * none there, else updated and enabled again. Resolves true when it was created.
+ */
+export async function enableIdentity(
+  hub: Hub,
+  deviceId: string,
+  authentication: Authentication,
+  capabilities?: { iotEdge: boolean },
+): Promise<boolean> {
+  if (hub.has({ deviceId })) {
+    await hub.updateIdentity({ deviceId, authentication, status: 'enabled', statusReason: null }, '*');
+    return false;
+  }
+  await hub.createIdentity({ deviceId, authentication, ...(capabilities === undefined ? {} : { capabilities }) });
+  return true;
+}
+
+/**
  * Makes `hub` trust the CA certificates of an X.509 enrollment group (named `dps:{group}:primary` and
  * `…:secondary`), so devices whose chains end in them authenticate there.
  */

@@ -21,6 +21,7 @@ import { balancedHub, enrollmentKeyOf } from './dps-allocation.js';
 import { readEnrollmentCertificate } from './dps-certificates.js';
 import {
   copyAuthentication,
+  enableIdentity,
   migrateTwin,
   moveC2dQueue,
   retireIdentity,
@@ -78,6 +79,9 @@ function checkKey(key: unknown, what: string): string {
   }
   return key;
 }
+
+/** What allocation reads of an enrollment. */
+type AllocationSettings = Pick<EnrollmentSettings, 'allocationPolicy' | 'iotHubs' | 'weights' | 'staticHub'>;
 
 /**
  * The provisioning service of a Plugboard application.
@@ -541,13 +545,12 @@ export class ProvisioningService {
     return out;
   }
 
-  #allocate(settings: EnrollmentSettings, enrollmentKey: string, registrationId: string): Hub {
-    const names = (settings.iotHubs ?? [...this.#hubs.keys()]).filter((h) => this.#hubs.has(h));
+  #allocate(settings: AllocationSettings, enrollmentKey: string, registrationId: string): Hub {
     let name: string | undefined;
     if (settings.allocationPolicy === 'static') name = settings.staticHub;
     else {
       const weights = new Map<string, number>();
-      for (const hub of names) {
+      for (const hub of this.#candidates(settings)) {
         weights.set(hub, settings.allocationPolicy === 'weighted' ? (settings.weights?.[hub] ?? 0) : 1);
       }
       name = balancedHub(registrationId, weights, this.#allocationCounts.get(enrollmentKey) ?? new Map());
@@ -722,11 +725,9 @@ export class ProvisioningService {
     const modelId = extra.modelId ?? previous?.modelId;
     if (modelId !== undefined) record.modelId = modelId;
     if (extra.payload !== undefined) record.payload = extra.payload;
-    record.etag = etagOf({ ...record, etag: undefined, lastUpdatedDateTimeUtc: undefined });
-    await this.#storage.saveDocument('dps-registration', key, record);
+    await this.#save(record);
     if (previous !== undefined) this.#count(previous, -1);
     this.#count(record, +1);
-    this.#registrations.set(key, record);
     this.#log.info({ registrationId, hub: hub.name, substatus }, 'device assigned');
     return record;
   }
@@ -743,13 +744,9 @@ export class ProvisioningService {
     if (attested.authentication.type === 'certificateAuthority' && enrollment.kind === 'group') {
       await trustGroupCertificates(hub, enrollment.group);
     }
-    const authentication = copyAuthentication(attested.authentication);
-    const created = !hub.has(identity);
-    if (created) {
-      await hub.createIdentity({ deviceId, authentication, capabilities: { iotEdge: settings.capabilities.iotEdge } });
-    } else {
-      await hub.updateIdentity({ deviceId, authentication, status: 'enabled', statusReason: null }, '*');
-    }
+    const created = await enableIdentity(hub, deviceId, copyAuthentication(attested.authentication), {
+      iotEdge: settings.capabilities.iotEdge,
+    });
     if (migrateFrom !== undefined && migrateFrom !== hub && migrateFrom.has(identity)) {
       if (settings.reprovisionPolicy.migrateDeviceData) await migrateTwin(migrateFrom, hub, deviceId);
       else if (settings.initialTwin !== undefined) {
@@ -898,15 +895,14 @@ export class ProvisioningService {
         record.enrollment.kind === 'group'
           ? this.#groups.get(record.enrollment.enrollmentGroupId)
           : this.#individuals.get(record.registrationId.toLowerCase());
-      const to =
-        settings === undefined
-          ? this.#allocate({ allocationPolicy: 'hashed' } as EnrollmentSettings, 'orphans', record.registrationId)
-          : this.#allocate(settings, enrollmentKeyOf(record.enrollment), record.registrationId);
-      const next = await this.#carry(record, hub, to);
-      if (next.initialHub === name) {
-        next.initialHub = to.name;
-        await this.#save(next);
-      }
+      // A registration whose enrollment is gone goes to the least-loaded hub.
+      const to = this.#allocate(
+        settings ?? { allocationPolicy: 'hashed' },
+        enrollmentKeyOf(record.enrollment),
+        record.registrationId,
+      );
+      // A device first assigned to the removed hub fails back to where it goes now.
+      await this.#carry(record, hub, to, record.initialHub === name ? to.name : record.initialHub);
       moved.set(to.name, (moved.get(to.name) ?? 0) + 1);
     }
     for (const counts of this.#allocationCounts.values()) counts.delete(name);
@@ -914,8 +910,16 @@ export class ProvisioningService {
     return moved;
   }
 
-  /** Carries a registered device from one hub to another and re-points its registration. */
-  async #carry(record: RegistrationRecord, from: Hub, to: Hub): Promise<RegistrationRecord> {
+  /**
+   * Carries a registered device from one hub to another and re-points its registration (`initialHub`:
+   * where it fails back to, kept unless given).
+   */
+  async #carry(
+    record: RegistrationRecord,
+    from: Hub,
+    to: Hub,
+    initialHub = record.initialHub,
+  ): Promise<RegistrationRecord> {
     const identity = { deviceId: record.deviceId };
     if (from.has(identity)) {
       const authentication = copyAuthentication(from.getIdentity(identity).record.authentication);
@@ -924,12 +928,7 @@ export class ProvisioningService {
       if (authentication.type === 'certificateAuthority' && group !== undefined) {
         await trustGroupCertificates(to, group);
       }
-      if (to.has(identity)) {
-        await to.updateIdentity(
-          { deviceId: record.deviceId, authentication, status: 'enabled', statusReason: null },
-          '*',
-        );
-      } else await to.createIdentity({ deviceId: record.deviceId, authentication });
+      await enableIdentity(to, record.deviceId, authentication);
       await migrateTwin(from, to, record.deviceId);
       await moveC2dQueue(from, to, record.deviceId);
       await retireIdentity(from, record.deviceId, `moved to ${to.name}`);
@@ -937,6 +936,7 @@ export class ProvisioningService {
     const next: RegistrationRecord = {
       ...record,
       hub: to.name,
+      initialHub,
       substatus: to.name === record.initialHub ? 'reprovisionedToInitialAssignment' : 'deviceDataMigrated',
     };
     this.#count(record, -1);
@@ -955,7 +955,7 @@ export class ProvisioningService {
   }
 
   /** The linked hubs an enrollment may allocate to. */
-  #candidates(settings: EnrollmentSettings): string[] {
+  #candidates(settings: AllocationSettings): string[] {
     if (settings.allocationPolicy === 'static') return settings.staticHub === undefined ? [] : [settings.staticHub];
     return (settings.iotHubs ?? [...this.#hubs.keys()]).filter(
       (h) => this.#hubs.has(h) && (settings.allocationPolicy !== 'weighted' || (settings.weights?.[h] ?? 0) > 0),

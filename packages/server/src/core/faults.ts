@@ -66,6 +66,18 @@ const DROPS_LIVE = new Set<FaultCondition>([
   'drop',
 ]);
 
+/** The fields of a {@link FaultInput} besides its condition. */
+export const FAULT_OPTIONS = [
+  'deviceId',
+  'hub',
+  'attempts',
+  'durationSeconds',
+  'latencyMs',
+  'profile',
+  'ratePerSecond',
+  'backlogSeconds',
+] as const satisfies readonly (keyof FaultInput)[];
+
 /** What a fault is added with. */
 export interface FaultInput {
   condition: FaultCondition;
@@ -131,9 +143,19 @@ export interface FaultTargets {
 const MAX_ENDED = 100;
 const LAST_MATCHES = 10;
 
-/** Waits the latency of a `latency`, `stall` or `dpsLatency` fault (default 2 s). */
-function delay(fault: Fault): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, fault.latencyMs ?? 2000));
+/** The latency of a `latency`, `stall` or `dpsLatency` fault (default 2 s). */
+function latencyOf(fault: Fault): number {
+  return fault.latencyMs ?? 2000;
+}
+
+/** Whether a fault's scope (its device, its hub) takes in `deviceId` on `hub`. */
+function inScope(fault: Fault, deviceId: string, hub: string | undefined): boolean {
+  if (fault.hub !== undefined && fault.hub !== hub) return false;
+  return fault.deviceId === undefined || fault.deviceId.toLowerCase() === deviceId.toLowerCase();
+}
+
+function wait(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** The error a hub condition answers with. */
@@ -268,14 +290,13 @@ export class FaultInjector implements ConnectionFaults, RegistrationFaults {
 
   async beforeConnect(hub: string, identity: Identity): Promise<'drop' | undefined> {
     const fault = this.#match(
-      (f) =>
-        !DPS_CONDITIONS.has(f.condition) && !ON_TELEMETRY.has(f.condition) && (f.hub === undefined || f.hub === hub),
+      (f) => !DPS_CONDITIONS.has(f.condition) && !ON_TELEMETRY.has(f.condition),
       identity.deviceId,
       hub,
     );
     if (fault === undefined) return undefined;
     if (fault.condition === 'latency') {
-      await delay(fault);
+      await wait(latencyOf(fault));
       return undefined;
     }
     if (fault.condition === 'drop') return 'drop';
@@ -289,12 +310,11 @@ export class FaultInjector implements ConnectionFaults, RegistrationFaults {
   }
 
   async beforeTelemetry(hub: string, identity: Identity): Promise<void> {
-    let wait = 0;
+    let delayMs = 0;
     this.#expire();
     for (const fault of this.#faults.values()) {
       const throttle = this.#throttles.get(fault.id);
-      if (throttle === undefined || (fault.hub !== undefined && fault.hub !== hub)) continue;
-      if (fault.deviceId !== undefined && fault.deviceId.toLowerCase() !== identity.deviceId.toLowerCase()) continue;
+      if (throttle === undefined || !inScope(fault, identity.deviceId, hub)) continue;
       // A fault on one hub throttles that hub; one on every hub throttles the application as a whole.
       const verdict = throttle.admit(fault.hub ?? '*', identity.deviceId, this.#now());
       if (verdict.accepted && verdict.delayMs === 0) continue;
@@ -307,22 +327,18 @@ export class FaultInjector implements ConnectionFaults, RegistrationFaults {
         );
       }
       fault.shaped = (fault.shaped ?? 0) + 1;
-      wait = Math.max(wait, verdict.delayMs);
+      delayMs = Math.max(delayMs, verdict.delayMs);
     }
-    const stall = this.#match(
-      (f) => f.condition === 'stall' && (f.hub === undefined || f.hub === hub),
-      identity.deviceId,
-      hub,
-    );
-    if (stall !== undefined) wait = Math.max(wait, stall.latencyMs ?? 2000);
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    const stall = this.#match((f) => f.condition === 'stall', identity.deviceId, hub);
+    if (stall !== undefined) delayMs = Math.max(delayMs, latencyOf(stall));
+    if (delayMs > 0) await wait(delayMs);
   }
 
   async beforeRegister(registrationId: string): Promise<void> {
     const fault = this.#match((f) => DPS_CONDITIONS.has(f.condition), registrationId, undefined);
     if (fault === undefined) return;
     if (fault.condition === 'dpsLatency') {
-      await delay(fault);
+      await wait(latencyOf(fault));
       return;
     }
     throw dpsErrorOf(fault.condition, registrationId);
@@ -333,8 +349,7 @@ export class FaultInjector implements ConnectionFaults, RegistrationFaults {
     if (this.#faults.size === 0) return undefined;
     this.#expire();
     for (const fault of this.#faults.values()) {
-      if (!applies(fault)) continue;
-      if (fault.deviceId !== undefined && fault.deviceId.toLowerCase() !== deviceId.toLowerCase()) continue;
+      if (!applies(fault) || !inScope(fault, deviceId, hub)) continue;
       this.#record(fault, deviceId, hub);
       return fault;
     }
@@ -375,17 +390,7 @@ function validate(input: unknown): FaultInput {
     );
   }
   const raw = input as Record<string, unknown>;
-  const known = new Set([
-    'condition',
-    'deviceId',
-    'hub',
-    'attempts',
-    'durationSeconds',
-    'latencyMs',
-    'profile',
-    'ratePerSecond',
-    'backlogSeconds',
-  ]);
+  const known = new Set<string>(['condition', ...FAULT_OPTIONS]);
   for (const key of Object.keys(raw)) {
     if (!known.has(key)) throw new TypeError(`Unknown fault field ${JSON.stringify(key)}.`);
   }
