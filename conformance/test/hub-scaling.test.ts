@@ -198,6 +198,9 @@ describe('[Central] hub scaling', () => {
     assert.ok(platform.dps.listRegistrations().every((r) => r.hub !== removed.name));
     const draining = (await hubs()).find((h) => h.name === removed.name);
     assert.equal(draining?.state, 'draining');
+    writeFileSync(join(platform.dataDir, 'plugboard.json'), JSON.stringify(platform.manifest()));
+    const listedText = await runCli('hub', 'list', '--data-dir', platform.dataDir);
+    assert.match(listedText, new RegExp(`${removed.name} .*draining: refuses devices until ${removal.closesAt}`));
 
     const carriedTo = platform.hubs.find((h) => h.name === platform.dps.getRegistration(carried).hub)!;
     assert.equal(carriedTo.c2dQueueLength({ deviceId: carried }), 1, 'the queued C2D message moved with the device');

@@ -11,7 +11,8 @@ import { centralCommand, output, type TargetOptions } from './central-device-com
 function hubLine(h: JsonRecord): string {
   return (
     `${String(h['name']).padEnd(10)} ${String(h['hostName'])}  (mqtts:${String(h['mqttPort'])}  ` +
-    `https/wss:${String(h['httpsPort'])})  ${String(h['devices'])} device(s), ${String(h['connections'])} connected`
+    `https/wss:${String(h['httpsPort'])})  ${String(h['devices'])} device(s), ${String(h['connections'])} connected` +
+    (h['state'] === 'draining' ? `  draining: refuses devices until ${String(h['closesAt'])}` : '')
   );
 }
 
