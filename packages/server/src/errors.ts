@@ -29,6 +29,7 @@ export const HUB_ERRORS = {
   HUB_DEVICE_ALREADY_EXISTS: { status: 409, azureErrorCode: 409001, azureName: 'DeviceAlreadyExists' },
   HUB_MODULE_ALREADY_EXISTS: { status: 409, azureErrorCode: 409301, azureName: 'ModuleAlreadyExistsOnDevice' },
   HUB_PRECONDITION_FAILED: { status: 412, azureErrorCode: 412002, azureName: 'PreconditionFailed' },
+  HUB_MESSAGE_LOCK_LOST: { status: 412, azureErrorCode: 412020, azureName: 'DeviceMessageLockLost' },
   HUB_MESSAGE_TOO_LARGE: { status: 413, azureErrorCode: 413002, azureName: 'MessageTooLarge' },
   HUB_THROTTLED: { status: 429, azureErrorCode: 429001, azureName: 'ThrottlingException' },
   HUB_THROTTLE_BACKLOG_EXCEEDED: { status: 429, azureErrorCode: 429002, azureName: 'ThrottleBacklogLimitExceeded' },

@@ -15,10 +15,13 @@ export type { HubErrorCode } from './errors.js';
 export { Hub } from './core/hub.js';
 export type {
   Authenticated,
+  C2dLease,
+  C2dOutcome,
   C2dSettings,
   ConnectCredentials,
   ConnectionHandle,
   DeviceEndpoint,
+  DeviceSession,
   HubOptions,
   IdentityInput,
   IncomingTelemetry,

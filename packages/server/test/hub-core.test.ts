@@ -139,6 +139,56 @@ describe('hub core: C2D queue', () => {
     assert.equal((await feedbackFor('full-1'))?.statusCode, 'Purged');
   });
 
+  it('[§4.3 C2D pull] a pulled message is locked for a minute, then settled by its lock token', async () => {
+    await hub.createIdentity({ deviceId: 'puller' });
+    const session = { identity: { deviceId: 'puller' }, key: 'puller', authMethod: 'sas' as const };
+    assert.equal(hub.receiveC2d(session), undefined, 'empty queue');
+    await hub.sendC2d({ deviceId: 'puller' }, { body: Buffer.from('a'), messageId: 'pull-1', ack: 'full' });
+    await hub.sendC2d({ deviceId: 'puller' }, { body: Buffer.from('b'), messageId: 'pull-2', ack: 'full' });
+    const first = hub.receiveC2d(session);
+    assert.equal(first?.message.messageId, 'pull-1');
+    assert.equal(first?.message.deliveryCount, 1);
+    assert.equal(first?.lockedUntil, clock + 60_000);
+    // Locked: the next receive gets the next message, then nothing.
+    const second = hub.receiveC2d(session);
+    assert.equal(second?.message.messageId, 'pull-2');
+    assert.equal(hub.receiveC2d(session), undefined, 'both locked');
+    assert.ok(first !== undefined && second !== undefined);
+    // A wrong token, and a token settled twice, lose the lock.
+    assert.throws(() => hub.settleC2d(session, 'not-a-lock', 'complete'), { code: 'HUB_MESSAGE_LOCK_LOST' });
+    // Abandon: back in the queue, delivered again with the count raised.
+    hub.settleC2d(session, first.lockToken, 'abandon');
+    assert.throws(() => hub.settleC2d(session, first.lockToken, 'complete'), { code: 'HUB_MESSAGE_LOCK_LOST' });
+    const again = hub.receiveC2d(session);
+    assert.equal(again?.message.messageId, 'pull-1');
+    assert.equal(again?.message.deliveryCount, 2);
+    assert.notEqual(again?.lockToken, first.lockToken);
+    // Reject: dead-lettered with negative feedback; complete: Success.
+    assert.ok(again !== undefined);
+    hub.settleC2d(session, again.lockToken, 'reject');
+    hub.settleC2d(session, second.lockToken, 'complete');
+    const feedback = await hub.takeFeedback(64);
+    assert.deepEqual(
+      feedback.map((f) => [f.originalMessageId, f.statusCode]),
+      [
+        ['pull-1', 'Rejected'],
+        ['pull-2', 'Success'],
+      ],
+    );
+    assert.equal(hub.c2dQueueLength({ deviceId: 'puller' }), 0);
+    // An expired lock puts the message back; the old token no longer settles it.
+    await hub.sendC2d({ deviceId: 'puller' }, { body: Buffer.from('c'), messageId: 'pull-3' });
+    const locked = hub.receiveC2d(session);
+    assert.ok(locked !== undefined);
+    clock += 60_001;
+    assert.throws(() => hub.settleC2d(session, locked.lockToken, 'complete'), { code: 'HUB_MESSAGE_LOCK_LOST' });
+    const redelivered = hub.receiveC2d(session);
+    assert.equal(redelivered?.message.messageId, 'pull-3');
+    assert.ok(redelivered !== undefined);
+    hub.settleC2d(session, redelivered.lockToken, 'complete');
+    assert.equal(hub.c2dQueueLength({ deviceId: 'puller' }), 0);
+  });
+
   it('[C2D: durability] queued messages survive a restart of the hub', async () => {
     await hub.createIdentity({ deviceId: 'durable' });
     await hub.sendC2d({ deviceId: 'durable' }, { body: Buffer.from('kept'), messageId: 'kept-1' });

@@ -9,6 +9,9 @@
  */
 import type { Identity, JsonObject, TelemetryRecord } from './model.js';
 
+/** What happened to a C2D message; `abandoned` puts it back in the queue for another delivery. */
+export type C2dState = 'queued' | 'delivered' | 'abandoned' | 'completed' | 'expired' | 'deadLettered' | 'purged';
+
 /** One event. `at` is when it happened (epoch ms). */
 export type PlatformEvent = { readonly at: number } & (
   | { readonly type: 'telemetry'; readonly hub: string; readonly record: TelemetryRecord }
@@ -68,7 +71,7 @@ export type PlatformEvent = { readonly at: number } & (
       /** The hub's id of the message (its lock token). */
       readonly id: string;
       readonly messageId?: string;
-      readonly state: 'queued' | 'delivered' | 'completed' | 'expired' | 'deadLettered' | 'purged';
+      readonly state: C2dState;
     }
   | {
       /** This subscriber's queue overflowed: `count` older events were dropped. */

@@ -10,7 +10,7 @@ import type { StoredIdentity } from '../storage/port.js';
 import { PlatformEventStream } from './events.js';
 import type { ConnectionFaults } from './faults.js';
 import { HubAuthentication } from './hub/authentication.js';
-import { CloudToDevice } from './hub/c2d.js';
+import { CloudToDevice, type C2dLease, type C2dOutcome } from './hub/c2d.js';
 import { Connections } from './hub/connections.js';
 import { faultOperationOf } from './hub/fault-operations.js';
 import { hubContext, type HubContext } from './hub/context.js';
@@ -23,6 +23,7 @@ import type {
   ConnectCredentials,
   ConnectionHandle,
   DeviceEndpoint,
+  DeviceSession,
   HubOptions,
   IdentityInput,
   IncomingTelemetry,
@@ -30,24 +31,28 @@ import type {
   MethodResult,
   OutgoingC2d,
 } from './hub/types.js';
-import type {
-  AccessPolicy,
-  C2dFeedbackRecord,
-  C2dRecord,
-  HubPermission,
-  Identity,
-  IdentityRecord,
-  JsonObject,
-  SessionSubscription,
-  TelemetryRecord,
+import {
+  identityKey,
+  type AccessPolicy,
+  type C2dFeedbackRecord,
+  type C2dRecord,
+  type HubPermission,
+  type Identity,
+  type IdentityRecord,
+  type JsonObject,
+  type SessionSubscription,
+  type TelemetryRecord,
 } from './model.js';
 
+export type { C2dLease, C2dOutcome } from './hub/c2d.js';
+export { incomingTelemetry } from './hub/telemetry.js';
 export type {
   Authenticated,
   C2dSettings,
   ConnectCredentials,
   ConnectionHandle,
   DeviceEndpoint,
+  DeviceSession,
   HubOptions,
   IdentityInput,
   IncomingTelemetry,
@@ -119,6 +124,7 @@ export class Hub {
       defaultTtlMs: 3_600_000,
       maxDeliveryCount: 10,
       maxQueueDepth: 50,
+      lockTimeoutMs: 60_000,
       ...options.c2d,
     });
     const connections = new Connections(ctx, this.#registry, {
@@ -339,19 +345,29 @@ export class Hub {
   // ---------------------------------------------------------------- telemetry
 
   /**
+   * The session of one stateless request (HTTPS) by an authenticated device: what telemetry ingest and C2D
+   * pull need, with no live connection behind it.
+   */
+  requestSession(auth: Authenticated): DeviceSession {
+    return { identity: auth.identity, key: identityKey(auth.identity), authMethod: auth.method };
+  }
+
+  /**
    * Accepts a device-to-cloud message: stamps enqueued time and system properties and stores it durably.
    * Resolves once stored; only then may the edge acknowledge it.
    */
-  ingestTelemetry(handle: ConnectionHandle, message: IncomingTelemetry): Promise<TelemetryRecord> {
+  ingestTelemetry(session: DeviceSession, message: IncomingTelemetry): Promise<TelemetryRecord> {
     const stored =
       this.#faults?.stalling === true
         ? this.#faults
-            .beforeTelemetry(this.name, handle.identity)
-            .then(() => this.#telemetry.ingestTelemetry(handle, message))
-        : this.#telemetry.ingestTelemetry(handle, message);
-    // The SDKs' own fault tests: a message asks the hub to sever this connection (after a delay).
+            .beforeTelemetry(this.name, session.identity)
+            .then(() => this.#telemetry.ingestTelemetry(session, message))
+        : this.#telemetry.ingestTelemetry(session, message);
+    // The SDKs' own fault tests: a message asks the hub to sever this connection (after a delay). A
+    // stateless request (HTTPS) has no connection to sever.
     const operation = faultOperationOf(message.properties);
-    if (operation === undefined) return stored;
+    const handle = this.#connections.get(session.key);
+    if (operation === undefined || handle === undefined) return stored;
     return stored.then((record) => {
       const sever = (): void => {
         if (handle.closed) return;
@@ -439,6 +455,16 @@ export class Hub {
   /** The device acknowledged (completed) a C2D message. */
   completeC2d(handle: ConnectionHandle, id: string): void {
     this.#c2d.completeC2d(handle, id);
+  }
+
+  /** The next C2D message for a device that pulls (HTTPS), locked for a minute; `undefined` when none waits. */
+  receiveC2d(session: DeviceSession): C2dLease | undefined {
+    return this.#c2d.receive(session);
+  }
+
+  /** Completes, rejects or abandons a pulled C2D message by its lock token (`HUB_MESSAGE_LOCK_LOST` otherwise). */
+  settleC2d(session: DeviceSession, lockToken: string, outcome: C2dOutcome): void {
+    this.#c2d.settle(session, lockToken, outcome);
   }
 
   /** Removes and returns up to `limit` feedback records. */

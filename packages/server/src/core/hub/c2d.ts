@@ -1,7 +1,9 @@
 /**
  * A hub's cloud-to-device queues, as IoT Hub keeps them: at most 50 messages per identity, a time to
- * live, a maximum delivery count, delivery once the device subscribes, completion on PUBACK, and
- * feedback records for `iothub-ack`.
+ * live, a maximum delivery count, and feedback records for `iothub-ack`. Messages are pushed to a
+ * connection once it subscribes (completed on PUBACK), or pulled (HTTPS): a pulled message is locked for a
+ * minute under a lock token, then completed, rejected (dead-lettered) or abandoned (queued again); an
+ * expired lock puts it back in the queue.
  */
 import { randomUUID } from 'node:crypto';
 import { HubError } from '../../errors.js';
@@ -16,7 +18,19 @@ import {
 import type { Connections } from './connections.js';
 import type { HubContext } from './context.js';
 import type { Registry } from './registry.js';
-import type { C2dSettings, ConnectionHandle, OutgoingC2d } from './types.js';
+import type { C2dState } from '../events.js';
+import type { C2dSettings, ConnectionHandle, DeviceSession, OutgoingC2d } from './types.js';
+
+/** A message handed to a device that pulls: invisible to other deliveries until `lockedUntil`. */
+export interface C2dLease {
+  message: C2dRecord;
+  lockToken: string;
+  /** Epoch ms. */
+  lockedUntil: number;
+}
+
+/** How a device settles a pulled message (IoT Hub's three outcomes). */
+export type C2dOutcome = 'complete' | 'reject' | 'abandon';
 
 /** The event state of a finished message, by its feedback status. */
 const FINISHED_STATE = {
@@ -38,6 +52,8 @@ export class CloudToDevice {
   readonly #registry: Registry;
   readonly #settings: C2dSettings;
   readonly #queues = new Map<string, C2dRecord[]>();
+  /** Pull locks by message id. */
+  readonly #locks = new Map<string, { token: string; until: number }>();
   #connections: Connections | undefined;
 
   constructor(context: HubContext, registry: Registry, settings: C2dSettings) {
@@ -116,29 +132,89 @@ export class CloudToDevice {
     if (queue === undefined) return;
     const now = this.#ctx.now();
     for (const message of [...queue]) {
-      if (handle.inflight.has(message.id)) continue;
-      if (message.expiresAt <= now) {
-        this.#finishC2d(handle.key, message, 'Expired');
-        continue;
-      }
-      if (message.deliveryCount >= this.#settings.maxDeliveryCount) {
-        this.#finishC2d(handle.key, message, 'DeliveryCountExceeded');
-        continue;
-      }
-      message.deliveryCount += 1;
+      if (handle.inflight.has(message.id) || this.#isLocked(message, now)) continue;
+      if (!this.#deliverable(handle.key, message, now)) continue;
       handle.inflight.add(message.id);
-      this.#ctx.storage.saveC2d(this.#ctx.name, message).catch((err: unknown) => {
-        this.#ctx.log.error({ err }, 'failed to persist C2D delivery count');
-      });
       handle.endpoint.deliverC2d(message);
       this.#event(message, 'delivered');
     }
   }
 
-  #event(
-    message: C2dRecord,
-    state: 'queued' | 'delivered' | 'completed' | 'expired' | 'deadLettered' | 'purged',
-  ): void {
+  /**
+   * The next message for a device that pulls (HTTPS `GET …/messages/devicebound`), locked for the lock
+   * timeout (one minute) under a new lock token; `undefined` when nothing is waiting.
+   */
+  receive(session: DeviceSession): C2dLease | undefined {
+    const queue = this.#queues.get(session.key);
+    if (queue === undefined) return undefined;
+    const now = this.#ctx.now();
+    const pushed = this.#connections?.get(session.key)?.inflight;
+    for (const message of [...queue]) {
+      if (pushed?.has(message.id) === true || this.#isLocked(message, now)) continue;
+      if (!this.#deliverable(session.key, message, now)) continue;
+      const lease: C2dLease = { message, lockToken: randomUUID(), lockedUntil: now + this.#settings.lockTimeoutMs };
+      this.#locks.set(message.id, { token: lease.lockToken, until: lease.lockedUntil });
+      this.#event(message, 'delivered');
+      return lease;
+    }
+    return undefined;
+  }
+
+  /**
+   * Settles a pulled message by its lock token: `complete` finishes it, `reject` dead-letters it (negative
+   * feedback), `abandon` puts it back in the queue. Throws `HUB_MESSAGE_LOCK_LOST` (412) when no message of
+   * the device holds that lock: settled already, or the lock expired.
+   */
+  settle(session: DeviceSession, lockToken: string, outcome: C2dOutcome): void {
+    const now = this.#ctx.now();
+    const message = this.#queues.get(session.key)?.find((m) => {
+      const lock = this.#locks.get(m.id);
+      return lock !== undefined && lock.token === lockToken && lock.until > now;
+    });
+    if (message === undefined) {
+      throw new HubError(
+        'HUB_MESSAGE_LOCK_LOST',
+        `No message of ${session.key} is locked with ${JSON.stringify(lockToken)}: it was settled already or its lock expired.`,
+      );
+    }
+    this.#locks.delete(message.id);
+    if (outcome === 'complete') return this.#finishC2d(session.key, message, 'Success');
+    if (outcome === 'reject') return this.#finishC2d(session.key, message, 'Rejected');
+    this.#event(message, 'abandoned');
+    const handle = this.#connections?.get(session.key);
+    if (handle !== undefined && handle.endpoint.wantsC2d) this.deliverPending(handle);
+  }
+
+  /** Whether a pull lock on `message` is still held. */
+  #isLocked(message: C2dRecord, now: number): boolean {
+    const lock = this.#locks.get(message.id);
+    if (lock === undefined) return false;
+    if (lock.until > now) return true;
+    this.#locks.delete(message.id);
+    return false;
+  }
+
+  /**
+   * Counts one more delivery of `message`, or finishes it when it expired or was delivered the maximum
+   * number of times; false when it must not be delivered.
+   */
+  #deliverable(key: string, message: C2dRecord, now: number): boolean {
+    if (message.expiresAt <= now) {
+      this.#finishC2d(key, message, 'Expired');
+      return false;
+    }
+    if (message.deliveryCount >= this.#settings.maxDeliveryCount) {
+      this.#finishC2d(key, message, 'DeliveryCountExceeded');
+      return false;
+    }
+    message.deliveryCount += 1;
+    this.#ctx.storage.saveC2d(this.#ctx.name, message).catch((err: unknown) => {
+      this.#ctx.log.error({ err }, 'failed to persist C2D delivery count');
+    });
+    return true;
+  }
+
+  #event(message: C2dRecord, state: C2dState): void {
     this.#ctx.events.emit({
       type: 'c2d',
       hub: this.#ctx.name,
@@ -161,6 +237,7 @@ export class CloudToDevice {
   }
 
   #finishC2d(key: string, message: C2dRecord, status: C2dFeedbackStatus): void {
+    this.#locks.delete(message.id);
     const queue = this.#queues.get(key);
     if (queue !== undefined) {
       const index = queue.indexOf(message);
@@ -211,7 +288,10 @@ export class CloudToDevice {
     const key = identityKey(identity);
     const queue = this.#queues.get(key) ?? [];
     this.#queues.delete(key);
-    for (const message of queue) await this.#ctx.storage.deleteC2d(this.#ctx.name, message.id);
+    for (const message of queue) {
+      this.#locks.delete(message.id);
+      await this.#ctx.storage.deleteC2d(this.#ctx.name, message.id);
+    }
     return queue;
   }
 

@@ -3,10 +3,27 @@
  * (`iothub-connection-*`, `dt-dataschema`, `dt-subject`) and is stored durably before the edge may
  * acknowledge it; stored messages are queried back by device and sequence number.
  */
+import type { D2cProperties } from '@plugboard/protocol';
 import { copyMessageProperties, type TelemetryRecord } from '../model.js';
 import type { HubContext } from './context.js';
 import type { Registry } from './registry.js';
-import type { ConnectionHandle, IncomingTelemetry } from './types.js';
+import type { DeviceSession, IncomingTelemetry } from './types.js';
+
+/**
+ * A device-to-cloud message as the core takes it, from its body and its decoded properties (an MQTT
+ * property bag, HTTPS headers or a batch item, AMQP properties): the same message whatever the transport.
+ *
+ * @example
+ * incomingTelemetry(body, decodeD2cProperties('%24.sub=thermostat1')); // { body, properties: {}, component: 'thermostat1' }
+ */
+export function incomingTelemetry(body: Uint8Array, props: D2cProperties): IncomingTelemetry {
+  const message: IncomingTelemetry = { body, properties: props.application };
+  copyMessageProperties(props, message);
+  if (props.component !== undefined) message.component = props.component;
+  if (props.creationTimeUtc !== undefined) message.creationTime = props.creationTimeUtc;
+  if (props.outputName !== undefined) message.outputName = props.outputName;
+  return message;
+}
 
 /** `iothub-connection-auth-method` values, serialised once. */
 const AUTH_METHOD = {
@@ -33,7 +50,7 @@ export class Telemetry {
    * Accepts a device-to-cloud message: stamps enqueued time and system properties and stores it durably.
    * Resolves once stored; only then may the edge acknowledge it.
    */
-  async ingestTelemetry(handle: ConnectionHandle, message: IncomingTelemetry): Promise<TelemetryRecord> {
+  async ingestTelemetry(handle: DeviceSession, message: IncomingTelemetry): Promise<TelemetryRecord> {
     const enqueuedTime = this.#ctx.iso();
     const stored = this.#registry.touch(handle.key, enqueuedTime);
     const systemProperties: Record<string, string> = {

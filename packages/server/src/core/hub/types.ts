@@ -17,6 +17,8 @@ export interface C2dSettings {
   maxDeliveryCount: number;
   /** Messages a device queue holds (50). */
   maxQueueDepth: number;
+  /** How long a pulled (HTTPS) message stays locked before it is queued again, ms (1 minute). */
+  lockTimeoutMs: number;
 }
 
 /** Options for {@link Hub.open}. */
@@ -62,13 +64,21 @@ export interface DeviceEndpoint {
   close(error: HubError): void;
 }
 
-/** The live connection of an identity as the core tracks it. */
-export interface ConnectionHandle {
+/**
+ * An authenticated device as the core's device operations see it: a live connection (MQTT, AMQP) or one
+ * stateless request (HTTPS). Telemetry ingest and C2D pull need no more than this.
+ */
+export interface DeviceSession {
   readonly identity: Identity;
+  /** `deviceId` or `deviceId/moduleId` (see `identityKey`). */
   readonly key: string;
+  readonly authMethod: 'sas' | 'x509';
+}
+
+/** The live connection of an identity as the core tracks it. */
+export interface ConnectionHandle extends DeviceSession {
   readonly endpoint: DeviceEndpoint;
   readonly connectedAt: number;
-  readonly authMethod: 'sas' | 'x509';
   /** C2D lock tokens delivered on this connection and not yet completed. */
   readonly inflight: Set<string>;
   expiryTimer: ReturnType<typeof setTimeout> | undefined;

@@ -21,7 +21,13 @@ import {
 } from '@plugboard/protocol';
 import type { Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
-import type { ConnectionHandle, DeviceEndpoint, Hub, MethodRequest } from '../../core/hub.js';
+import {
+  incomingTelemetry,
+  type ConnectionHandle,
+  type DeviceEndpoint,
+  type Hub,
+  type MethodRequest,
+} from '../../core/hub.js';
 import {
   copyMessageProperties,
   identityKey,
@@ -505,14 +511,8 @@ export class MqttSession implements DeviceEndpoint {
       this.#close(new HubError('HUB_PROTOCOL_VIOLATION', 'The property bag is not valid percent-encoding.', { cause }));
       return undefined;
     }
-    const properties = props.application;
-    if (retain) properties['mqtt-retain'] = 'true';
-    const message: Parameters<Hub['ingestTelemetry']>[1] = { body: payload, properties };
-    copyMessageProperties(props, message);
-    if (props.component !== undefined) message.component = props.component;
-    if (props.creationTimeUtc !== undefined) message.creationTime = props.creationTimeUtc;
-    if (props.outputName !== undefined) message.outputName = props.outputName;
-    return message;
+    if (retain) props.application['mqtt-retain'] = 'true';
+    return incomingTelemetry(payload, props);
   }
 
   #twinResponse(rid: string, produce: () => { status: number; body: JsonObject }): void {
