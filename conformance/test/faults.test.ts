@@ -1,6 +1,7 @@
 /**
  * Fault injection (protocol.md §7.5): each connection-time condition, added through the REST API,
  * produces on the wire what the real service produces — the CONNACK code of the hub over MQTT, the
+ * status and IoT Hub error body of the device HTTPS API (per request), the
  * status and `errorCode` body of DPS over HTTPS and MQTT, no answer at all for an unreachable endpoint —
  * is listed with what it matched, drops the live connections it would invalidate, ends after its
  * attempts or duration, and, once cleared, service is back at once. The official SDK device sees
@@ -9,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import deviceSdk from 'azure-iot-device';
+import httpTransport from 'azure-iot-device-http';
 import mqttTransport from 'azure-iot-device-mqtt';
 import common from 'azure-iot-common';
 import {
@@ -17,6 +19,7 @@ import {
   dpsRequest,
   dpsToken,
   eventually,
+  hubRequest,
   mqttUsername,
   onlyHub,
   RawMqtt,
@@ -33,6 +36,7 @@ import { join } from 'node:path';
 
 const { Client } = deviceSdk;
 const { Mqtt } = mqttTransport;
+const { Http } = httpTransport;
 const { NoRetry } = common;
 
 const GROUP_KEY = 'ZmF1bHRncm91cGtleWZhdWx0Z3JvdXBrZXkxMjM0NTY=';
@@ -275,6 +279,121 @@ describe('fault injection: the hub at connect (MQTT)', () => {
     await clearFaults();
     await withTimeout(client.open(), 15_000, 'open after clearing');
     await client.close();
+  });
+});
+
+/** What one telemetry POST of `deviceId` over HTTPS gets: `status [iothub-errorcode]`, or `'no answer'`. */
+async function post(deviceId: string, body = '{}'): Promise<string> {
+  try {
+    const response = await hubRequest(platform, hub, {
+      method: 'POST',
+      path: `/devices/${deviceId}/messages/events?api-version=2021-04-12`,
+      body: Buffer.from(body),
+      headers: { 'content-type': 'application/octet-stream' },
+      authorization: await deviceToken(hub, deviceId),
+    });
+    const code = response.headers['iothub-errorcode'];
+    return code === undefined ? String(response.status) : `${response.status} ${String(code)}`;
+  } catch {
+    // The hub closed the connection without a response.
+    return 'no answer';
+  }
+}
+
+describe('fault injection: the hub per request (HTTPS)', () => {
+  const cases: [string, string][] = [
+    ['tokenExpired', '401 IotHubUnauthorizedAccess'],
+    ['deviceDisabled', '403 DeviceDisabled'],
+    ['deviceBlocked', '403 DeviceDisabled'],
+    ['internalError', '500 ServerError'],
+    ['throttled', '429 ThrottlingException'],
+    ['unreachable', 'no answer'],
+  ];
+  for (const [condition, expected] of cases) {
+    it(`${condition}: ${expected} for the device it names, others unaffected, service back once cleared`, async () => {
+      assert.equal(await post(DEVICE), '204');
+      const fault = await addFault({ condition, deviceId: DEVICE });
+      assert.equal(await post(DEVICE), expected);
+      assert.equal(await post(OTHER), '204', 'a device the fault does not name is served');
+      const listed = (await centralRequest(platform, { method: 'GET', path: `/plugboard/faults/${fault.id}` }))
+        .body as Fault;
+      assert.equal(listed.matched, 1);
+      await clearFaults();
+      assert.equal(await post(DEVICE), '204', 'cleared: served again');
+    });
+  }
+
+  it("the error body is IoT Hub's, and the official Http transport maps it (500 → InternalServerError)", async () => {
+    await addFault({ condition: 'internalError', deviceId: DEVICE, attempts: 1 });
+    const response = await hubRequest(platform, hub, {
+      method: 'POST',
+      path: `/devices/${DEVICE}/messages/events?api-version=2021-04-12`,
+      body: Buffer.from('{}'),
+      authorization: await deviceToken(hub, DEVICE),
+    });
+    assert.equal(response.status, 500);
+    assert.match(String((response.body as { Message: string }).Message), /^ErrorCode:ServerError;Internal error/);
+    assert.match(String((response.body as { ExceptionMessage: string }).ExceptionMessage), /^Tracking ID:/);
+    await addFault({ condition: 'internalError', deviceId: DEVICE, attempts: 1 });
+    const key = await deriveDeviceKey(GROUP_KEY, DEVICE);
+    const client = Client.fromConnectionString(
+      `HostName=${hub.hostName};DeviceId=${DEVICE};SharedAccessKey=${key}`,
+      Http,
+    );
+    client.setRetryPolicy(new NoRetry() as never);
+    await withTimeout(client.open(), 10_000, 'open');
+    const refused = await client.sendEvent(new deviceSdk.Message('x')).then(
+      () => undefined,
+      (error: Error) => error,
+    );
+    assert.equal(refused?.constructor.name, 'InternalServerError');
+    await withTimeout(client.sendEvent(new deviceSdk.Message('x')), 10_000, 'served once the fault ended');
+    await client.close();
+    await clearFaults();
+  });
+
+  it('latency delays the answer; drop closes the connection without one', async () => {
+    await addFault({ condition: 'latency', deviceId: DEVICE, latencyMs: 400, attempts: 1 });
+    const started = Date.now();
+    assert.equal(await post(DEVICE), '204');
+    assert.ok(Date.now() - started >= 380, 'the answer waited for the latency');
+    await addFault({ condition: 'drop', deviceId: DEVICE, attempts: 1 });
+    assert.equal(await post(DEVICE), 'no answer');
+    assert.equal(await post(DEVICE), '204');
+    await clearFaults();
+  });
+
+  it('stall: the 204 comes only after the stall, and the message is stored', async () => {
+    await addFault({ condition: 'stall', deviceId: DEVICE, latencyMs: 600, attempts: 1 });
+    const started = Date.now();
+    assert.equal(await post(DEVICE, '{"stalled":true}'), '204');
+    assert.ok(Date.now() - started >= 580, 'the answer waited for the stall');
+    const stored = await hub.queryTelemetry({ deviceId: DEVICE });
+    assert.equal(Buffer.from(stored.at(-1)?.body ?? []).toString(), '{"stalled":true}');
+    await clearFaults();
+  });
+
+  it('throttling: a burst passes, then answers come later (shaping), then 429 ThrottleBacklogLimitExceeded', async () => {
+    const burst = async (count: number): Promise<{ at: number; answer: string }[]> => {
+      const started = Date.now();
+      return Promise.all(
+        Array.from({ length: count }, async () => {
+          const answer = await post(DEVICE);
+          return { at: Date.now() - started, answer };
+        }),
+      );
+    };
+    await addFault({ condition: 'throttling', deviceId: DEVICE, ratePerSecond: 10, backlogSeconds: 1 });
+    const answers = await burst(40);
+    const accepted = answers.filter((a) => a.answer === '204').sort((a, b) => a.at - b.at);
+    const refused = answers.filter((a) => a.answer === '429 ThrottleBacklogLimitExceeded');
+    assert.equal(accepted.length + refused.length, 40, JSON.stringify(answers.map((a) => a.answer)));
+    assert.ok(accepted.length >= 15 && accepted.length <= 25, `accepted ${accepted.length} of 40`);
+    assert.ok(accepted.at(-1)!.at >= 700, `later messages were answered late (${accepted.at(-1)!.at} ms)`);
+    assert.ok(refused.length >= 1);
+    await clearFaults();
+    const after = await burst(20);
+    assert.deepEqual(new Set(after.map((a) => a.answer)), new Set(['204']), 'cleared: every message is accepted');
   });
 });
 

@@ -13,7 +13,15 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import { createSharedAccessSignature } from '@plugboard/protocol';
 import { buildProgram } from '@plugboard/cli';
-import { createLogger, startPlatform, type Hub, type Platform, type PlatformOptions } from '@plugboard/server';
+import assert from 'node:assert/strict';
+import {
+  createLogger,
+  startPlatform,
+  type Hub,
+  type Platform,
+  type PlatformOptions,
+  type TelemetryRecord,
+} from '@plugboard/server';
 
 /** A random 127.x.y prefix so parallel test files never share an address. */
 export function randomLoopbackPrefix(): string {
@@ -53,6 +61,27 @@ export async function startTestPlatform(options: Partial<PlatformOptions> = {}):
       rmSync(dataDir, { recursive: true, force: true });
     },
   });
+}
+
+/**
+ * Checks that the message every device test sends — body `{"temperature":21.5}`, message id `mid-1`,
+ * correlation id `cid/1`, JSON in UTF-8, component `thermostat1`, created `2021-04-21T11:30:16Z` — was
+ * stored as sent, with the hub's system properties and an enqueued time stamped after `sentAt`: the same
+ * record whatever the transport.
+ */
+export function assertStoredAsSent(record: TelemetryRecord | undefined, deviceId: string, sentAt: number): void {
+  assert.ok(record, 'the message is stored before it is acknowledged');
+  assert.equal(Buffer.from(record.body).toString(), '{"temperature":21.5}');
+  assert.equal(record.messageId, 'mid-1');
+  assert.equal(record.correlationId, 'cid/1');
+  assert.equal(record.contentType, 'application/json');
+  assert.equal(record.contentEncoding, 'utf-8');
+  assert.equal(record.component, 'thermostat1');
+  assert.equal(record.creationTime, '2021-04-21T11:30:16Z');
+  assert.equal(record.systemProperties['dt-subject'], 'thermostat1');
+  assert.equal(record.systemProperties['iothub-connection-device-id'], deviceId);
+  const enqueued = Date.parse(record.enqueuedTime);
+  assert.ok(enqueued >= sentAt - 5 && enqueued <= Date.now(), 'enqueued time is stamped by the hub');
 }
 
 /** Polls `check` until it returns a value other than undefined, or throws after `timeoutMs`. */

@@ -72,6 +72,8 @@ let bystanderDisconnects = 0;
 let witness: RawMqtt;
 /** A Central token that reads but may not build or administer. */
 let operatorToken: string;
+/** A device token for `target` signed with a wrong key: the device HTTPS routes refuse it (401). */
+let wrongDeviceToken: string;
 
 before(async () => {
   platform = await startTestPlatform();
@@ -94,6 +96,7 @@ before(async () => {
     },
     body: { registrationId: 'registered' },
   });
+  wrongDeviceToken = await deviceToken(hub, 'target', { key: WRONG_KEY });
   operatorToken = (await platform.central.tokens.create('hostile-operator', [{ role: CENTRAL_ROLES.operator }])).token;
   bystander = Client.fromConnectionString(hub.deviceConnectionString({ deviceId: 'bystander' }), Mqtt);
   bystander.on('disconnect', () => bystanderDisconnects++);
@@ -159,6 +162,8 @@ interface RouteCase {
   deviceToken?: string;
   /** Bytes above which the body is refused unread (413). */
   bodyLimit: number;
+  /** The body is opaque bytes (a device message), never read as JSON: a malformed JSON body is no error. */
+  opaqueBody?: boolean;
 }
 
 const STALE = { 'if-match': '"c3RhbGU="' };
@@ -217,6 +222,31 @@ function hubCases(): Record<string, RouteCase> {
       bodyLimit: 64 * 1024,
     },
     'GET /plugboard/telemetry': { path: '/plugboard/telemetry?deviceId=target', bodyLimit: MB },
+    // The device HTTPS API (a wrong-key device token: 401 after the body is read as bytes).
+    'POST /devices/:deviceId/messages/events': {
+      path: '/devices/target/messages/events?api-version=2021-04-12',
+      valid: { temperature: 21 },
+      deviceToken: wrongDeviceToken,
+      bodyLimit: 256 * 1024,
+      opaqueBody: true,
+    },
+    'GET /devices/:deviceId/messages/devicebound': {
+      path: '/devices/target/messages/devicebound?api-version=2021-04-12',
+      deviceToken: wrongDeviceToken,
+      bodyLimit: 256 * 1024,
+    },
+    'DELETE /devices/:deviceId/messages/devicebound/:lockToken': {
+      path: '/devices/target/messages/devicebound/absent-lock?api-version=2021-04-12&reject',
+      deviceToken: wrongDeviceToken,
+      bodyLimit: 256 * 1024,
+      opaqueBody: true,
+    },
+    'POST /devices/:deviceId/messages/devicebound/:lockToken/abandon': {
+      path: '/devices/target/messages/devicebound/absent-lock/abandon?api-version=2021-04-12',
+      deviceToken: wrongDeviceToken,
+      bodyLimit: 256 * 1024,
+      opaqueBody: true,
+    },
     'GET /plugboard/feedback': { path: '/plugboard/feedback', bodyLimit: MB },
   };
 }
@@ -505,7 +535,13 @@ async function send(
   if (body !== undefined) headers['content-type'] = contentType;
   const path = insertSuffix(routeCase.path, pathSuffix);
   if (listener === 'hub') {
-    return hubRequest(platform, hub, { method, path, headers, ...(body === undefined ? {} : { body }) });
+    return hubRequest(platform, hub, {
+      method,
+      path,
+      headers,
+      ...(body === undefined ? {} : { body }),
+      ...(routeCase.deviceToken === undefined ? {} : { authorization: routeCase.deviceToken }),
+    });
   }
   if (listener === 'central') {
     return centralRequest(platform, {
@@ -605,6 +641,7 @@ async function exerciseRoutes(t: TestContext, listener: Listener, cases: Record<
         if (
           input.body !== undefined &&
           !BODYLESS.has(method) &&
+          routeCase.opaqueBody !== true &&
           input.contentType.startsWith('application/json') &&
           input.what !== 'random bytes'
         ) {

@@ -1,6 +1,6 @@
 /**
  * `@plugboard/protocol`: the pure IoT Hub / DPS wire grammar shared by the server and tools — SAS tokens,
- * connection strings, MQTT user names, topics and property bags, Plug and Play naming conventions, the
+ * connection strings, MQTT user names, topics and property bags, the device HTTPS API's headers and batches, Plug and Play naming conventions, the
  * bounded reader for untrusted JSON and the `If-Match` header.
  * No `node:` modules and no `Buffer`: it runs unchanged in Node 20+ and browsers.
  *
@@ -44,6 +44,15 @@ export {
   splitD2cProperties,
 } from './property-bag.js';
 export type { C2dProperties, D2cProperties, PropertyBag } from './property-bag.js';
+
+export {
+  APP_PROPERTY_HEADER_PREFIX,
+  BATCH_CONTENT_TYPE,
+  c2dResponseHeaders,
+  d2cPropertiesFromHeaders,
+  decodeD2cBatch,
+} from './http-messages.js';
+export type { C2dDelivery, D2cBatchItem } from './http-messages.js';
 
 export {
   DEVICE_PUBLISH_TOPIC_KINDS,

@@ -39,6 +39,7 @@ describe('@plugboard/protocol package', () => {
         'PROTOCOL_JSON_TOO_DEEP',
         'PROTOCOL_JSON_TOO_MANY_KEYS',
         'PROTOCOL_JSON_FORBIDDEN_KEY',
+        'PROTOCOL_HTTP_BATCH_MALFORMED',
       ],
     );
   });

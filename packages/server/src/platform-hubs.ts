@@ -9,6 +9,7 @@ import type { HubPlacement } from './central/hub-scaling.js';
 import type { PlatformEventStream } from './core/events.js';
 import type { FaultInjector } from './core/faults.js';
 import { Hub, type C2dSettings } from './core/hub.js';
+import { registerDeviceApi } from './edges/http/device-api.js';
 import { registerServiceApi } from './edges/http/service-api.js';
 import type { ListenerLimits } from './edges/limits.js';
 import { listenHttps, listenMqtt, type Listener, type ServedRoute, type SessionFactory } from './edges/listeners.js';
@@ -98,7 +99,10 @@ export class HubFleet {
       const https = await listenHttps({
         ...listen,
         port: options.ports.https,
-        routes: (app) => registerServiceApi(app, resolveHub),
+        routes: (app) => {
+          registerServiceApi(app, resolveHub);
+          registerDeviceApi(app, resolveHub);
+        },
       });
       listeners.push(https);
       const endpoint: HubEndpoint = {
