@@ -422,6 +422,64 @@ describe("fault injection: the official SDKs' fault-control messages", () => {
   }
 });
 
+describe("fault injection: the SDKs' refusing fault operations (InvokeThrottling, InvokeMaxMessageQuota, InvokeAuthError)", () => {
+  const cases: [string, number, string][] = [
+    ['InvokeThrottling', 429, 'Error'],
+    ['InvokeMaxMessageQuota', 403, 'IotHubQuotaExceededError'],
+    ['InvokeAuthError', 401, 'UnauthorizedError'],
+  ];
+  for (const [operation, status, errorName] of cases) {
+    it(`${operation} over HTTPS: accepted, then telemetry refused with ${status} (${errorName}) for its duration`, async () => {
+      const key = await deriveDeviceKey(GROUP_KEY, OTHER);
+      const client = Client.fromConnectionString(
+        `HostName=${hub.hostName};DeviceId=${OTHER};SharedAccessKey=${key}`,
+        Http,
+      );
+      client.setRetryPolicy(new NoRetry() as never);
+      await withTimeout(client.open(), 10_000, 'open');
+      const fault = new deviceSdk.Message('');
+      fault.properties.add('AzIoTHub_FaultOperationType', operation);
+      fault.properties.add('AzIoTHub_FaultOperationCloseReason', ' boom ');
+      fault.properties.add('AzIoTHub_FaultOperationDurationInSecs', '1');
+      fault.properties.add('AzIoTHub_FaultOperationDelayInSecs', '0');
+      await withTimeout(client.sendEvent(fault), 10_000, 'the fault message is accepted');
+      const refused = await client.sendEvent(new deviceSdk.Message('refused')).then(
+        () => undefined,
+        (error: Error & { response?: { statusCode: number } }) => error,
+      );
+      assert.equal(refused?.response?.statusCode, status);
+      assert.equal(refused?.constructor.name, errorName);
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      await withTimeout(client.sendEvent(new deviceSdk.Message('served')), 10_000, 'served after the duration');
+      await client.close();
+    });
+  }
+
+  it('InvokeThrottling over MQTT: the next message closes the connection (no negative PUBACK); after the duration it is acknowledged', async () => {
+    const publish = (client: RawMqtt, messageId: number, bag = '') =>
+      client.send({
+        cmd: 'publish',
+        topic: `devices/${OTHER}/messages/events/${bag}`,
+        payload: Buffer.from('{}'),
+        qos: 1,
+        messageId,
+        dup: false,
+        retain: false,
+      });
+    const puback = (p: { cmd: string }): p is Extract<typeof p, { cmd: 'puback' }> => p.cmd === 'puback';
+    const client = await connected(OTHER);
+    publish(client, 1, 'AzIoTHub_FaultOperationType=InvokeThrottling&AzIoTHub_FaultOperationDurationInSecs=1');
+    await client.next(puback, 5000);
+    publish(client, 2);
+    await client.waitClosed();
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const again = await connected(OTHER);
+    publish(again, 3);
+    await again.next(puback, 5000);
+    again.end();
+  });
+});
+
 describe('fault injection: DPS at registration (HTTPS and MQTT)', () => {
   const cases: [string, number, number][] = [
     ['dpsUnauthorized', 401, 401002],

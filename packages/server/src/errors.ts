@@ -20,6 +20,7 @@ export const HUB_ERRORS = {
   HUB_IDENTIFIER_REJECTED: { status: 401, azureErrorCode: 401002, azureName: 'IotHubUnauthorizedAccess' },
   HUB_DEVICE_DISABLED: { status: 403, azureErrorCode: 403005, azureName: 'DeviceDisabled' },
   HUB_TOPIC_NOT_ALLOWED: { status: 403, azureErrorCode: 403002, azureName: 'IotHubUnauthorized' },
+  HUB_QUOTA_EXCEEDED: { status: 403, azureErrorCode: 403002, azureName: 'IotHubQuotaExceeded' },
   HUB_C2D_QUEUE_FULL: { status: 403, azureErrorCode: 403004, azureName: 'DeviceMaximumQueueDepthExceeded' },
   HUB_DEVICE_NOT_FOUND: { status: 404, azureErrorCode: 404001, azureName: 'DeviceNotFound' },
   HUB_MODULE_NOT_FOUND: { status: 404, azureErrorCode: 404010, azureName: 'ModuleNotFound' },

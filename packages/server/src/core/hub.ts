@@ -12,7 +12,7 @@ import type { ConnectionFaults } from './faults.js';
 import { HubAuthentication } from './hub/authentication.js';
 import { CloudToDevice, type C2dLease, type C2dOutcome } from './hub/c2d.js';
 import { Connections } from './hub/connections.js';
-import { faultOperationOf } from './hub/fault-operations.js';
+import { RefusalWindows, faultOperationOf, type FaultOperation } from './hub/fault-operations.js';
 import { hubContext, type HubContext } from './hub/context.js';
 import { Methods } from './hub/methods.js';
 import { Registry } from './hub/registry.js';
@@ -92,6 +92,8 @@ export class Hub {
   readonly #twins: Twins;
   readonly #methods: Methods;
   readonly #c2d: CloudToDevice;
+  /** Telemetry refused for a while by the SDKs' `Invoke*` fault operations. */
+  readonly #refusals = new RefusalWindows();
   readonly #sessions: Map<string, SessionSubscription[]>;
   #sweepTimer: NodeJS.Timeout | undefined;
   readonly #faults: ConnectionFaults | undefined;
@@ -357,28 +359,42 @@ export class Hub {
    * Resolves once stored; only then may the edge acknowledge it.
    */
   ingestTelemetry(session: DeviceSession, message: IncomingTelemetry): Promise<TelemetryRecord> {
+    if (this.#refusals.active) {
+      const refusal = this.#refusals.refusal(session.key, this.#ctx.now());
+      if (refusal !== undefined) return Promise.reject(new HubError(refusal.code, refusal.message));
+    }
     const stored =
       this.#faults?.stalling === true
         ? this.#faults
             .beforeTelemetry(this.name, session.identity)
             .then(() => this.#telemetry.ingestTelemetry(session, message))
         : this.#telemetry.ingestTelemetry(session, message);
-    // The SDKs' own fault tests: a message asks the hub to sever this connection (after a delay). A
-    // stateless request (HTTPS) has no connection to sever.
+    // The SDKs' own fault tests: a message asks the hub to sever this connection, or to refuse the
+    // device's telemetry for a while, after a delay.
     const operation = faultOperationOf(message.properties);
-    const handle = this.#connections.get(session.key);
-    if (operation === undefined || handle === undefined) return stored;
+    if (operation === undefined) return stored;
     return stored.then((record) => {
-      const sever = (): void => {
-        if (handle.closed) return;
-        this.#connections.closeConnections(
-          handle.identity,
-          new HubError('HUB_SERVICE_UNAVAILABLE', `${operation.type}: ${operation.reason} (fault operation).`),
-        );
-      };
-      setTimeout(sever, operation.delayMs).unref();
+      this.#applyFaultOperation(session, operation);
       return record;
     });
+  }
+
+  #applyFaultOperation(session: DeviceSession, operation: FaultOperation): void {
+    if (operation.effect !== 'sever') {
+      this.#refusals.open(session.key, operation, this.#ctx.now());
+      return;
+    }
+    // A stateless request (HTTPS) has no connection to sever.
+    const handle = this.#connections.get(session.key);
+    if (handle === undefined) return;
+    const sever = (): void => {
+      if (handle.closed) return;
+      this.#connections.closeConnections(
+        handle.identity,
+        new HubError('HUB_SERVICE_UNAVAILABLE', `${operation.type}: ${operation.reason} (fault operation).`),
+      );
+    };
+    setTimeout(sever, operation.delayMs).unref();
   }
 
   /** Stored telemetry of this hub, oldest first. */
