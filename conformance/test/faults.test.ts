@@ -146,6 +146,28 @@ describe('fault injection: the hub at connect (MQTT)', () => {
     });
   }
 
+  it('unreachable with answer silent: no CONNACK ever, the connection left open; back once cleared', async () => {
+    await addFault({ condition: 'unreachable', deviceId: DEVICE, answer: 'silent' });
+    const client = await RawMqtt.connect(rawMqttOptions(platform, hub));
+    try {
+      const handshake = client.handshake({
+        clientId: DEVICE,
+        username: mqttUsername(hub.hostName, DEVICE),
+        password: await deviceToken(hub, DEVICE),
+      });
+      await assert.rejects(
+        Promise.race([handshake, new Promise((_, reject) => setTimeout(() => reject(new Error('silence')), 1500))]),
+        /silence/,
+      );
+      assert.equal(client.closed, false, 'the connection is still open, unanswered');
+      handshake.catch(() => undefined);
+    } finally {
+      client.end();
+    }
+    await clearFaults();
+    assert.equal(await connack(DEVICE), 0);
+  });
+
   it('attempts and durations end a fault by themselves; a hub-wide fault names no device', async () => {
     const counted = await addFault({ condition: 'internalError', attempts: 2 });
     assert.equal(await connack(DEVICE), 3);
@@ -352,6 +374,17 @@ describe('fault injection: the hub per request (HTTPS)', () => {
     await clearFaults();
   });
 
+  it('unreachable with answer silent: the request is never answered; back once cleared', async () => {
+    await addFault({ condition: 'unreachable', deviceId: DEVICE, answer: 'silent' });
+    const answer = post(DEVICE);
+    const outcome = await Promise.race([answer, new Promise((resolve) => setTimeout(() => resolve('silence'), 1500))]);
+    assert.equal(outcome, 'silence');
+    await clearFaults();
+    assert.equal(await post(DEVICE), '204');
+    // The swallowed request ends with the platform (its connection is held, not answered).
+    void answer;
+  });
+
   it('latency delays the answer; drop closes the connection without one', async () => {
     await addFault({ condition: 'latency', deviceId: DEVICE, latencyMs: 400, attempts: 1 });
     const started = Date.now();
@@ -521,6 +554,8 @@ describe('fault injection: the API and the CLI', () => {
       { condition: 'dpsBlocked', hub: hub.name },
       { condition: 'tokenExpired', latencyMs: 10 },
       { condition: 'tokenExpired', extra: true },
+      { condition: 'tokenExpired', answer: 'silent' },
+      { condition: 'unreachable', answer: 'maybe' },
       [],
     ]) {
       const response = await centralRequest(platform, { method: 'POST', path: '/plugboard/faults', body });

@@ -3,7 +3,7 @@
  * running platform — scoped to a device, a hub or every device, for a number of attempts, a duration
  * or until cleared — and see what each fault matched.
  */
-import { FAULT_CONDITIONS, FAULT_OPTIONS, THROTTLE_PROFILES } from '@plugboard/server';
+import { FAULT_CONDITIONS, FAULT_OPTIONS, THROTTLE_PROFILES, UNREACHABLE_ANSWERS } from '@plugboard/server';
 import { Option, type Command } from 'commander';
 import { CentralClient, type JsonRecord } from './central-client.js';
 import { CliError } from './client.js';
@@ -62,6 +62,12 @@ export function registerFaultCommands(program: Command, out: NodeJS.WritableStre
       'throttling: seconds of traffic that may wait before 429 (default 5)',
       positive('--backlog-seconds', false),
     )
+    .addOption(
+      new Option(
+        '--answer <answer>',
+        'unreachable: close each connection at once (default), or leave it silent and open',
+      ).choices(UNREACHABLE_ANSWERS),
+    )
     .action(
       async (
         opts: TargetOptions & {
@@ -74,6 +80,7 @@ export function registerFaultCommands(program: Command, out: NodeJS.WritableStre
           profile?: string;
           ratePerSecond?: number;
           backlogSeconds?: number;
+          answer?: string;
         },
       ) => {
         const body: JsonRecord = { condition: opts.condition };

@@ -38,6 +38,8 @@ export const HUB_ERRORS = {
   HUB_SERVICE_UNAVAILABLE: { status: 503, azureErrorCode: 503001, azureName: 'ServiceUnavailable' },
   /** The hub does not answer at all (an unreachable endpoint): edges close the connection without a reply. */
   HUB_NO_ANSWER: { status: 503, azureErrorCode: 503001, azureName: 'ServiceUnavailable' },
+  /** The hub swallows the connection (a black-holed path): edges answer nothing and leave it open. */
+  HUB_SILENT: { status: 503, azureErrorCode: 503001, azureName: 'ServiceUnavailable' },
   HUB_METHOD_TIMEOUT: { status: 504, azureErrorCode: 504101, azureName: 'GatewayTimeout' },
 } as const satisfies Record<string, { status: number; azureErrorCode: number; azureName: string }>;
 

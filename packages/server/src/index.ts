@@ -122,7 +122,7 @@ export type { CentralErrorCode } from './central/errors.js';
 export { DeviceTemplates } from './central/templates.js';
 export type { DeviceTemplate } from './central/templates.js';
 export { registerCentralApi, sendCentralError } from './edges/http/central-api.js';
-export { FAULT_CONDITIONS, FAULT_OPTIONS, FaultInjector } from './core/faults.js';
+export { FAULT_CONDITIONS, FAULT_OPTIONS, FaultInjector, UNREACHABLE_ANSWERS } from './core/faults.js';
 export { THROTTLE_PROFILES, TelemetryThrottle } from './core/telemetry-throttle.js';
 export type { ThrottleProfile, ThrottleProfileName } from './core/telemetry-throttle.js';
 export type { Fault, FaultCondition, FaultInput } from './core/faults.js';

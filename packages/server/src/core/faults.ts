@@ -16,7 +16,7 @@ import { THROTTLE_PROFILES, TelemetryThrottle, type ThrottleProfileName } from '
 
 /**
  * The conditions. Hub side (at connect): `unreachable` (no answer: the connection is closed without a
- * CONNACK), `tokenExpired` (401, CONNACK 5), `deviceDisabled` (the device moved to another hub: CONNACK
+ * CONNACK or response — or, with `answer: 'silent'`, left open and never answered), `tokenExpired` (401, CONNACK 5), `deviceDisabled` (the device moved to another hub: CONNACK
  * 3), `deviceBlocked` (an operator blocked it: CONNACK 3), `internalError` (500: CONNACK 3), `throttled`
  * (429: CONNACK 3), `drop` (the connection is accepted, then dropped at once), `latency` (the answer waits
  * `latencyMs`); on a live connection, `stall` (each telemetry message is acknowledged only after
@@ -76,7 +76,11 @@ export const FAULT_OPTIONS = [
   'profile',
   'ratePerSecond',
   'backlogSeconds',
+  'answer',
 ] as const satisfies readonly (keyof FaultInput)[];
+
+/** How an unreachable hub answers: `close` ends each connection at once, `silent` leaves it unanswered. */
+export const UNREACHABLE_ANSWERS = ['close', 'silent'] as const;
 
 /** What a fault is added with. */
 export interface FaultInput {
@@ -97,6 +101,12 @@ export interface FaultInput {
   ratePerSecond?: number;
   /** `throttling`: how many seconds of traffic may wait before messages are refused (default 5). */
   backlogSeconds?: number;
+  /**
+   * `unreachable`: `close` (default) ends each connection without an answer, as a refused or reset
+   * connection; `silent` never answers and leaves it open, as a black-holed network path (the device
+   * must time out by itself).
+   */
+  answer?: (typeof UNREACHABLE_ANSWERS)[number];
 }
 
 /** A fault as listed. */
@@ -159,11 +169,13 @@ function wait(ms: number): Promise<void> {
 }
 
 /** The error a hub condition answers with. */
-function hubErrorOf(condition: FaultCondition, identity: Identity, hub: string): HubError | undefined {
+function hubErrorOf(fault: FaultInput, identity: Identity, hub: string): HubError | undefined {
   const who = identity.deviceId;
-  switch (condition) {
+  switch (fault.condition) {
     case 'unreachable':
-      return new HubError('HUB_NO_ANSWER', `Hub ${hub} is unreachable (injected fault).`);
+      return fault.answer === 'silent'
+        ? new HubError('HUB_SILENT', `Hub ${hub} is unreachable and answers nothing (injected fault).`)
+        : new HubError('HUB_NO_ANSWER', `Hub ${hub} is unreachable (injected fault).`);
     case 'tokenExpired':
       return new HubError('HUB_TOKEN_EXPIRED', `The security token of ${who} has expired (injected fault).`);
     case 'deviceDisabled':
@@ -249,7 +261,7 @@ export class FaultInjector implements ConnectionFaults, RegistrationFaults {
     }
     this.#faults.set(added.id, added);
     if (DROPS_LIVE.has(fault.condition) && this.#targets !== undefined) {
-      const error = hubErrorOf(fault.condition, { deviceId: fault.deviceId ?? 'the device' }, fault.hub ?? 'the hub');
+      const error = hubErrorOf(fault, { deviceId: fault.deviceId ?? 'the device' }, fault.hub ?? 'the hub');
       this.#targets.dropConnections(
         {
           ...(fault.deviceId === undefined ? {} : { deviceId: fault.deviceId }),
@@ -300,7 +312,7 @@ export class FaultInjector implements ConnectionFaults, RegistrationFaults {
       return undefined;
     }
     if (fault.condition === 'drop') return 'drop';
-    throw hubErrorOf(fault.condition, identity, hub);
+    throw hubErrorOf(fault, identity, hub);
   }
 
   get stalling(): boolean {
@@ -442,6 +454,14 @@ function validate(input: unknown): FaultInput {
     out.condition !== 'throttling'
   ) {
     throw new TypeError('profile, ratePerSecond and backlogSeconds go with the throttling condition only.');
+  }
+  const answer = raw['answer'];
+  if (answer !== undefined) {
+    if (out.condition !== 'unreachable') throw new TypeError('answer goes with the unreachable condition only.');
+    if (typeof answer !== 'string' || !(UNREACHABLE_ANSWERS as readonly string[]).includes(answer)) {
+      throw new TypeError(`answer must be one of ${UNREACHABLE_ANSWERS.join(', ')}.`);
+    }
+    out.answer = answer as (typeof UNREACHABLE_ANSWERS)[number];
   }
   return out;
 }

@@ -33,7 +33,17 @@ interface LockParams extends DeviceParams {
 }
 
 /** Thrown to end a request with no answer (unreachable hub, dropped connection). */
-class NoAnswer extends Error {}
+class NoAnswer extends Error {
+  /** Leave the connection open, unanswered (a black-holed path), instead of closing it. */
+  readonly silent: boolean;
+  constructor(message: string, silent = false) {
+    super(message);
+    this.silent = silent;
+  }
+}
+
+/** How long a swallowed request's connection is held open before it is closed anyway. */
+const SILENT_HOLD_MS = 30 * 60_000;
 
 function header(request: FastifyRequest, name: string): string | undefined {
   const value = request.headers[name];
@@ -96,6 +106,7 @@ export function registerDeviceApi(app: FastifyInstance, resolveHub: HttpHubResol
         });
       } catch (error) {
         if (error instanceof HubError && error.code === 'HUB_NO_ANSWER') throw new NoAnswer(error.message);
+        if (error instanceof HubError && error.code === 'HUB_SILENT') throw new NoAnswer(error.message, true);
         throw error;
       }
       if (auth.dropAfterConnect === true) throw new NoAnswer('The connection was dropped (injected fault).');
@@ -115,7 +126,9 @@ export function registerDeviceApi(app: FastifyInstance, resolveHub: HttpHubResol
             const { deviceId } = request.params as DeviceParams;
             request.log.info({ deviceId, reason: error.message }, 'HTTPS request dropped');
             reply.hijack();
-            request.raw.socket.destroy();
+            const socket = request.raw.socket;
+            if (error.silent) setTimeout(() => socket.destroy(), SILENT_HOLD_MS).unref();
+            else socket.destroy();
             return undefined;
           }
           if (error instanceof ProtocolError) {

@@ -127,6 +127,8 @@ export class MqttSession implements DeviceEndpoint {
   #acknowledged: Promise<void> = Promise.resolve();
   #nextPacketId = 1;
   readonly #liveness: Liveness;
+  /** An unreachable-hub fault swallowed the CONNECT: nothing more is read or answered. */
+  #silent = false;
   /** The Will message (a telemetry topic of this identity), published if the connection dies without DISCONNECT. */
   #will: { propertyBag: string; payload: Buffer } | undefined;
 
@@ -200,6 +202,7 @@ export class MqttSession implements DeviceEndpoint {
         this.#run(this.#connect(packet), 'CONNECT');
         return;
       case 'authenticating':
+        if (this.#silent) return;
         if (packet.cmd === 'connect') {
           this.#close(
             new HubError('HUB_PROTOCOL_VIOLATION', 'A second CONNECT is a protocol violation [MQTT-3.1.0-2].'),
@@ -323,6 +326,15 @@ export class MqttSession implements DeviceEndpoint {
       if (hubError.code === 'HUB_NO_ANSWER') {
         // An unreachable endpoint answers nothing: the connection just ends.
         this.#close(hubError);
+        return;
+      }
+      if (hubError.code === 'HUB_SILENT') {
+        // A black-holed endpoint: no CONNACK, nothing read, the connection left open until the client gives
+        // up (or the idle limit).
+        logRefusal(this.#log, 'CONNECT swallowed', hubError);
+        this.#silent = true;
+        this.#backlog = [];
+        this.#liveness.connected(0);
         return;
       }
       this.#refuse(CONNACK_CODES[hubError.code] ?? 3, hubError);
