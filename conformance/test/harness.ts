@@ -10,12 +10,14 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Writable } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import deviceSdk from 'azure-iot-device';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import { createSharedAccessSignature } from '@plugboard/protocol';
 import { buildProgram } from '@plugboard/cli';
 import assert from 'node:assert/strict';
 import {
   createLogger,
+  issueCertificate,
   startPlatform,
   type Hub,
   type Platform,
@@ -61,6 +63,47 @@ export async function startTestPlatform(options: Partial<PlatformOptions> = {}):
       rmSync(dataDir, { recursive: true, force: true });
     },
   });
+}
+
+/** A transport class of the official device SDK (`Mqtt`, `MqttWs`, `Amqp`, `Http`, …). */
+export type DeviceTransport = Parameters<typeof deviceSdk.Client.fromConnectionString>[1];
+
+/** An official-SDK device client with SAS for `deviceId` (created on `hub` when absent) over `transport`. */
+export async function sasDeviceClient(
+  hub: Hub,
+  deviceId: string,
+  transport: DeviceTransport,
+): Promise<InstanceType<typeof deviceSdk.Client>> {
+  if (!hub.has({ deviceId })) await hub.createIdentity({ deviceId });
+  return deviceSdk.Client.fromConnectionString(hub.deviceConnectionString({ deviceId }), transport);
+}
+
+/**
+ * An official-SDK device client with a new self-signed X.509 identity on `hub`, for any transport: it
+ * opens, sends one message `x509`, checks it was stored with the certificate auth method, and closes.
+ * The certificate is set without waiting for `setOptions`: the Http transport never calls back from it
+ * (the official X.509 samples do not wait either); every transport applies it before returning.
+ */
+export async function assertX509DeviceSends(hub: Hub, deviceId: string, transport: DeviceTransport): Promise<void> {
+  const cert = await issueCertificate({ commonName: deviceId, extendedKeyUsage: 'clientAuth' });
+  await hub.createIdentity({
+    deviceId,
+    authentication: { type: 'selfSigned', x509Thumbprint: { primaryThumbprint: cert.thumbprintSha1 } },
+  });
+  const client = deviceSdk.Client.fromConnectionString(
+    `HostName=${hub.hostName};DeviceId=${deviceId};x509=true`,
+    transport,
+  );
+  void client.setOptions({ cert: cert.certificatePem, key: cert.privateKeyPem });
+  await withTimeout(client.open(), 15_000, 'open');
+  await withTimeout(client.sendEvent(new deviceSdk.Message('x509')), 10_000, 'sendEvent');
+  const [record] = await hub.queryTelemetry({ deviceId });
+  assert.equal(Buffer.from(record?.body ?? []).toString(), 'x509');
+  assert.equal(
+    record?.systemProperties['iothub-connection-auth-method'],
+    '{"scope":"device","type":"x509Certificate","issuer":"iothub"}',
+  );
+  await client.close();
 }
 
 /**

@@ -8,9 +8,10 @@ import { after, before, describe, it } from 'node:test';
 import common from 'azure-iot-common';
 import deviceSdk from 'azure-iot-device';
 import httpTransport from 'azure-iot-device-http';
-import { issueCertificate } from '@plugboard/server';
 import {
   assertStoredAsSent,
+  assertX509DeviceSends,
+  sasDeviceClient,
   deviceToken,
   eventually,
   hubRequest,
@@ -20,11 +21,11 @@ import {
   type TestPlatform,
 } from './harness.js';
 
-const { Client, Message } = deviceSdk;
+const { Message } = deviceSdk;
 const { Http } = httpTransport;
 const { NoRetry } = common;
 
-type DeviceClient = InstanceType<typeof Client>;
+type DeviceClient = InstanceType<typeof deviceSdk.Client>;
 type Received = InstanceType<typeof Message>;
 
 let platform: TestPlatform;
@@ -38,10 +39,7 @@ after(async () => {
 
 const hub = () => onlyHub(platform);
 
-async function sasClient(deviceId: string): Promise<DeviceClient> {
-  if (!hub().has({ deviceId })) await hub().createIdentity({ deviceId });
-  return Client.fromConnectionString(hub().deviceConnectionString({ deviceId }), Http);
-}
+const sasClient = (deviceId: string): Promise<DeviceClient> => sasDeviceClient(hub(), deviceId, Http);
 
 /** A raw device request, authenticated with the device's SAS token unless told otherwise. */
 async function deviceRequest(
@@ -118,25 +116,7 @@ describe('official device SDK over HTTPS (azure-iot-device-http)', () => {
   });
 
   it('[§4.1] an X.509 device (TLS client certificate, no SAS) sends telemetry', async () => {
-    const deviceId = 'http-x509';
-    const cert = await issueCertificate({ commonName: deviceId, extendedKeyUsage: 'clientAuth' });
-    await hub().createIdentity({
-      deviceId,
-      authentication: { type: 'selfSigned', x509Thumbprint: { primaryThumbprint: cert.thumbprintSha1 } },
-    });
-    const client = Client.fromConnectionString(`HostName=${hub().hostName};DeviceId=${deviceId};x509=true`, Http);
-    // The Http transport never calls back from setOptions with only a certificate (the official X.509
-    // samples do not wait for it either); the certificate is in place once the call returns.
-    void client.setOptions({ cert: cert.certificatePem, key: cert.privateKeyPem });
-    await withTimeout(client.open(), 10_000, 'open');
-    await withTimeout(client.sendEvent(new Message('x509')), 10_000, 'sendEvent');
-    const [record] = await hub().queryTelemetry({ deviceId });
-    assert.equal(Buffer.from(record?.body ?? []).toString(), 'x509');
-    assert.equal(
-      record?.systemProperties['iothub-connection-auth-method'],
-      '{"scope":"device","type":"x509Certificate","issuer":"iothub"}',
-    );
-    await client.close();
+    await assertX509DeviceSends(hub(), 'http-x509', Http);
   });
 
   it('[§4.3] C2D polling: completed gives positive feedback, rejected is dead-lettered, abandoned comes back', async () => {

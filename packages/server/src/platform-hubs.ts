@@ -1,6 +1,7 @@
 /**
- * The platform's internal IoT hubs on the network: each hub opened on its storage with its two
- * listeners (MQTT over TLS; HTTPS with the service REST API and MQTT over WebSockets) on its own
+ * The platform's internal IoT hubs on the network: each hub opened on its storage with its three
+ * listeners (MQTT over TLS; AMQP over TLS; HTTPS with the service and device REST APIs and MQTT over
+ * WebSockets) on its own
  * address, and closed again — at shutdown, or while running when the application removes it. Opening a
  * hub at a new address has the server certificate cover it first.
  */
@@ -12,7 +13,14 @@ import { Hub, type C2dSettings } from './core/hub.js';
 import { registerDeviceApi } from './edges/http/device-api.js';
 import { registerServiceApi } from './edges/http/service-api.js';
 import type { ListenerLimits } from './edges/limits.js';
-import { listenHttps, listenMqtt, type Listener, type ServedRoute, type SessionFactory } from './edges/listeners.js';
+import {
+  listenAmqp,
+  listenHttps,
+  listenMqtt,
+  type Listener,
+  type ServedRoute,
+  type SessionFactory,
+} from './edges/listeners.js';
 import { MqttSession } from './edges/mqtt/session.js';
 import type { ServerCertificate } from './platform-certificate.js';
 import type { Storage } from './storage/port.js';
@@ -25,6 +33,7 @@ export interface HubEndpoint {
   hub: Hub;
   address: string;
   mqttPort: number;
+  amqpPort: number;
   httpsPort: number;
   /** The REST routes the hub's HTTPS listener serves. */
   routes: readonly ServedRoute[];
@@ -38,7 +47,7 @@ export interface HubFleetOptions {
   faults: FaultInjector;
   certificate: ServerCertificate;
   limits: ListenerLimits;
-  ports: { mqtt: number; https: number };
+  ports: { mqtt: number; amqp: number; https: number };
   tokenExpiryGraceSeconds?: number;
   c2d?: Partial<C2dSettings>;
 }
@@ -96,6 +105,8 @@ export class HubFleet {
     try {
       const mqtt = await listenMqtt({ ...listen, port: options.ports.mqtt });
       listeners.push(mqtt);
+      const amqp = await listenAmqp({ ...listen, port: options.ports.amqp, resolveHub: (name) => resolveHub(name) });
+      listeners.push(amqp);
       const https = await listenHttps({
         ...listen,
         port: options.ports.https,
@@ -109,6 +120,7 @@ export class HubFleet {
         hub,
         address: definition.address,
         mqttPort: mqtt.port,
+        amqpPort: amqp.port,
         httpsPort: https.port,
         routes: https.routes,
       };

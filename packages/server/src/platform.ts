@@ -26,7 +26,7 @@ import { SqliteStorage } from './storage/sqlite.js';
 import type { TlsMaterial } from './tls/index.js';
 
 /** The real IoT Hub / DPS ports. */
-export const DEFAULT_PORTS = { mqtt: 8883, https: 443 } as const;
+export const DEFAULT_PORTS = { mqtt: 8883, amqp: 5671, https: 443 } as const;
 
 /** The enrollment group `up` creates on first start, as IoT Central does. */
 export const DEFAULT_ENROLLMENT_GROUP = 'SAS-IoT-Devices';
@@ -44,7 +44,7 @@ export interface PlatformOptions {
   loopbackPrefix?: string;
   /** Where DPS listens (default `{loopbackPrefix}.1`) and its host name (default: the address). */
   dps?: { address?: string; hostName?: string; idScope?: string; quotas?: DpsQuotas; retryAfterSeconds?: number };
-  ports?: { mqtt?: number; https?: number };
+  ports?: { mqtt?: number; amqp?: number; https?: number };
   /** Extra DNS names for the server certificate. */
   extraHostNames?: readonly string[];
   logger?: Logger;
@@ -122,6 +122,7 @@ export interface PlatformManifest {
     hostName: string;
     address: string;
     mqttPort: number;
+    amqpPort: number;
     httpsPort: number;
     serviceConnectionString: string;
   }[];
@@ -177,6 +178,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const centralAddress = options.central?.address ?? `${options.loopbackPrefix ?? '127.0.0'}.254`;
   const mqttPort = options.ports?.mqtt ?? DEFAULT_PORTS.mqtt;
   const httpsPort = options.ports?.https ?? DEFAULT_PORTS.https;
+  const amqpPort = options.ports?.amqp ?? DEFAULT_PORTS.amqp;
   const listeners: Listener[] = [];
   let fleet: HubFleet | undefined;
   const faults = new FaultInjector({
@@ -214,7 +216,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       faults,
       certificate,
       limits,
-      ports: { mqtt: mqttPort, https: httpsPort },
+      ports: { mqtt: mqttPort, amqp: amqpPort, https: httpsPort },
       ...(options.tokenExpiryGraceSeconds === undefined
         ? {}
         : { tokenExpiryGraceSeconds: options.tokenExpiryGraceSeconds }),
@@ -354,6 +356,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
           hostName: e.hub.hostName,
           address: e.address,
           mqttPort: e.mqttPort,
+          amqpPort: e.amqpPort,
           httpsPort: e.httpsPort,
           serviceConnectionString: e.hub.serviceConnectionString(),
         })),

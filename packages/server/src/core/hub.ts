@@ -285,6 +285,18 @@ export class Hub {
     return handle;
   }
 
+  /**
+   * A live connection presented a new token (AMQP CBS renewal): it is checked as at connect (faults
+   * included) and the connection's expiry moves to the new token's. Throws as {@link authenticate}.
+   */
+  async renewToken(handle: ConnectionHandle, credentials: ConnectCredentials): Promise<void> {
+    const auth = await this.authenticate(credentials);
+    if (identityKey(auth.identity) !== handle.key) {
+      throw new HubError('HUB_UNAUTHORIZED', `The token is for ${identityKey(auth.identity)}, not ${handle.key}.`);
+    }
+    this.#connections.renew(handle, auth);
+  }
+
   /** The edge reports that a connection ended (any reason). */
   detach(handle: ConnectionHandle, reason: string): void {
     this.#connections.detach(handle, reason);
@@ -471,6 +483,11 @@ export class Hub {
   /** The device acknowledged (completed) a C2D message. */
   completeC2d(handle: ConnectionHandle, id: string): void {
     this.#c2d.completeC2d(handle, id);
+  }
+
+  /** The device settled a C2D message pushed on its connection (AMQP accepted / rejected / released). */
+  settleDeliveredC2d(handle: ConnectionHandle, id: string, outcome: C2dOutcome): void {
+    this.#c2d.settleDelivered(handle, id, outcome);
   }
 
   /** The next C2D message for a device that pulls (HTTPS), locked for a minute; `undefined` when none waits. */

@@ -1,6 +1,6 @@
 /**
- * The network listeners every hub and DPS get: MQTT over TLS (8883), and HTTPS (443) serving REST routes
- * and MQTT over WebSockets at `/$iothub/websocket`. They apply the {@link ListenerLimits} to every phase
+ * The network listeners every hub and DPS get: MQTT over TLS (8883), AMQP over TLS (5671, hubs), and
+ * HTTPS (443) serving REST routes and MQTT over WebSockets at `/$iothub/websocket`. They apply the {@link ListenerLimits} to every phase
  * (TLS handshake, CONNECT, HTTP headers and body, keep-alive), offer only the AEAD cipher suites, read
  * JSON bodies through the bounded reader, and record the routes they serve (the hostile-input suite
  * checks that it covers each one).
@@ -10,7 +10,9 @@ import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import { fastify as Fastify, LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import rhea, { type Connection, type EventContext } from 'rhea';
 import { WebSocketServer, createWebSocketStream } from 'ws';
+import { AmqpDeviceConnection, type AmqpHubResolver } from './amqp/connection.js';
 import { HubError } from '../errors.js';
 import type { TlsMaterial } from '../tls/index.js';
 import { peerCertificateChain } from '../tls/peer.js';
@@ -77,13 +79,8 @@ function tlsOptions(tls: TlsMaterial, limits: ListenerLimits): TlsOptions {
 export async function listenMqtt(options: ListenOptions): Promise<Listener> {
   const { address, port, logger } = options;
   const server: TlsServer = createTlsServer(tlsOptions(options.tls, options.limits));
-  // Every accepted socket, also those still in their handshake, so that close() never waits for one.
-  const sockets = new Set<Duplex>();
-  server.on('connection', (socket: Duplex) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
   const log = logger.child({ transport: 'mqtt' });
+  const tracked = trackTlsServer(server, log);
   server.on('secureConnection', (socket: TLSSocket) => {
     socket.setNoDelay(true);
     serveMqttStream({
@@ -94,11 +91,6 @@ export async function listenMqtt(options: ListenOptions): Promise<Listener> {
       createSession: options.createSession,
     });
   });
-  // With a listener here, Node leaves the socket open after a failed or timed-out handshake: end it.
-  server.on('tlsClientError', (error: Error, socket: TLSSocket) => {
-    log.debug({ err: error }, 'TLS handshake failed');
-    socket.destroy();
-  });
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
     server.listen(port, address, () => {
@@ -106,17 +98,40 @@ export async function listenMqtt(options: ListenOptions): Promise<Listener> {
       ok();
     });
   });
-  server.on('error', (error) => logger.error({ err: error }, 'MQTT listener error'));
-  const bound = server.address();
+  return tracked.listener(port, 'MQTT');
+}
+
+/**
+ * What every raw TLS listener does around its protocol: tracks each accepted socket, also those still in
+ * their handshake (so that close() never waits for one), ends failed handshakes, and — once the server
+ * is bound — logs its errors and becomes a {@link Listener}.
+ */
+function trackTlsServer(server: TlsServer, log: Logger): { listener(port: number, what: string): Listener } {
+  const sockets = new Set<Duplex>();
+  server.on('connection', (socket: Duplex) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  // With a listener here, Node leaves the socket open after a failed or timed-out handshake: end it.
+  server.on('tlsClientError', (error: Error, socket: TLSSocket) => {
+    log.debug({ err: error }, 'TLS handshake failed');
+    socket.destroy();
+  });
   return {
-    port: typeof bound === 'object' && bound !== null ? bound.port : port,
-    routes: [],
-    useCertificate: (tls) => server.setSecureContext(certificateOptions(tls)),
-    close: () =>
-      new Promise<void>((ok) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => ok());
-      }),
+    listener(port, what) {
+      server.on('error', (error) => log.error({ err: error }, `${what} listener error`));
+      const bound = server.address();
+      return {
+        port: typeof bound === 'object' && bound !== null ? bound.port : port,
+        routes: [],
+        useCertificate: (tls) => server.setSecureContext(certificateOptions(tls)),
+        close: () =>
+          new Promise<void>((ok) => {
+            for (const s of sockets) s.destroy();
+            server.close(() => ok());
+          }),
+      };
+    },
   };
 }
 
@@ -200,4 +215,93 @@ export async function listenHttps(
       await app.close();
     },
   };
+}
+
+/**
+ * An AMQP-over-TLS listener (5671) for a hub's devices, built on `rhea` (ADR 0019): each connection is an
+ * {@link AmqpDeviceConnection}; deliveries are settled by the edge (never auto-accepted).
+ *
+ * @example
+ * const listener = await listenAmqp({ tls, address: '127.0.0.2', port: 5671, logger, limits, resolveHub });
+ */
+export async function listenAmqp(
+  options: Omit<ListenOptions, 'createSession'> & { resolveHub: AmqpHubResolver },
+): Promise<Listener> {
+  const { address, port, logger } = options;
+  const log = logger.child({ transport: 'amqp' });
+  const container = rhea.create_container({ id: `plugboard-${address}` });
+  const connections = new WeakMap<Connection, AmqpDeviceConnection>();
+  const of = (context: EventContext): AmqpDeviceConnection => {
+    let connection = connections.get(context.connection);
+    if (connection === undefined) {
+      connection = new AmqpDeviceConnection(context.connection, { resolveHub: options.resolveHub, logger: log });
+      connections.set(context.connection, connection);
+    }
+    return connection;
+  };
+  const guard = (what: string, run: (context: EventContext) => unknown) => (context: EventContext) => {
+    Promise.resolve()
+      .then(() => run(context))
+      .catch((error: unknown) => log.error({ err: error }, `AMQP ${what} failed`));
+  };
+  container.on(
+    'receiver_open',
+    guard('attach', (c) => c.receiver && of(c).receiverOpened(c.receiver)),
+  );
+  container.on(
+    'sender_open',
+    guard('attach', (c) => c.sender && of(c).senderOpened(c.sender)),
+  );
+  container.on(
+    'message',
+    guard('message', (c) => c.receiver && c.message && c.delivery && of(c).message(c.receiver, c.message, c.delivery)),
+  );
+  for (const [event, outcome] of [
+    ['accepted', 'complete'],
+    ['rejected', 'reject'],
+    ['released', 'abandon'],
+    ['modified', 'abandon'],
+  ] as const) {
+    container.on(
+      event,
+      guard('settlement', (c) => c.sender && c.delivery && of(c).c2dSettled(c.sender, c.delivery, outcome)),
+    );
+  }
+  container.on(
+    'receiver_close',
+    guard('detach', (c) => c.receiver && of(c).linkClosed(c.receiver)),
+  );
+  container.on(
+    'sender_close',
+    guard('detach', (c) => c.sender && of(c).linkClosed(c.sender)),
+  );
+  container.on(
+    'connection_close',
+    guard('close', (c) => of(c).ended('client closed the connection')),
+  );
+  container.on(
+    'disconnected',
+    guard('close', (c) => of(c).ended('connection lost')),
+  );
+  container.on('protocol_error', (error: unknown) => log.debug({ err: error }, 'AMQP protocol error'));
+  container.on('error', (error: unknown) => log.debug({ err: error }, 'AMQP error'));
+
+  const server = container.listen({
+    transport: 'tls',
+    ...tlsOptions(options.tls, options.limits),
+    host: address,
+    port,
+    // The edge settles every delivery itself: accepted once stored, or rejected with the reason.
+    autoaccept: false,
+  } as unknown as Parameters<typeof container.listen>[0]) as TlsServer;
+  const tracked = trackTlsServer(server, log);
+  await new Promise<void>((ok, fail) => {
+    if (server.listening) return ok();
+    server.once('error', fail);
+    server.once('listening', () => {
+      server.off('error', fail);
+      ok();
+    });
+  });
+  return tracked.listener(port, 'AMQP');
 }

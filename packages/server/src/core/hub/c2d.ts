@@ -230,10 +230,21 @@ export class CloudToDevice {
 
   /** The device acknowledged (completed) a C2D message. */
   completeC2d(handle: ConnectionHandle, id: string): void {
-    handle.inflight.delete(id);
+    this.settleDelivered(handle, id, 'complete');
+  }
+
+  /**
+   * The device settled a message pushed on its connection (AMQP dispositions: accepted, rejected,
+   * released): completed, dead-lettered, or back in the queue and delivered again.
+   */
+  settleDelivered(handle: ConnectionHandle, id: string, outcome: C2dOutcome): void {
+    if (!handle.inflight.delete(id)) return;
     const message = this.#queues.get(handle.key)?.find((m) => m.id === id);
     if (message === undefined) return;
-    this.#finishC2d(handle.key, message, 'Success');
+    if (outcome === 'complete') return this.#finishC2d(handle.key, message, 'Success');
+    if (outcome === 'reject') return this.#finishC2d(handle.key, message, 'Rejected');
+    this.#event(message, 'abandoned');
+    if (!handle.closed && handle.endpoint.wantsC2d) this.deliverPending(handle);
   }
 
   #finishC2d(key: string, message: C2dRecord, status: C2dFeedbackStatus): void {

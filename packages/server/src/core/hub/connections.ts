@@ -94,6 +94,17 @@ export class Connections {
     return handle;
   }
 
+  /**
+   * A live connection presented a new token (an AMQP CBS put-token before the old one expired): the
+   * connection is now closed when the new one expires (plus grace) instead.
+   */
+  renew(handle: ConnectionHandle, auth: Authenticated): void {
+    if (handle.closed) return;
+    if (handle.expiryTimer !== undefined) clearTimeout(handle.expiryTimer);
+    handle.expiryTimer = undefined;
+    if (auth.expiresAt !== undefined) this.#scheduleExpiry(handle, auth.expiresAt + this.#graceMs);
+  }
+
   #scheduleExpiry(handle: ConnectionHandle, at: number): void {
     const delay = at - this.#ctx.now();
     handle.expiryTimer = setTimeout(

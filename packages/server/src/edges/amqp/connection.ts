@@ -1,0 +1,389 @@
+/**
+ * One AMQP device connection (protocol.md §5): claims-based security on the `$cbs` links (a device SAS
+ * token per identity, renewed on the live connection), or the TLS client certificate; then the device's
+ * links — telemetry in (each delivery accepted once stored, rejected with the error's condition
+ * otherwise), C2D out (accepted / rejected / released = complete / reject / abandon), twin requests and
+ * desired notifications, method requests and responses. Each authorized identity is one live connection
+ * of the core (`hub.attach`), whose endpoint is the identity's links here.
+ */
+import type { TLSSocket } from 'node:tls';
+import type { Connection, Delivery, Message, Receiver, Sender } from 'rhea';
+import type { Logger } from 'pino';
+import { decodeResource, readJson } from '@plugboard/protocol';
+import type { ConnectionHandle, DeviceEndpoint, Hub, MethodRequest } from '../../core/hub.js';
+import { identityKey, type C2dRecord, type Identity, type JsonObject } from '../../core/model.js';
+import { HubError } from '../../errors.js';
+import { peerCertificateChain } from '../../tls/peer.js';
+import { logRefusal } from '../log-fields.js';
+import {
+  AMQP_CONDITIONS,
+  bodyBytes,
+  c2dToAmqp,
+  dataSection,
+  idText,
+  parseDeviceAddress,
+  telemetryFromAmqp,
+  type DeviceAddress,
+} from './messages.js';
+
+/** Finds the hub a host name names. */
+export type AmqpHubResolver = (hostName: string) => Hub | undefined;
+
+/** Largest telemetry or twin message body (IoT Hub's 256 KB). */
+const MAX_MESSAGE_BYTES = 256 * 1024;
+
+const CBS = '$cbs';
+
+function condition(error: HubError): { condition: string; description: string } {
+  return { condition: AMQP_CONDITIONS[error.code], description: error.message };
+}
+
+function asHubError(error: unknown, what: string): HubError {
+  return error instanceof HubError ? error : new HubError('HUB_INTERNAL', `${what} failed.`, { cause: error });
+}
+
+/** The links one identity holds on the connection: the core's endpoint for it. */
+class DeviceLinks implements DeviceEndpoint {
+  readonly transport = 'amqp';
+  handle: ConnectionHandle | undefined;
+  c2d: Sender | undefined;
+  methodRequests: Sender | undefined;
+  twinReplies: Sender | undefined;
+  desired = false;
+  /** C2D deliveries out on the link, by the hub's message id. */
+  readonly c2dDeliveries = new WeakMap<Delivery, string>();
+  readonly #close: (error: HubError) => void;
+
+  constructor(
+    readonly hub: Hub,
+    readonly identity: Identity,
+    close: (error: HubError) => void,
+  ) {
+    this.#close = close;
+  }
+
+  get wantsMethods(): boolean {
+    return this.methodRequests !== undefined;
+  }
+  get wantsDesired(): boolean {
+    return this.desired && this.twinReplies !== undefined;
+  }
+  get wantsC2d(): boolean {
+    return this.c2d !== undefined;
+  }
+
+  sendMethodRequest(request: MethodRequest): void {
+    this.methodRequests?.send({
+      correlation_id: request.rid,
+      application_properties: { 'IoThub-methodname': request.methodName },
+      body: dataSection(Buffer.from(request.payload)),
+    });
+  }
+
+  sendDesiredPatch(patch: JsonObject, version: number): void {
+    this.twinReplies?.send({ body: dataSection(Buffer.from(JSON.stringify({ ...patch, $version: version }))) });
+  }
+
+  deliverC2d(message: C2dRecord): void {
+    const delivery = this.c2d?.send(c2dToAmqp(message));
+    if (delivery !== undefined) this.c2dDeliveries.set(delivery, message.id);
+  }
+
+  close(error: HubError): void {
+    this.#close(error);
+  }
+}
+
+/**
+ * The state of one AMQP connection.
+ *
+ * @example
+ * const session = new AmqpDeviceConnection(connection, { resolveHub, logger });
+ */
+export class AmqpDeviceConnection {
+  readonly #connection: Connection;
+  readonly #resolveHub: AmqpHubResolver;
+  readonly #log: Logger;
+  readonly #devices = new Map<string, DeviceLinks>();
+  #cbsReplies: Sender | undefined;
+  #closed = false;
+
+  constructor(connection: Connection, options: { resolveHub: AmqpHubResolver; logger: Logger }) {
+    this.#connection = connection;
+    this.#resolveHub = options.resolveHub;
+    this.#log = options.logger;
+  }
+
+  /** The TLS socket under the connection (its client certificate authenticates X.509 devices). */
+  get #socket(): TLSSocket | undefined {
+    return (this.#connection as unknown as { socket?: TLSSocket }).socket;
+  }
+
+  /** The host name the client opened the connection to (the hub). */
+  get #hostName(): string {
+    const open = (this.#connection as unknown as { remote?: { open?: { hostname?: string } } }).remote?.open;
+    return open?.hostname ?? '';
+  }
+
+  // ---------------------------------------------------------------- links
+
+  /** The client attached a sender: the server's receiver (`$cbs`, telemetry, twin requests, method responses). */
+  async receiverOpened(receiver: Receiver): Promise<void> {
+    const address = receiver.target?.address;
+    receiver.set_target({ address });
+    if (address === CBS) return;
+    const parsed = parseDeviceAddress(address);
+    if (parsed === undefined || parsed.kind === 'c2d') {
+      return this.#refuseLink(
+        receiver,
+        new HubError('HUB_TOPIC_NOT_ALLOWED', `No device sends to ${String(address)}.`),
+      );
+    }
+    await this.#authorized(receiver, parsed);
+  }
+
+  /** The client attached a receiver: the server's sender (`$cbs`, C2D, twin replies, method requests). */
+  async senderOpened(sender: Sender): Promise<void> {
+    const address = sender.source?.address;
+    sender.set_source({ address });
+    if (address === CBS) {
+      this.#cbsReplies = sender;
+      return;
+    }
+    const parsed = parseDeviceAddress(address);
+    if (parsed === undefined) {
+      return this.#refuseLink(
+        sender,
+        new HubError('HUB_TOPIC_NOT_ALLOWED', `No device receives from ${String(address)}.`),
+      );
+    }
+    const device = await this.#authorized(sender, parsed);
+    if (device === undefined) return;
+    // Modules receive their input messages on their events address (§5.3); they take C2D as a device's.
+    if (parsed.kind === 'c2d' || (parsed.kind === 'events' && parsed.identity.moduleId !== undefined))
+      device.c2d = sender;
+    else if (parsed.kind === 'methods') device.methodRequests = sender;
+    else if (parsed.kind === 'twin') device.twinReplies = sender;
+    if (device.handle !== undefined) device.hub.endpointChanged(device.handle);
+  }
+
+  /** The client detached a link: what it carried stops. */
+  linkClosed(link: Sender | Receiver): void {
+    for (const device of this.#devices.values()) {
+      let changed = false;
+      if (device.c2d === link) {
+        device.c2d = undefined;
+        changed = true;
+      }
+      if (device.methodRequests === link) {
+        device.methodRequests = undefined;
+        changed = true;
+      }
+      if (device.twinReplies === link) {
+        device.twinReplies = undefined;
+        changed = true;
+      }
+      if (changed && device.handle !== undefined) device.hub.endpointChanged(device.handle);
+    }
+  }
+
+  /**
+   * The identity a device link is for, once it is authorized on this connection (a CBS token, or the
+   * TLS client certificate, checked here); the link is closed with the refusal otherwise.
+   */
+  async #authorized(link: Sender | Receiver, address: DeviceAddress): Promise<DeviceLinks | undefined> {
+    const key = identityKey(address.identity);
+    const known = this.#devices.get(key);
+    if (known !== undefined) return known;
+    const certificates = this.#socket === undefined ? undefined : peerCertificateChain(this.#socket);
+    const hub = this.#resolveHub(this.#hostName);
+    if (certificates === undefined || hub === undefined) {
+      this.#refuseLink(link, new HubError('HUB_UNAUTHORIZED', `${key} has not put a token on $cbs.`));
+      return undefined;
+    }
+    try {
+      const auth = await hub.authenticate({
+        hostName: hub.hostName,
+        ...address.identity,
+        clientCertificates: certificates,
+      });
+      return this.#attach(hub, auth);
+    } catch (error) {
+      this.#refused(asHubError(error, 'Authentication'), (e) => this.#refuseLink(link, e));
+      return undefined;
+    }
+  }
+
+  #refuseLink(link: Sender | Receiver, error: HubError): void {
+    logRefusal(this.#log, 'AMQP link refused', error, { address: link.source?.address ?? link.target?.address });
+    link.close(condition(error));
+  }
+
+  /** Handles a refusal: no answer at all for an unreachable hub, else `answer(error)`. */
+  #refused(error: HubError, answer: (error: HubError) => void): void {
+    if (error.code === 'HUB_NO_ANSWER') {
+      this.#socket?.destroy();
+      return;
+    }
+    if (error.code === 'HUB_SILENT') return;
+    answer(error);
+  }
+
+  #attach(hub: Hub, auth: Awaited<ReturnType<Hub['authenticate']>>): DeviceLinks {
+    const key = identityKey(auth.identity);
+    const device = new DeviceLinks(hub, auth.identity, (error) => this.close(error));
+    this.#devices.set(key, device);
+    device.handle = hub.attach(auth, device);
+    return device;
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  /** A message arrived on one of the server's receivers. */
+  message(receiver: Receiver, message: Message, delivery: Delivery): void {
+    const address = receiver.target?.address;
+    if (address === CBS) {
+      delivery.accept();
+      this.#putToken(message).catch((error: unknown) => this.#log.error({ err: error }, 'CBS request failed'));
+      return;
+    }
+    const parsed = parseDeviceAddress(address);
+    const device = parsed === undefined ? undefined : this.#devices.get(identityKey(parsed.identity));
+    if (parsed === undefined || device?.handle === undefined) {
+      delivery.reject(condition(new HubError('HUB_UNAUTHORIZED', 'This link is not authorized.')));
+      return;
+    }
+    const handle = device.handle;
+    const bytes = bodyBytes(message.body);
+    if (bytes.length > MAX_MESSAGE_BYTES) {
+      delivery.reject(condition(new HubError('HUB_MESSAGE_TOO_LARGE', 'Messages are limited to 256 KB.')));
+      return;
+    }
+    if (parsed.kind === 'events') {
+      device.hub.ingestTelemetry(handle, telemetryFromAmqp(message)).then(
+        () => delivery.accept(),
+        (error: unknown) => {
+          const hubError = asHubError(error, 'Storing telemetry');
+          if (hubError.code === 'HUB_INTERNAL') this.#log.error({ err: error }, 'telemetry could not be stored');
+          else logRefusal(this.#log, 'telemetry refused', hubError);
+          delivery.reject(condition(hubError));
+        },
+      );
+      return;
+    }
+    delivery.accept();
+    if (parsed.kind === 'twin') this.#twinRequest(device, handle, message, bytes);
+    else if (parsed.kind === 'methods') {
+      const status = Number(message.application_properties?.['IoThub-status']);
+      const rid = idText(message.correlation_id);
+      if (rid !== undefined) device.hub.completeMethod(handle, rid, Number.isInteger(status) ? status : 500, bytes);
+    }
+  }
+
+  /** A C2D delivery was settled by the device. */
+  c2dSettled(sender: Sender, delivery: Delivery, outcome: 'complete' | 'reject' | 'abandon'): void {
+    for (const device of this.#devices.values()) {
+      if (device.c2d !== sender || device.handle === undefined) continue;
+      const id = device.c2dDeliveries.get(delivery);
+      this.#log.debug({ id, outcome }, 'C2D delivery settled');
+      if (id !== undefined) device.hub.settleDeliveredC2d(device.handle, id, outcome);
+    }
+  }
+
+  async #putToken(request: Message): Promise<void> {
+    const reply = (status: number, description: string): void => {
+      this.#cbsReplies?.send({
+        ...(request.message_id === undefined ? {} : { correlation_id: request.message_id }),
+        ...(request.reply_to === undefined ? {} : { to: request.reply_to }),
+        application_properties: { 'status-code': status, 'status-description': description },
+        body: null,
+      });
+    };
+    const properties = request.application_properties ?? {};
+    const audience = typeof properties['name'] === 'string' ? decodeResource(properties['name']) : '';
+    const token = bodyBytes(request.body).toString('utf8');
+    // `{host}/devices/{id}` or `{host}/devices/{id}/modules/{m}`.
+    const match = /^([^/]+)\/devices\/([^/]+)(?:\/modules\/([^/]+))?$/.exec(audience);
+    const hub = match === null ? undefined : this.#resolveHub(match[1] ?? '');
+    if (properties['operation'] !== 'put-token' || match === null || hub === undefined) {
+      reply(401, `Unsupported CBS request for ${JSON.stringify(audience)}: put a device SAS token.`);
+      return;
+    }
+    const identity: Identity =
+      match[3] === undefined ? { deviceId: match[2] ?? '' } : { deviceId: match[2] ?? '', moduleId: match[3] };
+    const credentials = { hostName: hub.hostName, ...identity, password: token };
+    const known = this.#devices.get(identityKey(identity));
+    try {
+      if (known?.handle !== undefined) {
+        await hub.renewToken(known.handle, credentials);
+      } else {
+        this.#attach(hub, await hub.authenticate(credentials));
+      }
+      reply(200, 'OK');
+    } catch (error) {
+      const hubError = asHubError(error, 'Authentication');
+      logRefusal(this.#log, 'CBS put-token refused', hubError);
+      this.#refused(hubError, (e) => reply(e.status, e.message));
+    }
+  }
+
+  #twinRequest(device: DeviceLinks, handle: ConnectionHandle, message: Message, body: Buffer): void {
+    const annotations = message.message_annotations ?? {};
+    const operation = annotations['operation'];
+    const resource = annotations['resource'];
+    const respond = (status: number, payload?: unknown, version?: number): void => {
+      device.twinReplies?.send({
+        ...(message.correlation_id === undefined ? {} : { correlation_id: message.correlation_id }),
+        message_annotations: { status, ...(version === undefined ? {} : { version }) },
+        body: payload === undefined ? null : dataSection(Buffer.from(JSON.stringify(payload))),
+      });
+    };
+    const fail = (error: unknown): void => {
+      const hubError = asHubError(error, 'The twin request');
+      logRefusal(this.#log, 'twin request refused', hubError);
+      respond(hubError.status, { errorCode: hubError.azureErrorCode, message: hubError.message });
+    };
+    try {
+      if (operation === 'GET') {
+        respond(200, device.hub.getTwinForDevice(handle));
+      } else if (operation === 'PATCH' && resource === '/properties/reported') {
+        const patch = readJson(body, { maxBytes: MAX_MESSAGE_BYTES });
+        device.hub.patchReported(handle, patch).then((version) => respond(204, undefined, version), fail);
+      } else if (
+        (operation === 'PUT' || operation === 'DELETE') &&
+        resource === '/notifications/twin/properties/desired'
+      ) {
+        device.desired = operation === 'PUT';
+        device.hub.endpointChanged(handle);
+        respond(200);
+      } else {
+        throw new HubError('HUB_INVALID_ARGUMENT', `Unknown twin operation ${String(operation)} ${String(resource)}.`);
+      }
+    } catch (error) {
+      fail(error);
+    }
+  }
+
+  // ---------------------------------------------------------------- closing
+
+  /** Closes the connection because of `error` (the core asked: replaced, disabled, token expired…). */
+  close(error: HubError): void {
+    if (this.#closed) return;
+    logRefusal(this.#log, 'AMQP connection closed by the hub', error);
+    this.#release(error.code);
+    this.#connection.close(condition(error));
+  }
+
+  /** The connection ended (either side, or the network). */
+  ended(reason: string): void {
+    this.#release(reason);
+  }
+
+  #release(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const device of this.#devices.values())
+      if (device.handle !== undefined) device.hub.detach(device.handle, reason);
+    this.#devices.clear();
+  }
+}
