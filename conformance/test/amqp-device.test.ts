@@ -158,6 +158,63 @@ describe('official device SDK over AMQP (azure-iot-device-amqp, Amqp)', () => {
   });
 });
 
+describe('official device SDK over AMQP: token renewal and modules', () => {
+  it("[§5.2] a SAS renewal on $cbs keeps the live connection past the first token's expiry", async () => {
+    const deviceId = 'amqp-renew';
+    const client = await sasClient(deviceId);
+    // Tokens valid 4 s, renewed 2 s before they expire: without renewal the hub closes at 4 s.
+    await client.setOptions({ tokenRenewal: { tokenValidTimeInSeconds: 4, tokenRenewalMarginInSeconds: 2 } });
+    const events: string[] = [];
+    const unsubscribe = platform.events.subscribe((event) => {
+      if ((event.type === 'connected' || event.type === 'disconnected') && event.identity.deviceId === deviceId) {
+        events.push(event.type);
+      }
+    });
+    let disconnects = 0;
+    client.on('disconnect', () => disconnects++);
+    await withTimeout(client.open(), 15_000, 'open');
+    await new Promise((r) => setTimeout(r, 6500));
+    await withTimeout(client.sendEvent(new Message('after renewal')), 10_000, 'sendEvent after 6.5 s');
+    assert.equal(disconnects, 0);
+    assert.equal(hub().isConnected({ deviceId }), true);
+    await client.close();
+    await eventually(() => (events.length >= 2 ? true : undefined));
+    unsubscribe();
+    assert.deepEqual(events, ['connected', 'disconnected'], 'one connection throughout');
+  });
+
+  it('[§5.3] a module identity (ModuleClient) sends telemetry, reads its twin and answers a method', async () => {
+    const deviceId = 'amqp-edge';
+    const moduleId = 'filter';
+    await hub().createIdentity({ deviceId });
+    await hub().createIdentity({ deviceId, moduleId });
+    const client = deviceSdk.ModuleClient.fromConnectionString(
+      hub().deviceConnectionString({ deviceId, moduleId }),
+      Amqp,
+    );
+    await withTimeout(client.open(), 15_000, 'open');
+    await withTimeout(client.sendEvent(new Message('from module')), 10_000, 'sendEvent');
+    const [record] = await hub().queryTelemetry({ deviceId, moduleId });
+    assert.equal(Buffer.from(record?.body ?? []).toString(), 'from module');
+    assert.equal(record?.systemProperties['iothub-connection-module-id'], moduleId);
+    const twin = await withTimeout(client.getTwin(), 10_000, 'getTwin');
+    assert.equal(twin.properties.desired.$version, 1);
+    client.onMethod('ping', (_request, response) => {
+      if (response !== undefined) void response.send(200, { pong: true });
+    });
+    const service = ServiceClient.fromConnectionString(hub().serviceConnectionString());
+    const result = await service.invokeDeviceMethod(deviceId, moduleId, {
+      methodName: 'ping',
+      payload: null,
+      responseTimeoutInSeconds: 10,
+      connectTimeoutInSeconds: 10,
+    });
+    assert.equal(result.result.status, 200);
+    assert.deepEqual(result.result.payload, { pong: true });
+    await client.close();
+  });
+});
+
 describe('official device SDK over AMQP with X.509', () => {
   it('[§5.1] a self-signed certificate device sends telemetry without CBS', async () => {
     await assertX509DeviceSends(hub(), 'amqp-x509', Amqp);

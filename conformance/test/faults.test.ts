@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import deviceSdk from 'azure-iot-device';
+import amqpTransport from 'azure-iot-device-amqp';
 import httpTransport from 'azure-iot-device-http';
 import mqttTransport from 'azure-iot-device-mqtt';
 import common from 'azure-iot-common';
@@ -30,6 +31,7 @@ import {
   type TestPlatform,
 } from './harness.js';
 import { deriveDeviceKey } from '@plugboard/protocol';
+import rhea from 'rhea';
 import type { Hub } from '@plugboard/server';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -37,6 +39,7 @@ import { join } from 'node:path';
 const { Client } = deviceSdk;
 const { Mqtt } = mqttTransport;
 const { Http } = httpTransport;
+const { Amqp } = amqpTransport;
 const { NoRetry } = common;
 
 const GROUP_KEY = 'ZmF1bHRncm91cGtleWZhdWx0Z3JvdXBrZXkxMjM0NTY=';
@@ -427,6 +430,100 @@ describe('fault injection: the hub per request (HTTPS)', () => {
     await clearFaults();
     const after = await burst(20);
     assert.deepEqual(new Set(after.map((a) => a.answer)), new Set(['204']), 'cleared: every message is accepted');
+  });
+});
+
+/**
+ * What a raw AMQP put-token of `deviceId` on `$cbs` gets: `status description-prefix`, `'no answer'`
+ * when the hub closes the connection without one, or `'silence'` when nothing comes within 1.5 s.
+ */
+async function putToken(deviceId: string): Promise<string> {
+  const container = rhea.create_container();
+  const connection = container.connect({
+    host: hub.hostName,
+    port: 5671,
+    transport: 'tls',
+    hostname: hub.hostName,
+    reconnect: false,
+    ca: platform.tls.caCertificatePem,
+  } as unknown as Parameters<typeof container.connect>[0]);
+  try {
+    return await new Promise<string>((resolve) => {
+      const timer = setTimeout(() => resolve('silence'), 1500);
+      const done = (answer: string): void => {
+        clearTimeout(timer);
+        resolve(answer);
+      };
+      connection.on('disconnected', () => done('no answer'));
+      connection.on('connection_close', () => done('no answer'));
+      const replies = connection.open_receiver({ source: { address: '$cbs' } });
+      replies.on('message', (context) => {
+        const properties = context.message?.application_properties ?? {};
+        done(`${String(properties['status-code'])}`);
+      });
+      const requests = connection.open_sender({ target: { address: '$cbs' } });
+      requests.once('sendable', () => {
+        void deviceToken(hub, deviceId).then((token) =>
+          requests.send({
+            message_id: 'put-1',
+            reply_to: 'cbs',
+            to: '$cbs',
+            application_properties: {
+              operation: 'put-token',
+              type: 'servicebus.windows.net:sastoken',
+              name: encodeURIComponent(`${hub.hostName}/devices/${deviceId}`),
+            },
+            body: token,
+          }),
+        );
+      });
+    });
+  } finally {
+    connection.close();
+  }
+}
+
+describe('fault injection: the hub at put-token (AMQP)', () => {
+  const cases: [string, string][] = [
+    ['tokenExpired', '401'],
+    ['deviceDisabled', '403'],
+    ['deviceBlocked', '403'],
+    ['internalError', '500'],
+    ['throttled', '429'],
+    ['unreachable', 'no answer'],
+  ];
+  for (const [condition, expected] of cases) {
+    it(`${condition}: CBS status ${expected} for the device it names, others unaffected, service back once cleared`, async () => {
+      assert.equal(await putToken(DEVICE), '200');
+      await addFault({ condition, deviceId: DEVICE });
+      assert.equal(await putToken(DEVICE), expected);
+      assert.equal(await putToken(OTHER), '200', 'a device the fault does not name is served');
+      await clearFaults();
+      assert.equal(await putToken(DEVICE), '200', 'cleared: served again');
+    });
+  }
+
+  it('unreachable with answer silent: the put-token is never answered', async () => {
+    await addFault({ condition: 'unreachable', deviceId: DEVICE, answer: 'silent' });
+    assert.equal(await putToken(DEVICE), 'silence');
+    await clearFaults();
+  });
+
+  it('an official SDK device over AMQP: its connection drops when the fault is added, open fails until cleared', async () => {
+    const key = await deriveDeviceKey(GROUP_KEY, DEVICE);
+    const client = Client.fromConnectionString(
+      `HostName=${hub.hostName};DeviceId=${DEVICE};SharedAccessKey=${key}`,
+      Amqp,
+    );
+    client.setRetryPolicy(new NoRetry() as never);
+    await withTimeout(client.open(), 15_000, 'open');
+    const disconnected = new Promise<void>((resolve) => client.once('disconnect', () => resolve()));
+    await addFault({ condition: 'deviceDisabled', deviceId: DEVICE });
+    await withTimeout(disconnected, 10_000, 'the disconnect');
+    await assert.rejects(client.open(), (error: Error) => error.constructor.name === 'UnauthorizedError');
+    await clearFaults();
+    await withTimeout(client.open(), 15_000, 'open after clearing');
+    await client.close();
   });
 });
 

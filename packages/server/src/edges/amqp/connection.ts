@@ -371,7 +371,14 @@ export class AmqpDeviceConnection {
     if (this.#closed) return;
     logRefusal(this.#log, 'AMQP connection closed by the hub', error);
     this.#release(error.code);
+    // Sessions first: the Node SDK answers a bare connection close by detaching each link and waiting for
+    // replies a closing connection never sends; after a session end it drops its links at once.
+    const sessions = new Set<{ close(error?: unknown): void }>();
+    this.#connection.each_link((link: Sender | Receiver) => sessions.add(link.session));
+    for (const session of sessions) session.close(condition(error));
     this.#connection.close(condition(error));
+    const socket = this.#socket;
+    if (socket !== undefined) setTimeout(() => socket.destroy(), 2000).unref();
   }
 
   /** The connection ended (either side, or the network). */
