@@ -21,7 +21,7 @@ import {
 } from './harness.js';
 
 const { Message } = deviceSdk;
-const { Amqp } = amqpTransport;
+const { Amqp, AmqpWs } = amqpTransport;
 const { Client: ServiceClient, Registry } = serviceSdk;
 
 type DeviceClient = InstanceType<typeof deviceSdk.Client>;
@@ -212,6 +212,31 @@ describe('official device SDK over AMQP: token renewal and modules', () => {
     assert.equal(result.result.status, 200);
     assert.deepEqual(result.result.payload, { pong: true });
     await client.close();
+  });
+});
+
+describe('official device SDK over AMQP over WebSockets (AmqpWs, wss://…/$iothub/websocket, AMQPWSB10)', () => {
+  it('[§5.1] opens with SAS, sends telemetry, reads its twin and takes a C2D message', async () => {
+    const deviceId = 'amqp-ws';
+    const client = await sasDeviceClient(hub(), deviceId, AmqpWs);
+    await withTimeout(client.open(), 15_000, 'open');
+    const sentAt = Date.now();
+    await withTimeout(client.sendEvent(exampleMessage()), 10_000, 'sendEvent');
+    const [record] = await hub().queryTelemetry({ deviceId });
+    assertStoredAsSent(record, deviceId, sentAt);
+    const twin = await withTimeout(client.getTwin(), 10_000, 'getTwin');
+    assert.equal(twin.properties.reported.$version, 1);
+    const received = new Promise<Received>((resolve) => client.on('message', resolve));
+    await hub().sendC2d({ deviceId }, { body: Buffer.from('over ws'), messageId: 'ws-1' });
+    const message = await withTimeout(received, 10_000, 'the C2D message');
+    assert.equal(message.data.toString(), 'over ws');
+    await client.complete(message);
+    await eventually(() => (hub().c2dQueueLength({ deviceId }) === 0 ? true : undefined), 5000, 'completion');
+    await client.close();
+  });
+
+  it("[§5.1] an X.509 device over WebSockets is authenticated by the HTTPS connection's certificate", async () => {
+    await assertX509DeviceSends(hub(), 'amqp-ws-x509', AmqpWs);
   });
 });
 

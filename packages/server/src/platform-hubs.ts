@@ -10,6 +10,7 @@ import type { HubPlacement } from './central/hub-scaling.js';
 import type { PlatformEventStream } from './core/events.js';
 import type { FaultInjector } from './core/faults.js';
 import { Hub, type C2dSettings } from './core/hub.js';
+import { AmqpEndpoint } from './edges/amqp/endpoint.js';
 import { registerDeviceApi } from './edges/http/device-api.js';
 import { registerServiceApi } from './edges/http/service-api.js';
 import type { ListenerLimits } from './edges/limits.js';
@@ -105,11 +106,17 @@ export class HubFleet {
     try {
       const mqtt = await listenMqtt({ ...listen, port: options.ports.mqtt });
       listeners.push(mqtt);
-      const amqp = await listenAmqp({ ...listen, port: options.ports.amqp, resolveHub: (name) => resolveHub(name) });
+      const amqpEndpoint = new AmqpEndpoint({
+        name: hub.name,
+        resolveHub: (name) => resolveHub(name),
+        logger: hubLog.child({ transport: 'amqp' }),
+      });
+      const amqp = await listenAmqp({ ...listen, port: options.ports.amqp, endpoint: amqpEndpoint });
       listeners.push(amqp);
       const https = await listenHttps({
         ...listen,
         port: options.ports.https,
+        amqp: amqpEndpoint,
         routes: (app) => {
           registerServiceApi(app, resolveHub);
           registerDeviceApi(app, resolveHub);

@@ -10,9 +10,8 @@ import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import { fastify as Fastify, LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import rhea, { type Connection, type EventContext } from 'rhea';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import { AmqpDeviceConnection, type AmqpHubResolver } from './amqp/connection.js';
+import type { AmqpEndpoint } from './amqp/endpoint.js';
 import { HubError } from '../errors.js';
 import type { TlsMaterial } from '../tls/index.js';
 import { peerCertificateChain } from '../tls/peer.js';
@@ -21,6 +20,9 @@ import { sendHubError } from './http/service-api.js';
 import { TLS_CIPHERS, type ListenerLimits } from './limits.js';
 import { MAX_PACKET_BYTES, serveMqttStream, type MqttProtocolSession } from './mqtt/connection.js';
 import type { MqttSessionSink } from './mqtt/session.js';
+
+/** The WebSocket subprotocol of AMQP over WebSockets (protocol.md §5.1). */
+const AMQP_WS_PROTOCOL = 'AMQPWSB10';
 
 /** A route an HTTPS listener serves (HEAD routes Fastify derives from GET are left out). */
 export interface ServedRoute {
@@ -146,6 +148,8 @@ export async function listenHttps(
     routes: (app: FastifyInstance) => void;
     /** MQTT over WebSockets at `/$iothub/websocket` (hubs and DPS); absent: the listener serves REST only. */
     createSession?: SessionFactory;
+    /** AMQP over WebSockets on the same path, subprotocol `AMQPWSB10` (hubs). */
+    amqp?: AmqpEndpoint;
   },
 ): Promise<Listener> {
   const { address, port, logger, limits } = options;
@@ -179,18 +183,28 @@ export async function listenHttps(
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: MAX_PACKET_BYTES,
-    handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false),
+    handleProtocols: (protocols) =>
+      protocols.has('mqtt')
+        ? 'mqtt'
+        : protocols.has(AMQP_WS_PROTOCOL) && options.amqp !== undefined
+          ? AMQP_WS_PROTOCOL
+          : false,
   });
   const log = logger.child({ transport: 'mqtt-ws' });
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (request.url ?? '').split('?')[0];
     const createSession = options.createSession;
-    if (path !== '/$iothub/websocket' || createSession === undefined) {
+    const amqp = options.amqp;
+    if (path !== '/$iothub/websocket' || (createSession === undefined && amqp === undefined)) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
       return;
     }
     wss.handleUpgrade(request, socket, head, (ws) => {
-      if (ws.protocol !== 'mqtt') {
+      if (ws.protocol === AMQP_WS_PROTOCOL && amqp !== undefined) {
+        amqp.acceptWebSocket(ws, request.socket as TLSSocket);
+        return;
+      }
+      if (ws.protocol !== 'mqtt' || createSession === undefined) {
         ws.close(1002, 'subprotocol mqtt required');
         return;
       }
@@ -218,74 +232,18 @@ export async function listenHttps(
 }
 
 /**
- * An AMQP-over-TLS listener (5671) for a hub's devices, built on `rhea` (ADR 0019): each connection is an
- * {@link AmqpDeviceConnection}; deliveries are settled by the edge (never auto-accepted).
+ * An AMQP-over-TLS listener (5671) for a hub's devices, serving the connections of `endpoint` (whose
+ * container also takes AMQP over WebSockets from the HTTPS listener).
  *
  * @example
- * const listener = await listenAmqp({ tls, address: '127.0.0.2', port: 5671, logger, limits, resolveHub });
+ * const listener = await listenAmqp({ tls, address: '127.0.0.2', port: 5671, logger, limits, endpoint });
  */
 export async function listenAmqp(
-  options: Omit<ListenOptions, 'createSession'> & { resolveHub: AmqpHubResolver },
+  options: Omit<ListenOptions, 'createSession'> & { endpoint: AmqpEndpoint },
 ): Promise<Listener> {
-  const { address, port, logger } = options;
-  const log = logger.child({ transport: 'amqp' });
-  const container = rhea.create_container({ id: `plugboard-${address}` });
-  const connections = new WeakMap<Connection, AmqpDeviceConnection>();
-  const of = (context: EventContext): AmqpDeviceConnection => {
-    let connection = connections.get(context.connection);
-    if (connection === undefined) {
-      connection = new AmqpDeviceConnection(context.connection, { resolveHub: options.resolveHub, logger: log });
-      connections.set(context.connection, connection);
-    }
-    return connection;
-  };
-  const guard = (what: string, run: (context: EventContext) => unknown) => (context: EventContext) => {
-    Promise.resolve()
-      .then(() => run(context))
-      .catch((error: unknown) => log.error({ err: error }, `AMQP ${what} failed`));
-  };
-  container.on(
-    'receiver_open',
-    guard('attach', (c) => c.receiver && of(c).receiverOpened(c.receiver)),
-  );
-  container.on(
-    'sender_open',
-    guard('attach', (c) => c.sender && of(c).senderOpened(c.sender)),
-  );
-  container.on(
-    'message',
-    guard('message', (c) => c.receiver && c.message && c.delivery && of(c).message(c.receiver, c.message, c.delivery)),
-  );
-  for (const [event, outcome] of [
-    ['accepted', 'complete'],
-    ['rejected', 'reject'],
-    ['released', 'abandon'],
-    ['modified', 'abandon'],
-  ] as const) {
-    container.on(
-      event,
-      guard('settlement', (c) => c.sender && c.delivery && of(c).c2dSettled(c.sender, c.delivery, outcome)),
-    );
-  }
-  container.on(
-    'receiver_close',
-    guard('detach', (c) => c.receiver && of(c).linkClosed(c.receiver)),
-  );
-  container.on(
-    'sender_close',
-    guard('detach', (c) => c.sender && of(c).linkClosed(c.sender)),
-  );
-  container.on(
-    'connection_close',
-    guard('close', (c) => of(c).ended('client closed the connection')),
-  );
-  container.on(
-    'disconnected',
-    guard('close', (c) => of(c).ended('connection lost')),
-  );
-  container.on('protocol_error', (error: unknown) => log.debug({ err: error }, 'AMQP protocol error'));
-  container.on('error', (error: unknown) => log.debug({ err: error }, 'AMQP error'));
-
+  const { address, port } = options;
+  const log = options.logger.child({ transport: 'amqp' });
+  const container = options.endpoint.container;
   const server = container.listen({
     transport: 'tls',
     ...tlsOptions(options.tls, options.limits),

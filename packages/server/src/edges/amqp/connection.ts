@@ -114,9 +114,13 @@ export class AmqpDeviceConnection {
     this.#log = options.logger;
   }
 
-  /** The TLS socket under the connection (its client certificate authenticates X.509 devices). */
+  /**
+   * The TLS socket under the connection (its client certificate authenticates X.509 devices): the
+   * connection's own, or — over WebSockets — the HTTPS connection's, passed as the `tls_socket` option.
+   */
   get #socket(): TLSSocket | undefined {
-    return (this.#connection as unknown as { socket?: TLSSocket }).socket;
+    const connection = this.#connection as unknown as { socket?: TLSSocket; options?: { tls_socket?: TLSSocket } };
+    return connection.options?.tls_socket ?? connection.socket;
   }
 
   /** The host name the client opened the connection to (the hub). */
