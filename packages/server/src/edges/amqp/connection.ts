@@ -15,6 +15,7 @@ import { identityKey, type C2dRecord, type Identity, type JsonObject } from '../
 import { HubError } from '../../errors.js';
 import { peerCertificateChain } from '../../tls/peer.js';
 import { logRefusal } from '../log-fields.js';
+import { SERVICE_C2D_ADDRESS, SERVICE_FEEDBACK_ADDRESS, ServiceLinks } from './service.js';
 import {
   AMQP_CONDITIONS,
   bodyBytes,
@@ -105,6 +106,8 @@ export class AmqpDeviceConnection {
   readonly #resolveHub: AmqpHubResolver;
   readonly #log: Logger;
   readonly #devices = new Map<string, DeviceLinks>();
+  /** The service side (`azure-iothub`), once a hub-policy token is put. */
+  readonly #service: ServiceLinks;
   #cbsReplies: Sender | undefined;
   #closed = false;
 
@@ -112,6 +115,7 @@ export class AmqpDeviceConnection {
     this.#connection = connection;
     this.#resolveHub = options.resolveHub;
     this.#log = options.logger;
+    this.#service = new ServiceLinks(options.logger);
   }
 
   /**
@@ -136,6 +140,11 @@ export class AmqpDeviceConnection {
     const address = receiver.target?.address;
     receiver.set_target({ address });
     if (address === CBS) return;
+    if (address === SERVICE_C2D_ADDRESS) {
+      if (!this.#service.authorized)
+        this.#refuseLink(receiver, new HubError('HUB_UNAUTHORIZED', 'Put a service token on $cbs first.'));
+      return;
+    }
     const parsed = parseDeviceAddress(address);
     if (parsed === undefined || parsed.kind === 'c2d') {
       return this.#refuseLink(
@@ -152,6 +161,11 @@ export class AmqpDeviceConnection {
     sender.set_source({ address });
     if (address === CBS) {
       this.#cbsReplies = sender;
+      return;
+    }
+    if (address === SERVICE_FEEDBACK_ADDRESS) {
+      if (this.#service.authorized) this.#service.feedbackOpened(sender);
+      else this.#refuseLink(sender, new HubError('HUB_UNAUTHORIZED', 'Put a service token on $cbs first.'));
       return;
     }
     const parsed = parseDeviceAddress(address);
@@ -173,6 +187,7 @@ export class AmqpDeviceConnection {
 
   /** The client detached a link: what it carried stops. */
   linkClosed(link: Sender | Receiver): void {
+    this.#service.linkClosed(link);
     for (const device of this.#devices.values()) {
       let changed = false;
       if (device.c2d === link) {
@@ -251,6 +266,10 @@ export class AmqpDeviceConnection {
       this.#putToken(message).catch((error: unknown) => this.#log.error({ err: error }, 'CBS request failed'));
       return;
     }
+    if (address === SERVICE_C2D_ADDRESS) {
+      this.#service.send(message, delivery);
+      return;
+    }
     const parsed = parseDeviceAddress(address);
     const device = parsed === undefined ? undefined : this.#devices.get(identityKey(parsed.identity));
     if (parsed === undefined || device?.handle === undefined) {
@@ -306,6 +325,23 @@ export class AmqpDeviceConnection {
     const properties = request.application_properties ?? {};
     const audience = typeof properties['name'] === 'string' ? decodeResource(properties['name']) : '';
     const token = bodyBytes(request.body).toString('utf8');
+    if (properties['operation'] === 'put-token' && !audience.includes('/')) {
+      // A service: the audience is the hub's host name, the token a hub policy's.
+      const hub = this.#resolveHub(audience);
+      if (hub === undefined) {
+        reply(401, `No hub is named ${JSON.stringify(audience)}.`);
+        return;
+      }
+      try {
+        await this.#service.authorize(hub, token);
+        reply(200, 'OK');
+      } catch (error) {
+        const hubError = asHubError(error, 'Authorization');
+        logRefusal(this.#log, 'CBS put-token refused', hubError);
+        reply(hubError.status, hubError.message);
+      }
+      return;
+    }
     // `{host}/devices/{id}` or `{host}/devices/{id}/modules/{m}`.
     const match = /^([^/]+)\/devices\/([^/]+)(?:\/modules\/([^/]+))?$/.exec(audience);
     const hub = match === null ? undefined : this.#resolveHub(match[1] ?? '');
@@ -393,6 +429,7 @@ export class AmqpDeviceConnection {
   #release(reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#service.close();
     for (const device of this.#devices.values())
       if (device.handle !== undefined) device.hub.detach(device.handle, reason);
     this.#devices.clear();

@@ -5,9 +5,15 @@
  */
 import rhea, { type Message } from 'rhea';
 import type { D2cProperties } from '@plugboard/protocol';
-import { incomingTelemetry, type IncomingTelemetry } from '../../core/hub.js';
-import type { C2dRecord, Identity } from '../../core/model.js';
-import type { HubErrorCode } from '../../errors.js';
+import { incomingTelemetry, type IncomingTelemetry, type OutgoingC2d } from '../../core/hub.js';
+import {
+  copyMessageProperties,
+  type C2dAck,
+  type C2dRecord,
+  type Identity,
+  type MessageProperties,
+} from '../../core/model.js';
+import { HubError, type HubErrorCode } from '../../errors.js';
 
 // rhea is CommonJS: its functions come through the default export.
 const { message: rheaMessage, uuid_to_string } = rhea;
@@ -119,19 +125,10 @@ export function telemetryFromAmqp(message: Message): IncomingTelemetry {
   }
   const creation = props.application['iothub-creation-time-utc'];
   if (typeof creation === 'string') props.creationTimeUtc = creation;
-  const fields = {
-    messageId: idText(message.message_id),
-    correlationId: idText(message.correlation_id),
-    userId: message.user_id === undefined ? undefined : (text(message.user_id) ?? undefined),
-    to: message.to,
-    contentType: message.content_type,
-    contentEncoding: message.content_encoding,
-    expiryTimeUtc:
-      message.absolute_expiry_time === undefined ? undefined : (text(message.absolute_expiry_time) ?? undefined),
-  };
-  for (const [name, value] of Object.entries(fields)) {
-    if (typeof value === 'string') props[name as keyof typeof fields] = value;
-  }
+  copyMessageProperties(systemProperties(message), props);
+  if (message.to !== undefined) props.to = message.to;
+  const expiry = message.absolute_expiry_time === undefined ? null : text(message.absolute_expiry_time);
+  if (expiry !== null) props.expiryTimeUtc = expiry;
   const subject = message.message_annotations?.['dt-subject'];
   if (typeof subject === 'string') props.component = subject;
   return incomingTelemetry(bodyBytes(message.body), props);
@@ -159,6 +156,58 @@ export function c2dToAmqp(record: C2dRecord): Message {
   if (record.contentType !== undefined) message.content_type = record.contentType;
   if (record.contentEncoding !== undefined) message.content_encoding = record.contentEncoding;
   return message;
+}
+
+/** The system properties an AMQP message carries in both directions (ids as text, uuids canonical). */
+function systemProperties(message: Message): MessageProperties {
+  const props: MessageProperties = {};
+  const fields = {
+    messageId: idText(message.message_id),
+    correlationId: idText(message.correlation_id),
+    userId: message.user_id === undefined ? undefined : (text(message.user_id) ?? undefined),
+    contentType: message.content_type,
+    contentEncoding: message.content_encoding,
+  };
+  copyMessageProperties(fields, props);
+  return props;
+}
+
+const ACKS: ReadonlySet<string> = new Set(['none', 'positive', 'negative', 'full']);
+
+/**
+ * A C2D message a service sends over AMQP (§9.4) as the core queues it: body, system properties,
+ * `absolute_expiry_time` as the expiry, application property `iothub-ack` as the feedback wanted, the
+ * other application properties as the message's. Throws `HUB_INVALID_ARGUMENT` for an unknown ack or an
+ * unreadable expiry.
+ *
+ * @example
+ * c2dFromAmqp({ message_id: 'svc-1', application_properties: { 'iothub-ack': 'full', k: 'v' }, body: 'hello' });
+ * // { body: <hello>, messageId: 'svc-1', ack: 'full', properties: { k: 'v' } }
+ */
+export function c2dFromAmqp(message: Message): OutgoingC2d {
+  const properties: Record<string, string | null> = {};
+  let ack: C2dAck | undefined;
+  for (const [key, value] of Object.entries(message.application_properties ?? {})) {
+    if (key === 'iothub-ack') {
+      const wanted = text(value);
+      if (wanted === null || !ACKS.has(wanted)) {
+        throw new HubError('HUB_INVALID_ARGUMENT', 'iothub-ack must be none, positive, negative or full.');
+      }
+      ack = wanted as C2dAck;
+    } else if (key !== '__proto__') {
+      properties[key] = text(value);
+    }
+  }
+  const outgoing: OutgoingC2d = { body: bodyBytes(message.body), properties };
+  if (ack !== undefined) outgoing.ack = ack;
+  const expiry = message.absolute_expiry_time as unknown;
+  if (expiry !== undefined && expiry !== null) {
+    const at = expiry instanceof Date ? expiry.getTime() : Number(expiry);
+    if (!Number.isFinite(at)) throw new HubError('HUB_INVALID_ARGUMENT', 'absolute_expiry_time is not a time.');
+    outgoing.expiresAt = at;
+  }
+  copyMessageProperties(systemProperties(message), outgoing);
+  return outgoing;
 }
 
 /**
