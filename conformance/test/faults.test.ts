@@ -23,6 +23,7 @@ import {
   hubRequest,
   mqttUsername,
   onlyHub,
+  RawAmqp,
   RawMqtt,
   rawMqttOptions,
   runCli,
@@ -31,7 +32,6 @@ import {
   type TestPlatform,
 } from './harness.js';
 import { deriveDeviceKey } from '@plugboard/protocol';
-import rhea from 'rhea';
 import type { Hub } from '@plugboard/server';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -433,53 +433,13 @@ describe('fault injection: the hub per request (HTTPS)', () => {
   });
 });
 
-/**
- * What a raw AMQP put-token of `deviceId` on `$cbs` gets: `status description-prefix`, `'no answer'`
- * when the hub closes the connection without one, or `'silence'` when nothing comes within 1.5 s.
- */
+/** What a raw AMQP put-token of `deviceId` on `$cbs` gets (see {@link RawAmqp.putToken}). */
 async function putToken(deviceId: string): Promise<string> {
-  const container = rhea.create_container();
-  const connection = container.connect({
-    host: hub.hostName,
-    port: 5671,
-    transport: 'tls',
-    hostname: hub.hostName,
-    reconnect: false,
-    ca: platform.tls.caCertificatePem,
-  } as unknown as Parameters<typeof container.connect>[0]);
+  const amqp = RawAmqp.open(hub, platform);
   try {
-    return await new Promise<string>((resolve) => {
-      const timer = setTimeout(() => resolve('silence'), 1500);
-      const done = (answer: string): void => {
-        clearTimeout(timer);
-        resolve(answer);
-      };
-      connection.on('disconnected', () => done('no answer'));
-      connection.on('connection_close', () => done('no answer'));
-      const replies = connection.open_receiver({ source: { address: '$cbs' } });
-      replies.on('message', (context) => {
-        const properties = context.message?.application_properties ?? {};
-        done(`${String(properties['status-code'])}`);
-      });
-      const requests = connection.open_sender({ target: { address: '$cbs' } });
-      requests.once('sendable', () => {
-        void deviceToken(hub, deviceId).then((token) =>
-          requests.send({
-            message_id: 'put-1',
-            reply_to: 'cbs',
-            to: '$cbs',
-            application_properties: {
-              operation: 'put-token',
-              type: 'servicebus.windows.net:sastoken',
-              name: encodeURIComponent(`${hub.hostName}/devices/${deviceId}`),
-            },
-            body: token,
-          }),
-        );
-      });
-    });
+    return await amqp.putToken(`${hub.hostName}/devices/${deviceId}`, await deviceToken(hub, deviceId));
   } finally {
-    connection.close();
+    amqp.close();
   }
 }
 

@@ -11,6 +11,7 @@ import { request as httpsRequest } from 'node:https';
 import { Writable } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import deviceSdk from 'azure-iot-device';
+import rhea, { type Connection as AmqpConnection } from 'rhea';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import { createSharedAccessSignature } from '@plugboard/protocol';
 import { buildProgram } from '@plugboard/cli';
@@ -556,4 +557,68 @@ export async function runCli(...args: string[]): Promise<string> {
   quiet(program);
   await program.parseAsync(['node', 'plugboard', ...args]);
   return text;
+}
+
+/**
+ * A raw AMQP connection to a hub's 5671 (TLS, the run's CA), for wire-level tests: what the official
+ * SDKs never send. `putToken` answers the CBS `status-code`, `'no answer'` when the hub closes the
+ * connection without one, or `'silence'` when nothing comes within `waitMs`.
+ */
+export class RawAmqp {
+  readonly connection: AmqpConnection;
+  closed = false;
+
+  private constructor(connection: AmqpConnection) {
+    this.connection = connection;
+    connection.on('disconnected', () => (this.closed = true));
+    connection.on('connection_close', () => (this.closed = true));
+  }
+
+  static open(hub: Hub, platform: Platform): RawAmqp {
+    const container = rhea.create_container();
+    const connection = container.connect({
+      host: hub.hostName,
+      port: 5671,
+      transport: 'tls',
+      hostname: hub.hostName,
+      reconnect: false,
+      ca: platform.tls.caCertificatePem,
+    } as unknown as Parameters<typeof container.connect>[0]);
+    return new RawAmqp(connection);
+  }
+
+  /** Puts `token` for `audience` (a resource such as `{host}/devices/{id}`) on `$cbs`. */
+  putToken(audience: string, token: string, waitMs = 1500): Promise<string> {
+    return new Promise<string>((resolve) => {
+      const timer = setTimeout(() => resolve('silence'), waitMs);
+      const done = (answer: string): void => {
+        clearTimeout(timer);
+        resolve(answer);
+      };
+      this.connection.on('disconnected', () => done('no answer'));
+      this.connection.on('connection_close', () => done('no answer'));
+      const replies = this.connection.open_receiver({ source: { address: '$cbs' } });
+      replies.on('message', (context) => {
+        done(String(context.message?.application_properties?.['status-code']));
+      });
+      const requests = this.connection.open_sender({ target: { address: '$cbs' } });
+      requests.once('sendable', () => {
+        requests.send({
+          message_id: `put-${Math.random()}`,
+          reply_to: 'cbs',
+          to: '$cbs',
+          application_properties: {
+            operation: 'put-token',
+            type: 'servicebus.windows.net:sastoken',
+            name: encodeURIComponent(audience),
+          },
+          body: token,
+        });
+      });
+    });
+  }
+
+  close(): void {
+    this.connection.close();
+  }
 }
