@@ -88,6 +88,7 @@ export function buildProgram(out: NodeJS.WritableStream = process.stdout): Comma
     .option('--hubs <n>', 'number of internal IoT hubs', integer(1, 200), 2)
     .option('--demo', 'print demo device credentials (registration id and device key)', false)
     .option('--mqtt-port <port>', 'MQTT over TLS port', integer(0, 65535), 8883)
+    .option('--amqp-port <port>', 'AMQP over TLS port (hubs)', integer(0, 65535), 5671)
     .option('--https-port <port>', 'HTTPS and WebSockets port', integer(0, 65535), 443)
     .option('--loopback-prefix <a.b.c>', 'DPS listens on a.b.c.1, hubs on a.b.c.2, a.b.c.3, ...', '127.0.0')
     .addOption(

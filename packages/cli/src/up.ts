@@ -18,6 +18,8 @@ export interface UpOptions {
   hubs: number;
   demo: boolean;
   mqttPort: number;
+  /** AMQP over TLS (default 5671). */
+  amqpPort?: number;
   httpsPort: number;
   loopbackPrefix: string;
   logLevel: string;
@@ -67,7 +69,7 @@ export async function up(
     dataDir,
     hubs: options.hubs,
     loopbackPrefix: options.loopbackPrefix,
-    ports: { mqtt: options.mqttPort, https: options.httpsPort },
+    ports: { mqtt: options.mqttPort, amqp: options.amqpPort ?? 5671, https: options.httpsPort },
     durability: options.durability,
     dps: { quotas: DPS_QUOTA_PROFILES[options.dpsQuotas] },
     logger: createLogger({
@@ -150,7 +152,8 @@ function summary(manifest: Manifest, path: string): string {
     `  ID scope   ${manifest.idScope}`,
     `  DPS        ${manifest.dps.host}  (provisioningHost; mqtts:${manifest.dps.mqttPort}  https/wss:${manifest.dps.httpsPort})`,
     ...manifest.hubs.map(
-      (h) => `  ${h.name.padEnd(10)} ${h.hostName}  (mqtts:${h.mqttPort}  https/wss:${h.httpsPort})`,
+      (h) =>
+        `  ${h.name.padEnd(10)} ${h.hostName}  (mqtts:${h.mqttPort}  amqps:${h.amqpPort}  https/wss:${h.httpsPort})`,
     ),
     ...centralLines(manifest),
     '',
