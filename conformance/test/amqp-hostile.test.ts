@@ -150,6 +150,22 @@ function rheaData(bytes: Buffer): unknown {
 }
 
 describe('AMQP edge: garbage on the wire', () => {
+  it('a frame declaring more than the advertised 64 KB ends the connection at once, before its bytes arrive', async () => {
+    const closedAfter = await new Promise<number>((resolve) => {
+      const started = Date.now();
+      const socket = tlsConnect({ host: hub().hostName, port: 5671, ca: platform.tls.caCertificatePem }, () => {
+        const frame = Buffer.alloc(1024);
+        frame.writeUInt32BE(10 * 1024 * 1024, 0);
+        socket.write(Buffer.concat([Buffer.from('AMQP\x00\x01\x00\x00', 'latin1'), frame]));
+      });
+      socket.on('error', () => undefined);
+      socket.resume();
+      socket.on('close', () => resolve(Date.now() - started));
+    });
+    assert.ok(closedAfter < 2000, `closed after ${closedAfter} ms`);
+    await bystanderAlive();
+  });
+
   it('[fuzz] random and truncated bytes on 5671 end that connection only; the server stays up', async () => {
     const header = Buffer.from('AMQP\x00\x01\x00\x00', 'latin1');
     const send = (bytes: Uint8Array): Promise<void> =>

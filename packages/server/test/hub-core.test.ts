@@ -189,6 +189,20 @@ describe('hub core: C2D queue', () => {
     assert.equal(hub.c2dQueueLength({ deviceId: 'puller' }), 0);
   });
 
+  it('[C2D] concurrent sends to an empty queue all land, and the 50-message depth holds for them', async () => {
+    await hub.createIdentity({ deviceId: 'burst' });
+    await Promise.all(
+      Array.from({ length: 3 }, (_, i) => hub.sendC2d({ deviceId: 'burst' }, { body: Buffer.from(String(i)) })),
+    );
+    assert.equal(hub.c2dQueueLength({ deviceId: 'burst' }), 3);
+    const results = await Promise.allSettled(
+      Array.from({ length: 50 }, (_, i) => hub.sendC2d({ deviceId: 'burst' }, { body: Buffer.from(String(i)) })),
+    );
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 47);
+    assert.equal(hub.c2dQueueLength({ deviceId: 'burst' }), 50);
+    hub.purgeC2d({ deviceId: 'burst' });
+  });
+
   it('[C2D: durability] queued messages survive a restart of the hub', async () => {
     await hub.createIdentity({ deviceId: 'durable' });
     await hub.sendC2d({ deviceId: 'durable' }, { body: Buffer.from('kept'), messageId: 'kept-1' });

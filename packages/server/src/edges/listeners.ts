@@ -12,6 +12,7 @@ import { fastify as Fastify, LogController, type FastifyBaseLogger, type Fastify
 import type { Logger } from 'pino';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { AmqpEndpoint } from './amqp/endpoint.js';
+import { MAX_AMQP_FRAME_BYTES, guardFrames } from './amqp/frame-guard.js';
 import { HubError } from '../errors.js';
 import type { TlsMaterial } from '../tls/index.js';
 import { peerCertificateChain } from '../tls/peer.js';
@@ -251,8 +252,10 @@ export async function listenAmqp(
     port,
     // The edge settles every delivery itself: accepted once stored, or rejected with the reason.
     autoaccept: false,
+    max_frame_size: MAX_AMQP_FRAME_BYTES,
   } as unknown as Parameters<typeof container.listen>[0]) as TlsServer;
   const tracked = trackTlsServer(server, log);
+  server.on('secureConnection', (socket: TLSSocket) => guardFrames(socket, log));
   await new Promise<void>((ok, fail) => {
     if (server.listening) return ok();
     server.once('error', fail);

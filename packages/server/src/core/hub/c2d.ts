@@ -52,6 +52,8 @@ export class CloudToDevice {
   readonly #registry: Registry;
   readonly #settings: C2dSettings;
   readonly #queues = new Map<string, C2dRecord[]>();
+  /** Sends being written to storage, by identity key (they count against the queue depth). */
+  readonly #reserved = new Map<string, number>();
   /** Pull locks by message id. */
   readonly #locks = new Map<string, { token: string; until: number }>();
   #connections: Connections | undefined;
@@ -93,8 +95,10 @@ export class CloudToDevice {
       throw new HubError('HUB_MESSAGE_TOO_LARGE', 'Cloud-to-device messages are limited to 64 KB.');
     }
     const key = identityKey(identity);
+    // The queue is taken (and made) before the write below, so that concurrent sends share it.
     const queue = this.#queues.get(key) ?? [];
-    if (queue.length >= this.#settings.maxQueueDepth) {
+    this.#queues.set(key, queue);
+    if (queue.length + (this.#reserved.get(key) ?? 0) >= this.#settings.maxQueueDepth) {
       throw new HubError(
         'HUB_C2D_QUEUE_FULL',
         `The queue of ${key} already holds ${this.#settings.maxQueueDepth} messages; wait for the device to receive them.`,
@@ -117,9 +121,17 @@ export class CloudToDevice {
     };
     if (identity.moduleId !== undefined) record.moduleId = identity.moduleId;
     copyMessageProperties(message, record);
-    await this.#ctx.storage.saveC2d(this.#ctx.name, record);
-    queue.push(record);
-    this.#queues.set(key, queue);
+    this.#reserved.set(key, (this.#reserved.get(key) ?? 0) + 1);
+    try {
+      await this.#ctx.storage.saveC2d(this.#ctx.name, record);
+    } finally {
+      const left = (this.#reserved.get(key) ?? 1) - 1;
+      if (left === 0) this.#reserved.delete(key);
+      else this.#reserved.set(key, left);
+    }
+    const current = this.#queues.get(key) ?? queue;
+    current.push(record);
+    this.#queues.set(key, current);
     this.#event(record, 'queued');
     const handle = this.#connections?.get(key);
     if (handle !== undefined && handle.endpoint.wantsC2d) this.deliverPending(handle);

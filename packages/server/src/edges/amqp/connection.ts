@@ -106,6 +106,8 @@ export class AmqpDeviceConnection {
   readonly #resolveHub: AmqpHubResolver;
   readonly #log: Logger;
   readonly #devices = new Map<string, DeviceLinks>();
+  /** Authentications under way, by identity key (so concurrent attaches share one). */
+  readonly #pending = new Map<string, Promise<DeviceLinks | HubError>>();
   /** The service side (`azure-iothub`), once a hub-policy token is put. */
   readonly #service: ServiceLinks;
   #cbsReplies: Sender | undefined;
@@ -193,6 +195,10 @@ export class AmqpDeviceConnection {
       if (device.c2d === link) {
         device.c2d = undefined;
         changed = true;
+        // What was out on the link and not settled goes back to the queue.
+        const handle = device.handle;
+        if (handle !== undefined)
+          for (const id of [...handle.inflight]) device.hub.settleDeliveredC2d(handle, id, 'abandon');
       }
       if (device.methodRequests === link) {
         device.methodRequests = undefined;
@@ -206,6 +212,15 @@ export class AmqpDeviceConnection {
     }
   }
 
+  /** The client ended a session without detaching its links: they end with it. */
+  sessionClosed(session: unknown): void {
+    const links: (Sender | Receiver)[] = [];
+    this.#connection.each_link((link: Sender | Receiver) => {
+      if (link.session === session) links.push(link);
+    });
+    for (const link of links) this.linkClosed(link);
+  }
+
   /**
    * The identity a device link is for, once it is authorized on this connection (a CBS token, or the
    * TLS client certificate, checked here); the link is closed with the refusal otherwise.
@@ -214,11 +229,27 @@ export class AmqpDeviceConnection {
     const key = identityKey(address.identity);
     const known = this.#devices.get(key);
     if (known !== undefined) return known;
+    // Links attached together (twin sender and receiver) wait for the one authentication.
+    let pending = this.#pending.get(key);
+    if (pending === undefined) {
+      pending = this.#authenticateCertificate(address).finally(() => this.#pending.delete(key));
+      this.#pending.set(key, pending);
+    }
+    const outcome = await pending;
+    if (outcome instanceof HubError) {
+      this.#refused(outcome, (e) => this.#refuseLink(link, e));
+      return undefined;
+    }
+    return outcome;
+  }
+
+  /** Authenticates an identity by the TLS client certificate and attaches it; the refusal otherwise. */
+  async #authenticateCertificate(address: DeviceAddress): Promise<DeviceLinks | HubError> {
+    const key = identityKey(address.identity);
     const certificates = this.#socket === undefined ? undefined : peerCertificateChain(this.#socket);
     const hub = this.#resolveHub(this.#hostName);
     if (certificates === undefined || hub === undefined) {
-      this.#refuseLink(link, new HubError('HUB_UNAUTHORIZED', `${key} has not put a token on $cbs.`));
-      return undefined;
+      return new HubError('HUB_UNAUTHORIZED', `${key} has not put a token on $cbs.`);
     }
     try {
       const auth = await hub.authenticate({
@@ -226,10 +257,10 @@ export class AmqpDeviceConnection {
         ...address.identity,
         clientCertificates: certificates,
       });
+      if (this.#closed) return new HubError('HUB_SERVICE_UNAVAILABLE', 'The connection ended.');
       return this.#attach(hub, auth);
     } catch (error) {
-      this.#refused(asHubError(error, 'Authentication'), (e) => this.#refuseLink(link, e));
-      return undefined;
+      return asHubError(error, 'Authentication');
     }
   }
 
@@ -351,14 +382,24 @@ export class AmqpDeviceConnection {
     }
     const identity: Identity =
       match[3] === undefined ? { deviceId: match[2] ?? '' } : { deviceId: match[2] ?? '', moduleId: match[3] };
+    const opened = this.#resolveHub(this.#hostName);
+    if (opened !== undefined && opened !== hub) {
+      reply(401, `This connection is to ${opened.hostName}; the token is for ${hub.hostName}.`);
+      return;
+    }
     const credentials = { hostName: hub.hostName, ...identity, password: token };
     const known = this.#devices.get(identityKey(identity));
     try {
       if (known?.handle !== undefined) {
         await hub.renewToken(known.handle, credentials);
       } else {
-        this.#attach(hub, await hub.authenticate(credentials));
+        const auth = await hub.authenticate(credentials);
+        if (this.#closed) return;
+        const raced = this.#devices.get(identityKey(identity));
+        if (raced?.handle !== undefined) hub.renewToken(raced.handle, credentials).catch(() => undefined);
+        else this.#attach(hub, auth);
       }
+      if (this.#closed) return;
       reply(200, 'OK');
     } catch (error) {
       const hubError = asHubError(error, 'Authentication');
@@ -387,7 +428,12 @@ export class AmqpDeviceConnection {
       if (operation === 'GET') {
         respond(200, device.hub.getTwinForDevice(handle));
       } else if (operation === 'PATCH' && resource === '/properties/reported') {
-        const patch = readJson(body, { maxBytes: MAX_MESSAGE_BYTES });
+        let patch;
+        try {
+          patch = readJson(body, { maxBytes: MAX_MESSAGE_BYTES });
+        } catch (cause) {
+          throw new HubError('HUB_INVALID_TWIN_PATCH', 'The reported-properties patch is not valid JSON.', { cause });
+        }
         device.hub.patchReported(handle, patch).then((version) => respond(204, undefined, version), fail);
       } else if (
         (operation === 'PUT' || operation === 'DELETE') &&

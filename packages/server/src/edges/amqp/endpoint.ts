@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import rhea, { type Connection, type Container, type EventContext } from 'rhea';
 import type { WebSocket } from 'ws';
 import { AmqpDeviceConnection, type AmqpHubResolver } from './connection.js';
+import { MAX_AMQP_FRAME_BYTES, guardFrames } from './frame-guard.js';
 
 /**
  * The AMQP endpoint of one hub.
@@ -58,8 +59,8 @@ export class AmqpEndpoint {
     for (const [event, outcome] of [
       ['accepted', 'complete'],
       ['rejected', 'reject'],
+      // rhea reports a `modified` outcome as `released` too (treat_modified_as_released).
       ['released', 'abandon'],
-      ['modified', 'abandon'],
     ] as const) {
       this.container.on(
         event,
@@ -73,6 +74,10 @@ export class AmqpEndpoint {
     this.container.on(
       'sender_close',
       guard('detach', (c) => c.sender && of(c).linkClosed(c.sender)),
+    );
+    this.container.on(
+      'session_close',
+      guard('close', (c) => c.session && of(c).sessionClosed(c.session)),
     );
     this.container.on(
       'connection_close',
@@ -91,6 +96,10 @@ export class AmqpEndpoint {
    * (its client certificate authenticates X.509 devices).
    */
   acceptWebSocket(ws: WebSocket, tlsSocket: TLSSocket): void {
-    this.container.websocket_accept(ws as never, { autoaccept: false, tls_socket: tlsSocket } as never);
+    guardFrames(ws as never, this.#log, 'message');
+    this.container.websocket_accept(
+      ws as never,
+      { autoaccept: false, max_frame_size: MAX_AMQP_FRAME_BYTES, tls_socket: tlsSocket } as never,
+    );
   }
 }
