@@ -505,6 +505,11 @@ export class Hub {
     return this.#c2d.takeFeedback(limit);
   }
 
+  /** Puts back a feedback record taken with {@link takeFeedback} that could not be handed over. */
+  restoreFeedback(record: C2dFeedbackRecord): Promise<void> {
+    return this.#ctx.storage.appendFeedback(this.name, record);
+  }
+
   /** Purges an identity's C2D queue; returns the number of removed messages. */
   purgeC2d(identity: Identity): number {
     return this.#c2d.purgeC2d(identity);

@@ -84,7 +84,10 @@ export class CloudToDevice {
 
   /** Drops an identity's queue and its stored messages (the identity was deleted). */
   async forget(key: string): Promise<void> {
-    for (const message of this.#queues.get(key) ?? []) await this.#ctx.storage.deleteC2d(this.#ctx.name, message.id);
+    for (const message of this.#queues.get(key) ?? []) {
+      this.#locks.delete(message.id);
+      await this.#ctx.storage.deleteC2d(this.#ctx.name, message.id);
+    }
     this.#queues.delete(key);
   }
 

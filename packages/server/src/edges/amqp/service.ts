@@ -106,6 +106,11 @@ export class ServiceLinks {
     try {
       const records = await hub.takeFeedback(64);
       if (records.length === 0) return;
+      if (!sender.sendable()) {
+        // The link closed (or ran out of credit) meanwhile: the records wait for the next receiver.
+        for (const record of records) await hub.restoreFeedback(record);
+        return;
+      }
       sender.send({
         content_type: FEEDBACK_CONTENT_TYPE,
         user_id: hub.name,
