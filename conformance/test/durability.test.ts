@@ -18,7 +18,8 @@ import { after, describe, it } from 'node:test';
 import type { Packet } from 'mqtt-packet';
 import serviceSdk from 'azure-iothub';
 import { createSharedAccessSignature, parseConnectionString } from '@plugboard/protocol';
-import { RawMqtt, mqttUsername, randomLoopbackPrefix, withTimeout } from './harness.js';
+import rhea, { type Delivery } from 'rhea';
+import { RawAmqp, RawMqtt, mqttUsername, randomLoopbackPrefix, withTimeout } from './harness.js';
 
 const { Registry } = serviceSdk;
 
@@ -314,6 +315,53 @@ async function publishUntilClosed(
   }
 }
 
+/**
+ * The AMQP form of {@link publishUntilClosed}: a device puts its token on `$cbs`, then sends telemetry on
+ * its events link with up to {@link WINDOW} unsettled deliveries until the connection ends, recording
+ * which message ids the server accepted.
+ */
+async function publishAmqpUntilClosed(
+  hostName: string,
+  ca: string,
+  deviceId: string,
+  password: string,
+  onAck: (inflight: number) => void,
+): Promise<DeviceTally> {
+  const amqp = RawAmqp.connect(hostName, ca);
+  assert.equal(
+    await amqp.putToken(`${hostName}/devices/${deviceId}`, password, 10_000),
+    '200',
+    `${deviceId} puts its token`,
+  );
+  const sender = amqp.connection.open_sender({ target: { address: `/devices/${deviceId}/messages/events` } });
+  const payload = Buffer.from(JSON.stringify({ temperature: 21.5, padding: 'x'.repeat(64) }));
+  const acked: number[] = [];
+  const mids = new Map<Delivery, number>();
+  let sent = 0;
+  return new Promise<DeviceTally>((resolve) => {
+    const pump = (): void => {
+      while (!amqp.closed && mids.size < WINDOW && sender.sendable()) {
+        const mid = sent++;
+        mids.set(sender.send({ message_id: String(mid), body: rhea.message.data_section(payload) }), mid);
+      }
+    };
+    sender.on('accepted', (context) => {
+      const delivery = context.delivery;
+      const mid = delivery === undefined ? undefined : mids.get(delivery);
+      if (delivery === undefined || mid === undefined) return;
+      mids.delete(delivery);
+      acked.push(mid);
+      onAck(mids.size);
+      pump();
+    });
+    sender.on('sendable', pump);
+    const done = (): void => resolve({ deviceId, sent, acked });
+    amqp.connection.on('disconnected', done);
+    amqp.connection.on('connection_close', done);
+    pump();
+  });
+}
+
 interface BurstResult {
   tallies: DeviceTally[];
   /** PUBACKs counted when the signal was sent. */
@@ -331,6 +379,7 @@ async function burstAndStop(
   dataDir: string,
   loopbackPrefix: string,
   signal: NodeJS.Signals,
+  transport: 'mqtt' | 'amqp' = 'mqtt',
 ): Promise<BurstResult & { exit: { code: number | null; signal: NodeJS.Signals | null }; server: ServerProcess }> {
   const server = await startServer(dataDir, loopbackPrefix);
   const hub = onlyHub(server.manifest);
@@ -352,7 +401,7 @@ async function burstAndStop(
     });
     assert.equal(created.status, 200, JSON.stringify(created.body));
   }
-  const connections = await Promise.all(
+  const devicesWithPasswords = await Promise.all(
     deviceIds.map(async (deviceId) => {
       const { responseBody: device } = await registry.create({ deviceId });
       const key = device.authentication?.symmetricKey?.primaryKey;
@@ -362,36 +411,47 @@ async function burstAndStop(
         key,
         expiry: Math.floor(Date.now() / 1000) + 3600,
       });
-      const connection = await RawMqtt.connect({ host: hub.hostName, port: hub.mqttPort, ca });
-      const connack = await connection.handshake({
-        clientId: deviceId,
-        username: mqttUsername(hub.hostName, deviceId),
-        password,
-        clean: true,
-      });
-      assert.equal(connack.returnCode, 0, `${deviceId} connects`);
-      return { deviceId, connection };
+      return { deviceId, password };
     }),
   );
+  const connections =
+    transport === 'amqp'
+      ? []
+      : await Promise.all(
+          devicesWithPasswords.map(async ({ deviceId, password }) => {
+            const connection = await RawMqtt.connect({ host: hub.hostName, port: hub.mqttPort, ca });
+            const connack = await connection.handshake({
+              clientId: deviceId,
+              username: mqttUsername(hub.hostName, deviceId),
+              password,
+              clean: true,
+            });
+            assert.equal(connack.returnCode, 0, `${deviceId} connects`);
+            return { deviceId, connection };
+          }),
+        );
 
   let total = 0;
   let signalled = false;
   let ackedAtSignal = 0;
   let inflightAtSignal = 0;
   const inflightByDevice = new Map<string, number>();
+  const onAck = (deviceId: string) => (inflight: number) => {
+    inflightByDevice.set(deviceId, inflight);
+    total += 1;
+    if (!signalled && total >= ACKS_BEFORE_STOP) {
+      signalled = true;
+      ackedAtSignal = total;
+      inflightAtSignal = [...inflightByDevice.values()].reduce((a, b) => a + b, 0);
+      server.child.kill(signal);
+    }
+  };
   const tallies = await Promise.all(
-    connections.map(({ deviceId, connection }) =>
-      publishUntilClosed(connection, deviceId, (inflight) => {
-        inflightByDevice.set(deviceId, inflight);
-        total += 1;
-        if (!signalled && total >= ACKS_BEFORE_STOP) {
-          signalled = true;
-          ackedAtSignal = total;
-          inflightAtSignal = [...inflightByDevice.values()].reduce((a, b) => a + b, 0);
-          server.child.kill(signal);
-        }
-      }),
-    ),
+    transport === 'amqp'
+      ? devicesWithPasswords.map(({ deviceId, password }) =>
+          publishAmqpUntilClosed(hub.hostName, ca, deviceId, password, onAck(deviceId)),
+        )
+      : connections.map(({ deviceId, connection }) => publishUntilClosed(connection, deviceId, onAck(deviceId))),
   );
   assert.ok(signalled, `the burst reached ${ACKS_BEFORE_STOP} PUBACKs before the connections ended`);
   const exit = await withTimeout(server.exited, 20_000, `the server exiting after ${signal}`);
@@ -524,6 +584,15 @@ describe('[§1.5][MQTT-4.3.2-2] durability of PUBACKed telemetry (plugboard up a
     const burst = await burstAndStop(dataDir, prefix, 'SIGKILL');
     assert.equal(burst.exit.signal, 'SIGKILL');
     assert.ok(burst.inflightAtSignal > 0, 'publishing was still going on when the server was killed');
+    await verifyAfterRestart(t, dataDir, prefix, burst);
+  });
+
+  it('kill -9 during AMQP telemetry: after restart every accepted (settled) message is stored', async (t) => {
+    const dataDir = newDataDir();
+    const prefix = randomLoopbackPrefix();
+    const burst = await burstAndStop(dataDir, prefix, 'SIGKILL', 'amqp');
+    assert.equal(burst.exit.signal, 'SIGKILL');
+    assert.ok(burst.inflightAtSignal > 0, 'sending was still going on when the server was killed');
     await verifyAfterRestart(t, dataDir, prefix, burst);
   });
 

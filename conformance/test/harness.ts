@@ -575,14 +575,19 @@ export class RawAmqp {
   }
 
   static open(hub: Hub, platform: Platform): RawAmqp {
+    return RawAmqp.connect(hub.hostName, platform.tls.caCertificatePem);
+  }
+
+  /** Connects to `hostName`:5671 trusting `ca` (PEM). */
+  static connect(hostName: string, ca: string): RawAmqp {
     const container = rhea.create_container();
     const connection = container.connect({
-      host: hub.hostName,
+      host: hostName,
       port: 5671,
       transport: 'tls',
-      hostname: hub.hostName,
+      hostname: hostName,
       reconnect: false,
-      ca: platform.tls.caCertificatePem,
+      ca,
     } as unknown as Parameters<typeof container.connect>[0]);
     return new RawAmqp(connection);
   }
