@@ -17,9 +17,10 @@ import {
   readJson,
 } from '@plugboard/protocol';
 import { incomingTelemetry, type DeviceSession, type Hub } from '../../core/hub.js';
+import { copyMessageProperties } from '../../core/model.js';
 import { HubError } from '../../errors.js';
 import { peerCertificateChain } from '../../tls/peer.js';
-import type { HttpHubResolver } from './service-api.js';
+import { header, requestHost, type HttpHubResolver } from './service-api.js';
 
 /** Largest device-to-cloud request body, one message or a batch (IoT Hub's 256 KB). */
 export const MAX_D2C_BYTES = 256 * 1024;
@@ -44,11 +45,6 @@ class NoAnswer extends Error {
 
 /** How long a swallowed request's connection is held open before it is closed anyway. */
 const SILENT_HOLD_MS = 30 * 60_000;
-
-function header(request: FastifyRequest, name: string): string | undefined {
-  const value = request.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
 
 /** The request's headers with their names as the device wrote them (application property names keep their case). */
 function rawHeaders(request: FastifyRequest): Record<string, string> {
@@ -83,9 +79,7 @@ export function registerDeviceApi(app: FastifyInstance, resolveHub: HttpHubResol
 
     /** The hub and device session of an authenticated request; faults apply here, once per request. */
     const authenticate = async (request: FastifyRequest<{ Params: DeviceParams }>): Promise<[Hub, DeviceSession]> => {
-      const host = header(request, 'host')
-        ?.replace(/:\d+$/, '')
-        .replace(/^\[|\]$/g, '');
+      const host = requestHost(request);
       const hub = resolveHub(host);
       if (hub === undefined) throw new HubError('HUB_UNAUTHORIZED', `No hub is named ${host ?? '(no Host header)'}.`);
       const password = header(request, 'authorization');
@@ -174,10 +168,7 @@ export function registerDeviceApi(app: FastifyInstance, resolveHub: HttpHubResol
           deliveryCount: message.deliveryCount,
           application: message.properties,
         };
-        for (const name of ['messageId', 'correlationId', 'userId', 'contentType', 'contentEncoding'] as const) {
-          const value = message[name];
-          if (value !== undefined) delivery[name] = value;
-        }
+        copyMessageProperties(message, delivery);
         return reply.code(200).headers(c2dResponseHeaders(delivery)).send(Buffer.from(message.body));
       }),
     );

@@ -142,9 +142,17 @@ function integerParameter(name: string, value: string, min: number, max: number)
   return n;
 }
 
-function header(request: FastifyRequest, name: string): string | undefined {
+/** A request header's (first) value. */
+export function header(request: FastifyRequest, name: string): string | undefined {
   const value = request.headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** The host a request addresses: its `Host` header without the port or IPv6 brackets. */
+export function requestHost(request: FastifyRequest): string | undefined {
+  return header(request, 'host')
+    ?.replace(/:\d+$/, '')
+    .replace(/^\[|\]$/g, '');
 }
 
 /**
@@ -186,9 +194,7 @@ export function registerServiceApi(app: FastifyInstance, resolveHub: HttpHubReso
   });
 
   const hubFor = async (request: FastifyRequest, permission: HubPermission): Promise<Hub> => {
-    const host = header(request, 'host')
-      ?.replace(/:\d+$/, '')
-      .replace(/^\[|\]$/g, '');
+    const host = requestHost(request);
     const hub = resolveHub(host);
     if (hub === undefined) throw new HubError('HUB_DEVICE_NOT_FOUND', `No hub is named ${host ?? '(no Host header)'}.`);
     await hub.authorizeService(header(request, 'authorization'), permission);
