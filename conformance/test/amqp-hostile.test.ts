@@ -9,7 +9,6 @@ import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import amqpTransport from 'azure-iot-device-amqp';
 import deviceSdk from 'azure-iot-device';
-import fc from 'fast-check';
 import {
   RawAmqp,
   deviceToken,
@@ -20,6 +19,7 @@ import {
   withTimeout,
   type TestPlatform,
 } from './harness.js';
+import { fuzzAmqpPort } from './fuzz.js';
 
 let platform: TestPlatform;
 let bystander: InstanceType<typeof deviceSdk.Client>;
@@ -167,29 +167,7 @@ describe('AMQP edge: garbage on the wire', () => {
   });
 
   it('[fuzz] random and truncated bytes on 5671 end that connection only; the server stays up', async () => {
-    const header = Buffer.from('AMQP\x00\x01\x00\x00', 'latin1');
-    const send = (bytes: Uint8Array): Promise<void> =>
-      new Promise((resolve) => {
-        const socket = tlsConnect({ host: hub().hostName, port: 5671, ca: platform.tls.caCertificatePem }, () => {
-          socket.write(bytes);
-          setTimeout(() => socket.destroy(), 100);
-        });
-        socket.on('error', () => undefined);
-        socket.on('close', () => resolve());
-      });
-    await fc.assert(
-      fc.asyncProperty(
-        fc.oneof(
-          fc.uint8Array({ minLength: 1, maxLength: 2048 }),
-          fc.uint8Array({ minLength: 1, maxLength: 512 }).map((rest) => Buffer.concat([header, rest])),
-          fc.integer({ min: 1, max: 7 }).map((cut) => header.subarray(0, cut)),
-        ),
-        async (bytes) => {
-          await send(bytes);
-        },
-      ),
-      { numRuns: 40 },
-    );
+    await fuzzAmqpPort({ host: hub().hostName, port: 5671, ca: platform.tls.caCertificatePem }, 0);
     await eventually(async () =>
       (await putToken(`${hub().hostName}/devices/mallory`, await deviceToken(hub(), 'mallory'))) === '200'
         ? true

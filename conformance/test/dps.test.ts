@@ -1,13 +1,16 @@
 /**
- * The official provisioning SDK (azure-iot-provisioning-device with the -mqtt and -http transports,
+ * The official provisioning SDK (azure-iot-provisioning-device with the -mqtt, -http and -amqp transports,
  * azure-iot-security-symmetric-key and azure-iot-security-x509) registers with Plugboard's DPS, then the
- * official device SDK connects to the assigned hub with the same credentials. protocol.md §3.
+ * official device SDK connects to the assigned hub with the same credentials (over AMQP after an AMQP
+ * registration, MQTT otherwise). protocol.md §3.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import deviceSdk from 'azure-iot-device';
+import amqpTransport from 'azure-iot-device-amqp';
 import mqttTransport from 'azure-iot-device-mqtt';
 import provisioningSdk from 'azure-iot-provisioning-device';
+import provisioningAmqp from 'azure-iot-provisioning-device-amqp';
 import provisioningHttp from 'azure-iot-provisioning-device-http';
 import provisioningMqtt from 'azure-iot-provisioning-device-mqtt';
 import symmetricKeySecurity from 'azure-iot-security-symmetric-key';
@@ -18,6 +21,8 @@ import { startTestPlatform, withTimeout, type TestPlatform } from './harness.js'
 
 const { Client, Message } = deviceSdk;
 const { Mqtt } = mqttTransport;
+const { Amqp } = amqpTransport;
+const { Amqp: ProvisioningAmqp, AmqpWs: ProvisioningAmqpWs } = provisioningAmqp;
 const { ProvisioningDeviceClient } = provisioningSdk;
 const { Http: ProvisioningHttp } = provisioningHttp;
 const { Mqtt: ProvisioningMqtt, MqttWs: ProvisioningMqttWs } = provisioningMqtt;
@@ -47,14 +52,21 @@ function hubByHost(hostName: string): Hub {
   return hub;
 }
 
-type Transport = 'mqtt' | 'mqtt-ws' | 'http';
+type Transport = 'mqtt' | 'mqtt-ws' | 'http' | 'amqp' | 'amqp-ws';
 
 function provisioningTransport(kind: Transport) {
-  return kind === 'mqtt'
-    ? new ProvisioningMqtt()
-    : kind === 'mqtt-ws'
-      ? new ProvisioningMqttWs()
-      : new ProvisioningHttp();
+  switch (kind) {
+    case 'mqtt':
+      return new ProvisioningMqtt();
+    case 'mqtt-ws':
+      return new ProvisioningMqttWs();
+    case 'http':
+      return new ProvisioningHttp();
+    case 'amqp':
+      return new ProvisioningAmqp();
+    case 'amqp-ws':
+      return new ProvisioningAmqpWs();
+  }
 }
 
 async function register(
@@ -73,19 +85,24 @@ async function register(
   return (await withTimeout(client.register() as Promise<unknown>, 20_000, 'register')) as RegistrationResult;
 }
 
-/** Connects to the assigned hub with the official device SDK, sends one message, and checks it is stored. */
+/**
+ * Connects to the assigned hub with the official device SDK (over AMQP after an AMQP registration, else
+ * MQTT), sends one message, and checks it is stored.
+ */
 async function sendTelemetry(
+  kind: Transport,
   result: RegistrationResult,
   credentials: { key: string } | { cert: string; privateKey: string },
 ): Promise<void> {
   const hub = hubByHost(result.assignedHub);
+  const transport = kind.startsWith('amqp') ? Amqp : Mqtt;
   const client =
     'key' in credentials
       ? Client.fromConnectionString(
           `HostName=${result.assignedHub};DeviceId=${result.deviceId};SharedAccessKey=${credentials.key}`,
-          Mqtt,
+          transport,
         )
-      : Client.fromConnectionString(`HostName=${result.assignedHub};DeviceId=${result.deviceId};x509=true`, Mqtt);
+      : Client.fromConnectionString(`HostName=${result.assignedHub};DeviceId=${result.deviceId};x509=true`, transport);
   if (!('key' in credentials)) await client.setOptions({ cert: credentials.cert, key: credentials.privateKey });
   await client.setOptions({ modelId: MODEL_ID });
   await withTimeout(client.open(), 15_000, 'open on the assigned hub');
@@ -99,7 +116,7 @@ async function sendTelemetry(
   }
 }
 
-for (const kind of ['mqtt', 'mqtt-ws', 'http'] as const) {
+for (const kind of ['mqtt', 'mqtt-ws', 'http', 'amqp', 'amqp-ws'] as const) {
   describe(`official provisioning SDK over ${kind}`, () => {
     it(`[§3][§2.6] symmetric-key enrollment group: derived key registers with {modelId}; the device then sends telemetry`, async () => {
       const registrationId = `sym-group-${kind}`;
@@ -112,7 +129,7 @@ for (const kind of ['mqtt', 'mqtt-ws', 'http'] as const) {
       assert.equal(record.modelId, MODEL_ID);
       assert.equal(record.substatus, 'initialAssignment');
       assert.deepEqual(record.enrollment, { kind: 'group', enrollmentGroupId: 'SAS-IoT-Devices' });
-      await sendTelemetry(result, { key: deviceKey });
+      await sendTelemetry(kind, result, { key: deviceKey });
     });
 
     it(`[§3][§7.3] individual symmetric-key enrollment (legacy iotcModelId payload)`, async () => {
@@ -126,7 +143,7 @@ for (const kind of ['mqtt', 'mqtt-ws', 'http'] as const) {
       });
       assert.equal(platform.dps.getRegistration(registrationId).modelId, MODEL_ID);
       assert.deepEqual(platform.dps.getRegistration(registrationId).enrollment, { kind: 'individual' });
-      await sendTelemetry(result, { key });
+      await sendTelemetry(kind, result, { key });
     });
 
     it(`[§3] X.509 enrollment group: a device certificate signed by the enrolled CA (CN = registration id)`, async () => {
@@ -147,7 +164,7 @@ for (const kind of ['mqtt', 'mqtt-ws', 'http'] as const) {
         { modelId: MODEL_ID },
       );
       assert.equal(result.deviceId, registrationId);
-      await sendTelemetry(result, { cert: device.certificatePem, privateKey: device.privateKeyPem });
+      await sendTelemetry(kind, result, { cert: device.certificatePem, privateKey: device.privateKeyPem });
     });
 
     it(`[§3] individual X.509 enrollment: a self-signed device certificate by thumbprint`, async () => {
@@ -161,7 +178,7 @@ for (const kind of ['mqtt', 'mqtt-ws', 'http'] as const) {
         new X509Security(registrationId, { cert: device.certificatePem, key: device.privateKeyPem }),
         { modelId: MODEL_ID },
       );
-      await sendTelemetry(result, { cert: device.certificatePem, privateKey: device.privateKeyPem });
+      await sendTelemetry(kind, result, { cert: device.certificatePem, privateKey: device.privateKeyPem });
     });
   });
 }

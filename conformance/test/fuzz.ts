@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
+import { connect as tlsConnect } from 'node:tls';
 import fc from 'fast-check';
 
 /** The run's seed: PLUGBOARD_FUZZ_SEED, or one taken from the clock. */
@@ -40,4 +41,39 @@ export async function checkProperty<T>(
     throw new Error(`${cause instanceof Error ? cause.message : String(cause)}\n${report}`, { cause });
   }
   assert.ok(details.numRuns > 0, 'at least one run fits in the time box');
+}
+
+/**
+ * Sends random bytes, and random or truncated frames after an AMQP protocol header (`protocolId` 0 for
+ * AMQP, 3 for SASL), to an AMQP-over-TLS port, one TLS connection per run (40 runs); each connection is
+ * dropped 100 ms after its bytes. The caller then checks the server still serves.
+ *
+ * @example
+ * await fuzzAmqpPort({ host: hub.hostName, port: 5671, ca }, 0);
+ */
+export async function fuzzAmqpPort(
+  target: { host: string; port: number; ca: string },
+  protocolId: 0 | 3,
+): Promise<void> {
+  const header = Buffer.from([0x41, 0x4d, 0x51, 0x50, protocolId, 1, 0, 0]);
+  const send = (bytes: Uint8Array): Promise<void> =>
+    new Promise((resolve) => {
+      const socket = tlsConnect(target, () => {
+        socket.write(bytes);
+        setTimeout(() => socket.destroy(), 100);
+      });
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve());
+    });
+  await fc.assert(
+    fc.asyncProperty(
+      fc.oneof(
+        fc.uint8Array({ minLength: 1, maxLength: 2048 }),
+        fc.uint8Array({ minLength: 1, maxLength: 512 }).map((rest) => Buffer.concat([header, rest])),
+        fc.integer({ min: 1, max: 7 }).map((cut) => header.subarray(0, cut)),
+      ),
+      send,
+    ),
+    { numRuns: 40 },
+  );
 }

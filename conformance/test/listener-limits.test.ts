@@ -67,8 +67,10 @@ function tlsPorts(): Port[] {
   const dps = platform.dpsEndpoint;
   return [
     { name: 'hub MQTT', host: endpoint.address, port: endpoint.mqttPort },
+    { name: 'hub AMQP', host: endpoint.address, port: endpoint.amqpPort },
     { name: 'hub HTTPS', host: endpoint.address, port: endpoint.httpsPort },
     { name: 'DPS MQTT', host: dps.address, port: dps.mqttPort },
+    { name: 'DPS AMQP', host: dps.address, port: dps.amqpPort },
     { name: 'DPS HTTPS', host: dps.address, port: dps.httpsPort },
   ];
 }

@@ -150,7 +150,7 @@ function summary(manifest: Manifest, path: string): string {
     'Plugboard is running.',
     '',
     `  ID scope   ${manifest.idScope}`,
-    `  DPS        ${manifest.dps.host}  (provisioningHost; mqtts:${manifest.dps.mqttPort}  https/wss:${manifest.dps.httpsPort})`,
+    `  DPS        ${manifest.dps.host}  (provisioningHost; mqtts:${manifest.dps.mqttPort}  amqps:${manifest.dps.amqpPort}  https/wss:${manifest.dps.httpsPort})`,
     ...manifest.hubs.map(
       (h) =>
         `  ${h.name.padEnd(10)} ${h.hostName}  (mqtts:${h.mqttPort}  amqps:${h.amqpPort}  https/wss:${h.httpsPort})`,

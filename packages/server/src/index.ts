@@ -109,6 +109,7 @@ export type {
 export { DPS_ERRORS, DPS_ERROR_CODES, DpsError } from './core/dps-errors.js';
 export type { DpsErrorCode } from './core/dps-errors.js';
 export { DpsMqttSession } from './edges/dps/mqtt-session.js';
+export { DPS_AMQP_CONDITIONS, DpsAmqpEndpoint, parseRegistrationAddress } from './edges/dps/amqp.js';
 export { registerDpsApi, sendDpsError } from './edges/dps/http.js';
 export { enrollmentFromBody } from './edges/dps/enrollment-body.js';
 export { serveMqttStream } from './edges/mqtt/connection.js';

@@ -1,6 +1,6 @@
 /**
  * Composition of the platform: storage, TLS material, the provisioning service and the hubs, each with
- * its listeners (MQTT over TLS; HTTPS with REST routes and MQTT over WebSockets). The CLI builds one of
+ * its listeners (MQTT over TLS; AMQP over TLS; HTTPS with REST routes and MQTT and AMQP over WebSockets). The CLI builds one of
  * these from argv; tests build one on loopback addresses of their own.
  */
 import { join, resolve } from 'node:path';
@@ -14,10 +14,18 @@ import { CentralHubs, storedHubSet } from './central/hub-scaling.js';
 import { FaultInjector } from './core/faults.js';
 import type { C2dSettings, Hub } from './core/hub.js';
 import { registerDpsApi } from './edges/dps/http.js';
+import { DpsAmqpEndpoint } from './edges/dps/amqp.js';
 import { DpsMqttSession } from './edges/dps/mqtt-session.js';
 import { registerCentralApi } from './edges/http/central-api.js';
 import { listenerLimits, type ListenerLimits } from './edges/limits.js';
-import { listenHttps, listenMqtt, type Listener, type ServedRoute, type SessionFactory } from './edges/listeners.js';
+import {
+  listenAmqp,
+  listenHttps,
+  listenMqtt,
+  type Listener,
+  type ServedRoute,
+  type SessionFactory,
+} from './edges/listeners.js';
 import { createLogger } from './logger.js';
 import { ServerCertificate } from './platform-certificate.js';
 import { HubFleet, type HubDefinition, type HubEndpoint } from './platform-hubs.js';
@@ -86,6 +94,7 @@ export interface DpsEndpoint {
   dps: ProvisioningService;
   address: string;
   mqttPort: number;
+  amqpPort: number;
   httpsPort: number;
   /** The REST routes the DPS HTTPS listener serves. */
   routes: readonly ServedRoute[];
@@ -116,7 +125,14 @@ export interface Platform {
 /** `plugboard.json`. */
 export interface PlatformManifest {
   idScope: string;
-  dps: { host: string; address: string; mqttPort: number; httpsPort: number; serviceConnectionString: string };
+  dps: {
+    host: string;
+    address: string;
+    mqttPort: number;
+    amqpPort: number;
+    httpsPort: number;
+    serviceConnectionString: string;
+  };
   hubs: {
     name: string;
     hostName: string;
@@ -260,9 +276,14 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     const dpsMqtt = await listenMqtt({ ...dpsListen, port: mqttPort });
     listeners.push(dpsMqtt);
     certificate.track(dpsMqtt);
+    const dpsAmqpEndpoint = new DpsAmqpEndpoint({ dps, logger: dpsLog.child({ transport: 'amqp' }) });
+    const dpsAmqp = await listenAmqp({ ...dpsListen, port: amqpPort, endpoint: dpsAmqpEndpoint });
+    listeners.push(dpsAmqp);
+    certificate.track(dpsAmqp);
     const dpsHttps = await listenHttps({
       ...dpsListen,
       port: httpsPort,
+      amqp: dpsAmqpEndpoint,
       routes: (app) => registerDpsApi(app, dps, dpsLog),
     });
     listeners.push(dpsHttps);
@@ -271,6 +292,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       dps,
       address: dpsAddress,
       mqttPort: dpsMqtt.port,
+      amqpPort: dpsAmqp.port,
       httpsPort: dpsHttps.port,
       routes: dpsHttps.routes,
     };
@@ -348,6 +370,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
           host: dps.hostName,
           address: dpsAddress,
           mqttPort: dpsMqtt.port,
+          amqpPort: dpsAmqp.port,
           httpsPort: dpsHttps.port,
           serviceConnectionString: `HostName=${dps.hostName};SharedAccessKeyName=${dps.servicePolicy.keyName};SharedAccessKey=${dps.servicePolicy.primaryKey}`,
         },

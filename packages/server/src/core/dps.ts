@@ -568,15 +568,20 @@ export class ProvisioningService {
     try {
       return await this.#register(request);
     } catch (error) {
-      this.#events?.emit({
-        type: 'registration',
-        registrationId: String(request.registrationId),
-        outcome: 'refused',
-        code: error instanceof DpsError ? error.code : 'DPS_INTERNAL',
-        reason: error instanceof Error ? error.message : String(error),
-      });
+      this.#reportRefused(request.registrationId, error);
       throw error;
     }
+  }
+
+  /** Reports a refused registration on the event stream (the device timeline shows it). */
+  #reportRefused(registrationId: unknown, error: unknown): void {
+    this.#events?.emit({
+      type: 'registration',
+      registrationId: String(registrationId),
+      outcome: 'refused',
+      code: error instanceof DpsError ? error.code : 'DPS_INTERNAL',
+      reason: error instanceof Error ? error.message : String(error),
+    });
   }
 
   async #register(request: RegisterRequest): Promise<{ operation: OperationStatus; retryAfter: number }> {
@@ -807,6 +812,26 @@ export class ProvisioningService {
       throw new DpsError('DPS_NOT_FOUND', `Operation ${request.operationId} does not exist.`);
     }
     return operation.status;
+  }
+
+  /**
+   * Checks a device's credentials as `register` does (ID scope, registration id, an enrollment they
+   * prove) without registering: DPS over AMQP checks them in the SASL exchange (protocol.md §3.5). A
+   * refusal is counted and reported as a refused registration, then thrown.
+   *
+   * @example
+   * await dps.authenticate({ idScope, registrationId, credentials: { token } }); // throws DPS_UNAUTHORIZED
+   */
+  async authenticate(request: { idScope: string; registrationId: string; credentials: DpsCredentials }): Promise<void> {
+    try {
+      this.#checkScope(request.idScope);
+      this.#checkRegistrationId(request.registrationId);
+      await this.#attest(request.registrationId, request.credentials);
+    } catch (error) {
+      if (error instanceof DpsError && error.code === 'DPS_UNAUTHORIZED') this.stats.unauthorized += 1;
+      this.#reportRefused(request.registrationId, error);
+      throw error;
+    }
   }
 
   /** The registration status lookup (`POST /{idScope}/registrations/{id}`): the registration state. */

@@ -1,5 +1,5 @@
 /**
- * The network listeners every hub and DPS get: MQTT over TLS (8883), AMQP over TLS (5671, hubs), and
+ * The network listeners every hub and DPS get: MQTT over TLS (8883), AMQP over TLS (5671), and
  * HTTPS (443) serving REST routes and MQTT over WebSockets at `/$iothub/websocket`. They apply the {@link ListenerLimits} to every phase
  * (TLS handshake, CONNECT, HTTP headers and body, keep-alive), offer only the AEAD cipher suites, read
  * JSON bodies through the bounded reader, and record the routes they serve (the hostile-input suite
@@ -10,8 +10,8 @@ import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import { fastify as Fastify, LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { WebSocketServer, createWebSocketStream } from 'ws';
-import type { AmqpEndpoint } from './amqp/endpoint.js';
+import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
+import type { Container } from 'rhea';
 import { MAX_AMQP_FRAME_BYTES, guardFrames } from './amqp/frame-guard.js';
 import { HubError } from '../errors.js';
 import type { TlsMaterial } from '../tls/index.js';
@@ -24,6 +24,13 @@ import type { MqttSessionSink } from './mqtt/session.js';
 
 /** The WebSocket subprotocol of AMQP over WebSockets (protocol.md §5.1). */
 const AMQP_WS_PROTOCOL = 'AMQPWSB10';
+
+/** An AMQP endpoint (a hub's devices, or DPS): its `rhea` container and how it takes AMQP over WebSockets. */
+export interface AmqpServing {
+  readonly container: Container;
+  /** Serves an AMQP connection over an accepted WebSocket on the HTTPS connection `tlsSocket`. */
+  acceptWebSocket(ws: WebSocket, tlsSocket: TLSSocket): void;
+}
 
 /** A route an HTTPS listener serves (HEAD routes Fastify derives from GET are left out). */
 export interface ServedRoute {
@@ -149,8 +156,8 @@ export async function listenHttps(
     routes: (app: FastifyInstance) => void;
     /** MQTT over WebSockets at `/$iothub/websocket` (hubs and DPS); absent: the listener serves REST only. */
     createSession?: SessionFactory;
-    /** AMQP over WebSockets on the same path, subprotocol `AMQPWSB10` (hubs). */
-    amqp?: AmqpEndpoint;
+    /** AMQP over WebSockets on the same path, subprotocol `AMQPWSB10` (hubs and DPS). */
+    amqp?: AmqpServing;
   },
 ): Promise<Listener> {
   const { address, port, logger, limits } = options;
@@ -233,14 +240,14 @@ export async function listenHttps(
 }
 
 /**
- * An AMQP-over-TLS listener (5671) for a hub's devices, serving the connections of `endpoint` (whose
- * container also takes AMQP over WebSockets from the HTTPS listener).
+ * An AMQP-over-TLS listener (5671) for a hub's devices or DPS, serving the connections of `endpoint`
+ * (whose container also takes AMQP over WebSockets from the HTTPS listener).
  *
  * @example
  * const listener = await listenAmqp({ tls, address: '127.0.0.2', port: 5671, logger, limits, endpoint });
  */
 export async function listenAmqp(
-  options: Omit<ListenOptions, 'createSession'> & { endpoint: AmqpEndpoint },
+  options: Omit<ListenOptions, 'createSession'> & { endpoint: AmqpServing },
 ): Promise<Listener> {
   const { address, port } = options;
   const log = options.logger.child({ transport: 'amqp' });

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import rhea, { type Connection, type Container, type EventContext } from 'rhea';
 import type { WebSocket } from 'ws';
 import { AmqpDeviceConnection, type AmqpHubResolver } from './connection.js';
-import { MAX_AMQP_FRAME_BYTES, guardFrames } from './frame-guard.js';
+import { acceptAmqpWebSocket } from './frame-guard.js';
 
 /**
  * The AMQP endpoint of one hub.
@@ -96,10 +96,6 @@ export class AmqpEndpoint {
    * (its client certificate authenticates X.509 devices).
    */
   acceptWebSocket(ws: WebSocket, tlsSocket: TLSSocket): void {
-    guardFrames(ws as never, this.#log, 'message');
-    this.container.websocket_accept(
-      ws as never,
-      { autoaccept: false, max_frame_size: MAX_AMQP_FRAME_BYTES, tls_socket: tlsSocket } as never,
-    );
+    acceptAmqpWebSocket(this.container, ws, tlsSocket, this.#log);
   }
 }

@@ -3,13 +3,17 @@
  * buffers until the whole frame has arrived, whatever size it declared; this guard watches the same
  * byte stream (without changing it) and reports a frame over the limit as soon as its header arrives,
  * so the edge can drop the connection before the bytes pile up. Protocol headers (`AMQP` + 4 bytes, sent
- * at the start and again after SASL) are stepped over.
+ * at the start and again after SASL) are stepped over. AMQP over WebSockets is accepted here too, with
+ * the same guard on its messages.
  */
 
 /** The largest frame a client may send: the `max_frame_size` the edge advertises. */
 export const MAX_AMQP_FRAME_BYTES = 64 * 1024;
 
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import type { Container } from 'rhea';
+import type { WebSocket } from 'ws';
 
 const HEADER = Buffer.from('AMQP', 'latin1');
 
@@ -82,4 +86,20 @@ export function guardFrames(
     if (input.terminate !== undefined) input.terminate();
     else input.destroy?.();
   });
+}
+
+/**
+ * Serves an AMQP connection of `container` over an accepted WebSocket, its frames guarded as over TLS;
+ * `tlsSocket` is the HTTPS connection under it (its client certificate authenticates X.509 clients, read
+ * through the `tls_socket` connection option).
+ *
+ * @example
+ * acceptAmqpWebSocket(container, ws, request.socket as TLSSocket, log);
+ */
+export function acceptAmqpWebSocket(container: Container, ws: WebSocket, tlsSocket: TLSSocket, log: Logger): void {
+  guardFrames(ws as never, log, 'message');
+  container.websocket_accept(
+    ws as never,
+    { autoaccept: false, max_frame_size: MAX_AMQP_FRAME_BYTES, tls_socket: tlsSocket } as never,
+  );
 }
