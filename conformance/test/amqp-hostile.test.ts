@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import amqpTransport from 'azure-iot-device-amqp';
 import deviceSdk from 'azure-iot-device';
+import { createSharedAccessSignature } from '@plugboard/protocol';
 import {
   RawAmqp,
   deviceToken,
@@ -114,6 +115,58 @@ describe('AMQP edge: credentials', () => {
       assert.equal((await hub().queryTelemetry({ deviceId: 'victim' })).length, 0);
     } finally {
       amqp.close();
+    }
+    await bystanderAlive();
+  });
+
+  it('the Event Hub-compatible endpoint: without its token, with a device token, or for another entity, its links are closed', async () => {
+    const receiverCondition = (amqp: RawAmqp, address: string): Promise<string> =>
+      new Promise<string>((resolve) => {
+        const link = amqp.connection.open_receiver({ source: { address } });
+        link.once('receiver_close', (context) => resolve(String(context.receiver?.error?.condition)));
+        link.on('message', () => resolve('received'));
+        setTimeout(() => resolve('still open'), 1500);
+      });
+    const partition = `${hub().name}/ConsumerGroups/$default/Partitions/0`;
+    const amqp = RawAmqp.open(hub(), platform);
+    try {
+      // A device's token authorizes that device's links, not the hub's event stream.
+      assert.equal(
+        await amqp.putToken(`${hub().hostName}/devices/mallory`, await deviceToken(hub(), 'mallory')),
+        '200',
+      );
+      assert.equal(await receiverCondition(amqp, partition), 'amqp:unauthorized-access');
+      assert.equal(await receiverCondition(amqp, '$management'), 'amqp:unauthorized-access');
+      // A device key signing an sb:// audience is not a policy token.
+      assert.equal(
+        await amqp.putToken(`sb://${hub().hostName}/${hub().name}`, await deviceToken(hub(), 'mallory')),
+        '401',
+      );
+    } finally {
+      amqp.close();
+    }
+    const service = RawAmqp.open(hub(), platform);
+    try {
+      const audience = `sb://${hub().hostName}/${hub().name}`;
+      const key = hub().policies.find((p) => p.keyName === 'service')?.primaryKey ?? '';
+      // Event Hubs clients sign with the key's text: its UTF-8 bytes, passed here as base64.
+      const token = await createSharedAccessSignature({
+        resource: audience,
+        key: Buffer.from(key, 'utf8').toString('base64'),
+        keyName: 'service',
+        expiry: Math.floor(Date.now() / 1000) + 600,
+      });
+      assert.equal(await service.putToken(audience, token), '200');
+      assert.equal(
+        await receiverCondition(service, 'other-hub/ConsumerGroups/$default/Partitions/0'),
+        'amqp:not-found',
+      );
+      assert.equal(
+        await receiverCondition(service, `${hub().name}/ConsumerGroups/$default/Partitions/9`),
+        'amqp:not-found',
+      );
+    } finally {
+      service.close();
     }
     await bystanderAlive();
   });

@@ -20,6 +20,8 @@ export const REDACTED_PATHS = [
   '*.connectionString',
   'serviceConnectionString',
   '*.serviceConnectionString',
+  'eventHubConnectionString',
+  '*.eventHubConnectionString',
   'token',
   '*.token',
 ];

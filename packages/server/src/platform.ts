@@ -141,6 +141,8 @@ export interface PlatformManifest {
     amqpPort: number;
     httpsPort: number;
     serviceConnectionString: string;
+    /** The built-in endpoint (`@azure/event-hubs`): `Endpoint=sb://{host}/;…;EntityPath={hub name}`. */
+    eventHubConnectionString: string;
   }[];
   enrollmentGroups: { id: string; attestation: string; primaryKey?: string; secondaryKey?: string }[];
   caCertificate: string;
@@ -382,6 +384,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
           amqpPort: e.amqpPort,
           httpsPort: e.httpsPort,
           serviceConnectionString: e.hub.serviceConnectionString(),
+          eventHubConnectionString: e.hub.eventHubConnectionString(),
         })),
         enrollmentGroups: dps.listEnrollmentGroups().map(groupSummary),
         caCertificate: certificate.material.caCertificatePath,

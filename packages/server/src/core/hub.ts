@@ -9,7 +9,7 @@ import { HubError } from '../errors.js';
 import type { StoredIdentity } from '../storage/port.js';
 import { PlatformEventStream } from './events.js';
 import type { ConnectionFaults } from './faults.js';
-import { HubAuthentication } from './hub/authentication.js';
+import { HubAuthentication, type ServiceTokenScope } from './hub/authentication.js';
 import { CloudToDevice, type C2dLease, type C2dOutcome } from './hub/c2d.js';
 import { Connections } from './hub/connections.js';
 import { RefusalWindows, faultOperationOf, type FaultOperation } from './hub/fault-operations.js';
@@ -183,6 +183,11 @@ export class Hub {
     return this.#auth.serviceConnectionString(keyName);
   }
 
+  /** The built-in endpoint's `Endpoint=sb://…;EntityPath={hub name}` connection string for a policy. */
+  eventHubConnectionString(keyName = 'iothubowner'): string {
+    return this.#auth.eventHubConnectionString(keyName);
+  }
+
   /** `HostName=...;DeviceId=...;SharedAccessKey=...` for a SAS identity. */
   deviceConnectionString(identity: Identity): string {
     return this.#auth.deviceConnectionString(identity);
@@ -195,10 +200,15 @@ export class Hub {
 
   /**
    * Checks a service token (`Authorization: SharedAccessSignature ...`) and returns the policy's rights.
-   * Throws `HUB_UNAUTHORIZED` / `HUB_TOKEN_EXPIRED`.
+   * The token's resource must cover `scope.target` (default: the hub's host name; the Event
+   * Hub-compatible endpoint passes its `sb://` audience and `eventHubs: true`). Throws `HUB_UNAUTHORIZED` / `HUB_TOKEN_EXPIRED`.
    */
-  authorizeService(authorization: string | undefined, needed: HubPermission): Promise<AccessPolicy> {
-    return this.#auth.authorizeService(authorization, needed);
+  authorizeService(
+    authorization: string | undefined,
+    needed: HubPermission,
+    scope?: ServiceTokenScope,
+  ): Promise<AccessPolicy> {
+    return this.#auth.authorizeService(authorization, needed, scope);
   }
 
   // ---------------------------------------------------------------- registry

@@ -12,14 +12,16 @@ export function hmacBase64(key: string, message: string): string {
 }
 
 /**
- * True when `sas` is signed with `key` (base64) over its `sr` as sent (or a re-encoded form).
+ * True when `sas` is signed with `key` over its `sr` as sent (or a re-encoded form). IoT Hub signs with
+ * the key's base64-decoded bytes; Event Hubs clients (`@azure/core-amqp`) sign with the key's text as
+ * UTF-8 (`keyEncoding: 'utf8'`).
  * Constant time per comparison; never throws.
  *
  * @example
  * verifySas(parseSharedAccessSignature(token), device.primaryKey);
  */
-export function verifySas(sas: SharedAccessSignature, key: string): boolean {
-  const keyBytes = Buffer.from(key, 'base64');
+export function verifySas(sas: SharedAccessSignature, key: string, keyEncoding: 'base64' | 'utf8' = 'base64'): boolean {
+  const keyBytes = Buffer.from(key, keyEncoding);
   const expected = Buffer.from(sas.signature, 'base64');
   if (keyBytes.length === 0 || expected.length !== 32) return false;
   let matched = false;

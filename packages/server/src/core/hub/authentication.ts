@@ -14,6 +14,14 @@ import type { HubContext } from './context.js';
 import type { Registry } from './registry.js';
 import type { Authenticated, ConnectCredentials } from './types.js';
 
+/** What a service token must be for: `target` (default the hub's host name), and how it was signed. */
+export interface ServiceTokenScope {
+  /** The resource the token must cover. */
+  target?: string;
+  /** An Event Hubs client's token (`sb://…` audience): signed with the key's text, not its bytes. */
+  eventHubs?: boolean;
+}
+
 /**
  * Policies, trusted CAs and device authentication of one hub.
  *
@@ -47,6 +55,17 @@ export class HubAuthentication {
     return `HostName=${this.#ctx.hostName};SharedAccessKeyName=${policy.keyName};SharedAccessKey=${policy.primaryKey}`;
   }
 
+  /**
+   * The built-in endpoint's Event Hubs connection string for a policy (default `iothubowner`), as the
+   * portal shows it: `Endpoint=sb://{host}/;SharedAccessKeyName=…;SharedAccessKey=…;EntityPath={hub name}`.
+   */
+  eventHubConnectionString(keyName = 'iothubowner'): string {
+    const policy = this.#policies.find((p) => p.keyName === keyName);
+    if (policy === undefined)
+      throw new HubError('HUB_INVALID_ARGUMENT', `Hub ${this.#ctx.name} has no policy ${keyName}.`);
+    return `Endpoint=sb://${this.#ctx.hostName}/;SharedAccessKeyName=${policy.keyName};SharedAccessKey=${policy.primaryKey};EntityPath=${this.#ctx.name}`;
+  }
+
   /** `HostName=...;DeviceId=...;SharedAccessKey=...` for a SAS identity. */
   deviceConnectionString(identity: Identity): string {
     const stored = this.#registry.require(identity);
@@ -73,10 +92,17 @@ export class HubAuthentication {
   }
 
   /**
-   * Checks a service token (`Authorization: SharedAccessSignature ...`) and returns the policy's rights.
-   * Throws `HUB_UNAUTHORIZED` / `HUB_TOKEN_EXPIRED`.
+   * Checks a service token (`Authorization: SharedAccessSignature ...`) whose resource covers
+   * `scope.target` (the hub's host name unless given) and returns the policy's rights. Throws
+   * `HUB_UNAUTHORIZED` / `HUB_TOKEN_EXPIRED`.
    */
-  async authorizeService(authorization: string | undefined, needed: HubPermission): Promise<AccessPolicy> {
+  async authorizeService(
+    authorization: string | undefined,
+    needed: HubPermission,
+    scope: ServiceTokenScope = {},
+  ): Promise<AccessPolicy> {
+    const target = scope.target ?? this.#ctx.hostName;
+    const encoding = scope.eventHubs === true ? 'utf8' : 'base64';
     if (authorization === undefined) throw new HubError('HUB_UNAUTHORIZED', 'Missing Authorization header.');
     let sas;
     try {
@@ -89,13 +115,10 @@ export class HubAuthentication {
       throw new HubError('HUB_UNAUTHORIZED', `Unknown shared access policy ${JSON.stringify(sas.keyName ?? '')}.`);
     }
     const resource = decodeResource(sas.resource);
-    if (!resourceCovers(resource, this.#ctx.hostName)) {
-      throw new HubError(
-        'HUB_UNAUTHORIZED',
-        `The token's resource ${resource} does not cover hub ${this.#ctx.hostName}.`,
-      );
+    if (!resourceCovers(resource.toLowerCase(), target.toLowerCase())) {
+      throw new HubError('HUB_UNAUTHORIZED', `The token's resource ${resource} does not cover ${target}.`);
     }
-    if (!this.#verifyEither(sas, policy.primaryKey, policy.secondaryKey)) {
+    if (!this.#verifyEither(sas, policy.primaryKey, policy.secondaryKey, encoding)) {
       throw new HubError('HUB_UNAUTHORIZED', 'The token signature is invalid.');
     }
     if (sas.expiry * 1000 <= this.#ctx.now()) throw new HubError('HUB_TOKEN_EXPIRED', 'The token has expired.');
@@ -105,8 +128,13 @@ export class HubAuthentication {
     return policy;
   }
 
-  #verifyEither(sas: ReturnType<typeof parseSharedAccessSignature>, primary: string, secondary: string): boolean {
-    return verifySas(sas, primary) || verifySas(sas, secondary);
+  #verifyEither(
+    sas: ReturnType<typeof parseSharedAccessSignature>,
+    primary: string,
+    secondary: string,
+    encoding: 'base64' | 'utf8' = 'base64',
+  ): boolean {
+    return verifySas(sas, primary, encoding) || verifySas(sas, secondary, encoding);
   }
 
   /**

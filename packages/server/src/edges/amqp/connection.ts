@@ -15,6 +15,7 @@ import { identityKey, type C2dRecord, type Identity, type JsonObject } from '../
 import { HubError } from '../../errors.js';
 import { peerCertificateChain } from '../../tls/peer.js';
 import { logRefusal } from '../log-fields.js';
+import { EventHubLinks, MANAGEMENT_ADDRESS, isEventHubAudience, parsePartitionAddress } from './event-hub.js';
 import { SERVICE_C2D_ADDRESS, SERVICE_FEEDBACK_ADDRESS, ServiceLinks } from './service.js';
 import {
   AMQP_CONDITIONS,
@@ -110,6 +111,8 @@ export class AmqpDeviceConnection {
   readonly #pending = new Map<string, Promise<DeviceLinks | HubError>>();
   /** The service side (`azure-iothub`), once a hub-policy token is put. */
   readonly #service: ServiceLinks;
+  /** The Event Hub-compatible endpoint's links, once a token for it is put. */
+  readonly #eventHub: EventHubLinks;
   #cbsReplies: Sender | undefined;
   #closed = false;
 
@@ -118,6 +121,7 @@ export class AmqpDeviceConnection {
     this.#resolveHub = options.resolveHub;
     this.#log = options.logger;
     this.#service = new ServiceLinks(options.logger);
+    this.#eventHub = new EventHubLinks(options.logger);
   }
 
   /**
@@ -142,6 +146,11 @@ export class AmqpDeviceConnection {
     const address = receiver.target?.address;
     receiver.set_target({ address });
     if (address === CBS) return;
+    if (address === MANAGEMENT_ADDRESS) {
+      if (!this.#eventHub.authorized)
+        this.#refuseLink(receiver, new HubError('HUB_UNAUTHORIZED', 'Put an Event Hub token on $cbs first.'));
+      return;
+    }
     if (address === SERVICE_C2D_ADDRESS) {
       if (!this.#service.authorized)
         this.#refuseLink(receiver, new HubError('HUB_UNAUTHORIZED', 'Put a service token on $cbs first.'));
@@ -163,6 +172,16 @@ export class AmqpDeviceConnection {
     sender.set_source({ address });
     if (address === CBS) {
       this.#cbsReplies = sender;
+      return;
+    }
+    if (address === MANAGEMENT_ADDRESS) {
+      if (this.#eventHub.authorized) this.#eventHub.managementOpened(sender);
+      else this.#refuseLink(sender, new HubError('HUB_UNAUTHORIZED', 'Put an Event Hub token on $cbs first.'));
+      return;
+    }
+    const partition = parsePartitionAddress(address);
+    if (partition !== undefined) {
+      this.#eventHub.partitionOpened(sender, partition);
       return;
     }
     if (address === SERVICE_FEEDBACK_ADDRESS) {
@@ -190,6 +209,7 @@ export class AmqpDeviceConnection {
   /** The client detached a link: what it carried stops. */
   linkClosed(link: Sender | Receiver): void {
     this.#service.linkClosed(link);
+    this.#eventHub.linkClosed(link);
     for (const device of this.#devices.values()) {
       let changed = false;
       if (device.c2d === link) {
@@ -301,6 +321,12 @@ export class AmqpDeviceConnection {
       this.#service.send(message, delivery);
       return;
     }
+    if (address === MANAGEMENT_ADDRESS) {
+      this.#eventHub
+        .managementRequest(message, delivery)
+        .catch((error: unknown) => this.#log.error({ err: error }, '$management request failed'));
+      return;
+    }
     const parsed = parseDeviceAddress(address);
     const device = parsed === undefined ? undefined : this.#devices.get(identityKey(parsed.identity));
     if (parsed === undefined || device?.handle === undefined) {
@@ -334,6 +360,11 @@ export class AmqpDeviceConnection {
     }
   }
 
+  /** The client gave credit on one of the server's senders (an Event Hub partition receiver reads on). */
+  sendable(sender: Sender): void {
+    this.#eventHub.sendable(sender);
+  }
+
   /** A C2D delivery was settled by the device. */
   c2dSettled(sender: Sender, delivery: Delivery, outcome: 'complete' | 'reject' | 'abandon'): void {
     for (const device of this.#devices.values()) {
@@ -356,21 +387,33 @@ export class AmqpDeviceConnection {
     const properties = request.application_properties ?? {};
     const audience = typeof properties['name'] === 'string' ? decodeResource(properties['name']) : '';
     const token = bodyBytes(request.body).toString('utf8');
-    if (properties['operation'] === 'put-token' && !audience.includes('/')) {
-      // A service: the audience is the hub's host name, the token a hub policy's.
-      const hub = this.#resolveHub(audience);
-      if (hub === undefined) {
-        reply(401, `No hub is named ${JSON.stringify(audience)}.`);
-        return;
-      }
+    /** A hub-policy token: 200, or the refusal's status. */
+    const policyToken = async (authorize: () => Promise<void>): Promise<void> => {
       try {
-        await this.#service.authorize(hub, token);
+        await authorize();
         reply(200, 'OK');
       } catch (error) {
         const hubError = asHubError(error, 'Authorization');
         logRefusal(this.#log, 'CBS put-token refused', hubError);
         reply(hubError.status, hubError.message);
       }
+    };
+    if (properties['operation'] === 'put-token' && isEventHubAudience(audience)) {
+      // The hub's Event Hub-compatible endpoint: `sb://{host}/{hub name}…`, a hub policy's token.
+      const hub = this.#resolveHub(audience.slice('sb://'.length).split('/')[0] ?? '');
+      await policyToken(async () => {
+        if (hub === undefined) throw new HubError('HUB_UNAUTHORIZED', `No hub serves ${audience}.`);
+        await this.#eventHub.authorize(hub, audience, token);
+      });
+      return;
+    }
+    if (properties['operation'] === 'put-token' && !audience.includes('/')) {
+      // A service: the audience is the hub's host name, the token a hub policy's.
+      const hub = this.#resolveHub(audience);
+      await policyToken(async () => {
+        if (hub === undefined) throw new HubError('HUB_UNAUTHORIZED', `No hub is named ${JSON.stringify(audience)}.`);
+        await this.#service.authorize(hub, token);
+      });
       return;
     }
     // `{host}/devices/{id}` or `{host}/devices/{id}/modules/{m}`.
@@ -476,6 +519,7 @@ export class AmqpDeviceConnection {
     if (this.#closed) return;
     this.#closed = true;
     this.#service.close();
+    this.#eventHub.close();
     for (const device of this.#devices.values())
       if (device.handle !== undefined) device.hub.detach(device.handle, reason);
     this.#devices.clear();

@@ -68,6 +68,10 @@ export class AmqpEndpoint {
       );
     }
     this.container.on(
+      'sendable',
+      guard('credit', (c) => c.sender && of(c).sendable(c.sender)),
+    );
+    this.container.on(
       'receiver_close',
       guard('detach', (c) => c.receiver && of(c).linkClosed(c.receiver)),
     );
