@@ -9,16 +9,18 @@
 import type { TLSSocket } from 'node:tls';
 import type { Connection, Delivery, Message, Receiver, Sender } from 'rhea';
 import type { Logger } from 'pino';
-import { decodeResource, readJson } from '@plugboard/protocol';
+import { decodeResource } from '@plugboard/protocol';
 import type { ConnectionHandle, DeviceEndpoint, Hub, MethodRequest } from '../../core/hub.js';
 import { identityKey, type C2dRecord, type Identity, type JsonObject } from '../../core/model.js';
 import { HubError } from '../../errors.js';
 import { peerCertificateChain } from '../../tls/peer.js';
 import { logRefusal } from '../log-fields.js';
+import { answerTwinRequest } from './twin-requests.js';
 import { EventHubLinks, MANAGEMENT_ADDRESS, isEventHubAudience, parsePartitionAddress } from './event-hub.js';
 import { SERVICE_C2D_ADDRESS, SERVICE_FEEDBACK_ADDRESS, ServiceLinks } from './service.js';
 import {
   AMQP_CONDITIONS,
+  asHubError,
   bodyBytes,
   c2dToAmqp,
   dataSection,
@@ -38,10 +40,6 @@ const CBS = '$cbs';
 
 function condition(error: HubError): { condition: string; description: string } {
   return { condition: AMQP_CONDITIONS[error.code], description: error.message };
-}
-
-function asHubError(error: unknown, what: string): HubError {
-  return error instanceof HubError ? error : new HubError('HUB_INTERNAL', `${what} failed.`, { cause: error });
 }
 
 /** The links one identity holds on the connection: the core's endpoint for it. */
@@ -352,7 +350,7 @@ export class AmqpDeviceConnection {
       return;
     }
     delivery.accept();
-    if (parsed.kind === 'twin') this.#twinRequest(device, handle, message, bytes);
+    if (parsed.kind === 'twin') answerTwinRequest(device, handle, message, bytes, this.#log);
     else if (parsed.kind === 'methods') {
       const status = Number(message.application_properties?.['IoThub-status']);
       const rid = idText(message.correlation_id);
@@ -448,48 +446,6 @@ export class AmqpDeviceConnection {
       const hubError = asHubError(error, 'Authentication');
       logRefusal(this.#log, 'CBS put-token refused', hubError);
       this.#refused(hubError, (e) => reply(e.status, e.message));
-    }
-  }
-
-  #twinRequest(device: DeviceLinks, handle: ConnectionHandle, message: Message, body: Buffer): void {
-    const annotations = message.message_annotations ?? {};
-    const operation = annotations['operation'];
-    const resource = annotations['resource'];
-    const respond = (status: number, payload?: unknown, version?: number): void => {
-      device.twinReplies?.send({
-        ...(message.correlation_id === undefined ? {} : { correlation_id: message.correlation_id }),
-        message_annotations: { status, ...(version === undefined ? {} : { version }) },
-        body: payload === undefined ? null : dataSection(Buffer.from(JSON.stringify(payload))),
-      });
-    };
-    const fail = (error: unknown): void => {
-      const hubError = asHubError(error, 'The twin request');
-      logRefusal(this.#log, 'twin request refused', hubError);
-      respond(hubError.status, { errorCode: hubError.azureErrorCode, message: hubError.message });
-    };
-    try {
-      if (operation === 'GET') {
-        respond(200, device.hub.getTwinForDevice(handle));
-      } else if (operation === 'PATCH' && resource === '/properties/reported') {
-        let patch;
-        try {
-          patch = readJson(body, { maxBytes: MAX_MESSAGE_BYTES });
-        } catch (cause) {
-          throw new HubError('HUB_INVALID_TWIN_PATCH', 'The reported-properties patch is not valid JSON.', { cause });
-        }
-        device.hub.patchReported(handle, patch).then((version) => respond(204, undefined, version), fail);
-      } else if (
-        (operation === 'PUT' || operation === 'DELETE') &&
-        resource === '/notifications/twin/properties/desired'
-      ) {
-        device.desired = operation === 'PUT';
-        device.hub.endpointChanged(handle);
-        respond(200);
-      } else {
-        throw new HubError('HUB_INVALID_ARGUMENT', `Unknown twin operation ${String(operation)} ${String(resource)}.`);
-      }
-    } catch (error) {
-      fail(error);
     }
   }
 

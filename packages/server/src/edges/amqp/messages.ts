@@ -245,3 +245,13 @@ export const AMQP_CONDITIONS: Readonly<Record<HubErrorCode, string>> = {
   HUB_SILENT: 'com.microsoft:timeout',
   HUB_METHOD_TIMEOUT: 'com.microsoft:timeout',
 };
+
+/**
+ * `error` as a {@link HubError}: itself, or `HUB_INTERNAL` ("{what} failed.") with it as the cause.
+ *
+ * @example
+ * delivery.reject(condition(asHubError(error, 'Storing telemetry')));
+ */
+export function asHubError(error: unknown, what: string): HubError {
+  return error instanceof HubError ? error : new HubError('HUB_INTERNAL', `${what} failed.`, { cause: error });
+}
