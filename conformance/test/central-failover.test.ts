@@ -218,7 +218,7 @@ describe('[Central] manual failover and failback', () => {
 });
 
 describe('[Central] the other system routes az calls', () => {
-  it('get-twin answers the device twin as its hub has it; generateEventSasTokens is a 404 that says why', async () => {
+  it("get-twin answers the device twin as its hub has it; generateEventSasTokens gives each hub's built-in endpoint", async () => {
     const twin = await centralRequest(platform, {
       method: 'GET',
       path: `/system/iothub/devices/${device.deviceId}/get-twin?extendedInfo=true`,
@@ -237,8 +237,20 @@ describe('[Central] the other system routes az calls', () => {
     });
     assert.equal(missing.status, 404);
     const tokens = await system('/system/iothubs/generateEventSasTokens');
-    assert.equal(tokens.status, 404, tokens.text);
-    assert.match((tokens.body as { error: { message: string } }).error.message, /no Event Hub-compatible endpoint/);
+    assert.equal(tokens.status, 200, tokens.text);
+    const values = Object.values(
+      tokens.body as Record<string, { expiry: number; eventhubSasToken: Record<string, string> }>,
+    );
+    assert.deepEqual(
+      values.map((v) => v.eventhubSasToken['entityPath']).sort(),
+      platform.hubs.map((h) => h.name).sort(),
+    );
+    for (const value of values) {
+      const hub = platform.hubs.find((h) => h.name === value.eventhubSasToken['entityPath']);
+      assert.equal(value.eventhubSasToken['hostname'], `sb://${hub?.hostName}/`);
+      assert.match(value.eventhubSasToken['sasToken'] ?? '', /^SharedAccessSignature sr=sb%3A%2F%2F.+&skn=service$/);
+      assert.ok(value.expiry > Date.now() / 1000);
+    }
   });
 });
 

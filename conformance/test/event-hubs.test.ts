@@ -18,7 +18,17 @@ import amqpTransport from 'azure-iot-device-amqp';
 import deviceSdk from 'azure-iot-device';
 import httpTransport from 'azure-iot-device-http';
 import mqttTransport from 'azure-iot-device-mqtt';
-import { eventually, onlyHub, sasDeviceClient, startTestPlatform, withTimeout, type TestPlatform } from './harness.js';
+import rhea from 'rhea';
+import {
+  RawAmqp,
+  centralRequest,
+  eventually,
+  onlyHub,
+  sasDeviceClient,
+  startTestPlatform,
+  withTimeout,
+  type TestPlatform,
+} from './harness.js';
 
 const { Message } = deviceSdk;
 
@@ -185,6 +195,55 @@ describe('Event Hub-compatible endpoint (@azure/event-hubs EventHubConsumerClien
       events.map((e) => e.messageId),
       ['live-1'],
     );
+  });
+
+  it("az iot central diagnostics' path: a generateEventSasTokens token, $management READ, an x-opt-enqueuedtimeutc filter", async () => {
+    const tokens = (await centralRequest(platform, { method: 'POST', path: '/system/iothubs/generateEventSasTokens' }))
+      .body as Record<string, { eventhubSasToken: { sasToken: string; entityPath: string; hostname: string } }>;
+    const target = Object.values(tokens)[0]?.eventhubSasToken;
+    assert.ok(target !== undefined);
+    const host = new URL(target.hostname).hostname;
+    const amqp = RawAmqp.connect(host, platform.tls.caCertificatePem);
+    try {
+      assert.equal(await amqp.putToken(`sb://${host}/${target.entityPath}`, target.sasToken, 3000), '200');
+      const management = await new Promise<Record<string, unknown>>((resolve) => {
+        const replies = amqp.connection.open_receiver({ source: { address: '$management' } });
+        replies.on('message', (context) => resolve(context.message?.body as Record<string, unknown>));
+        const requests = amqp.connection.open_sender({ target: { address: '$management' } });
+        requests.once('sendable', () =>
+          requests.send({
+            message_id: 'm-1',
+            reply_to: 'reply',
+            application_properties: { operation: 'READ', name: target.entityPath, type: 'com.microsoft:eventhub' },
+            body: '',
+          }),
+        );
+      });
+      assert.equal(management['partition_count'], 4);
+      const after = secondBatchAfter.getTime();
+      const received: unknown[] = [];
+      for (let partition = 0; partition < 4; partition++) {
+        const receiver = amqp.connection.open_receiver({
+          source: {
+            address: `${target.entityPath}/ConsumerGroups/$Default/Partitions/${partition}`,
+            filter: {
+              'apache.org:selector-filter:string': rhea.types.wrap_described(
+                `amqp.annotation.x-opt-enqueuedtimeutc > '${after}'`,
+                0x468c00000004,
+              ),
+            },
+          },
+        });
+        receiver.on('message', (context) =>
+          received.push(context.message?.message_annotations?.['x-opt-sequence-number']),
+        );
+      }
+      await eventually(() => (received.length >= 7 ? true : undefined), 10_000);
+      // The second batch (6) and the live message of the previous test.
+      assert.equal(received.length, 7);
+    } finally {
+      amqp.close();
+    }
   });
 
   it('a connection string with a wrong key is refused', async () => {

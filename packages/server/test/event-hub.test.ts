@@ -38,6 +38,9 @@ describe('startPosition', () => {
     assert.deepEqual(startPosition("amqp.annotation.x-opt-enqueued-time > '1700000000000'"), {
       enqueuedAfter: 1_700_000_000_000,
     });
+    assert.deepEqual(startPosition("amqp.annotation.x-opt-enqueuedtimeutc > '1700000000000'"), {
+      enqueuedAfter: 1_700_000_000_000,
+    });
   });
 
   it('refuses other filters with HUB_INVALID_ARGUMENT', () => {

@@ -188,6 +188,11 @@ export class Hub {
     return this.#auth.eventHubConnectionString(keyName);
   }
 
+  /** A `service`-policy token for the built-in endpoint (`sb://{host}/{hub name}`), valid until `expiry` (epoch s). */
+  eventHubToken(expiry: number, keyName = 'service'): string {
+    return this.#auth.eventHubToken(expiry, keyName);
+  }
+
   /** `HostName=...;DeviceId=...;SharedAccessKey=...` for a SAS identity. */
   deviceConnectionString(identity: Identity): string {
     return this.#auth.deviceConnectionString(identity);

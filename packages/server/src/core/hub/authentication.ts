@@ -3,7 +3,7 @@
  * certificates it trusts for `certificateAuthority` devices, and the authentication of connecting devices
  * (SAS tokens with the device key or a `DeviceConnect` policy; X.509 by thumbprint or by chain).
  */
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createHmac } from 'node:crypto';
 import { ProtocolError, decodeResource, parseSharedAccessSignature, resourceCovers } from '@plugboard/protocol';
 import { HubError } from '../../errors.js';
 import type { StoredIdentity } from '../../storage/port.js';
@@ -64,6 +64,21 @@ export class HubAuthentication {
     if (policy === undefined)
       throw new HubError('HUB_INVALID_ARGUMENT', `Hub ${this.#ctx.name} has no policy ${keyName}.`);
     return `Endpoint=sb://${this.#ctx.hostName}/;SharedAccessKeyName=${policy.keyName};SharedAccessKey=${policy.primaryKey};EntityPath=${this.#ctx.name}`;
+  }
+
+  /**
+   * A token for the built-in endpoint (`sb://{host}/{hub name}`), signed as Event Hubs clients sign
+   * (the key's text as the HMAC key), valid until `expiry` (epoch seconds). Default policy `service`.
+   */
+  eventHubToken(expiry: number, keyName = 'service'): string {
+    const policy = this.#policies.find((p) => p.keyName === keyName);
+    if (policy === undefined)
+      throw new HubError('HUB_INVALID_ARGUMENT', `Hub ${this.#ctx.name} has no policy ${keyName}.`);
+    const resource = encodeURIComponent(`sb://${this.#ctx.hostName}/${this.#ctx.name}`);
+    const signature = createHmac('sha256', Buffer.from(policy.primaryKey, 'utf8'))
+      .update(`${resource}\n${expiry}`, 'utf8')
+      .digest('base64');
+    return `SharedAccessSignature sr=${resource}&sig=${encodeURIComponent(signature)}&se=${expiry}&skn=${encodeURIComponent(keyName)}`;
   }
 
   /** `HostName=...;DeviceId=...;SharedAccessKey=...` for a SAS identity. */

@@ -65,7 +65,8 @@ export type StartPosition = { afterSequenceNumber: number } | { latest: true } |
 
 /**
  * Reads an event position's selector filter (`amqp.annotation.x-opt-offset > '-1'`, `… >= '12'`,
- * `x-opt-sequence-number > '7'`, `x-opt-enqueued-time > '1700000000000'`, `@latest`); no filter is
+ * `x-opt-sequence-number > '7'`, `x-opt-enqueued-time > '1700000000000'` or az's
+ * `x-opt-enqueuedtimeutc`, `@latest`); no filter is
  * the beginning. Throws `HUB_INVALID_ARGUMENT` for anything else.
  *
  * @example
@@ -73,7 +74,7 @@ export type StartPosition = { afterSequenceNumber: number } | { latest: true } |
  */
 export function startPosition(filter: string | undefined): StartPosition {
   if (filter === undefined) return { afterSequenceNumber: -1 };
-  const match = /^amqp\.annotation\.x-opt-(offset|sequence-number|enqueued-time)\s*(>=|>)\s*'([^']*)'$/.exec(
+  const match = /^amqp\.annotation\.x-opt-(offset|sequence-number|enqueued-time|enqueuedtimeutc)\s*(>=|>)\s*'([^']*)'$/.exec(
     filter.trim(),
   );
   if (match === null) throw new HubError('HUB_INVALID_ARGUMENT', `Unsupported selector filter ${filter}.`);
@@ -83,7 +84,8 @@ export function startPosition(filter: string | undefined): StartPosition {
   if (value === '' || !Number.isFinite(n) || !Number.isInteger(n)) {
     throw new HubError('HUB_INVALID_ARGUMENT', `The ${String(field)} in ${filter} is not an integer.`);
   }
-  if (field === 'enqueued-time') return { enqueuedAfter: operator === '>=' ? n - 1 : n };
+  // `x-opt-enqueuedtimeutc` is the name az's `diagnostics` (uamqp) filters on.
+  if (field === 'enqueued-time' || field === 'enqueuedtimeutc') return { enqueuedAfter: operator === '>=' ? n - 1 : n };
   return { afterSequenceNumber: operator === '>=' ? n - 1 : n };
 }
 

@@ -4,14 +4,18 @@
  * `{"ttl": minutes}` (or `{}`) and `POST …/manual-failback` (no body), both without an api-version,
  * answering `{"hubIdentifier", "message"}`; and `GET /system/iothub/devices/{id}/get-twin` — the device
  * twin as its hub has it (`$metadata`, `$version`, component markers and all). `POST
- * /system/iothubs/generateEventSasTokens` (az's `diagnostics`) answers 404 with the reason: its tokens
- * are for the Event Hub-compatible AMQP endpoint, which Plugboard does not have yet.
+ * /system/iothubs/generateEventSasTokens` (az's `diagnostics monitor-events|validate-messages`) answers,
+ * per internal hub, a one-hour `service`-policy token for the hub's Event Hub-compatible endpoint
+ * (`{expiry, eventhubSasToken: {sasToken, entityPath, hostname: "sb://{host}/"}}`).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CentralApp } from '../../central/app.js';
 import type { JsonValue } from '../../core/model.js';
 import { CentralError } from '../../central/errors.js';
 import { json, type CentralRouteKit } from './central-api.js';
+
+/** How long the `diagnostics` tokens are valid. */
+const TOKEN_SECONDS = 3600;
 
 type SystemRequest = FastifyRequest<{ Params: { deviceId: string } }>;
 
@@ -42,11 +46,20 @@ export function registerCentralSystemApi(app: FastifyInstance, central: CentralA
     }
     return json(reply, 200, target.hub.getTwin(target.identity) as JsonValue);
   });
-  app.post('/system/iothubs/generateEventSasTokens', async (request) => {
+  app.post('/system/iothubs/generateEventSasTokens', (request, reply) => {
     guard(request, 'read', { apiVersion: false });
-    throw new CentralError(
-      'CENTRAL_NOT_FOUND',
-      'This application has no Event Hub-compatible endpoint (AMQP) for these tokens yet; `plugboard diagnostics monitor-events` streams the same telemetry over HTTPS.',
-    );
+    const expiry = Math.floor(Date.now() / 1000) + TOKEN_SECONDS;
+    const tokens: Record<string, JsonValue> = {};
+    for (const hub of central.dps.hubs.values()) {
+      tokens[hub.name] = {
+        expiry,
+        eventhubSasToken: {
+          sasToken: hub.eventHubToken(expiry),
+          entityPath: hub.name,
+          hostname: `sb://${hub.hostName}/`,
+        },
+      };
+    }
+    return json(reply, 200, tokens);
   });
 }
