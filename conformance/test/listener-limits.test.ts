@@ -35,6 +35,7 @@ const LIMITS = {
   tlsHandshakeMs: 300,
   mqttConnectMs: 300,
   mqttMaxIdleMs: 1_500,
+  amqpOpenMs: 400,
   httpHeadersMs: 400,
   httpRequestMs: 800,
   httpKeepAliveMs: 400,
@@ -178,6 +179,25 @@ describe('[limits] MQTT: CONNECT deadline and idle limit', () => {
       const client = await RawMqtt.connect({ host: address, port: mqttPort, ca });
       await client.waitClosed(DEADLINE_MS);
       assert.deepEqual(client.packets, []);
+    }
+  });
+
+  it('AMQP: TLS done but no open frame (or a SASL header and nothing more): closed at limits.amqpOpenMs on the hub and DPS', async () => {
+    const endpoint = platform.endpoints[0];
+    assert.ok(endpoint !== undefined);
+    for (const port of [
+      { name: 'hub AMQP', host: endpoint.address, port: endpoint.amqpPort },
+      { name: 'DPS AMQP', host: platform.dpsEndpoint.address, port: platform.dpsEndpoint.amqpPort },
+    ]) {
+      for (const bytes of [Buffer.alloc(0), Buffer.from('AMQP\x03\x01\x00\x00', 'latin1')]) {
+        const socket = tlsConnect({ host: port.host, port: port.port, ca: platform.tls.caCertificatePem });
+        await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+        if (bytes.length > 0) socket.write(bytes);
+        socket.resume();
+        const started = Date.now();
+        await withTimeout(closed(socket), DEADLINE_MS, `${port.name}: closed without an open frame`);
+        assert.ok(Date.now() - started >= 300, `${port.name}: not before the limit`);
+      }
     }
   });
 

@@ -7,7 +7,7 @@
 
 /** Milliseconds each phase may last. */
 export interface ListenerLimits {
-  /** TLS handshake on every port (MQTT 8883 and HTTPS 443, hubs and DPS), from the TCP accept. */
+  /** TLS handshake on every port (MQTT 8883, AMQP 5671 and HTTPS 443, hubs and DPS), from the TCP accept. */
   tlsHandshakeMs: number;
   /** From an MQTT connection being established (TLS done, or WebSocket upgraded) to its CONNECT packet. */
   mqttConnectMs: number;
@@ -16,6 +16,8 @@ export interface ListenerLimits {
    * shorter; keepalive 0 gets this limit (IoT Hub caps server-side keep-alive at 1,767 s).
    */
   mqttMaxIdleMs: number;
+  /** From an AMQP connection being established over TLS to the client's `open` frame (SASL included). */
+  amqpOpenMs: number;
   /** From an HTTP request's first byte to the end of its headers. */
   httpHeadersMs: number;
   /** From an HTTP request's first byte to the end of its body. */
@@ -35,6 +37,7 @@ export const DEFAULT_LISTENER_LIMITS: Readonly<ListenerLimits> = Object.freeze({
   tlsHandshakeMs: 30_000,
   mqttConnectMs: 10_000,
   mqttMaxIdleMs: 1_767_000,
+  amqpOpenMs: 10_000,
   httpHeadersMs: 20_000,
   httpRequestMs: 60_000,
   httpKeepAliveMs: 30_000,

@@ -262,7 +262,22 @@ export async function listenAmqp(
     max_frame_size: MAX_AMQP_FRAME_BYTES,
   } as unknown as Parameters<typeof container.listen>[0]) as TlsServer;
   const tracked = trackTlsServer(server, log);
-  server.on('secureConnection', (socket: TLSSocket) => guardFrames(socket, log));
+  // A client must send its AMQP open (after SASL, if any) within limits.amqpOpenMs.
+  const opened = new WeakSet<object>();
+  container.on('connection_open', (context) => {
+    const socket = (context.connection as unknown as { socket?: object }).socket;
+    if (socket !== undefined) opened.add(socket);
+  });
+  server.on('secureConnection', (socket: TLSSocket) => {
+    guardFrames(socket, log);
+    const deadline = setTimeout(() => {
+      if (opened.has(socket)) return;
+      log.info({ limitMs: options.limits.amqpOpenMs }, 'AMQP connection closed: no open frame in time');
+      socket.destroy();
+    }, options.limits.amqpOpenMs);
+    deadline.unref();
+    socket.once('close', () => clearTimeout(deadline));
+  });
   await new Promise<void>((ok, fail) => {
     if (server.listening) return ok();
     server.once('error', fail);

@@ -74,9 +74,10 @@ export type StartPosition = { afterSequenceNumber: number } | { latest: true } |
  */
 export function startPosition(filter: string | undefined): StartPosition {
   if (filter === undefined) return { afterSequenceNumber: -1 };
-  const match = /^amqp\.annotation\.x-opt-(offset|sequence-number|enqueued-time|enqueuedtimeutc)\s*(>=|>)\s*'([^']*)'$/.exec(
-    filter.trim(),
-  );
+  const match =
+    /^amqp\.annotation\.x-opt-(offset|sequence-number|enqueued-time|enqueuedtimeutc)\s*(>=|>)\s*'([^']*)'$/.exec(
+      filter.trim(),
+    );
   if (match === null) throw new HubError('HUB_INVALID_ARGUMENT', `Unsupported selector filter ${filter}.`);
   const [, field, operator, value = ''] = match;
   if (field === 'offset' && value === '@latest') return { latest: true };
