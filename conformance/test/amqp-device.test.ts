@@ -53,110 +53,118 @@ function exampleMessage(): Received {
   return message;
 }
 
-describe('official device SDK over AMQP (azure-iot-device-amqp, Amqp)', () => {
-  const deviceId = 'amqp-sas';
-  let client: DeviceClient;
+for (const [name, transport] of [
+  ['Amqp', Amqp],
+  ['AmqpWs', AmqpWs],
+] as const) {
+  describe(`official device SDK over AMQP (azure-iot-device-amqp, ${name})`, () => {
+    const deviceId = name === 'Amqp' ? 'amqp-sas' : 'amqp-ws-sas';
+    let client: DeviceClient;
 
-  before(async () => {
-    client = await sasClient(deviceId);
-    await client.setOptions({ modelId: 'dtmi:com:example:Thermostat;1' }).catch(() => undefined);
-    await withTimeout(client.open(), 15_000, 'open');
-  });
-  after(async () => {
-    await client?.close();
-  });
+    before(async () => {
+      client = await sasDeviceClient(hub(), deviceId, transport);
+      await client.setOptions({ modelId: 'dtmi:com:example:Thermostat;1' }).catch(() => undefined);
+      await withTimeout(client.open(), 15_000, 'open');
+    });
+    after(async () => {
+      await client?.close();
+    });
 
-  it('[§5.4] sendEvent is stored as over MQTT, with dt-subject from the annotations', async () => {
-    const sentAt = Date.now();
-    await withTimeout(client.sendEvent(exampleMessage()), 10_000, 'sendEvent');
-    const [record] = await hub().queryTelemetry({ deviceId });
-    assertStoredAsSent(record, deviceId, sentAt);
-    assert.deepEqual(record?.properties, { myProp: 'a&b=c', 'iothub-creation-time-utc': '2021-04-21T11:30:16Z' });
-    assert.equal(hub().isConnected({ deviceId }), true, 'an AMQP device is connected');
-  });
+    it('[§5.4] sendEvent is stored as over MQTT, with dt-subject from the annotations', async () => {
+      const sentAt = Date.now();
+      await withTimeout(client.sendEvent(exampleMessage()), 10_000, 'sendEvent');
+      const [record] = await hub().queryTelemetry({ deviceId });
+      assertStoredAsSent(record, deviceId, sentAt);
+      assert.deepEqual(record?.properties, { myProp: 'a&b=c', 'iothub-creation-time-utc': '2021-04-21T11:30:16Z' });
+      assert.equal(hub().isConnected({ deviceId }), true, 'an AMQP device is connected');
+    });
 
-  it('[§5.5] C2D: completed gives positive feedback, rejected is dead-lettered, abandoned comes back', async () => {
-    const seen: string[] = [];
-    // Each message is settled in a turn of its own: rhea (under the SDK) writes two settlements made in
-    // the same turn as one disposition frame with the first one's outcome, so a reject followed at once by
-    // an abandon would reach any hub as two rejects.
-    let turn = Promise.resolve();
-    const done = new Promise<void>((resolve, reject) => {
-      client.on('message', (message: Received) => {
-        seen.push(message.messageId);
-        const first = seen.filter((id) => id === message.messageId).length === 1;
-        turn = turn
-          .then(() => new Promise((r) => setTimeout(r, 50)))
-          .then(() =>
-            message.messageId === 'a-reject'
-              ? client.reject(message)
-              : message.messageId === 'a-abandon' && first
-                ? client.abandon(message)
-                : client.complete(message),
-          )
-          .then(() => {
-            if (seen.length >= 4) resolve();
-          }, reject);
+    it('[§5.5] C2D: completed gives positive feedback, rejected is dead-lettered, abandoned comes back', async () => {
+      const seen: string[] = [];
+      // Each message is settled in a turn of its own: rhea (under the SDK) writes two settlements made in
+      // the same turn as one disposition frame with the first one's outcome, so a reject followed at once by
+      // an abandon would reach any hub as two rejects.
+      let turn = Promise.resolve();
+      const done = new Promise<void>((resolve, reject) => {
+        client.on('message', (message: Received) => {
+          seen.push(message.messageId);
+          const first = seen.filter((id) => id === message.messageId).length === 1;
+          turn = turn
+            .then(() => new Promise((r) => setTimeout(r, 50)))
+            .then(() =>
+              message.messageId === 'a-reject'
+                ? client.reject(message)
+                : message.messageId === 'a-abandon' && first
+                  ? client.abandon(message)
+                  : client.complete(message),
+            )
+            .then(() => {
+              if (seen.length >= 4) resolve();
+            }, reject);
+        });
       });
+      await eventually(() => (hub().isConnected({ deviceId }) ? true : undefined));
+      await new Promise((r) => setTimeout(r, 300));
+      for (const id of ['a-complete', 'a-reject', 'a-abandon']) {
+        await hub().sendC2d(
+          { deviceId },
+          { body: Buffer.from(id), messageId: id, ack: 'full', properties: { k: 'v' } },
+        );
+      }
+      await withTimeout(done, 15_000, `every message settled (seen ${seen.join(', ')})`);
+      await eventually(() => (hub().c2dQueueLength({ deviceId }) === 0 ? true : undefined), 5000, 'empty queue');
+      assert.deepEqual(seen, ['a-complete', 'a-reject', 'a-abandon', 'a-abandon']);
+      const feedback = await hub().takeFeedback(64);
+      assert.deepEqual(
+        feedback
+          .filter((f) => f.deviceId === deviceId)
+          .map((f) => [f.originalMessageId, f.statusCode])
+          .sort(),
+        [
+          ['a-abandon', 'Success'],
+          ['a-complete', 'Success'],
+          ['a-reject', 'Rejected'],
+        ],
+      );
     });
-    await eventually(() => (hub().isConnected({ deviceId }) ? true : undefined));
-    await new Promise((r) => setTimeout(r, 300));
-    for (const id of ['a-complete', 'a-reject', 'a-abandon']) {
-      await hub().sendC2d({ deviceId }, { body: Buffer.from(id), messageId: id, ack: 'full', properties: { k: 'v' } });
-    }
-    await withTimeout(done, 15_000, `every message settled (seen ${seen.join(', ')})`);
-    await eventually(() => (hub().c2dQueueLength({ deviceId }) === 0 ? true : undefined), 5000, 'empty queue');
-    assert.deepEqual(seen, ['a-complete', 'a-reject', 'a-abandon', 'a-abandon']);
-    const feedback = await hub().takeFeedback(64);
-    assert.deepEqual(
-      feedback
-        .filter((f) => f.deviceId === deviceId)
-        .map((f) => [f.originalMessageId, f.statusCode])
-        .sort(),
-      [
-        ['a-abandon', 'Success'],
-        ['a-complete', 'Success'],
-        ['a-reject', 'Rejected'],
-      ],
-    );
-  });
 
-  it('[§5.6] getTwin, reported patch and desired patch delivery', async () => {
-    const twin = await withTimeout(client.getTwin(), 10_000, 'getTwin');
-    assert.equal(twin.properties.desired.$version, 1);
-    await new Promise<void>((resolve, reject) =>
-      twin.properties.reported.update({ serialNumber: 'amqp' }, (err?: Error) => (err ? reject(err) : resolve())),
-    );
-    const registry = Registry.fromConnectionString(hub().serviceConnectionString());
-    const serviceTwin = (await registry.getTwin(deviceId)).responseBody;
-    assert.equal(serviceTwin.properties.reported['serialNumber'], 'amqp');
-    const desired = new Promise<Record<string, unknown>>((resolve) =>
-      twin.on('properties.desired', (delta: Record<string, unknown>) => {
-        if (delta['targetTemperature'] !== undefined) resolve(delta);
-      }),
-    );
-    await new Promise((r) => setTimeout(r, 300));
-    await registry.updateTwin(deviceId, { properties: { desired: { targetTemperature: 25 } } }, '*');
-    const delta = await withTimeout(desired, 10_000, 'desired patch');
-    assert.equal(delta['targetTemperature'], 25);
-    assert.equal(delta['$version'], 2);
-  });
+    it('[§5.6] getTwin, reported patch and desired patch delivery', async () => {
+      const twin = await withTimeout(client.getTwin(), 10_000, 'getTwin');
+      assert.equal(twin.properties.desired.$version, 1);
+      await new Promise<void>((resolve, reject) =>
+        twin.properties.reported.update({ serialNumber: name }, (err?: Error) => (err ? reject(err) : resolve())),
+      );
+      const registry = Registry.fromConnectionString(hub().serviceConnectionString());
+      const serviceTwin = (await registry.getTwin(deviceId)).responseBody;
+      assert.equal(serviceTwin.properties.reported['serialNumber'], name);
+      const desired = new Promise<Record<string, unknown>>((resolve) =>
+        twin.on('properties.desired', (delta: Record<string, unknown>) => {
+          if (delta['targetTemperature'] !== undefined) resolve(delta);
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      await registry.updateTwin(deviceId, { properties: { desired: { targetTemperature: 25 } } }, '*');
+      const delta = await withTimeout(desired, 10_000, 'desired patch');
+      assert.equal(delta['targetTemperature'], 25);
+      assert.equal(delta['$version'], 2);
+    });
 
-  it('[§5.7] a direct method invoked through azure-iothub reaches the handler and returns its status', async () => {
-    client.onDeviceMethod('reboot', (request, response) => {
-      void response.send(201, { echoed: request.payload });
+    it('[§5.7] a direct method invoked through azure-iothub reaches the handler and returns its status', async () => {
+      client.onDeviceMethod('reboot', (request, response) => {
+        void response.send(201, { echoed: request.payload });
+      });
+      const service = ServiceClient.fromConnectionString(hub().serviceConnectionString());
+      const result = await service.invokeDeviceMethod(deviceId, {
+        methodName: 'reboot',
+        payload: { delay: 5 },
+        responseTimeoutInSeconds: 10,
+        connectTimeoutInSeconds: 10,
+      });
+      assert.equal(result.result.status, 201);
+      assert.deepEqual(result.result.payload, { echoed: { delay: 5 } });
     });
-    const service = ServiceClient.fromConnectionString(hub().serviceConnectionString());
-    const result = await service.invokeDeviceMethod(deviceId, {
-      methodName: 'reboot',
-      payload: { delay: 5 },
-      responseTimeoutInSeconds: 10,
-      connectTimeoutInSeconds: 10,
-    });
-    assert.equal(result.result.status, 201);
-    assert.deepEqual(result.result.payload, { echoed: { delay: 5 } });
   });
-});
+}
 
 describe('official device SDK over AMQP: token renewal and modules', () => {
   it("[§5.2] a SAS renewal on $cbs keeps the live connection past the first token's expiry", async () => {
