@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
 import type { Container } from 'rhea';
 import { MAX_AMQP_FRAME_BYTES, guardFrames } from './amqp/frame-guard.js';
+import { coalesceWrites } from './amqp/write-coalescing.js';
 import { HubError } from '../errors.js';
 import type { TlsMaterial } from '../tls/index.js';
 import { peerCertificateChain } from '../tls/peer.js';
@@ -270,6 +271,7 @@ export async function listenAmqp(
   });
   server.on('secureConnection', (socket: TLSSocket) => {
     guardFrames(socket, log);
+    coalesceWrites(socket);
     const deadline = setTimeout(() => {
       if (opened.has(socket)) return;
       log.info({ limitMs: options.limits.amqpOpenMs }, 'AMQP connection closed: no open frame in time');
