@@ -13,9 +13,9 @@
  * is asked how many registrations DPS holds and how they are split over the hubs. `--cpu-prof DIR` writes
  * a V8 CPU profile of the server per batch (`server-{transport}-{pid}.cpuprofile`; open it in Chrome DevTools).
  */
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -33,6 +33,7 @@ import {
   type Transport,
 } from './ipc.js';
 import { Children, stopChild } from '../common/children.js';
+import { machine } from '../common/machine.js';
 
 const { values } = parseArgs({
   options: {
@@ -193,27 +194,6 @@ async function tlsBaseline(server: ChildProcess, generator: ChildProcess, target
 }
 
 // ------------------------------------------------------------------------------------------ report
-
-/** The code under test: `git describe --always --dirty`, if git is there. */
-function revision(): string {
-  try {
-    return execFileSync('git', ['describe', '--always', '--dirty'], { encoding: 'utf8' }).trim();
-  } catch {
-    return 'unknown';
-  }
-}
-
-function machine() {
-  const cores = cpus();
-  return {
-    cpu: cores[0]?.model.trim() ?? 'unknown',
-    cpus: cores.length,
-    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
-    node: process.version,
-    os: `${process.platform} ${release()}`,
-    revision: revision(),
-  };
-}
 
 interface Checks {
   registrationsExpected: number;

@@ -6,12 +6,19 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { LatencySummary } from '../common/latency.js';
 
+/** The device protocols the benchmark loads a hub with. */
+export type Transport = 'mqtt' | 'amqp' | 'http';
+
 /** Where a server listens and how a client trusts it. */
 export interface Target {
   host: string;
   port: number;
   /** PEM of the CA that issued the server certificate. */
   caPath: string;
+  /** Plugboard: the hub's host name (SAS audience, AMQP `hostname`, HTTPS `Host`), its AMQP and HTTPS ports. */
+  hostName?: string;
+  amqpPort?: number;
+  httpsPort?: number;
 }
 
 /** What one simulated device needs to connect. */
@@ -77,6 +84,8 @@ export type LoadRequest =
       concurrency: number;
       keepaliveSeconds: number;
       shape: MessageShape;
+      /** The device protocol; MQTT when absent. */
+      transport?: Transport;
     }
   | { type: 'warmup'; messagesPerDevice: number; window: number }
   | { type: 'publish'; messagesPerDevice: number; window: number }

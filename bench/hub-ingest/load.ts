@@ -1,22 +1,24 @@
 /**
- * Child process: the one load generator. Publishing devices are MQTT.js 5 clients (what a Node device
- * would use); idle devices are bare TLS sockets that send one CONNECT, so 10,000 of them stay cheap here
+ * Child process: the one load generator. Publishing devices speak MQTT, AMQP or HTTPS as the official
+ * SDK's transport does (`*-publisher.ts`); idle devices are bare TLS sockets that send one CONNECT, so 10,000 of them stay cheap here
  * and the server's memory is what gets measured. Driven by `run.ts` over IPC.
  */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import mqtt, { type MqttClient } from 'mqtt';
+import { connectAmqp } from './amqp-publisher.js';
+import { connectHttp } from './http-publisher.js';
 import {
   cpuMicros,
-  messageTopic,
-  telemetryTopic,
   toParent,
   type DeviceCredential,
   type LoadRequest,
   type MessageShape,
   type Target,
+  type Transport,
 } from './ipc.js';
+import { connectMqtt } from './mqtt-publisher.js';
+import type { Publisher, PublisherOptions } from './publisher.js';
 import { pool } from '../common/children.js';
 import { summarize } from '../common/latency.js';
 
@@ -31,64 +33,16 @@ function payload(deviceId: string, seq: number): string {
 
 // ------------------------------------------------------------------------------------------ publishing
 
-interface Publisher {
-  deviceId: string;
-  topic: string;
-  client: MqttClient;
-  sent: number;
-}
-
 let publishers: Publisher[] = [];
 let shape: MessageShape = 'bare';
-
-/** The topic of the next message of `p`: a creation time per message for SDK-shaped messages. */
-function topicOf(p: Publisher): string {
-  return shape === 'bare' ? p.topic : messageTopic(p.topic, shape, new Date().toISOString());
-}
-/** Set when a publishing connection drops: its outstanding PUBACKs would never come. */
+/** Set when a publishing connection drops: its outstanding acknowledgements would never come. */
 let broken: Error | undefined;
 
-function connectPublisher(
-  target: Target,
-  ca: Buffer,
-  device: DeviceCredential,
-  keepaliveSeconds: number,
-): Promise<Publisher> {
-  return new Promise((resolve, reject) => {
-    const client = mqtt.connect({
-      protocol: 'mqtts',
-      host: target.host,
-      port: target.port,
-      ca,
-      rejectUnauthorized: true,
-      protocolVersion: 4,
-      clientId: device.deviceId,
-      username: device.username,
-      password: device.password,
-      clean: false,
-      keepalive: keepaliveSeconds,
-      reconnectPeriod: 0,
-      connectTimeout: 120_000,
-    });
-    const publisher: Publisher = { deviceId: device.deviceId, topic: telemetryTopic(device.deviceId), client, sent: 0 };
-    const onError = (error: Error): void => {
-      client.end(true);
-      reject(error);
-    };
-    client.once('error', onError);
-    client.once('connect', () => {
-      client.off('error', onError);
-      (client.stream as TLSSocket).setNoDelay(true);
-      client.on('close', () => {
-        if (publishers.includes(publisher)) broken ??= new Error(`${device.deviceId} lost its connection`);
-      });
-      client.on('error', (error) => {
-        broken ??= error;
-      });
-      resolve(publisher);
-    });
-  });
-}
+const CONNECT: Record<Transport, (options: PublisherOptions) => Promise<Publisher>> = {
+  mqtt: connectMqtt,
+  amqp: connectAmqp,
+  http: connectHttp,
+};
 
 /**
  * Every device publishes `perDevice` QoS 1 messages keeping at most `window` unacknowledged; `latencies`
@@ -107,13 +61,14 @@ function publishAll(perDevice: number, window: number, latencies: Float64Array |
     for (const p of publishers) {
       let inflight = 0;
       let done = 0;
+      let count = 0;
       const pump = (): void => {
-        while (inflight < window && p.sent < perDevice) {
+        while (inflight < window && count < perDevice) {
           inflight++;
           const started = performance.now();
-          p.client.publish(topicOf(p), payload(p.deviceId, p.sent++), { qos: 1 }, (error) => {
+          p.send(payload(p.deviceId, count++), new Date().toISOString(), (error) => {
             inflight--;
-            if (error !== undefined && error !== null) {
+            if (error !== undefined) {
               broken ??= error;
               return;
             }
@@ -154,8 +109,8 @@ function publishPaced(total: number, rate: number, latencies: Float64Array): Pro
       while (issued < due) {
         const p = publishers[issued % publishers.length] as Publisher;
         const sentAt = performance.now();
-        p.client.publish(topicOf(p), payload(p.deviceId, issued++), { qos: 1 }, (error) => {
-          if (error !== undefined && error !== null) {
+        p.send(payload(p.deviceId, issued++), new Date().toISOString(), (error) => {
+          if (error !== undefined) {
             broken ??= error;
             return;
           }
@@ -240,8 +195,19 @@ async function handle(request: LoadRequest): Promise<void> {
       const connected: Publisher[] = [];
       broken = undefined;
       shape = request.shape;
+      const connect = CONNECT[request.transport ?? 'mqtt'];
       await pool(request.devices, request.concurrency, async (device) => {
-        connected.push(await connectPublisher(request.target, ca, device, request.keepaliveSeconds));
+        const publisher = await connect({
+          target: request.target,
+          ca,
+          device,
+          shape,
+          keepaliveSeconds: request.keepaliveSeconds,
+          onBroken: (error) => {
+            if (publishers.includes(publisher)) broken ??= error;
+          },
+        });
+        connected.push(publisher);
       });
       publishers = connected;
       toParent({ type: 'connected', connections: publishers.length, elapsedMs: performance.now() - started });
@@ -249,7 +215,6 @@ async function handle(request: LoadRequest): Promise<void> {
     }
     case 'warmup': {
       const acked = await publishAll(request.messagesPerDevice, request.window, undefined);
-      for (const p of publishers) p.sent = 0;
       toParent({ type: 'warmed-up', acked });
       return;
     }
@@ -287,7 +252,7 @@ async function handle(request: LoadRequest): Promise<void> {
     case 'disconnect': {
       const closing = publishers;
       publishers = [];
-      await Promise.all(closing.map((p) => p.client.endAsync()));
+      await Promise.all(closing.map((p) => p.close()));
       toParent({ type: 'disconnected' });
       return;
     }

@@ -1,5 +1,5 @@
 /**
- * Child process: one Plugboard hub (MQTT over TLS, SQLite storage in a temporary data directory) with
+ * Child process: one Plugboard hub (MQTT, AMQP and HTTPS over TLS, SQLite storage in a temporary data directory) with
  * `--devices` SAS identities registered. Driven by `run.ts` over IPC.
  *
  * Usage (through run.ts): plugboard-server.ts --devices N --data-dir DIR [--loopback-prefix 127.77.1]
@@ -39,7 +39,7 @@ const platform = await startPlatform({
   dataDir,
   hubs: 1,
   loopbackPrefix: values['loopback-prefix'],
-  ports: { mqtt: 0, https: 0 },
+  ports: { mqtt: 0, amqp: 0, https: 0 },
   logger: createLogger({ level: 'warn' }),
   durability: values.durability === 'full' ? 'full' : 'normal',
 });
@@ -109,7 +109,14 @@ watchEventLoop();
 
 toParent({
   type: 'ready',
-  target: { host: endpoint.address, port: endpoint.mqttPort, caPath: platform.tls.caCertificatePath },
+  target: {
+    host: endpoint.address,
+    port: endpoint.mqttPort,
+    caPath: platform.tls.caCertificatePath,
+    hostName: hub.hostName,
+    amqpPort: endpoint.amqpPort,
+    httpsPort: endpoint.httpsPort,
+  },
   devices,
   memoryBeforeIdentities,
   ...(values.central === true

@@ -1,44 +1,46 @@
 /**
- * `bench/hub-ingest`: QoS 1 telemetry over TLS from one load generator into (a) Plugboard with durable
- * SQLite storage and (b) Aedes with in-memory persistence, same machine, same run; then the server memory
- * per idle connected device. Each server and the load generator run in their own process.
+ * `bench/hub-ingest`: acknowledged telemetry over TLS from one load generator into (a) Plugboard with
+ * durable SQLite storage and (b) Aedes with in-memory persistence, same machine, same run; with
+ * `--transports`, Plugboard also over AMQP and HTTPS, as the official SDK's transports send; then the
+ * server memory per idle connected device. Each server and the load generator run in their own process.
  *
  * Usage (the script builds the packages first; the children load their built output):
  *   npm run bench:hub-ingest -- [--devices 1000] [--messages-per-device 50] [--idle 10000]
  *     [--warmup 5] [--window 2] [--paced-rate 2000] [--paced-messages 10000] [--rounds 3]
  *     [--concurrency 100] [--durability normal|full] [--servers aedes,plugboard] [--shapes bare,sdk]
- *     [--baseline DIR] [--cpu-prof DIR]
+ *     [--transports mqtt,amqp,http] [--baseline DIR] [--cpu-prof DIR]
  *     [--timeout 900] [--out results.json]
  *
  * Per server and round: connect every device, a warm-up, a closed-loop phase (each device keeps `--window`
  * QoS 1 messages unacknowledged: the throughput), then an open-loop phase at `--paced-rate` msgs/s overall
  * (the latency below saturation). Each round runs every message shape (`--shapes`): `bare` messages have
  * no property bag; `sdk` messages carry the bag the official Node SDK sends for a Plug and Play sample
- * (`$.ct`, `$.ce`, `iothub-creation-time-utc` stamped per message).
+ * (`$.ct`, `$.ce`, `iothub-creation-time-utc` stamped per message), or the same as AMQP message properties
+ * and HTTPS headers. Every transport of `--transports` (MQTT always) runs on Plugboard; Aedes only over MQTT.
+ * The report gives each transport's msgs/s and latency and its ratio to MQTT on Plugboard in the same round.
  *
  * `--baseline DIR` adds a third server: Plugboard as built in DIR (a checkout of an earlier revision with
  * its own `npm ci` and `npx tsc -b`), run against the same load in the same rounds, so a change is measured
  * as a ratio to what came before it on the same machine at the same time.
  */
-import { execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   nextMessage,
   type MessageShape,
-  type LatencySummary,
   type LoadReply,
   type LoadRequest,
-  type MemorySample,
   type ServerReady,
   type ServerRequest,
   type ServerStats,
+  type Transport,
 } from './ipc.js';
+import { report, type IdleResult, type IngestResult, type ServerKind } from './report.js';
 import { Children, stopChild } from '../common/children.js';
-import { median } from '../common/latency.js';
 
 const { values } = parseArgs({
   options: {
@@ -51,6 +53,7 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'string' },
     servers: { type: 'string', default: 'aedes,plugboard' },
     shapes: { type: 'string', default: 'bare,sdk' },
+    transports: { type: 'string', default: 'mqtt' },
     baseline: { type: 'string' },
     idle: { type: 'string', default: '10000' },
     rounds: { type: 'string', default: '3' },
@@ -89,7 +92,6 @@ const options = {
 const KEEPALIVE_SECONDS = 300;
 const STEP_TIMEOUT_MS = options.timeoutSeconds * 1000;
 
-type ServerKind = 'plugboard' | 'aedes' | 'baseline';
 const servers = values.servers
   .split(',')
   .filter((s): s is ServerKind => s === 'plugboard' || s === 'aedes')
@@ -97,6 +99,12 @@ const servers = values.servers
 if (servers.length === 0) throw new RangeError('--servers is a comma-separated list of aedes and plugboard');
 const shapes = values.shapes.split(',').filter((s): s is MessageShape => s === 'bare' || s === 'sdk');
 if (shapes.length === 0) throw new RangeError('--shapes is a comma-separated list of bare and sdk');
+const transports = values.transports
+  .split(',')
+  .filter((t): t is Transport => t === 'mqtt' || t === 'amqp' || t === 'http');
+if (transports.length === 0) throw new RangeError('--transports is a comma-separated list of mqtt, amqp and http');
+// The other transports are compared with MQTT on Plugboard, so MQTT always runs.
+if (!transports.includes('mqtt')) transports.unshift('mqtt');
 
 // ------------------------------------------------------------------------------------------ children
 
@@ -157,33 +165,13 @@ function log(message: string): void {
 
 // ------------------------------------------------------------------------------------------ phases
 
-interface IngestResult {
-  server: ServerKind;
-  shape: MessageShape;
-  round: number;
-  connections: number;
-  connectSeconds: number;
-  messages: number;
-  seconds: number;
-  msgsPerSecond: number;
-  latencyMs: LatencySummary;
-  /** Server CPU (user + system) per message over the measured phase, microseconds. */
-  serverCpuMicrosPerMessage: number;
-  /** Load generator CPU per message, microseconds. */
-  loadCpuMicrosPerMessage: number;
-  serverRssAfter: number;
-  /** Server event-loop delay over the closed-loop phase, milliseconds. */
-  serverEventLoopDelayMs: ServerStats['eventLoopDelayMs'];
-  /** Open-loop phase at `--paced-rate`, with the server's event-loop delay over it. */
-  paced?: { msgsPerSecond: number; latencyMs: LatencySummary; serverEventLoopDelayMs: ServerStats['eventLoopDelayMs'] };
-  /** 1-minute load average when the phase started: anything else running shows here. */
-  loadAverageAtStart: number;
-  /** Plugboard: telemetry rows stored vs. messages PUBACKed (warm-up + measured). */
-  stored?: { rows: number; acked: number };
-}
-
-async function ingest(kind: ServerKind, shape: MessageShape, round: number): Promise<IngestResult> {
-  log(`round ${round}: ${kind}, ${shape} messages: starting, ${options.devices} devices`);
+async function ingest(
+  kind: ServerKind,
+  transport: Transport,
+  shape: MessageShape,
+  round: number,
+): Promise<IngestResult> {
+  log(`round ${round}: ${kind} over ${transport}, ${shape} messages: starting, ${options.devices} devices`);
   const loadAverageAtStart = loadavg()[0] ?? NaN;
   const { child: server, ready } = await startServer(kind, options.devices);
   const generator = start('./load.ts', []);
@@ -197,6 +185,7 @@ async function ingest(kind: ServerKind, shape: MessageShape, round: number): Pro
         concurrency: options.concurrency,
         keepaliveSeconds: KEEPALIVE_SECONDS,
         shape,
+        transport,
       },
       'connected',
     );
@@ -237,6 +226,7 @@ async function ingest(kind: ServerKind, shape: MessageShape, round: number): Pro
     await load(generator, { type: 'disconnect' }, 'disconnected');
     const out: IngestResult = {
       server: kind,
+      transport,
       shape,
       round,
       connections: connected.connections,
@@ -263,20 +253,6 @@ async function ingest(kind: ServerKind, shape: MessageShape, round: number): Pro
     await stop(generator, { type: 'exit' });
     await stop(server, { type: 'close' });
   }
-}
-
-interface IdleResult {
-  server: ServerKind;
-  connections: number;
-  connectSeconds: number;
-  before: MemorySample;
-  after: MemorySample;
-  rssPerConnection: number;
-  heapPerConnection: number;
-  /** Off-heap (`external`) per connection: Buffers and native objects the heap points to. */
-  externalPerConnection: number;
-  /** Plugboard: RSS per registered (not connected) identity, for context. */
-  rssPerRegisteredIdentity?: number;
 }
 
 async function idle(kind: ServerKind): Promise<IdleResult> {
@@ -327,152 +303,6 @@ async function idle(kind: ServerKind): Promise<IdleResult> {
   }
 }
 
-// ------------------------------------------------------------------------------------------ report
-
-/** The code under test: `git describe --always --dirty`, if git is there. */
-function revision(): string {
-  try {
-    return execFileSync('git', ['describe', '--always', '--dirty'], { encoding: 'utf8' }).trim();
-  } catch {
-    return 'unknown';
-  }
-}
-
-function machine(): Record<string, string | number> {
-  const cores = cpus();
-  return {
-    cpu: cores[0]?.model.trim() ?? 'unknown',
-    cpus: cores.length,
-    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
-    node: process.version,
-    os: `${process.platform} ${release()}`,
-    revision: revision(),
-  };
-}
-
-/** Medians over the rounds of one message shape. */
-function summarizeShape(results: IngestResult[], shape: MessageShape) {
-  const of = (kind: ServerKind): IngestResult[] => results.filter((r) => r.server === kind && r.shape === shape);
-  const summary = {
-    shape,
-    plugboardMsgsPerSecond: median(of('plugboard').map((r) => r.msgsPerSecond)),
-    aedesMsgsPerSecond: median(of('aedes').map((r) => r.msgsPerSecond)),
-    plugboardP50: median(of('plugboard').map((r) => r.latencyMs.p50)),
-    plugboardP99: median(of('plugboard').map((r) => r.latencyMs.p99)),
-    aedesP50: median(of('aedes').map((r) => r.latencyMs.p50)),
-    aedesP99: median(of('aedes').map((r) => r.latencyMs.p99)),
-    plugboardPacedP50: median(of('plugboard').map((r) => r.paced?.latencyMs.p50 ?? NaN)),
-    plugboardPacedP99: median(of('plugboard').map((r) => r.paced?.latencyMs.p99 ?? NaN)),
-    aedesPacedP50: median(of('aedes').map((r) => r.paced?.latencyMs.p50 ?? NaN)),
-    aedesPacedP99: median(of('aedes').map((r) => r.paced?.latencyMs.p99 ?? NaN)),
-    plugboardServerCpuMicrosPerMessage: median(of('plugboard').map((r) => r.serverCpuMicrosPerMessage)),
-    aedesServerCpuMicrosPerMessage: median(of('aedes').map((r) => r.serverCpuMicrosPerMessage)),
-    /** Per round, Plugboard / Aedes of the same round (the fairest pairing on a noisy machine). */
-    roundRatios: [] as number[],
-    baselineMsgsPerSecond: median(of('baseline').map((r) => r.msgsPerSecond)),
-    baselineServerCpuMicrosPerMessage: median(of('baseline').map((r) => r.serverCpuMicrosPerMessage)),
-    /** Per round, Plugboard / baseline of the same round. */
-    baselineRoundRatios: [] as number[],
-    ratio: 0,
-    everyMessageStored: of('plugboard').every((r) => r.stored !== undefined && r.stored.rows === r.stored.acked),
-  };
-  for (const p of of('plugboard')) {
-    const a = of('aedes').find((r) => r.round === p.round);
-    if (a !== undefined) summary.roundRatios.push(p.msgsPerSecond / a.msgsPerSecond);
-    const b = of('baseline').find((r) => r.round === p.round);
-    if (b !== undefined) summary.baselineRoundRatios.push(p.msgsPerSecond / b.msgsPerSecond);
-  }
-  summary.ratio = summary.plugboardMsgsPerSecond / summary.aedesMsgsPerSecond;
-  return summary;
-}
-
-function report(ingestResults: IngestResult[], idleResults: IdleResult[]): void {
-  const m = machine();
-  const lines: string[] = [];
-  lines.push(
-    `Machine: ${m['cpu']} x ${m['cpus']}, ${m['memoryGiB']} GiB, Node ${m['node']}, ${m['os']}; code ${m['revision']}`,
-  );
-  lines.push(
-    `Ingest: ${options.devices} devices x ${options.messagesPerDevice} QoS 1 messages (after ${options.warmup} warm-up each), ` +
-      `window ${options.window}, MQTT 3.1.1 over TLS, Plugboard durability ${options.durability}, ${options.rounds} round(s), ` +
-      `shapes ${shapes.join(', ')}`,
-  );
-  lines.push('');
-  lines.push(
-    '| server | shape | round | msgs/s | p50 ms | p99 ms | paced msgs/s | paced p50 ms | paced p99 ms | paced loop delay max ms | server CPU µs/msg | load CPU µs/msg | stored / acked | load avg |',
-  );
-  lines.push('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
-  const ms = (v: number | undefined): string => (v === undefined ? '-' : v.toFixed(2));
-  for (const r of ingestResults) {
-    lines.push(
-      `| ${r.server} | ${r.shape} | ${r.round} | ${r.msgsPerSecond.toFixed(0)} | ${ms(r.latencyMs.p50)} | ${ms(r.latencyMs.p99)} | ` +
-        `${r.paced === undefined ? '-' : r.paced.msgsPerSecond.toFixed(0)} | ${ms(r.paced?.latencyMs.p50)} | ${ms(r.paced?.latencyMs.p99)} | ` +
-        `${ms(r.paced?.serverEventLoopDelayMs.max)} | ` +
-        `${r.serverCpuMicrosPerMessage.toFixed(1)} | ${r.loadCpuMicrosPerMessage.toFixed(1)} | ` +
-        `${r.stored === undefined ? 'n/a (in memory)' : `${r.stored.rows} / ${r.stored.acked}`} | ${r.loadAverageAtStart.toFixed(2)} |`,
-    );
-  }
-  const summaries = shapes.map((shape) => summarizeShape(ingestResults, shape));
-  for (const summary of summaries) {
-    lines.push('');
-    lines.push(
-      `${summary.shape} messages — throughput ratio Plugboard / Aedes: ${summary.ratio.toFixed(2)} ` +
-        `(medians ${summary.plugboardMsgsPerSecond.toFixed(0)} vs ${summary.aedesMsgsPerSecond.toFixed(0)} msgs/s; ` +
-        `per round ${summary.roundRatios.map((r) => r.toFixed(2)).join(', ')}); ` +
-        `every PUBACKed message stored by Plugboard: ${summary.everyMessageStored ? 'yes' : 'NO'}`,
-    );
-    lines.push(
-      `  median latency p50/p99 ms: closed loop Plugboard ${summary.plugboardP50.toFixed(1)}/${summary.plugboardP99.toFixed(1)}, ` +
-        `Aedes ${summary.aedesP50.toFixed(1)}/${summary.aedesP99.toFixed(1)}; paced Plugboard ` +
-        `${summary.plugboardPacedP50.toFixed(2)}/${summary.plugboardPacedP99.toFixed(2)}, ` +
-        `Aedes ${summary.aedesPacedP50.toFixed(2)}/${summary.aedesPacedP99.toFixed(2)}`,
-    );
-    lines.push(
-      `  median server CPU per message: Plugboard ${summary.plugboardServerCpuMicrosPerMessage.toFixed(1)} µs, ` +
-        `Aedes ${summary.aedesServerCpuMicrosPerMessage.toFixed(1)} µs ` +
-        `(Aedes / Plugboard ${(summary.aedesServerCpuMicrosPerMessage / summary.plugboardServerCpuMicrosPerMessage).toFixed(2)})`,
-    );
-    if (summary.baselineRoundRatios.length > 0) {
-      lines.push(
-        `  Plugboard / baseline (${values.baseline ?? ''}): ${(summary.plugboardMsgsPerSecond / summary.baselineMsgsPerSecond).toFixed(2)} ` +
-          `(medians ${summary.plugboardMsgsPerSecond.toFixed(0)} vs ${summary.baselineMsgsPerSecond.toFixed(0)} msgs/s; per round ` +
-          `${summary.baselineRoundRatios.map((r) => r.toFixed(2)).join(', ')}); server CPU ` +
-          `${summary.plugboardServerCpuMicrosPerMessage.toFixed(1)} vs ${summary.baselineServerCpuMicrosPerMessage.toFixed(1)} µs/msg`,
-      );
-    }
-  }
-  if (idleResults.length > 0) {
-    const kib = (bytes: number): string => (bytes / 1024).toFixed(1);
-    lines.push('');
-    lines.push(
-      `Idle: ${options.idle} TLS connections, MQTT CONNECT with SAS, then nothing (keep-alive ${KEEPALIVE_SECONDS} s)`,
-    );
-    lines.push('');
-    lines.push(
-      '| server | RSS before MiB | RSS after MiB | RSS KiB/conn | heap KiB/conn | external KiB/conn | connect s |',
-    );
-    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
-    for (const r of idleResults) {
-      lines.push(
-        `| ${r.server} | ${(r.before.rss / 2 ** 20).toFixed(0)} | ${(r.after.rss / 2 ** 20).toFixed(0)} | ${kib(r.rssPerConnection)} | ` +
-          `${kib(r.heapPerConnection)} | ${kib(r.externalPerConnection)} | ${r.connectSeconds.toFixed(1)} |`,
-      );
-    }
-    for (const r of idleResults) {
-      if (r.rssPerRegisteredIdentity !== undefined) {
-        lines.push('');
-        lines.push(
-          `Plugboard registry (identities registered, not connected): ${kib(r.rssPerRegisteredIdentity)} KiB RSS each`,
-        );
-      }
-    }
-  }
-  process.stdout.write(`${lines.join('\n')}\n\n`);
-  const json = { machine: m, options: { ...options, shapes }, summaries, ingest: ingestResults, idle: idleResults };
-  process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
-  if (values.out !== undefined) writeFileSync(values.out, `${JSON.stringify(json, null, 2)}\n`);
-}
-
 // ------------------------------------------------------------------------------------------ main
 
 const timer = children.guard(STEP_TIMEOUT_MS, () =>
@@ -485,13 +315,26 @@ try {
   for (let round = 1; round <= options.rounds; round++) {
     // Alternate who goes first, so neither always gets the cooler machine.
     const order = round % 2 === 1 ? servers : [...servers].reverse();
-    for (const shape of shapes) for (const kind of order) ingestResults.push(await ingest(kind, shape, round));
+    for (const shape of shapes) {
+      for (const transport of transports) {
+        // Aedes is the MQTT reference only.
+        const kinds = transport === 'mqtt' ? order : order.filter((k) => k !== 'aedes');
+        for (const kind of kinds) ingestResults.push(await ingest(kind, transport, shape, round));
+      }
+    }
   }
   const idleResults: IdleResult[] = [];
   if (options.idle > 0) {
     for (const kind of ['plugboard', 'aedes'] as const) if (servers.includes(kind)) idleResults.push(await idle(kind));
   }
-  report(ingestResults, idleResults);
+  report(ingestResults, idleResults, {
+    options,
+    shapes,
+    transports,
+    baseline: values.baseline,
+    keepaliveSeconds: KEEPALIVE_SECONDS,
+    out: values.out,
+  });
 } catch (error) {
   log(`failed: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 1;
