@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
 import type { Container } from 'rhea';
 import { MAX_AMQP_FRAME_BYTES, guardFrames } from './amqp/frame-guard.js';
-import { coalesceWrites } from './amqp/write-coalescing.js';
+import { coalesceWrites } from './write-coalescing.js';
 import { HubError } from '../errors.js';
 import type { TlsMaterial } from '../tls/index.js';
 import { peerCertificateChain } from '../tls/peer.js';

@@ -8,6 +8,7 @@ import mqttPacket from 'mqtt-packet';
 import type { Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
 import { HubError } from '../../errors.js';
+import { corkEachTurn } from '../write-coalescing.js';
 import { MAX_D2C_PAYLOAD, MqttSession, type HubResolver, type MqttSessionSink } from './session.js';
 
 /**
@@ -92,11 +93,7 @@ export function serveMqttStream(options: MqttStreamOptions): MqttProtocolSession
   const { stream, logger } = options;
   const parser = mqttPacket.parser({ protocolVersion: 4 });
   let open = true;
-  let corked = false;
-  const uncork = (): void => {
-    corked = false;
-    stream.uncork();
-  };
+  const corkTurn = corkEachTurn(stream);
   const end = (): void => {
     if (!open) return;
     open = false;
@@ -111,11 +108,7 @@ export function serveMqttStream(options: MqttStreamOptions): MqttProtocolSession
     send(packet: Packet): void {
       if (!open) return;
       // Packets produced in one event-loop turn (a burst of PUBACKs) leave in one TLS record and syscall.
-      if (!corked) {
-        corked = true;
-        stream.cork();
-        process.nextTick(uncork);
-      }
+      corkTurn();
       stream.write(encode(packet));
     },
     close(): void {
