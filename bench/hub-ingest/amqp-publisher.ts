@@ -7,7 +7,7 @@
  */
 import { isIP } from 'node:net';
 import rhea, { type Connection, type Delivery, type EventContext, type Message, type Sender } from 'rhea';
-import { applicationProperties, type Publisher, type PublisherOptions } from './publisher.js';
+import { sdkMessageProperties, type Publisher, type PublisherOptions } from './publisher.js';
 
 /** Resolves when `wait` says so; rejects when `wait` fails or the connection errs or drops first. */
 function until(connection: Connection, wait: (resolve: () => void, reject: (e: Error) => void) => void): Promise<void> {
@@ -91,12 +91,13 @@ export async function connectAmqp(options: PublisherOptions): Promise<Publisher>
         to,
         body: rhea.message.data_section(Buffer.from(next.body, 'utf8')),
       };
-      if (shape !== 'bare') {
-        message.content_type = 'application/json';
-        message.content_encoding = 'utf-8';
-        message.application_properties = applicationProperties(shape, next.createdAt);
+      const sdk = sdkMessageProperties(shape, next.createdAt);
+      if (sdk !== undefined) {
+        message.content_type = sdk.contentType;
+        message.content_encoding = sdk.contentEncoding;
+        message.application_properties = sdk.application;
+        if (sdk.component !== undefined) message.message_annotations = { 'dt-subject': sdk.component };
       }
-      if (shape === 'pnp') message.message_annotations = { 'dt-subject': 'thermostat1' };
       pending.set(sender.send(message), next.done);
     }
   };

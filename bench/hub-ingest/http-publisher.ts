@@ -9,7 +9,7 @@
 import { isIP } from 'node:net';
 import { Agent, request } from 'node:https';
 import { API_VERSION } from './ipc.js';
-import { applicationProperties, type Publisher, type PublisherOptions } from './publisher.js';
+import { sdkMessageProperties, type Publisher, type PublisherOptions } from './publisher.js';
 
 /** The User-Agent azure-iot-device-http sends (its version and the platform). */
 const USER_AGENT = `azure-iot-device/1.18.3 (node ${process.version}; ${process.platform}; ${process.arch})`;
@@ -34,14 +34,13 @@ export function connectHttp(options: PublisherOptions): Promise<Publisher> {
     deviceId: device.deviceId,
     send(body, createdAt, done) {
       const headers: Record<string, string | number> = { ...base, 'Content-Length': Buffer.byteLength(body) };
-      if (shape !== 'bare') {
-        headers['iothub-contenttype'] = 'application/json';
-        headers['iothub-contentencoding'] = 'utf-8';
-        for (const [key, value] of Object.entries(applicationProperties(shape, createdAt))) {
-          headers[`iothub-app-${key}`] = value;
-        }
+      const sdk = sdkMessageProperties(shape, createdAt);
+      if (sdk !== undefined) {
+        headers['iothub-contenttype'] = sdk.contentType;
+        headers['iothub-contentencoding'] = sdk.contentEncoding;
+        for (const [key, value] of Object.entries(sdk.application)) headers[`iothub-app-${key}`] = value;
+        if (sdk.component !== undefined) headers['dt-subject'] = sdk.component;
       }
-      if (shape === 'pnp') headers['dt-subject'] = 'thermostat1';
       const req = request(
         {
           host: target.host,

@@ -1,7 +1,7 @@
 /**
  * Child process: the one load generator. Publishing devices speak MQTT, AMQP or HTTPS as the official
- * SDK's transport does (`*-publisher.ts`); idle devices are bare TLS sockets that send one CONNECT, so 10,000 of them stay cheap here
- * and the server's memory is what gets measured. Driven by `run.ts` over IPC.
+ * SDK's transport does (`*-publisher.ts`); idle devices are bare TLS sockets that send one CONNECT, so
+ * 10,000 of them stay cheap here and the server's memory is what gets measured. Driven by `run.ts` over IPC.
  */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';

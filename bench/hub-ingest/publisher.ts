@@ -29,8 +29,26 @@ export interface PublisherOptions {
   onBroken: (error: Error) => void;
 }
 
-/** The application properties of an SDK-shaped message besides content type and encoding. */
-export function applicationProperties(shape: MessageShape, createdAt: string): Record<string, string> {
-  if (shape === 'bare') return {};
-  return { 'iothub-creation-time-utc': createdAt };
+/**
+ * What the official SDK's `Message` carries besides its body for a message of `shape` (undefined for
+ * `bare`): `contentType`, `contentEncoding`, the application properties and, for `pnp`, the component
+ * (`dt-subject`). The AMQP and HTTPS publishers map it as their SDK transports do; over MQTT
+ * `messageTopic` (ipc.ts) encodes the same values in the topic.
+ */
+export interface SdkMessageProperties {
+  contentType: string;
+  contentEncoding: string;
+  application: Record<string, string>;
+  component?: string;
+}
+
+export function sdkMessageProperties(shape: MessageShape, createdAt: string): SdkMessageProperties | undefined {
+  if (shape === 'bare') return undefined;
+  const out: SdkMessageProperties = {
+    contentType: 'application/json',
+    contentEncoding: 'utf-8',
+    application: { 'iothub-creation-time-utc': createdAt },
+  };
+  if (shape === 'pnp') out.component = 'thermostat1';
+  return out;
 }
