@@ -1,7 +1,8 @@
 /**
  * `@plugboard/protocol`: the pure IoT Hub / DPS wire grammar shared by the server and tools — SAS tokens,
- * connection strings, MQTT user names, topics and property bags, the device HTTPS API's headers and batches, Plug and Play naming conventions, the
- * bounded reader for untrusted JSON and the `If-Match` header.
+ * connection strings, MQTT user names, topics and property bags (the hub's side and the device's), the device
+ * HTTPS API's headers and batches, Plug and Play naming conventions, the bounded reader for untrusted JSON and
+ * the `If-Match` header.
  * No `node:` modules and no `Buffer`: it runs unchanged in Node 20+ and browsers.
  *
  * @example
@@ -32,12 +33,13 @@ export type { CreateSharedAccessSignatureOptions, SharedAccessSignature } from '
 export { formatConnectionString, parseConnectionString } from './connection-string.js';
 export type { ConnectionString } from './connection-string.js';
 
-export { parseDpsMqttUsername, parseMqttUsername } from './username.js';
-export type { DpsMqttUsername, MqttUsername } from './username.js';
+export { formatDpsMqttUsername, formatMqttUsername, parseDpsMqttUsername, parseMqttUsername } from './username.js';
+export type { DpsMqttUsername, MqttUsername, MqttUsernameFields } from './username.js';
 
 export {
   SYSTEM_PROPERTIES,
   c2dPropertyBag,
+  d2cPropertyBag,
   decodeD2cProperties,
   decodePropertyBag,
   encodePropertyBag,
@@ -66,6 +68,16 @@ export {
   twinResponseTopic,
 } from './topics.js';
 export type { DevicePublishTopic, DeviceSubscriptionTopic } from './topics.js';
+
+export {
+  deviceSubscriptions,
+  methodResponseTopic,
+  parseHubToDeviceTopic,
+  telemetryTopic,
+  twinGetTopic,
+  twinPatchReportedTopic,
+} from './device-topics.js';
+export type { DeviceIdentity, HubToDeviceTopic } from './device-topics.js';
 
 export {
   DPS_PUBLISH_TOPIC_KINDS,

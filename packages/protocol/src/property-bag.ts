@@ -300,3 +300,42 @@ export function c2dPropertyBag(props: C2dProperties): PropertyBag {
   for (const [key, value] of Object.entries(props.application)) bag.push([key, value]);
   return bag;
 }
+
+/**
+ * Builds the property bag of a device-to-cloud message in the order the Node SDK writes it (protocol.md
+ * §1.5): `$.mid`, `$.cid`, `$.uid`, `$.to`, `$.ct`, `$.ce`, `$.ifid`, `$.exp`, `$.on`, then `$.sub` for the
+ * component and the application properties (`iothub-creation-time-utc` among them when
+ * `creationTimeUtc` is set and the application properties do not already carry it). The inverse of
+ * {@link splitD2cProperties}, up to order.
+ *
+ * @example
+ * ```ts
+ * encodePropertyBag(d2cPropertyBag({ contentType: 'application/json', contentEncoding: 'utf-8', component: 'thermostat1', application: {} }));
+ * // '%24.ct=application%2Fjson&%24.ce=utf-8&%24.sub=thermostat1'
+ * ```
+ */
+export function d2cPropertyBag(props: D2cProperties): PropertyBag {
+  const bag: Array<readonly [string, string | null]> = [];
+  const system: ReadonlyArray<readonly [string, string | undefined]> = [
+    [SYSTEM_PROPERTIES.messageId, props.messageId],
+    [SYSTEM_PROPERTIES.correlationId, props.correlationId],
+    [SYSTEM_PROPERTIES.userId, props.userId],
+    [SYSTEM_PROPERTIES.to, props.to],
+    [SYSTEM_PROPERTIES.contentType, props.contentType],
+    [SYSTEM_PROPERTIES.contentEncoding, props.contentEncoding],
+    [SYSTEM_PROPERTIES.interfaceId, props.interfaceId],
+    [SYSTEM_PROPERTIES.expiryTimeUtc, props.expiryTimeUtc],
+    [SYSTEM_PROPERTIES.outputName, props.outputName],
+    [SYSTEM_PROPERTIES.subject, props.component],
+  ];
+  for (const [key, value] of system) if (value !== undefined) bag.push([key, value]);
+  const application = Object.entries(props.application);
+  if (
+    props.creationTimeUtc !== undefined &&
+    !Object.prototype.hasOwnProperty.call(props.application, CREATION_TIME_PROPERTY)
+  ) {
+    bag.push([CREATION_TIME_PROPERTY, props.creationTimeUtc]);
+  }
+  for (const [key, value] of application) bag.push([key, value]);
+  return bag;
+}

@@ -147,3 +147,60 @@ export function parseDpsMqttUsername(username: string): DpsMqttUsername {
   if (clientVersion !== undefined) result.clientVersion = clientVersion;
   return result;
 }
+
+/**
+ * What {@link formatMqttUsername} writes into an IoT Hub CONNECT user name.
+ *
+ * @example
+ * ```ts
+ * const fields: MqttUsernameFields = { hostName: 'hub.local', deviceId: 'dev1', deviceClientType: 'plugboard-device/0.1.0' };
+ * ```
+ */
+export interface MqttUsernameFields {
+  hostName: string;
+  deviceId: string;
+  moduleId?: string | undefined;
+  /** The Plug and Play model announcement. */
+  modelId?: string | undefined;
+  /** Default `2021-04-12`, the version the Node SDK sends. */
+  apiVersion?: string | undefined;
+  /** The client's user agent, e.g. `plugboard-device/0.1.0 (node v20.19.0; linux; x64)`. */
+  deviceClientType: string;
+}
+
+/**
+ * Formats an IoT Hub MQTT user name as the Node SDK does (protocol.md §1.1):
+ * `{host}/{deviceId}[/{moduleId}]/?api-version=…[&model-id={dtmi}]&DeviceClientType={encoded user agent}`.
+ * The model id is written raw, between `api-version` and `DeviceClientType`; the inverse of
+ * {@link parseMqttUsername}.
+ *
+ * @example
+ * ```ts
+ * formatMqttUsername({ hostName: 'localhost', deviceId: 'dev1', modelId: 'dtmi:com:example:Thermostat;1', deviceClientType: 'plugboard-device/0.1.0' });
+ * // 'localhost/dev1/?api-version=2021-04-12&model-id=dtmi:com:example:Thermostat;1&DeviceClientType=plugboard-device%2F0.1.0'
+ * ```
+ */
+export function formatMqttUsername(fields: MqttUsernameFields): string {
+  const clientId = fields.moduleId === undefined ? fields.deviceId : `${fields.deviceId}/${fields.moduleId}`;
+  const modelId = fields.modelId === undefined ? '' : `&model-id=${fields.modelId}`;
+  return `${fields.hostName}/${clientId}/?api-version=${fields.apiVersion ?? '2021-04-12'}${modelId}&DeviceClientType=${encodeURIComponent(fields.deviceClientType)}`;
+}
+
+/**
+ * Formats a DPS MQTT user name as the Node provisioning SDK does (protocol.md §3.2), with no `?`:
+ * `{idScope}/registrations/{registrationId}/api-version=2019-03-31&ClientVersion={encoded client version}`.
+ *
+ * @example
+ * ```ts
+ * formatDpsMqttUsername({ idScope: '0ne00ABCDEF', registrationId: 'dev1', clientVersion: 'azure-iot-provisioning-device/1.9.1' });
+ * // '0ne00ABCDEF/registrations/dev1/api-version=2019-03-31&ClientVersion=azure-iot-provisioning-device%2F1.9.1'
+ * ```
+ */
+export function formatDpsMqttUsername(fields: {
+  idScope: string;
+  registrationId: string;
+  clientVersion: string;
+  apiVersion?: string | undefined;
+}): string {
+  return `${fields.idScope}/registrations/${fields.registrationId}/api-version=${fields.apiVersion ?? '2019-03-31'}&ClientVersion=${encodeURIComponent(fields.clientVersion)}`;
+}
