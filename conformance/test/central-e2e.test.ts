@@ -8,60 +8,34 @@
  * response; a creation time is what is displayed while the enqueued time is kept.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import deviceSdk from 'azure-iot-device';
-import { up } from '@plugboard/cli';
 import type { Platform } from '@plugboard/server';
-import { connectDevice, modelRepository, provisionDevice, sampleModel } from './central-fixtures.js';
-import { eventually, randomLoopbackPrefix, runCli, withTimeout } from './harness.js';
+import { connectDevice, provisionDevice, sampleModel, startApp, type RunningApp } from './central-fixtures.js';
+import { eventually, runCli, withTimeout } from './harness.js';
 
 const { Message } = deviceSdk;
 const CONTROLLER_ID = 'dtmi:com:example:TemperatureController;1';
 const TEMPLATE_ID = 'dtmi:plugboard:e2eController;1';
 
+let app: RunningApp;
 let dataDir: string;
-let models: string;
 let platform: Platform;
 let groupKey: string;
 let client: InstanceType<typeof deviceSdk.Client>;
 
 before(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'plugboard-e2e-'));
-  const caDir = String(process.env['PLUGBOARD_TEST_CA_DIR']);
-  mkdirSync(join(dataDir, 'tls'), { recursive: true });
-  copyFileSync(join(caDir, 'ca.pem'), join(dataDir, 'tls', 'ca.pem'));
-  copyFileSync(join(caDir, 'ca.key.pem'), join(dataDir, 'tls', 'ca.key.pem'));
-  models = modelRepository();
-  const started = await up(
-    {
-      dataDir,
-      hubs: 2,
-      demo: false,
-      mqttPort: 8883,
-      httpsPort: 443,
-      loopbackPrefix: randomLoopbackPrefix(),
-      logLevel: 'silent',
-      durability: 'normal',
-      dpsQuotas: 'off',
-      modelRepository: models,
-      json: false,
-    },
-    new Writable({ write: (_chunk, _enc, done) => done() }),
-  );
-  platform = started.platform;
-  const group = started.manifest.enrollmentGroups.find((g) => g.id === 'SAS-IoT-Devices');
+  app = await startApp('e2e');
+  ({ dataDir, platform } = app);
+  const group = app.manifest.enrollmentGroups.find((g) => g.id === 'SAS-IoT-Devices');
   assert.ok(group?.primaryKey, 'plugboard.json has the SAS-IoT-Devices key');
   groupKey = group.primaryKey;
 });
 after(async () => {
   await client?.close();
-  await platform?.close();
-  rmSync(dataDir, { recursive: true, force: true });
-  rmSync(models, { recursive: true, force: true });
+  await app?.dispose();
 });
 
 async function cli<T = Record<string, unknown>>(...args: string[]): Promise<T> {

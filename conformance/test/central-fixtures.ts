@@ -3,18 +3,20 @@
  * layout (`dtmi/com/example/thermostat-1.json`) holding what they reference, and an official-SDK
  * device that provisions through DPS with a group-derived key and connects to its hub.
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { Writable } from 'node:stream';
 import deviceSdk from 'azure-iot-device';
 import mqttTransport from 'azure-iot-device-mqtt';
 import provisioningSdk from 'azure-iot-provisioning-device';
 import provisioningMqtt from 'azure-iot-provisioning-device-mqtt';
 import symmetricKeySecurity from 'azure-iot-security-symmetric-key';
+import { up, type Manifest } from '@plugboard/cli';
 import { dtmiToPath } from '@plugboard/dtdl';
 import { deriveDeviceKey } from '@plugboard/protocol';
 import type { Platform } from '@plugboard/server';
-import { withTimeout } from './harness.js';
+import { randomLoopbackPrefix, withTimeout } from './harness.js';
 
 const { Client } = deviceSdk;
 const { Mqtt } = mqttTransport;
@@ -90,4 +92,51 @@ export async function connectDevice(
   if (modelId !== undefined) await client.setOptions({ modelId });
   await withTimeout(client.open(), 15_000, 'open');
   return client;
+}
+
+/** A running `plugboard up` in a temporary directory (the run's CA), with a model repository. */
+export interface RunningApp {
+  dataDir: string;
+  models: string;
+  platform: Platform;
+  manifest: Manifest;
+  /** Stops the platform and removes its directories. */
+  dispose(): Promise<void>;
+}
+
+/** Starts `plugboard up` (2 hubs, no demo) on its own loopback prefix, as a newcomer runs it. */
+export async function startApp(name: string): Promise<RunningApp> {
+  const dataDir = mkdtempSync(join(tmpdir(), `plugboard-${name}-`));
+  const caDir = String(process.env['PLUGBOARD_TEST_CA_DIR']);
+  mkdirSync(join(dataDir, 'tls'), { recursive: true });
+  copyFileSync(join(caDir, 'ca.pem'), join(dataDir, 'tls', 'ca.pem'));
+  copyFileSync(join(caDir, 'ca.key.pem'), join(dataDir, 'tls', 'ca.key.pem'));
+  const models = modelRepository();
+  const { platform, manifest } = await up(
+    {
+      dataDir,
+      hubs: 2,
+      demo: false,
+      mqttPort: 8883,
+      httpsPort: 443,
+      loopbackPrefix: randomLoopbackPrefix(),
+      logLevel: 'silent',
+      durability: 'normal',
+      dpsQuotas: 'off',
+      modelRepository: models,
+      json: false,
+    },
+    new Writable({ write: (_chunk, _enc, done) => done() }),
+  );
+  return {
+    dataDir,
+    models,
+    platform,
+    manifest,
+    async dispose() {
+      await platform.close();
+      rmSync(dataDir, { recursive: true, force: true });
+      rmSync(models, { recursive: true, force: true });
+    },
+  };
 }

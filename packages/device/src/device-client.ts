@@ -1,0 +1,580 @@
+/**
+ * The device's connection lifecycle, the part every IoT Central device needs and few write correctly:
+ * register with DPS (or reuse the cached assignment), connect to the assigned hub announcing the model id,
+ * keep the connection — token renewed before it expires, every failure answered by the connection policy
+ * (reprovision or back off, connection-policy.ts) — and deliver telemetry from the offline queue at least
+ * once, in order. The Plug and Play layer (pnp-device.ts) builds on the raw operations here: twin GET and
+ * reported PATCH, method, desired-property and C2D handlers.
+ */
+
+import { EventEmitter } from 'node:events';
+import { arch, platform } from 'node:os';
+import { join } from 'node:path';
+import {
+  d2cPropertyBag,
+  encodePropertyBag,
+  telemetryTopic,
+  type D2cProperties,
+  type JsonValue,
+} from '@plugboard/protocol';
+import { fileAssignmentStore, type AssignmentStore } from './assignment-store.js';
+import { DEFAULT_CONNECTION_POLICY, decide, type ConnectionPolicy, type Failure } from './connection-policy.js';
+import { hubToken, resolveCredentials, type DeviceCredentials, type ResolvedCredentials } from './credentials.js';
+import { registerOverHttps } from './dps-https.js';
+import { registerOverMqtt } from './dps-mqtt.js';
+import { DeviceError } from './errors.js';
+import { HubSession, type HubTransport, type TwinResponse } from './hub-session.js';
+import { OfflineQueue, type OfflineQueueOptions, type QueueEntry } from './offline-queue.js';
+import { pause, type Assignment, type ProvisioningTransport, type RegistrationRequest } from './provisioning.js';
+import { VERSION } from './version.js';
+
+/** The global DPS endpoint (protocol.md §3.1). */
+export const GLOBAL_PROVISIONING_HOST = 'global.azure-devices-provisioning.net';
+
+/**
+ * How a device connects. Only `idScope`, `registrationId` and `credentials` are required; the rest has
+ * the defaults a device should use against IoT Central.
+ *
+ * @example
+ * ```ts
+ * const options: DeviceClientOptions = {
+ *   idScope: manifest.idScope,
+ *   registrationId: 'thermostat-1',
+ *   credentials: { groupKey: manifest.enrollmentGroups[0].primaryKey },
+ *   modelId: 'dtmi:com:example:Thermostat;1',
+ *   provisioningHost: manifest.dps.host,
+ *   ca: readFileSync(manifest.caCertificate, 'utf8'),
+ * };
+ * ```
+ */
+export interface DeviceClientOptions {
+  idScope: string;
+  /** The registration id; IoT Central makes it the device id. */
+  registrationId: string;
+  credentials: DeviceCredentials;
+  /** The DTMI announced to DPS (payload `{ modelId }`) and to the hub (user name `model-id`). */
+  modelId?: string | undefined;
+  /** Default `global.azure-devices-provisioning.net`. */
+  provisioningHost?: string | undefined;
+  /** Default `mqtt`. */
+  provisioningTransport?: ProvisioningTransport | undefined;
+  /** The DPS payload (default `{ modelId }` when a model id is given). */
+  provisioningPayload?: JsonValue | undefined;
+  /** Default `mqtt` (MQTT over TLS, 8883); `mqttWs` for networks that only let 443 through. */
+  transport?: HubTransport | undefined;
+  /** Extra CA certificates (PEM) to trust besides Node's — a local application's CA. */
+  ca?: string | Buffer | undefined;
+  /** Port overrides, for setups that redirect the standard ports. */
+  ports?: { mqtt?: number | undefined; https?: number | undefined } | undefined;
+  /** Where the assignment is cached; default a file `.plugboard-device/assignments.json` in the working directory; `false` for none. */
+  assignmentStore?: AssignmentStore | false | undefined;
+  /** The connection policy (default {@link DEFAULT_CONNECTION_POLICY}). */
+  policy?: Partial<ConnectionPolicy> | undefined;
+  /** SAS lifetime (default 3600 s) and how long before expiry it is renewed (default 900 s), as the Node SDK. */
+  tokenRenewal?: { ttlSeconds?: number | undefined; marginSeconds?: number | undefined } | undefined;
+  /** MQTT keep-alive (default 180 s, as the Node SDK). */
+  keepaliveSeconds?: number | undefined;
+  /** Connect and request timeouts (default 30 s each). */
+  timeouts?: { connectMs?: number | undefined; requestMs?: number | undefined } | undefined;
+  /** The offline queue's bounds. */
+  queue?: OfflineQueueOptions | undefined;
+  /** Telemetry messages sent before waiting for acknowledgements (default 16). */
+  maxInFlight?: number | undefined;
+  /** Appended to the user agent the hub sees. */
+  productInfo?: string | undefined;
+  /** For tests: the source of jitter (default `Math.random`). */
+  random?: (() => number) | undefined;
+}
+
+/**
+ * Where the connection is: registering with DPS, connecting to the hub, connected, waiting before the
+ * next attempt, or closed.
+ *
+ * @example
+ * ```ts
+ * device.on('connectionState', ({ state, reason }) => console.log(state, reason));
+ * ```
+ */
+export type ConnectionState = 'provisioning' | 'connecting' | 'connected' | 'backingOff' | 'closed';
+
+/**
+ * A connection-state change, with why it happened.
+ *
+ * @example
+ * ```ts
+ * const change: ConnectionStateChange = { state: 'backingOff', reason: 'the hub refused the connection (CONNACK 3)', delayMs: 250, next: 'reprovision' };
+ * ```
+ */
+export interface ConnectionStateChange {
+  state: ConnectionState;
+  reason: string;
+  /** The hub (connecting, connected). */
+  hub?: string;
+  /** The wait (backingOff). */
+  delayMs?: number;
+  /** What follows the wait (backingOff). */
+  next?: 'reconnect' | 'reprovision';
+  /** The failure that led here. */
+  error?: DeviceError;
+}
+
+/** The events of a {@link DeviceClient}. */
+export interface DeviceClientEvents {
+  connectionState: [ConnectionStateChange];
+  /** A problem that did not stop the device: a handler that threw, a twin request that failed. */
+  warning: [DeviceError];
+}
+
+/** A direct-method answer. */
+export interface MethodResponse {
+  status: number;
+  payload?: unknown;
+}
+
+/** What the Plug and Play layer runs on every connect (fetching the twin, reconciling desired properties). */
+export type ConnectedHook = () => Promise<void>;
+
+interface OutgoingTelemetry {
+  /** The encoded property bag (the topic is made when it is sent: the device id comes from DPS). */
+  propertyBag: string;
+  body: string | Buffer;
+}
+
+/**
+ * The connection lifecycle of one device. Most code uses {@link PnpDevice}, which builds on this.
+ *
+ * @example
+ * ```ts
+ * const client = new DeviceClient({ idScope, registrationId: 'dev1', credentials: { groupKey } });
+ * await client.start();
+ * await client.sendTelemetry(JSON.stringify({ temperature: 21.5 }), { contentType: 'application/json', application: {} });
+ * await client.close();
+ * ```
+ */
+export class DeviceClient extends EventEmitter<DeviceClientEvents> {
+  readonly options: Readonly<DeviceClientOptions>;
+  readonly #policy: ConnectionPolicy;
+  readonly #store: AssignmentStore | undefined;
+  readonly #queue: OfflineQueue<OutgoingTelemetry>;
+  readonly #abort = new AbortController();
+  readonly #hooks: ConnectedHook[] = [];
+  readonly #desiredListeners: ((patch: Record<string, unknown>) => void)[] = [];
+  readonly #c2dListeners: ((propertyBag: string, payload: Buffer) => void)[] = [];
+  #methodHandler: ((name: string, payload: unknown) => Promise<MethodResponse>) | undefined;
+  #credentials: ResolvedCredentials | undefined;
+  #assignment: Assignment | undefined;
+  #session: HubSession | undefined;
+  #generation = 0;
+  #inFlight = 0;
+  #state: ConnectionState | undefined;
+  #everConnected = false;
+  #running: Promise<void> | undefined;
+  #waiters: { resolve(): void; reject(error: DeviceError): void }[] = [];
+  #renewTimer: NodeJS.Timeout | undefined;
+  /** Ends the wait of the current connection (close, renewal). */
+  #endSession: (() => void) | undefined;
+
+  constructor(options: DeviceClientOptions) {
+    super();
+    for (const field of ['idScope', 'registrationId'] as const) {
+      if (typeof options[field] !== 'string' || options[field] === '') {
+        throw new DeviceError('DEVICE_INVALID_OPTIONS', `options.${field} must be a non-empty string.`);
+      }
+    }
+    this.options = options;
+    this.#policy = { ...DEFAULT_CONNECTION_POLICY, ...options.policy };
+    this.#store =
+      options.assignmentStore === false
+        ? undefined
+        : (options.assignmentStore ??
+          fileAssignmentStore(join(process.cwd(), '.plugboard-device', 'assignments.json')));
+    this.#queue = new OfflineQueue(options.queue);
+  }
+
+  /** The current connection state (`undefined` before {@link start}). */
+  get state(): ConnectionState | undefined {
+    return this.#state;
+  }
+
+  /** The hub the device is assigned to, once known. */
+  get assignment(): Readonly<Assignment> | undefined {
+    return this.#assignment;
+  }
+
+  /** Telemetry messages waiting or in flight. */
+  get queuedTelemetry(): number {
+    return this.#queue.size;
+  }
+
+  /**
+   * Starts the lifecycle; resolves once the device is connected and the connected hooks ran. After that,
+   * the device stays connected (or keeps trying) until {@link close}.
+   *
+   * @throws {@link DeviceError} `DEVICE_PROVISIONING_FAILED` when DPS refuses the registration for a
+   * reason retrying cannot fix (a wrong key: 401), `DEVICE_CLOSED` when closed first.
+   */
+  start(): Promise<void> {
+    if (this.#running === undefined) {
+      this.#running = this.#run().catch((error: unknown) => {
+        this.#fail(error instanceof DeviceError ? error : new DeviceError('DEVICE_CLOSED', String(error)));
+      });
+    }
+    return this.whenConnected();
+  }
+
+  /** Resolves when the device is next connected (at once if it is). */
+  whenConnected(): Promise<void> {
+    if (this.#state === 'connected') return Promise.resolve();
+    if (this.#state === 'closed') return Promise.reject(new DeviceError('DEVICE_CLOSED', 'The device is closed.'));
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  /** Registers a hook run after every connect, before the device counts as connected. */
+  onConnected(hook: ConnectedHook): void {
+    this.#hooks.push(hook);
+  }
+
+  /** Listens to desired-property notifications (the patch with its `$version`). */
+  onDesiredPatch(listener: (patch: Record<string, unknown>) => void): void {
+    this.#desiredListeners.push(listener);
+  }
+
+  /** Listens to C2D messages (raw property bag and body). */
+  onC2d(listener: (propertyBag: string, payload: Buffer) => void): void {
+    this.#c2dListeners.push(listener);
+  }
+
+  /** Sets the one handler of direct methods; its answer (or a thrown error: 500) goes back to the hub. */
+  setMethodHandler(handler: (name: string, payload: unknown) => Promise<MethodResponse>): void {
+    this.#methodHandler = handler;
+  }
+
+  /**
+   * Queues a telemetry message; resolves when the hub acknowledged it. While disconnected it waits in
+   * the offline queue.
+   *
+   * @throws {@link DeviceError} `DEVICE_QUEUE_FULL` when the overflow policy gives it up, `DEVICE_CLOSED`.
+   */
+  sendTelemetry(body: string | Buffer, properties: D2cProperties): Promise<void> {
+    if (this.#state === 'closed') return Promise.reject(new DeviceError('DEVICE_CLOSED', 'The device is closed.'));
+    const delivered = this.#queue.push({ propertyBag: encodePropertyBag(d2cPropertyBag(properties)), body });
+    this.#pump();
+    return delivered;
+  }
+
+  /**
+   * The twin's properties document (`{ desired, reported }`), fetched from the hub; waits for a
+   * connection when there is none.
+   */
+  async getTwin(): Promise<{ desired: Record<string, unknown>; reported: Record<string, unknown> }> {
+    const response = await this.#twin('GET');
+    const body = response.body as { desired?: unknown; reported?: unknown } | undefined;
+    const section = (value: unknown): Record<string, unknown> =>
+      typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+    return { desired: section(body?.desired), reported: section(body?.reported) };
+  }
+
+  /** Patches reported properties; resolves with the new reported `$version`. Waits for a connection when there is none. */
+  async updateReported(patch: Record<string, unknown>): Promise<number | undefined> {
+    return (await this.#twin('PATCH', patch)).version;
+  }
+
+  /** Stops: the connection is closed gracefully and queued telemetry is rejected with `DEVICE_CLOSED`. */
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    this.#setState({ state: 'closed', reason: 'closed by the application' });
+    this.#abort.abort();
+    clearTimeout(this.#renewTimer);
+    const session = this.#session;
+    this.#session = undefined;
+    await session?.close();
+    this.#endSession?.();
+    this.#queue.close(new DeviceError('DEVICE_CLOSED', 'The device was closed before the message was delivered.'));
+    this.#rejectWaiters(new DeviceError('DEVICE_CLOSED', 'The device is closed.'));
+    await this.#running;
+  }
+
+  async #twin(kind: 'GET' | 'PATCH', body?: unknown): Promise<TwinResponse> {
+    for (;;) {
+      // The connected hooks run on the new session before the device counts as connected.
+      const session = this.#session;
+      if (session === undefined || !session.connected) {
+        await this.whenConnected();
+        continue;
+      }
+      try {
+        return await session.twinRequest(kind, body);
+      } catch (error) {
+        // A connection that ended under the request: ask again on the next one.
+        if (
+          error instanceof DeviceError &&
+          (error.code === 'DEVICE_CONNECTION_LOST' || error.code === 'DEVICE_NOT_CONNECTED')
+        )
+          continue;
+        throw error;
+      }
+    }
+  }
+
+  #deviceId(): string {
+    return this.#assignment?.deviceId ?? this.options.registrationId;
+  }
+
+  #setState(change: ConnectionStateChange): void {
+    this.#state = change.state;
+    this.emit('connectionState', change);
+  }
+
+  #fail(error: DeviceError): void {
+    if (this.#state !== 'closed') this.#setState({ state: 'closed', reason: error.message, error });
+    this.#queue.close(error);
+    this.#rejectWaiters(error);
+  }
+
+  #rejectWaiters(error: DeviceError): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) waiter.reject(error);
+  }
+
+  get #closed(): boolean {
+    return this.#abort.signal.aborted;
+  }
+
+  async #run(): Promise<void> {
+    this.#credentials = await resolveCredentials(this.options.credentials, this.options.registrationId);
+    this.#assignment = await this.#store?.load(this.options.idScope, this.options.registrationId);
+    let reprovision = this.#assignment === undefined;
+    let fresh = false;
+    let streak = 0;
+    while (!this.#closed) {
+      let failure: Failure | undefined;
+      if (reprovision) {
+        this.#setState({
+          state: 'provisioning',
+          reason: this.#assignment === undefined ? 'no assignment yet' : 'reprovisioning',
+        });
+        try {
+          this.#assignment = await this.#provision();
+          fresh = true;
+          await this.#store?.save(this.options.idScope, this.options.registrationId, this.#assignment);
+        } catch (error) {
+          if (this.#closed) return;
+          failure = { kind: 'provisioning', error: asDeviceError(error), streak: ++streak };
+        }
+      }
+      if (failure === undefined) {
+        const outcome = await this.#connectAndStay(fresh);
+        if (outcome.kind === 'closed') return;
+        if (outcome.kind === 'renew') {
+          streak = 0;
+          reprovision = false;
+          continue;
+        }
+        if (outcome.kind === 'lost') {
+          streak = 0;
+          fresh = false;
+        }
+        failure =
+          outcome.kind === 'lost'
+            ? { kind: 'hubLost', error: outcome.error, streak: ++streak }
+            : { kind: 'hubConnect', error: outcome.error, freshAssignment: fresh, streak: ++streak };
+      }
+      const decision = decide(failure, this.#policy, !this.#everConnected, (this.options.random ?? Math.random)());
+      if (decision.action === 'fail') throw decision.error;
+      reprovision = decision.action === 'reprovision';
+      if (reprovision) {
+        fresh = false;
+        await this.#store?.clear(this.options.idScope, this.options.registrationId);
+      }
+      this.#setState({
+        state: 'backingOff',
+        reason: decision.reason,
+        delayMs: decision.delayMs,
+        next: decision.action,
+        error: failure.error,
+      });
+      try {
+        await pause(decision.delayMs, this.#abort.signal);
+      } catch {
+        return;
+      }
+    }
+  }
+
+  #provision(): Promise<Assignment> {
+    const { options } = this;
+    const transport = options.provisioningTransport ?? 'mqtt';
+    const payload =
+      options.provisioningPayload ?? (options.modelId === undefined ? undefined : { modelId: options.modelId });
+    const request: RegistrationRequest = {
+      provisioningHost: options.provisioningHost ?? GLOBAL_PROVISIONING_HOST,
+      idScope: options.idScope,
+      registrationId: options.registrationId,
+      credentials: this.#credentials as ResolvedCredentials,
+      payload,
+      ca: options.ca,
+      port: transport === 'mqtt' ? options.ports?.mqtt : options.ports?.https,
+      timeoutMs: 60_000,
+      signal: this.#abort.signal,
+      clientVersion: `plugboard-device/${VERSION}`,
+    };
+    return transport === 'https' ? registerOverHttps(request) : registerOverMqtt(request, transport === 'mqttWs');
+  }
+
+  /** Connects to the assigned hub and stays until the session ends; says how it ended. */
+  async #connectAndStay(
+    fresh: boolean,
+  ): Promise<{ kind: 'closed' } | { kind: 'renew' } | { kind: 'refused' | 'lost'; error: DeviceError }> {
+    const { options } = this;
+    const assignment = this.#assignment as Assignment;
+    const credentials = this.#credentials as ResolvedCredentials;
+    this.#setState({
+      state: 'connecting',
+      reason: fresh ? 'assigned by DPS' : 'cached assignment',
+      hub: assignment.assignedHub,
+    });
+    const ttl = options.tokenRenewal?.ttlSeconds ?? 3600;
+    const margin = options.tokenRenewal?.marginSeconds ?? 900;
+    const token =
+      credentials.kind === 'sas'
+        ? await hubToken(
+            assignment.assignedHub,
+            { deviceId: assignment.deviceId },
+            credentials.deviceKey,
+            ttl,
+            Date.now(),
+          )
+        : undefined;
+    let ended!: (how: { kind: 'renew' } | { kind: 'lost'; error: DeviceError }) => void;
+    const end = new Promise<{ kind: 'renew' } | { kind: 'lost'; error: DeviceError }>((resolve) => (ended = resolve));
+    this.#endSession = () => ended({ kind: 'lost', error: new DeviceError('DEVICE_CLOSED', 'The device was closed.') });
+    const generation = ++this.#generation;
+    let session: HubSession;
+    try {
+      session = await HubSession.open({
+        hostName: assignment.assignedHub,
+        identity: { deviceId: assignment.deviceId },
+        credentials,
+        password: token?.token,
+        modelId: options.modelId,
+        transport: options.transport ?? 'mqtt',
+        ca: options.ca,
+        port: (options.transport ?? 'mqtt') === 'mqtt' ? options.ports?.mqtt : options.ports?.https,
+        keepaliveSeconds: options.keepaliveSeconds ?? 180,
+        connectTimeoutMs: options.timeouts?.connectMs ?? 30_000,
+        requestTimeoutMs: options.timeouts?.requestMs ?? 30_000,
+        deviceClientType: `plugboard-device/${VERSION} (node ${process.version}; ${platform()}; ${arch()})${options.productInfo === undefined ? '' : ` ${options.productInfo}`}`,
+        handlers: {
+          onDesired: (patch) => {
+            for (const listener of this.#desiredListeners) listener(patch);
+          },
+          onMethod: (name, rid, payload) => this.#onMethod(session, name, rid, payload),
+          onC2d: (bag, payload) => {
+            for (const listener of this.#c2dListeners) listener(bag, payload);
+          },
+          onClosed: (reason) => ended({ kind: 'lost', error: reason }),
+        },
+      });
+    } catch (error) {
+      if (this.#closed) return { kind: 'closed' };
+      return { kind: 'refused', error: asDeviceError(error) };
+    }
+    if (this.#closed) {
+      await session.close();
+      return { kind: 'closed' };
+    }
+    this.#session = session;
+    this.#inFlight = 0;
+    if (token !== undefined) {
+      const renewIn = Math.max(1000, token.expiresAt - margin * 1000 - Date.now());
+      this.#renewTimer = setTimeout(() => ended({ kind: 'renew' }), renewIn);
+    }
+    this.#everConnected = true;
+    this.#pump();
+    for (const hook of this.#hooks) {
+      try {
+        await hook();
+      } catch (error) {
+        this.emit('warning', asDeviceError(error));
+      }
+    }
+    if (session.connected && !this.#closed) {
+      this.#setState({ state: 'connected', reason: 'connected', hub: assignment.assignedHub });
+      const waiters = this.#waiters;
+      this.#waiters = [];
+      for (const waiter of waiters) waiter.resolve();
+    }
+    const how = await end;
+    this.#endSession = undefined;
+    clearTimeout(this.#renewTimer);
+    this.#session = undefined;
+    this.#queue.retryGeneration(generation);
+    this.#inFlight = 0;
+    if (this.#closed) return { kind: 'closed' };
+    if (how.kind === 'renew') {
+      await session.close();
+      return how;
+    }
+    return how;
+  }
+
+  /** Sends queued telemetry while the window allows. */
+  #pump(): void {
+    const session = this.#session;
+    if (session === undefined || !session.connected) return;
+    const window = this.options.maxInFlight ?? 16;
+    const generation = this.#generation;
+    const identity = { deviceId: this.#deviceId() };
+    while (this.#inFlight < window) {
+      const entry = this.#queue.nextToSend(generation);
+      if (entry === undefined) return;
+      this.#inFlight += 1;
+      session.publishTelemetry(telemetryTopic(identity, entry.item.propertyBag), entry.item.body).then(
+        () => this.#acknowledged(entry, generation, true),
+        () => this.#acknowledged(entry, generation, false),
+      );
+    }
+  }
+
+  #acknowledged(entry: QueueEntry<OutgoingTelemetry>, generation: number, ok: boolean): void {
+    if (ok) this.#queue.settle(entry);
+    else if (entry.sentOn === generation) this.#queue.retry(entry);
+    if (generation === this.#generation) {
+      this.#inFlight = Math.max(0, this.#inFlight - 1);
+      if (ok) this.#pump();
+    }
+  }
+
+  #onMethod(session: HubSession, name: string, rid: string, payload: Buffer): void {
+    let request: unknown;
+    try {
+      request = payload.length === 0 ? null : JSON.parse(payload.toString('utf8'));
+    } catch {
+      session.respondToMethod(rid, 400, { message: 'The method payload is not JSON.' });
+      return;
+    }
+    const handler = this.#methodHandler;
+    if (handler === undefined) {
+      session.respondToMethod(rid, 501, { message: `No handler for method ${name}.` });
+      return;
+    }
+    handler(name, request).then(
+      (response) => session.respondToMethod(rid, response.status, response.payload),
+      (error: unknown) => {
+        this.emit(
+          'warning',
+          new DeviceError('DEVICE_PAYLOAD_INVALID', `The handler of ${name} threw.`, { cause: error }),
+        );
+        session.respondToMethod(rid, 500, { message: error instanceof Error ? error.message : String(error) });
+      },
+    );
+  }
+}
+
+function asDeviceError(error: unknown): DeviceError {
+  if (error instanceof DeviceError) return error;
+  return new DeviceError('DEVICE_CONNECTION_LOST', error instanceof Error ? error.message : String(error), {
+    cause: error,
+  });
+}

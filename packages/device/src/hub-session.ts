@@ -1,0 +1,302 @@
+/**
+ * One MQTT connection to an IoT hub (protocol.md §1), over TLS on 8883 or WebSockets on 443: CONNECT with
+ * `clean=false`, the model id in the user name and a SAS password (or the TLS client certificate); the
+ * four subscriptions in the order the Node SDK makes them; telemetry acknowledged by PUBACK; twin GET and
+ * reported PATCH matched to their responses by `$rid`; method requests, desired-property notifications
+ * and C2D messages handed to the owner. A session never reconnects by itself: when it ends, the owner's
+ * connection policy decides what comes next.
+ */
+
+import { randomUUID } from 'node:crypto';
+import mqtt, { type MqttClient } from 'mqtt';
+import {
+  deviceSubscriptions,
+  formatMqttUsername,
+  methodResponseTopic,
+  parseHubToDeviceTopic,
+  twinGetTopic,
+  twinPatchReportedTopic,
+  type DeviceIdentity,
+} from '@plugboard/protocol';
+import type { ResolvedCredentials } from './credentials.js';
+import { connectError } from './dps-mqtt.js';
+import { DeviceError } from './errors.js';
+import { tlsOptions } from './tls-options.js';
+
+/** The hub transports: MQTT over TLS (8883) or over WebSockets (443, `/$iothub/websocket`). */
+export type HubTransport = 'mqtt' | 'mqttWs';
+
+/** What the hub sends a connected device. */
+export interface HubSessionHandlers {
+  /** A desired-properties notification: the patch (with `$version`). */
+  onDesired(patch: Record<string, unknown>): void;
+  /** A direct-method request; answer with {@link HubSession.respondToMethod}. */
+  onMethod(methodName: string, rid: string, payload: Buffer): void;
+  /** A C2D message (PUBACKed, i.e. completed, once this returns) with its raw property bag. */
+  onC2d(propertyBag: string, payload: Buffer): void;
+  /** The session ended without {@link HubSession.close}: why. */
+  onClosed(reason: DeviceError): void;
+}
+
+/** How to open a session. */
+export interface HubSessionOptions {
+  hostName: string;
+  identity: DeviceIdentity;
+  credentials: ResolvedCredentials;
+  /** The SAS token (absent for X.509). */
+  password?: string | undefined;
+  modelId?: string | undefined;
+  transport: HubTransport;
+  ca?: string | Buffer | undefined;
+  port?: number | undefined;
+  keepaliveSeconds: number;
+  connectTimeoutMs: number;
+  /** Twin requests not answered in this time fail with `DEVICE_TIMEOUT`. */
+  requestTimeoutMs: number;
+  deviceClientType: string;
+  handlers: HubSessionHandlers;
+}
+
+/** A twin response: the status from the topic, the new `$version` if given, the parsed body. */
+export interface TwinResponse {
+  status: number;
+  version?: number;
+  body: unknown;
+}
+
+interface PendingRequest {
+  resolve(response: TwinResponse): void;
+  reject(error: DeviceError): void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * A live connection to a hub. Create with {@link HubSession.open}.
+ *
+ * @example
+ * ```ts
+ * const session = await HubSession.open({ hostName, identity: { deviceId }, credentials, password, transport: 'mqtt', ... });
+ * const twin = await session.twinRequest('GET');
+ * ```
+ */
+export class HubSession {
+  readonly #client: MqttClient;
+  readonly #options: HubSessionOptions;
+  readonly #pending = new Map<string, PendingRequest>();
+  #closing = false;
+  #ended = false;
+  /** CONNACK's session-present flag. */
+  readonly sessionPresent: boolean;
+
+  private constructor(client: MqttClient, options: HubSessionOptions, sessionPresent: boolean) {
+    this.#client = client;
+    this.#options = options;
+    this.sessionPresent = sessionPresent;
+    client.on('message', (topic, payload) => this.#onMessage(topic, payload));
+    client.on('close', () => this.#end(new DeviceError('DEVICE_CONNECTION_LOST', 'The hub connection closed.')));
+    client.on('error', (error) => this.#end(connectError(error)));
+  }
+
+  /**
+   * Connects and subscribes; resolves once the hub accepted the connection and every subscription.
+   *
+   * @throws {@link DeviceError} `DEVICE_CONNECTION_REFUSED` with the CONNACK `returnCode`,
+   * `DEVICE_CONNECTION_LOST` (no answer, TLS or socket failure), `DEVICE_TIMEOUT`.
+   */
+  static async open(options: HubSessionOptions): Promise<HubSession> {
+    const { identity } = options;
+    const clientId = identity.moduleId === undefined ? identity.deviceId : `${identity.deviceId}/${identity.moduleId}`;
+    const webSockets = options.transport === 'mqttWs';
+    const client = mqtt.connect({
+      ...(webSockets ? { protocol: 'wss' as const, path: '/$iothub/websocket' } : { protocol: 'mqtts' as const }),
+      host: options.hostName,
+      port: options.port ?? (webSockets ? 443 : 8883),
+      clientId,
+      clean: false,
+      keepalive: options.keepaliveSeconds,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      connectTimeout: options.connectTimeoutMs,
+      // Our own queue keeps unacknowledged telemetry across connections; mqtt.js must not replay it too.
+      queueQoSZero: false,
+      username: formatMqttUsername({
+        hostName: options.hostName,
+        deviceId: identity.deviceId,
+        moduleId: identity.moduleId,
+        modelId: options.modelId,
+        deviceClientType: options.deviceClientType,
+      }),
+      ...(options.password === undefined ? {} : { password: options.password }),
+      ...tlsOptions(options.ca, options.credentials),
+    });
+    let sessionPresent: boolean;
+    try {
+      sessionPresent = await new Promise<boolean>((resolve, reject) => {
+        client.once('connect', (connack) => resolve(connack.sessionPresent));
+        client.once('error', (error) => reject(connectError(error)));
+        client.once('close', () =>
+          reject(
+            new DeviceError('DEVICE_CONNECTION_LOST', `${options.hostName} closed the connection without a CONNACK.`),
+          ),
+        );
+      });
+    } catch (error) {
+      client.removeAllListeners();
+      client.on('error', () => undefined);
+      client.end(true);
+      throw error;
+    }
+    client.removeAllListeners('close');
+    client.removeAllListeners('error');
+    const session = new HubSession(client, options, sessionPresent);
+    const filters = deviceSubscriptions(identity);
+    try {
+      // One SUBSCRIBE per feature, in the Node SDK's order (protocol.md §1.4).
+      await client.subscribeAsync(filters.c2d, { qos: 1 });
+      await client.subscribeAsync(filters.methods, { qos: 0 });
+      await client.subscribeAsync(filters.twinResponses, { qos: 0 });
+      await client.subscribeAsync(filters.desiredPatches, { qos: 0 });
+    } catch (error) {
+      await session.close(true);
+      throw connectError(error);
+    }
+    return session;
+  }
+
+  /** Whether the connection is still up. */
+  get connected(): boolean {
+    return !this.#ended && this.#client.connected;
+  }
+
+  /**
+   * Publishes one telemetry message at QoS 1; resolves on PUBACK.
+   *
+   * @throws {@link DeviceError} `DEVICE_CONNECTION_LOST` when the connection ends first.
+   */
+  publishTelemetry(topic: string, payload: Buffer | string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (!this.connected) {
+        reject(new DeviceError('DEVICE_NOT_CONNECTED', 'The hub connection is closed.'));
+        return;
+      }
+      this.#client.publish(topic, payload, { qos: 1 }, (error) => {
+        if (!error) resolve();
+        else reject(connectError(error));
+      });
+    });
+  }
+
+  /**
+   * A twin request: `GET` (the full properties document) or `PATCH` of reported properties.
+   *
+   * @throws {@link DeviceError} `DEVICE_TWIN_REQUEST_FAILED` for an error status (with `status` and
+   * `errorCode`), `DEVICE_TIMEOUT`, `DEVICE_CONNECTION_LOST`.
+   */
+  twinRequest(kind: 'GET' | 'PATCH', body?: unknown): Promise<TwinResponse> {
+    return new Promise((resolve, reject) => {
+      if (!this.connected) {
+        reject(new DeviceError('DEVICE_NOT_CONNECTED', 'The hub connection is closed.'));
+        return;
+      }
+      const rid = randomUUID();
+      const timer = setTimeout(() => {
+        this.#pending.delete(rid);
+        reject(new DeviceError('DEVICE_TIMEOUT', `The hub did not answer the twin ${kind} in time.`));
+      }, this.#options.requestTimeoutMs);
+      this.#pending.set(rid, { resolve, reject, timer });
+      const topic = kind === 'GET' ? twinGetTopic(rid) : twinPatchReportedTopic(rid);
+      // Node sends " " as the GET body (protocol.md §1.4).
+      this.#client.publish(topic, kind === 'GET' ? ' ' : JSON.stringify(body), { qos: 0 });
+    });
+  }
+
+  /** Answers a direct method: `$iothub/methods/res/{status}/?$rid={rid}` with the JSON payload (or none). */
+  respondToMethod(rid: string, status: number, payload: unknown): void {
+    if (!this.connected) return;
+    this.#client.publish(methodResponseTopic(status, rid), payload === undefined ? '' : JSON.stringify(payload), {
+      qos: 0,
+    });
+  }
+
+  /**
+   * Ends the session: DISCONNECT (or, with `force`, just the socket). Pending twin requests fail with
+   * `DEVICE_CONNECTION_LOST`; `onClosed` is not called.
+   */
+  close(force = false): Promise<void> {
+    this.#closing = true;
+    this.#end(new DeviceError('DEVICE_CONNECTION_LOST', 'The session was closed.'));
+    return new Promise((resolve) => {
+      this.#client.end(force, {}, () => resolve());
+    });
+  }
+
+  #end(reason: DeviceError): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    for (const request of this.#pending.values()) {
+      clearTimeout(request.timer);
+      request.reject(reason);
+    }
+    this.#pending.clear();
+    this.#client.on('error', () => undefined);
+    if (!this.#closing) {
+      this.#client.end(true);
+      this.#options.handlers.onClosed(reason);
+    }
+  }
+
+  #onMessage(topic: string, payload: Buffer): void {
+    const parsed = parseHubToDeviceTopic(topic);
+    if (parsed === undefined) return;
+    const { handlers } = this.#options;
+    switch (parsed.kind) {
+      case 'twinResponse': {
+        const request = this.#pending.get(parsed.rid);
+        if (request === undefined) return;
+        this.#pending.delete(parsed.rid);
+        clearTimeout(request.timer);
+        let body: unknown;
+        try {
+          body = payload.length === 0 ? undefined : JSON.parse(payload.toString('utf8'));
+        } catch {
+          body = undefined;
+        }
+        if (parsed.status >= 300) {
+          const errorCode = (body as { errorCode?: unknown } | undefined)?.errorCode;
+          const message = (body as { message?: unknown } | undefined)?.message;
+          request.reject(
+            new DeviceError(
+              'DEVICE_TWIN_REQUEST_FAILED',
+              `The hub refused the twin request (${parsed.status}${typeof message === 'string' ? `: ${message}` : ''}).`,
+              { status: parsed.status, errorCode: typeof errorCode === 'number' ? errorCode : undefined },
+            ),
+          );
+          return;
+        }
+        const response: TwinResponse = { status: parsed.status, body };
+        if (parsed.version !== undefined) response.version = parsed.version;
+        request.resolve(response);
+        return;
+      }
+      case 'desiredPatch': {
+        let patch: unknown;
+        try {
+          patch = JSON.parse(payload.toString('utf8'));
+        } catch {
+          return;
+        }
+        if (typeof patch === 'object' && patch !== null && !Array.isArray(patch)) {
+          handlers.onDesired(patch as Record<string, unknown>);
+        }
+        return;
+      }
+      case 'methodRequest':
+        handlers.onMethod(parsed.methodName, parsed.rid, payload);
+        return;
+      case 'c2d':
+      case 'moduleInput':
+        handlers.onC2d(parsed.propertyBag, payload);
+        return;
+    }
+  }
+}
