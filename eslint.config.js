@@ -51,7 +51,7 @@ export default tseslint.config(
   },
   {
     // Type-aware rules on all source: in a server, one unhandled rejection ends the process.
-    files: ['packages/*/src/**/*.ts'],
+    files: ['packages/*/src/**/*.ts', 'samples/src/**/*.ts'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
       // `void promise` is no handling: a rejection there still ends the process.

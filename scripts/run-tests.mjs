@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const roots = ['packages', 'conformance'];
+const roots = ['packages', 'samples', 'conformance'];
 const filters = process.argv.slice(2);
 
 /** @param {string} dir @returns {string[]} */

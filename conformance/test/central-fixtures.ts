@@ -104,14 +104,17 @@ export interface RunningApp {
   dispose(): Promise<void>;
 }
 
-/** Starts `plugboard up` (2 hubs, no demo) on its own loopback prefix, as a newcomer runs it. */
-export async function startApp(name: string): Promise<RunningApp> {
+/** Starts `plugboard up` (2 hubs, no demo) on its own loopback prefix, as a newcomer runs it; `extraModels` join the model repository. */
+export async function startApp(
+  name: string,
+  extraModels: readonly Record<string, unknown>[] = [],
+): Promise<RunningApp> {
   const dataDir = mkdtempSync(join(tmpdir(), `plugboard-${name}-`));
   const caDir = String(process.env['PLUGBOARD_TEST_CA_DIR']);
   mkdirSync(join(dataDir, 'tls'), { recursive: true });
   copyFileSync(join(caDir, 'ca.pem'), join(dataDir, 'tls', 'ca.pem'));
   copyFileSync(join(caDir, 'ca.key.pem'), join(dataDir, 'tls', 'ca.key.pem'));
-  const models = modelRepository();
+  const models = modelRepository(extraModels);
   const { platform, manifest } = await up(
     {
       dataDir,

@@ -294,7 +294,11 @@ describe('plugboard up', () => {
         req.end();
       });
       assert.equal(listed.status, 200, listed.text);
-      assert.deepEqual(JSON.parse(listed.text), { value: [] });
+      // The demo device's template was made from the samples' models when it provisioned.
+      assert.deepEqual(
+        (JSON.parse(listed.text) as { value: { '@id': string }[] }).value.map((t) => t['@id']),
+        [demo.modelId],
+      );
       assert.equal(manifest.api.baseUrl, `https://${manifest.central.hostName}`);
       // --limit reached the listeners: a connection that never starts TLS is cut at 0.3 s, not 30 s.
       const { connect } = await import('node:net');

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { it } from 'node:test';
 import { CLI_ERROR_CODES } from '@plugboard/cli';
+import { DEVICE_ERROR_CODES } from '@plugboard/device';
 import { DtdlErrorCode } from '@plugboard/dtdl';
 import { PROTOCOL_ERROR_CODES } from '@plugboard/protocol';
 import { CENTRAL_ERROR_CODES, DPS_ERROR_CODES, HUB_ERROR_CODES, TLS_ERROR_CODES } from '@plugboard/server';
@@ -16,6 +17,7 @@ it('[STYLE: errors] docs/errors.md documents exactly the codes the source define
     ...DPS_ERROR_CODES,
     ...CENTRAL_ERROR_CODES,
     ...CLI_ERROR_CODES,
+    ...DEVICE_ERROR_CODES,
     ...Object.values(DtdlErrorCode),
   ]);
   assert.deepEqual(

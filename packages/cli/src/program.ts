@@ -13,6 +13,7 @@ import { registerHubCommands } from './hub-commands.js';
 import { registerCheckCommands } from './check-commands.js';
 import { registerCentralTimelineCommands } from './central-timeline-commands.js';
 import { registerModelCommands } from './model-commands.js';
+import { startDemoDevices } from './demo.js';
 import { up, type UpOptions } from './up.js';
 
 function integer(min: number, max: number) {
@@ -128,7 +129,15 @@ export function buildProgram(out: NodeJS.WritableStream = process.stdout): Comma
       if (!/^127\.\d{1,3}\.\d{1,3}$/.test(opts.loopbackPrefix)) {
         throw new InvalidArgumentError('--loopback-prefix must look like 127.0.0');
       }
-      const { platform } = await up(opts, out);
+      const { platform, manifest } = await up(opts, out);
+      const fleet = opts.demo
+        ? await startDemoDevices(manifest, opts.dataDir, (deviceId, error) =>
+            platform.logger.warn({ err: error, deviceId }, 'demo device did not start'),
+          )
+        : undefined;
+      if (fleet !== undefined && !opts.json) {
+        out.write(`Demo devices running: ${fleet.devices.map((d) => d.deviceId).join(', ') || 'none'}\n`);
+      }
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
           platform.logger.info({ signal }, 'stopping');
@@ -139,6 +148,7 @@ export function buildProgram(out: NodeJS.WritableStream = process.stdout): Comma
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
       });
+      await fleet?.stop();
       await platform.close();
     });
 

@@ -1,6 +1,7 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { deriveDeviceKey } from '@plugboard/protocol';
+import { SAMPLE_MODELS } from '@plugboard/samples';
 import {
   DEFAULT_ENROLLMENT_GROUP,
   DPS_QUOTA_PROFILES,
@@ -29,7 +30,7 @@ export interface UpOptions {
   dpsQuotas: 'off' | 'iotCentral' | 'dps';
   /** Listener time limits given with `--limit name=ms`. */
   limit?: Partial<ListenerLimits>;
-  /** A DTDL model repository folder: templates are made from it for model ids devices announce. */
+  /** A DTDL model repository folder: templates are made from it for model ids devices announce (with `demo`, default the samples' models). */
   modelRepository?: string;
   /** `false`: devices registering for the first time wait for approval. Default true. */
   autoApprove?: boolean;
@@ -39,7 +40,7 @@ export interface UpOptions {
 /** Demo devices `--demo` provisions through the default enrollment group. */
 export const DEMO_DEVICES = [
   { deviceId: 'thermostat-1', modelId: 'dtmi:com:example:Thermostat;1' },
-  { deviceId: 'temperature-controller-1', modelId: 'dtmi:com:example:TemperatureController;2' },
+  { deviceId: 'temperature-controller-1', modelId: 'dtmi:com:example:TemperatureController;1' },
 ] as const;
 
 /** What `plugboard.json` holds (the contract in DESIGN.md; the Central app's fields come with it). */
@@ -78,7 +79,12 @@ export async function up(
     }),
     ...(options.limit === undefined ? {} : { limits: options.limit }),
     central: {
-      ...(options.modelRepository === undefined ? {} : { modelRepository: options.modelRepository }),
+      // The demo devices' models come with the samples: their templates are made from them.
+      ...(options.modelRepository === undefined
+        ? options.demo
+          ? { modelRepository: SAMPLE_MODELS }
+          : {}
+        : { modelRepository: options.modelRepository }),
       ...(options.autoApprove === undefined ? {} : { autoApprove: options.autoApprove }),
     },
   });

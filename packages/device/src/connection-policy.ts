@@ -126,10 +126,10 @@ function delay(
   random: number,
   retryAfter?: number,
 ): number {
-  if (streak <= 1 && policy.immediateFirstRetry && !throttled) return 0;
-  const retry = policy.immediateFirstRetry ? streak - 1 : streak;
-  const backoff = backoffDelay(throttled ? policy.throttled : policy.normal, retry, random);
-  return retryAfter === undefined ? backoff : Math.max(backoff, retryAfter * 1000);
+  const asked = retryAfter === undefined ? 0 : retryAfter * 1000;
+  if (streak <= 1 && policy.immediateFirstRetry && !throttled) return asked;
+  const retry = policy.immediateFirstRetry && !throttled ? streak - 1 : streak;
+  return Math.max(backoffDelay(throttled ? policy.throttled : policy.normal, retry, random), asked);
 }
 
 /**
