@@ -11,6 +11,7 @@ import { registerCentralFailoverCommands } from './central-failover-commands.js'
 import { registerFaultCommands } from './fault-commands.js';
 import { registerHubCommands } from './hub-commands.js';
 import { registerCheckCommands } from './check-commands.js';
+import { registerSimulateCommands } from './simulate-commands.js';
 import { registerCentralTimelineCommands } from './central-timeline-commands.js';
 import { registerModelCommands } from './model-commands.js';
 import { startDemoDevices } from './demo.js';
@@ -367,6 +368,7 @@ export function buildProgram(out: NodeJS.WritableStream = process.stdout): Comma
   registerCentralFailoverCommands(device, out);
   registerCentralTimelineCommands(device, out);
   registerCheckCommands(device, out);
+  registerSimulateCommands(device, out);
   registerCentralAppCommands(program, out);
   registerCentralDiagnosticsCommands(program, out);
   registerFaultCommands(program, out);

@@ -70,3 +70,7 @@ export type {
 } from './pnp-device.js';
 
 export { VERSION } from './version.js';
+
+export { PlausibleValues, seededRandom, signalOf } from './simulator/plausible-values.js';
+export { SimulatedFleet, capabilitiesOf } from './simulator/fleet.js';
+export type { FleetOptions, FleetStats } from './simulator/fleet.js';
