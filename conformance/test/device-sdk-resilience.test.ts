@@ -144,6 +144,63 @@ describe('[Best practices: handle connection failures] @plugboard/device under i
     });
   }
 
+  it('[Offline queue] telemetry sent while the hub is unreachable is delivered after reconnecting, in order', async () => {
+    const since = (await platform.central.telemetry.raw(DEVICE, { top: 1000 })).messages.at(-1)?.sequenceNumber ?? 0;
+    await fault({ condition: 'unreachable' });
+    await eventually(async () => (device.client.state !== 'connected' ? true : undefined), 10_000, 'disconnected');
+    const sent = Array.from({ length: 30 }, (_, i) => device.sendTelemetry({ temperature: 100 + i }));
+    assert.ok(device.client.queuedTelemetry >= 30, `${device.client.queuedTelemetry} queued while offline`);
+    await clearFaults();
+    await Promise.all(sent);
+    const stored = await eventually(async () => {
+      const page = await platform.central.telemetry.raw(DEVICE, { after: since, top: 1000 });
+      const values = page.messages.map((m) => Number(m.modeled['temperature'])).filter((v) => v >= 100);
+      return values.length >= 30 ? values : undefined;
+    });
+    assert.deepEqual(
+      [...new Set(stored)],
+      Array.from({ length: 30 }, (_, i) => 100 + i),
+    );
+  });
+
+  it('[SAS renewal] the token is renewed before it expires by reconnecting; desired updates still arrive after', async () => {
+    const renewing = new PnpDevice({
+      idScope: platform.dps.idScope,
+      registrationId: 'sdk-renewing',
+      credentials: { groupKey: GROUP_KEY },
+      modelId: MODEL_ID,
+      provisioningHost: platform.dps.hostName,
+      ca: readFileSync(String(process.env['NODE_EXTRA_CA_CERTS']), 'utf8'),
+      assignmentStore: memoryAssignmentStore(),
+      tokenRenewal: { ttlSeconds: 4, marginSeconds: 3 },
+    });
+    const seen: number[] = [];
+    renewing.onWritableProperty('targetTemperature', (value) => {
+      seen.push(Number(value));
+    });
+    const connects: ConnectionStateChange[] = [];
+    renewing.on('connectionState', (change) => connects.push(change));
+    try {
+      await renewing.start();
+      await eventually(
+        async () => (connects.filter((c) => c.state === 'connected').length >= 3 ? true : undefined),
+        15_000,
+        'two renewals',
+      );
+      assert.equal(
+        connects.filter((c) => c.state === 'provisioning').length,
+        1,
+        'a renewal reconnects to the same hub, without DPS',
+      );
+      const hub = platform.hubs.find((h) => h.hostName === renewing.client.assignment?.assignedHub);
+      assert.ok(hub);
+      await hub.updateTwin({ deviceId: 'sdk-renewing' }, { properties: { desired: { targetTemperature: 23 } } });
+      await eventually(async () => (seen.includes(23) ? true : undefined), 10_000, 'the desired update');
+    } finally {
+      await renewing.close();
+    }
+  });
+
   it('[Best practices: failover] a manual failover is survived with no telemetry lost (sent = stored)', async () => {
     const before = platform.central.telemetry.counts(DEVICE).messages;
     const fromHub = device.client.assignment?.assignedHub;
