@@ -16,7 +16,7 @@ import { up, type Manifest } from '@plugboard/cli';
 import { dtmiToPath } from '@plugboard/dtdl';
 import { deriveDeviceKey } from '@plugboard/protocol';
 import type { Platform } from '@plugboard/server';
-import { randomLoopbackPrefix, withTimeout } from './harness.js';
+import { randomLoopbackPrefix, runCli, withTimeout } from './harness.js';
 
 const { Client } = deviceSdk;
 const { Mqtt } = mqttTransport;
@@ -142,4 +142,45 @@ export async function startApp(
       rmSync(models, { recursive: true, force: true });
     },
   };
+}
+
+/** One verdict of a `plugboard device check` run. */
+export interface CheckVerdict {
+  id: string;
+  status: string;
+  summary: string;
+}
+
+/**
+ * Runs `plugboard device check` on a device of `app` with short limits (a run takes about 25 s) and
+ * answers the verdicts, whether the check passed or not.
+ */
+export async function runDeviceCheck(app: RunningApp, deviceId: string): Promise<CheckVerdict[]> {
+  const file = join(app.dataDir, `check-${deviceId}.json`);
+  const limits = [
+    '--telemetry-seconds',
+    '4',
+    '--response-seconds',
+    '6',
+    '--recovery-seconds',
+    '30',
+    '--fault-seconds',
+    '4',
+  ];
+  try {
+    await runCli(
+      'device',
+      'check',
+      '--device-id',
+      deviceId,
+      ...limits,
+      '--output-json',
+      file,
+      '--data-dir',
+      app.dataDir,
+    );
+  } catch (error) {
+    if (!/checks failed/.test((error as Error).message)) throw error;
+  }
+  return (JSON.parse(readFileSync(file, 'utf8')) as { results: CheckVerdict[] }).results;
 }

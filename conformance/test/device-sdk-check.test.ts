@@ -8,27 +8,10 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { memoryAssignmentStore } from '@plugboard/device';
 import { startTemperatureController, startThermostat, type RunningSample } from '@plugboard/samples';
-import { sampleModel, startApp, type RunningApp } from './central-fixtures.js';
-import { runCli } from './harness.js';
-
-const LIMITS = [
-  '--telemetry-seconds',
-  '4',
-  '--response-seconds',
-  '6',
-  '--recovery-seconds',
-  '30',
-  '--fault-seconds',
-  '4',
-];
-
-interface Report {
-  results: { id: string; status: string; summary: string }[];
-}
+import { runDeviceCheck, sampleModel, startApp, type RunningApp } from './central-fixtures.js';
 
 let app: RunningApp;
 const running: RunningSample[] = [];
@@ -40,26 +23,6 @@ after(async () => {
   await Promise.all(running.map((r) => r.stop()));
   await app?.dispose();
 });
-
-async function check(deviceId: string): Promise<Report> {
-  const file = join(app.dataDir, `check-${deviceId}.json`);
-  try {
-    await runCli(
-      'device',
-      'check',
-      '--device-id',
-      deviceId,
-      ...LIMITS,
-      '--output-json',
-      file,
-      '--data-dir',
-      app.dataDir,
-    );
-  } catch (error) {
-    assert.match((error as Error).message, /checks failed/);
-  }
-  return JSON.parse(readFileSync(file, 'utf8')) as Report;
-}
 
 describe('[Best practices] the samples on @plugboard/device pass plugboard device check', () => {
   it('the Thermostat and the TemperatureController pass every rule', async () => {
@@ -78,13 +41,16 @@ describe('[Best practices] the samples on @plugboard/device pass plugboard devic
       await startThermostat(connection('sample-thermostat')),
       await startTemperatureController(connection('sample-controller')),
     );
-    const reports = await Promise.all([check('sample-thermostat'), check('sample-controller')]);
-    for (const report of reports) {
+    const reports = await Promise.all([
+      runDeviceCheck(app, 'sample-thermostat'),
+      runDeviceCheck(app, 'sample-controller'),
+    ]);
+    for (const results of reports) {
       assert.deepEqual(
-        report.results.filter((r) => r.status !== 'pass').map((r) => `${r.id}: ${r.status} ${r.summary}`),
+        results.filter((r) => r.status !== 'pass').map((r) => `${r.id}: ${r.status} ${r.summary}`),
         [],
       );
-      assert.equal(report.results.length, 14);
+      assert.equal(results.length, 14);
     }
   });
 });

@@ -8,11 +8,10 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SimulatedFleet } from '@plugboard/device';
 import { parse } from '@plugboard/dtdl';
-import { sampleModel, startApp, type RunningApp } from './central-fixtures.js';
+import { runDeviceCheck, sampleModel, startApp, type RunningApp } from './central-fixtures.js';
 import { centralRequest, eventually, runCli } from './harness.js';
 
 const THERMOSTAT_ID = 'dtmi:com:example:Thermostat;1';
@@ -92,36 +91,11 @@ describe('plugboard device simulate', () => {
     });
     await fleet.start();
     await eventually(async () => (fleet?.stats().connected === 2 ? true : undefined));
-    const file = join(app.dataDir, 'check-sim.json');
-    try {
-      await runCli(
-        'device',
-        'check',
-        '--device-id',
-        'checked-sim-1',
-        '--telemetry-seconds',
-        '4',
-        '--response-seconds',
-        '6',
-        '--recovery-seconds',
-        '30',
-        '--fault-seconds',
-        '4',
-        '--output-json',
-        file,
-        '--data-dir',
-        app.dataDir,
-      );
-    } catch (error) {
-      assert.match((error as Error).message, /checks failed/);
-    }
-    const report = JSON.parse(readFileSync(file, 'utf8')) as {
-      results: { id: string; status: string; summary: string }[];
-    };
+    const results = await runDeviceCheck(app, 'checked-sim-1');
     assert.deepEqual(
-      report.results.filter((r) => r.status !== 'pass').map((r) => `${r.id}: ${r.summary}`),
+      results.filter((r) => r.status !== 'pass').map((r) => `${r.id}: ${r.summary}`),
       [],
     );
-    assert.equal(report.results.length, 14);
+    assert.equal(results.length, 14);
   });
 });
