@@ -25,6 +25,7 @@ import { registerOverMqtt } from './dps-mqtt.js';
 import { DeviceError } from './errors.js';
 import { HubSession, type HubTransport, type TwinResponse } from './hub-session.js';
 import { OfflineQueue, type OfflineQueueOptions, type QueueEntry } from './offline-queue.js';
+import { fileQueueJournal } from './queue-journal.js';
 import { pause, type Assignment, type ProvisioningTransport, type RegistrationRequest } from './provisioning.js';
 import { VERSION } from './version.js';
 
@@ -188,7 +189,24 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
         ? undefined
         : (options.assignmentStore ??
           fileAssignmentStore(join(process.cwd(), '.plugboard-device', 'assignments.json')));
-    this.#queue = new OfflineQueue(options.queue);
+    const file = options.queue?.file;
+    this.#queue = new OfflineQueue(
+      options.queue,
+      file === undefined
+        ? undefined
+        : fileQueueJournal<OutgoingTelemetry>(file, {
+            encode: (m) =>
+              typeof m.body === 'string'
+                ? { b: m.propertyBag, t: m.body }
+                : { b: m.propertyBag, x: m.body.toString('base64') },
+            decode: (value) => {
+              const v = value as { b?: unknown; t?: unknown; x?: unknown } | null;
+              if (typeof v?.b !== 'string') return undefined;
+              if (typeof v.t === 'string') return { propertyBag: v.b, body: v.t };
+              return typeof v.x === 'string' ? { propertyBag: v.b, body: Buffer.from(v.x, 'base64') } : undefined;
+            },
+          }),
+    );
   }
 
   /** The current connection state (`undefined` before {@link start}). */

@@ -38,6 +38,8 @@ export type { AssignmentStore } from './assignment-store.js';
 
 export { OfflineQueue } from './offline-queue.js';
 export type { OfflineQueueOptions, OverflowPolicy, QueueEntry } from './offline-queue.js';
+export { fileQueueJournal } from './queue-journal.js';
+export type { JournalCodec, QueueJournal } from './queue-journal.js';
 
 export { readRegistrationAnswer } from './provisioning.js';
 export type { Assignment, ProvisioningTransport, RegistrationRequest, RegistrationStep } from './provisioning.js';

@@ -7,6 +7,7 @@
  */
 
 import { DeviceError } from './errors.js';
+import type { QueueJournal } from './queue-journal.js';
 
 /**
  * What happens to a message sent when the queue is full:
@@ -34,6 +35,11 @@ export interface OfflineQueueOptions {
   maxMessages?: number | undefined;
   /** Default `dropOldest`. */
   overflow?: OverflowPolicy | undefined;
+  /**
+   * A file that keeps queued telemetry across restarts and crashes (JSON lines): messages not acknowledged
+   * when the device stopped are sent first when it starts again. Default: none (memory only).
+   */
+  file?: string | undefined;
 }
 
 /** One queued message. */
@@ -66,11 +72,20 @@ export class OfflineQueue<T> {
   #sequence = 0;
   #dropped = 0;
 
-  constructor(options: OfflineQueueOptions = {}) {
+  readonly #journal: QueueJournal<T> | undefined;
+
+  /** With a `journal`, messages pending from an earlier run are queued first (their delivery has no promise). */
+  constructor(options: OfflineQueueOptions = {}, journal?: QueueJournal<T>) {
     this.#max = options.maxMessages ?? 10_000;
     this.#overflow = options.overflow ?? 'dropOldest';
     if (!Number.isSafeInteger(this.#max) || this.#max < 1) {
       throw new DeviceError('DEVICE_INVALID_OPTIONS', 'queue.maxMessages must be a positive integer.');
+    }
+    this.#journal = journal;
+    for (const { sequence, item } of journal?.load() ?? []) {
+      this.#sequence = Math.max(this.#sequence, sequence);
+      const ignore = (): void => undefined;
+      this.#entries.set(sequence, { sequence, item, inFlight: false, sentOn: 0, resolve: ignore, reject: ignore });
     }
   }
 
@@ -98,6 +113,7 @@ export class OfflineQueue<T> {
           return;
         }
         this.#entries.delete(victim.sequence);
+        this.#journal?.done(victim.sequence);
         this.#dropped += 1;
         victim.reject(
           new DeviceError(
@@ -107,6 +123,7 @@ export class OfflineQueue<T> {
         );
       }
       const sequence = ++this.#sequence;
+      this.#journal?.queued(sequence, item);
       this.#entries.set(sequence, { sequence, item, inFlight: false, sentOn: 0, resolve, reject });
     });
   }
@@ -128,7 +145,10 @@ export class OfflineQueue<T> {
 
   /** Marks a message delivered: it leaves the queue and its promise resolves. */
   settle(entry: QueueEntry<T>): void {
-    if (this.#entries.delete(entry.sequence)) entry.resolve();
+    if (this.#entries.delete(entry.sequence)) {
+      this.#journal?.done(entry.sequence);
+      entry.resolve();
+    }
   }
 
   /** Returns an unacknowledged message to the queue (its connection ended): it is sent again, in order. */
@@ -142,7 +162,7 @@ export class OfflineQueue<T> {
       if (entry.inFlight && entry.sentOn === generation) entry.inFlight = false;
   }
 
-  /** Rejects every queued message with `error` and empties the queue. */
+  /** Rejects every queued message with `error` and empties the queue (a journal keeps them for the next run). */
   close(error: DeviceError): void {
     const entries = [...this.#entries.values()];
     this.#entries.clear();
