@@ -48,7 +48,8 @@ export { registerOverMqtt } from './dps-mqtt.js';
 
 export type { HubTransport } from './hub-session.js';
 
-export { DeviceClient, GLOBAL_PROVISIONING_HOST } from './device-client.js';
+export { DeviceClient } from './device-client.js';
+export { GLOBAL_PROVISIONING_HOST } from './device-options.js';
 export type {
   ConnectedHook,
   ConnectionState,
@@ -56,9 +57,10 @@ export type {
   DeviceClientEvents,
   DeviceClientOptions,
   MethodResponse,
-} from './device-client.js';
+} from './device-options.js';
 
-export { CommandResponse, ComponentHandle, PnpDevice } from './pnp-device.js';
+export { ComponentHandle, PnpDevice } from './pnp-device.js';
+export { CommandResponse } from './pnp-types.js';
 export type {
   CapabilitiesShape,
   DeviceModelShape,
@@ -69,7 +71,7 @@ export type {
   UntypedModel,
   WritableOptions,
   WritableResult,
-} from './pnp-device.js';
+} from './pnp-types.js';
 
 export { VERSION } from './version.js';
 

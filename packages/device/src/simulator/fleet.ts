@@ -9,7 +9,7 @@
 
 import { sampleValue, type DtdlModel, type ModelElement } from '@plugboard/dtdl';
 import { memoryAssignmentStore } from '../assignment-store.js';
-import type { DeviceClientOptions } from '../device-client.js';
+import type { DeviceClientOptions } from '../device-options.js';
 import { DeviceError } from '../errors.js';
 import { PnpDevice } from '../pnp-device.js';
 import { PlausibleValues, seededRandom } from './plausible-values.js';
