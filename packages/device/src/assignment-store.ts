@@ -83,7 +83,7 @@ export function fileAssignmentStore(path: string): AssignmentStore {
     }
   };
   const write = (entries: Record<string, unknown>): void => {
-    mkdirSync(dirname(path), { recursive: true });
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const temporary = `${path}.${process.pid}.tmp`;
     writeFileSync(temporary, `${JSON.stringify(entries, null, 2)}\n`, { mode: 0o600 });
     renameSync(temporary, path);

@@ -45,6 +45,12 @@ export interface ConnectionPolicy {
    * by themselves mean "reprovision" (Microsoft's reconnection guidance: 10).
    */
   reprovisionAfterFailures: number;
+  /**
+   * Lost connections are counted over this window (default 10 s): the first is retried at once, each
+   * further one waits longer, so a device whose connections keep dropping (another process with the
+   * same id, a hub that closes every connection) backs off instead of looping.
+   */
+  lossWindowMs: number;
 }
 
 /**
@@ -62,6 +68,7 @@ export const DEFAULT_CONNECTION_POLICY: Readonly<ConnectionPolicy> = Object.free
   throttled: Object.freeze({ stepMs: 5_000, minMs: 10_000, maxMs: 60_000, jitterUp: 0.5, jitterDown: 0.25 }),
   immediateFirstRetry: true,
   reprovisionAfterFailures: 10,
+  lossWindowMs: 10_000,
 });
 
 /**
@@ -166,6 +173,10 @@ export function decide(
       return { action: 'reconnect', delayMs: delay(policy, streak, false, random), reason: 'the connection was lost' };
     case 'hubConnect': {
       const rc = error.returnCode;
+      if (rc === undefined && error.code === 'DEVICE_CONNECTION_REFUSED' && error.status === 403) {
+        // Connected, but a subscription was refused: the credentials are good, the hub says no for now.
+        return { action: 'reconnect', delayMs: delay(policy, streak, false, random), reason: error.message };
+      }
       const what =
         rc === undefined
           ? 'the hub endpoint did not answer'

@@ -4,7 +4,7 @@
  * an X.509 certificate and key presented in the TLS handshake.
  */
 
-import { createSharedAccessSignature, deriveDeviceKey } from '@plugboard/protocol';
+import { createSharedAccessSignature, deriveDeviceKey, isBase64Key } from '@plugboard/protocol';
 import { DeviceError } from './errors.js';
 
 /**
@@ -38,7 +38,7 @@ export type ResolvedCredentials =
 /**
  * Resolves credentials for `registrationId`: derives the device key from a group key.
  *
- * @throws {@link DeviceError} `DEVICE_INVALID_OPTIONS` when none of the three forms is given.
+ * @throws {@link DeviceError} `DEVICE_INVALID_OPTIONS` when none of the three forms is given, or a key is not base64.
  * @example
  * ```ts
  * await resolveCredentials({ groupKey: 'Z3JvdXBrZXlncm91cGtleWdyb3Vwa2V5MTIzNDU2Nzg=' }, 'dev1');
@@ -49,7 +49,12 @@ export async function resolveCredentials(
   credentials: DeviceCredentials,
   registrationId: string,
 ): Promise<ResolvedCredentials> {
-  if ('symmetricKey' in credentials) return { kind: 'sas', deviceKey: credentials.symmetricKey };
+  if ('symmetricKey' in credentials) {
+    if (!isBase64Key(credentials.symmetricKey)) {
+      throw new DeviceError('DEVICE_INVALID_OPTIONS', 'credentials.symmetricKey is not a base64 key.');
+    }
+    return { kind: 'sas', deviceKey: credentials.symmetricKey };
+  }
   if ('groupKey' in credentials) {
     try {
       return { kind: 'sas', deviceKey: await deriveDeviceKey(credentials.groupKey, registrationId) };

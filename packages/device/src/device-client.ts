@@ -7,6 +7,7 @@
  * reported PATCH, method, desired-property and C2D handlers.
  */
 
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
 import { arch, platform } from 'node:os';
 import { join } from 'node:path';
@@ -50,7 +51,7 @@ interface OutgoingTelemetry {
  * ```
  */
 export class DeviceClient extends EventEmitter<DeviceClientEvents> {
-  readonly options: Readonly<DeviceClientOptions>;
+  readonly #options: Readonly<DeviceClientOptions>;
   readonly #policy: ConnectionPolicy;
   readonly #store: AssignmentStore | undefined;
   readonly #queue: OfflineQueue<OutgoingTelemetry>;
@@ -79,7 +80,7 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
         throw new DeviceError('DEVICE_INVALID_OPTIONS', `options.${field} must be a non-empty string.`);
       }
     }
-    this.options = options;
+    this.#options = options;
     this.#policy = { ...DEFAULT_CONNECTION_POLICY, ...options.policy };
     this.#store =
       options.assignmentStore === false
@@ -103,6 +104,16 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
               return typeof v.x === 'string' ? { propertyBag: v.b, body: Buffer.from(v.x, 'base64') } : undefined;
             },
           }),
+      (error) =>
+        this.warn(
+          new DeviceError(
+            'DEVICE_INVALID_OPTIONS',
+            `The offline queue file ${file ?? ''} failed; the queue goes on in memory.`,
+            {
+              cause: error,
+            },
+          ),
+        ),
     );
   }
 
@@ -139,7 +150,7 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
 
   /** Resolves when the device is next connected (at once if it is). */
   whenConnected(): Promise<void> {
-    if (this.#state === 'connected') return Promise.resolve();
+    if (this.#state === 'connected' && this.#session?.connected === true) return Promise.resolve();
     if (this.#state === 'closed') return Promise.reject(new DeviceError('DEVICE_CLOSED', 'The device is closed.'));
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
@@ -210,6 +221,10 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
   }
 
   async #twin(kind: 'GET' | 'PATCH', body?: unknown): Promise<TwinResponse> {
+    // A connected hook works on its own session: if that one ends, the hook fails (the next connect
+    // runs the hooks again) rather than wait for a connection that cannot come until it returns.
+    const bound = hookSession.getStore();
+    if (bound !== undefined) return bound.twinRequest(kind, body);
     for (;;) {
       // The connected hooks run on the new session before the device counts as connected.
       const session = this.#session;
@@ -232,12 +247,25 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
   }
 
   #deviceId(): string {
-    return this.#assignment?.deviceId ?? this.options.registrationId;
+    return this.#assignment?.deviceId ?? this.#options.registrationId;
   }
 
   #setState(change: ConnectionStateChange): void {
     this.#state = change.state;
-    this.emit('connectionState', change);
+    try {
+      this.emit('connectionState', change);
+    } catch {
+      // A listener that throws must not stop the device.
+    }
+  }
+
+  /** Reports a problem that does not stop the device (a throwing listener is ignored). */
+  warn(error: DeviceError): void {
+    try {
+      this.emit('warning', error);
+    } catch {
+      // As above.
+    }
   }
 
   #fail(error: DeviceError): void {
@@ -257,11 +285,12 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
   }
 
   async #run(): Promise<void> {
-    this.#credentials = await resolveCredentials(this.options.credentials, this.options.registrationId);
-    this.#assignment = await this.#store?.load(this.options.idScope, this.options.registrationId);
+    this.#credentials = await resolveCredentials(this.#options.credentials, this.#options.registrationId);
+    this.#assignment = await this.#store?.load(this.#options.idScope, this.#options.registrationId);
     let reprovision = this.#assignment === undefined;
     let fresh = false;
     let streak = 0;
+    let losses: number[] = [];
     while (!this.#closed) {
       let failure: Failure | undefined;
       if (reprovision) {
@@ -272,11 +301,11 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
         try {
           this.#assignment = await this.#provision();
           fresh = true;
-          await this.#store?.save(this.options.idScope, this.options.registrationId, this.#assignment);
         } catch (error) {
           if (this.#closed) return;
           failure = { kind: 'provisioning', error: asDeviceError(error), streak: ++streak };
         }
+        if (failure === undefined) await this.#remember(this.#assignment as Assignment);
       }
       if (failure === undefined) {
         const outcome = await this.#connectAndStay(fresh);
@@ -287,7 +316,10 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
           continue;
         }
         if (outcome.kind === 'lost') {
-          streak = 0;
+          // A connection ends a streak of failures; losses in quick succession start the next one further on.
+          const now = Date.now();
+          losses = [...losses.filter((at) => at > now - this.#policy.lossWindowMs), now];
+          streak = losses.length - 1;
           fresh = false;
         }
         failure =
@@ -295,12 +327,12 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
             ? { kind: 'hubLost', error: outcome.error, streak: ++streak }
             : { kind: 'hubConnect', error: outcome.error, freshAssignment: fresh, streak: ++streak };
       }
-      const decision = decide(failure, this.#policy, !this.#everConnected, (this.options.random ?? Math.random)());
+      const decision = decide(failure, this.#policy, !this.#everConnected, (this.#options.random ?? Math.random)());
       if (decision.action === 'fail') throw decision.error;
       reprovision = decision.action === 'reprovision';
       if (reprovision) {
         fresh = false;
-        await this.#store?.clear(this.options.idScope, this.options.registrationId);
+        await this.#store?.clear(this.#options.idScope, this.#options.registrationId).catch(() => undefined);
       }
       this.#setState({
         state: 'backingOff',
@@ -317,8 +349,17 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
     }
   }
 
+  /** Caches the assignment; a store that fails costs a registration at the next start, nothing more. */
+  async #remember(assignment: Assignment): Promise<void> {
+    try {
+      await this.#store?.save(this.#options.idScope, this.#options.registrationId, assignment);
+    } catch (error) {
+      this.warn(new DeviceError('DEVICE_INVALID_OPTIONS', 'The assignment could not be cached.', { cause: error }));
+    }
+  }
+
   #provision(): Promise<Assignment> {
-    const { options } = this;
+    const options = this.#options;
     const transport = options.provisioningTransport ?? 'mqtt';
     const payload =
       options.provisioningPayload ?? (options.modelId === undefined ? undefined : { modelId: options.modelId });
@@ -340,8 +381,13 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
   /** Connects to the assigned hub and stays until the session ends; says how it ended. */
   async #connectAndStay(
     fresh: boolean,
-  ): Promise<{ kind: 'closed' } | { kind: 'renew' } | { kind: 'refused' | 'lost'; error: DeviceError }> {
-    const { options } = this;
+  ): Promise<
+    | { kind: 'closed' }
+    | { kind: 'renew' }
+    | { kind: 'refused'; error: DeviceError }
+    | { kind: 'lost'; error: DeviceError }
+  > {
+    const options = this.#options;
     const assignment = this.#assignment as Assignment;
     const credentials = this.#credentials as ResolvedCredentials;
     this.#setState({
@@ -361,36 +407,46 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
             Date.now(),
           )
         : undefined;
-    let ended!: (how: { kind: 'renew' } | { kind: 'lost'; error: DeviceError }) => void;
-    const end = new Promise<{ kind: 'renew' } | { kind: 'lost'; error: DeviceError }>((resolve) => (ended = resolve));
+    let resolveEnd!: (how: { kind: 'renew' } | { kind: 'lost'; error: DeviceError }) => void;
+    const end = new Promise<{ kind: 'renew' } | { kind: 'lost'; error: DeviceError }>(
+      (resolve) => (resolveEnd = resolve),
+    );
+    let hasEnded = false;
+    const ended = (how: { kind: 'renew' } | { kind: 'lost'; error: DeviceError }): void => {
+      hasEnded = true;
+      resolveEnd(how);
+    };
     this.#endSession = () => ended({ kind: 'lost', error: new DeviceError('DEVICE_CLOSED', 'The device was closed.') });
     const generation = ++this.#generation;
     let session: HubSession;
     try {
-      session = await HubSession.open({
-        hostName: assignment.assignedHub,
-        identity: { deviceId: assignment.deviceId },
-        credentials,
-        password: token?.token,
-        modelId: options.modelId,
-        transport: options.transport ?? 'mqtt',
-        ca: options.ca,
-        port: (options.transport ?? 'mqtt') === 'mqtt' ? options.ports?.mqtt : options.ports?.https,
-        keepaliveSeconds: options.keepaliveSeconds ?? 180,
-        connectTimeoutMs: options.timeouts?.connectMs ?? 30_000,
-        requestTimeoutMs: options.timeouts?.requestMs ?? 30_000,
-        deviceClientType: `plugboard-device/${VERSION} (node ${process.version}; ${platform()}; ${arch()})${options.productInfo === undefined ? '' : ` ${options.productInfo}`}`,
-        handlers: {
-          onDesired: (patch) => {
-            for (const listener of this.#desiredListeners) listener(patch);
+      session = await HubSession.open(
+        {
+          hostName: assignment.assignedHub,
+          identity: { deviceId: assignment.deviceId },
+          credentials,
+          password: token?.token,
+          modelId: options.modelId,
+          transport: options.transport ?? 'mqtt',
+          ca: options.ca,
+          port: (options.transport ?? 'mqtt') === 'mqtt' ? options.ports?.mqtt : options.ports?.https,
+          keepaliveSeconds: options.keepaliveSeconds ?? 180,
+          connectTimeoutMs: options.timeouts?.connectMs ?? 30_000,
+          requestTimeoutMs: options.timeouts?.requestMs ?? 30_000,
+          deviceClientType: `plugboard-device/${VERSION} (node ${process.version}; ${platform()}; ${arch()})${options.productInfo === undefined ? '' : ` ${options.productInfo}`}`,
+          handlers: {
+            onDesired: (patch) => {
+              for (const listener of this.#desiredListeners) listener(patch);
+            },
+            onMethod: (name, rid, payload) => this.#onMethod(session, name, rid, payload),
+            onC2d: (bag, payload) => {
+              for (const listener of this.#c2dListeners) listener(bag, payload);
+            },
+            onClosed: (reason) => ended({ kind: 'lost', error: reason }),
           },
-          onMethod: (name, rid, payload) => this.#onMethod(session, name, rid, payload),
-          onC2d: (bag, payload) => {
-            for (const listener of this.#c2dListeners) listener(bag, payload);
-          },
-          onClosed: (reason) => ended({ kind: 'lost', error: reason }),
         },
-      });
+        this.#abort.signal,
+      );
     } catch (error) {
       if (this.#closed) return { kind: 'closed' };
       return { kind: 'refused', error: asDeviceError(error) };
@@ -408,13 +464,14 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
     this.#everConnected = true;
     this.#pump();
     for (const hook of this.#hooks) {
-      try {
-        await hook();
-      } catch (error) {
-        this.emit('warning', asDeviceError(error));
-      }
+      if (hasEnded) break;
+      const running = hookSession.run(session, hook).catch((error: unknown) => {
+        if (!hasEnded) this.warn(asDeviceError(error));
+      });
+      // A session that ends under a hook ends the wait: the next connection runs the hooks again.
+      await Promise.race([running, end]);
     }
-    if (session.connected && !this.#closed) {
+    if (session.connected && !this.#closed && !hasEnded) {
       this.#setState({ state: 'connected', reason: 'connected', hub: assignment.assignedHub });
       const waiters = this.#waiters;
       this.#waiters = [];
@@ -424,13 +481,13 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
     this.#endSession = undefined;
     clearTimeout(this.#renewTimer);
     this.#session = undefined;
-    this.#queue.retryGeneration(generation);
-    this.#inFlight = 0;
     if (this.#closed) return { kind: 'closed' };
     if (how.kind === 'renew') {
+      this.#setState({ state: 'connecting', reason: 'renewing the token', hub: assignment.assignedHub });
       await session.close();
-      return how;
     }
+    this.#queue.retryGeneration(generation);
+    this.#inFlight = 0;
     return how;
   }
 
@@ -438,7 +495,7 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
   #pump(): void {
     const session = this.#session;
     if (session === undefined || !session.connected) return;
-    const window = this.options.maxInFlight ?? 16;
+    const window = this.#options.maxInFlight ?? 16;
     const generation = this.#generation;
     const identity = { deviceId: this.#deviceId() };
     while (this.#inFlight < window) {
@@ -474,18 +531,21 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
       session.respondToMethod(rid, 501, { message: `No handler for method ${name}.` });
       return;
     }
-    handler(name, request).then(
-      (response) => session.respondToMethod(rid, response.status, response.payload),
-      (error: unknown) => {
-        this.emit(
-          'warning',
-          new DeviceError('DEVICE_PAYLOAD_INVALID', `The handler of ${name} threw.`, { cause: error }),
-        );
-        session.respondToMethod(rid, 500, { message: error instanceof Error ? error.message : String(error) });
-      },
-    );
+    Promise.resolve()
+      .then(() => handler(name, request))
+      .then(
+        (response) => session.respondToMethod(rid, response.status, response.payload),
+        (error: unknown) => {
+          this.warn(new DeviceError('DEVICE_PAYLOAD_INVALID', `The handler of ${name} threw.`, { cause: error }));
+          session.respondToMethod(rid, 500, { message: error instanceof Error ? error.message : String(error) });
+        },
+      )
+      .catch(() => undefined);
   }
 }
+
+/** The session the connected hooks of a connection run on. */
+const hookSession = new AsyncLocalStorage<HubSession>();
 
 function asDeviceError(error: unknown): DeviceError {
   if (error instanceof DeviceError) return error;

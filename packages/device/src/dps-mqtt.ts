@@ -24,6 +24,7 @@ import {
   type RegistrationRequest,
   type RegistrationStep,
 } from './provisioning.js';
+import { endClient } from './mqtt-end.js';
 import { tlsOptions } from './tls-options.js';
 
 const TOKEN_TTL_SECONDS = 3600;
@@ -86,8 +87,12 @@ export async function registerOverMqtt(request: RegistrationRequest, webSockets:
   });
   client.on('error', (error) => failAll(connectError(error)));
   client.on('close', () => failAll(new DeviceError('DEVICE_CONNECTION_LOST', 'DPS closed the MQTT connection.')));
-  const onAbort = (): void => failAll(new DeviceError('DEVICE_CLOSED', 'The registration was cancelled.'));
+  const onAbort = (): void => {
+    failAll(new DeviceError('DEVICE_CLOSED', 'The registration was cancelled.'));
+    client.end(true);
+  };
   request.signal?.addEventListener('abort', onAbort, { once: true });
+  if (request.signal?.aborted === true) onAbort();
   const deadline = Date.now() + (request.timeoutMs ?? 60_000);
 
   const ask = (topic: (rid: string) => string, body: string): Promise<RegistrationStep> =>
@@ -135,9 +140,8 @@ export async function registerOverMqtt(request: RegistrationRequest, webSockets:
     return step.assignment;
   } finally {
     request.signal?.removeEventListener('abort', onAbort);
-    client.removeAllListeners('close');
     client.on('error', () => undefined);
-    await client.endAsync().catch(() => undefined);
+    await endClient(client);
   }
 }
 

@@ -21,6 +21,7 @@ import {
 import type { ResolvedCredentials } from './credentials.js';
 import { connectError } from './dps-mqtt.js';
 import { DeviceError } from './errors.js';
+import { endClient } from './mqtt-end.js';
 import { tlsOptions } from './tls-options.js';
 
 /** The hub transports: MQTT over TLS (8883) or over WebSockets (443, `/$iothub/websocket`). */
@@ -55,6 +56,18 @@ export interface HubSessionOptions {
   requestTimeoutMs: number;
   deviceClientType: string;
   handlers: HubSessionHandlers;
+}
+
+/** A SUBSCRIBE refused by the hub (SUBACK 0x80) is a refusal to back off from, not a hub that did not answer. */
+function subscribeError(error: unknown): DeviceError {
+  const granted = (error as { packet?: { granted?: unknown } } | null)?.packet?.granted;
+  if (Array.isArray(granted) && granted.some((g) => typeof g === 'number' && g >= 0x80)) {
+    return new DeviceError('DEVICE_CONNECTION_REFUSED', 'The hub refused a subscription (SUBACK 0x80).', {
+      status: 403,
+      cause: error,
+    });
+  }
+  return connectError(error);
 }
 
 /** A twin response: the status from the topic, the new `$version` if given, the parsed body. */
@@ -100,10 +113,11 @@ export class HubSession {
   /**
    * Connects and subscribes; resolves once the hub accepted the connection and every subscription.
    *
-   * @throws {@link DeviceError} `DEVICE_CONNECTION_REFUSED` with the CONNACK `returnCode`,
-   * `DEVICE_CONNECTION_LOST` (no answer, TLS or socket failure), `DEVICE_TIMEOUT`.
+   * @throws {@link DeviceError} `DEVICE_CONNECTION_REFUSED` with the CONNACK `returnCode` (or status 403
+   * for a refused subscription), `DEVICE_CONNECTION_LOST` (no answer, TLS or socket failure),
+   * `DEVICE_TIMEOUT`, `DEVICE_CLOSED` (`signal` aborted).
    */
-  static async open(options: HubSessionOptions): Promise<HubSession> {
+  static async open(options: HubSessionOptions, signal?: AbortSignal): Promise<HubSession> {
     const { identity } = options;
     const clientId = identity.moduleId === undefined ? identity.deviceId : `${identity.deviceId}/${identity.moduleId}`;
     const webSockets = options.transport === 'mqttWs';
@@ -129,36 +143,75 @@ export class HubSession {
       ...(options.password === undefined ? {} : { password: options.password }),
       ...tlsOptions(options.ca, options.credentials),
     });
-    let sessionPresent: boolean;
+    let onAbort: () => void = () => undefined;
+    const abort = new Promise<never>((_resolve, reject) => {
+      onAbort = (): void => {
+        client.end(true);
+        reject(new DeviceError('DEVICE_CLOSED', 'The connection attempt was cancelled.'));
+      };
+      if (signal?.aborted === true) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    abort.catch(() => undefined);
     try {
-      sessionPresent = await new Promise<boolean>((resolve, reject) => {
-        client.once('connect', (connack) => resolve(connack.sessionPresent));
-        client.once('error', (error) => reject(connectError(error)));
-        client.once('close', () =>
-          reject(
-            new DeviceError('DEVICE_CONNECTION_LOST', `${options.hostName} closed the connection without a CONNACK.`),
-          ),
-        );
-      });
+      return await HubSession.#establish(client, options, abort);
+    } finally {
+      // Once open, closing the session is its owner's call (with a DISCONNECT), not the signal's.
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  static async #establish(client: MqttClient, options: HubSessionOptions, abort: Promise<never>): Promise<HubSession> {
+    const { identity } = options;
+    let sessionPresent: boolean;
+    const onError = (error: Error): void => rejectConnect(connectError(error));
+    const onClose = (): void =>
+      rejectConnect(
+        new DeviceError('DEVICE_CONNECTION_LOST', `${options.hostName} closed the connection without a CONNACK.`),
+      );
+    let rejectConnect: (error: DeviceError) => void = () => undefined;
+    try {
+      sessionPresent = await Promise.race([
+        new Promise<boolean>((resolve, reject) => {
+          rejectConnect = reject;
+          client.once('connect', (connack) => resolve(connack.sessionPresent));
+          client.on('error', onError);
+          client.on('close', onClose);
+        }),
+        abort,
+      ]);
     } catch (error) {
-      client.removeAllListeners();
       client.on('error', () => undefined);
       client.end(true);
       throw error;
+    } finally {
+      // Only our listeners: MQTT.js's own 'close' handler keeps `client.connected` true to the socket.
+      client.off('error', onError);
+      client.off('close', onClose);
     }
-    client.removeAllListeners('close');
-    client.removeAllListeners('error');
     const session = new HubSession(client, options, sessionPresent);
     const filters = deviceSubscriptions(identity);
+    const subscribe = (filter: string, qos: 0 | 1): Promise<unknown> =>
+      Promise.race([
+        client.subscribeAsync(filter, { qos }),
+        abort,
+        new Promise<never>((_resolve, reject) =>
+          setTimeout(
+            () =>
+              reject(new DeviceError('DEVICE_TIMEOUT', `${options.hostName} did not answer the SUBSCRIBE in time.`)),
+            options.requestTimeoutMs,
+          ).unref(),
+        ),
+      ]);
     try {
       // One SUBSCRIBE per feature, in the Node SDK's order (protocol.md §1.4).
-      await client.subscribeAsync(filters.c2d, { qos: 1 });
-      await client.subscribeAsync(filters.methods, { qos: 0 });
-      await client.subscribeAsync(filters.twinResponses, { qos: 0 });
-      await client.subscribeAsync(filters.desiredPatches, { qos: 0 });
+      await subscribe(filters.c2d, 1);
+      await subscribe(filters.methods, 0);
+      await subscribe(filters.twinResponses, 0);
+      await subscribe(filters.desiredPatches, 0);
     } catch (error) {
       await session.close(true);
-      throw connectError(error);
+      throw subscribeError(error);
     }
     return session;
   }
@@ -198,6 +251,13 @@ export class HubSession {
         reject(new DeviceError('DEVICE_NOT_CONNECTED', 'The hub connection is closed.'));
         return;
       }
+      let text: string;
+      try {
+        text = kind === 'GET' ? ' ' : JSON.stringify(body);
+      } catch (cause) {
+        reject(new DeviceError('DEVICE_PAYLOAD_INVALID', 'The reported properties are not JSON.', { cause }));
+        return;
+      }
       const rid = randomUUID();
       const timer = setTimeout(() => {
         this.#pending.delete(rid);
@@ -206,16 +266,23 @@ export class HubSession {
       this.#pending.set(rid, { resolve, reject, timer });
       const topic = kind === 'GET' ? twinGetTopic(rid) : twinPatchReportedTopic(rid);
       // Node sends " " as the GET body (protocol.md §1.4).
-      this.#client.publish(topic, kind === 'GET' ? ' ' : JSON.stringify(body), { qos: 0 });
+      this.#client.publish(topic, text, { qos: 0 });
     });
   }
 
   /** Answers a direct method: `$iothub/methods/res/{status}/?$rid={rid}` with the JSON payload (or none). */
   respondToMethod(rid: string, status: number, payload: unknown): void {
     if (!this.connected) return;
-    this.#client.publish(methodResponseTopic(status, rid), payload === undefined ? '' : JSON.stringify(payload), {
-      qos: 0,
-    });
+    let text: string;
+    let code = status;
+    try {
+      text = payload === undefined ? '' : JSON.stringify(payload);
+    } catch {
+      // A payload that is not JSON (a BigInt, a cycle): the service gets a 500 rather than nothing.
+      code = 500;
+      text = JSON.stringify({ message: 'The command response could not be serialised as JSON.' });
+    }
+    this.#client.publish(methodResponseTopic(code, rid), text, { qos: 0 });
   }
 
   /**
@@ -225,9 +292,12 @@ export class HubSession {
   close(force = false): Promise<void> {
     this.#closing = true;
     this.#end(new DeviceError('DEVICE_CONNECTION_LOST', 'The session was closed.'));
-    return new Promise((resolve) => {
-      this.#client.end(force, {}, () => resolve());
-    });
+    if (force) {
+      return new Promise((resolve) => {
+        this.#client.end(true, {}, () => resolve());
+      });
+    }
+    return endClient(this.#client);
   }
 
   #end(reason: DeviceError): void {

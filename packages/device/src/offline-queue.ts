@@ -72,17 +72,34 @@ export class OfflineQueue<T> {
   #sequence = 0;
   #dropped = 0;
 
-  readonly #journal: QueueJournal<T> | undefined;
+  #journal: QueueJournal<T> | undefined;
 
-  /** With a `journal`, messages pending from an earlier run are queued first (their delivery has no promise). */
-  constructor(options: OfflineQueueOptions = {}, journal?: QueueJournal<T>) {
+  readonly #onJournalError: (error: unknown) => void;
+
+  /**
+   * With a `journal`, messages pending from an earlier run are queued first (their delivery has no
+   * promise). A journal that fails (a full disk) is reported through `onJournalError` and given up: the
+   * queue goes on in memory.
+   */
+  constructor(
+    options: OfflineQueueOptions = {},
+    journal?: QueueJournal<T>,
+    onJournalError: (error: unknown) => void = () => undefined,
+  ) {
     this.#max = options.maxMessages ?? 10_000;
     this.#overflow = options.overflow ?? 'dropOldest';
     if (!Number.isSafeInteger(this.#max) || this.#max < 1) {
       throw new DeviceError('DEVICE_INVALID_OPTIONS', 'queue.maxMessages must be a positive integer.');
     }
     this.#journal = journal;
-    for (const { sequence, item } of journal?.load() ?? []) {
+    this.#onJournalError = onJournalError;
+    let recovered: { sequence: number; item: T }[] = [];
+    try {
+      recovered = journal?.load() ?? [];
+    } catch (error) {
+      this.#journalFailed(error);
+    }
+    for (const { sequence, item } of recovered) {
       this.#sequence = Math.max(this.#sequence, sequence);
       const ignore = (): void => undefined;
       this.#entries.set(sequence, { sequence, item, inFlight: false, sentOn: 0, resolve: ignore, reject: ignore });
@@ -113,8 +130,8 @@ export class OfflineQueue<T> {
           return;
         }
         this.#entries.delete(victim.sequence);
-        this.#journal?.done(victim.sequence);
         this.#dropped += 1;
+        this.#record((j) => j.done(victim.sequence));
         victim.reject(
           new DeviceError(
             'DEVICE_QUEUE_FULL',
@@ -123,8 +140,8 @@ export class OfflineQueue<T> {
         );
       }
       const sequence = ++this.#sequence;
-      this.#journal?.queued(sequence, item);
       this.#entries.set(sequence, { sequence, item, inFlight: false, sentOn: 0, resolve, reject });
+      this.#record((j) => j.queued(sequence, item));
     });
   }
 
@@ -146,8 +163,8 @@ export class OfflineQueue<T> {
   /** Marks a message delivered: it leaves the queue and its promise resolves. */
   settle(entry: QueueEntry<T>): void {
     if (this.#entries.delete(entry.sequence)) {
-      this.#journal?.done(entry.sequence);
       entry.resolve();
+      this.#record((j) => j.done(entry.sequence));
     }
   }
 
@@ -167,6 +184,25 @@ export class OfflineQueue<T> {
     const entries = [...this.#entries.values()];
     this.#entries.clear();
     for (const entry of entries) entry.reject(error);
+  }
+
+  /** Writes to the journal; the first failure reports it and stops using the journal. */
+  #record(write: (journal: QueueJournal<T>) => void): void {
+    if (this.#journal === undefined) return;
+    try {
+      write(this.#journal);
+    } catch (error) {
+      this.#journalFailed(error);
+    }
+  }
+
+  #journalFailed(error: unknown): void {
+    this.#journal = undefined;
+    try {
+      this.#onJournalError(error);
+    } catch {
+      // The report is best effort.
+    }
   }
 
   #oldestWaiting(): QueueEntry<T> | undefined {

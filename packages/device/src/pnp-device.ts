@@ -143,6 +143,9 @@ export class PnpDevice<M extends DeviceModelShape = UntypedModel> extends Compon
   readonly #commands = new Map<string, (request: unknown, context: HandlerContext) => unknown>();
   readonly #offline = new Map<string, (request: unknown) => unknown>();
   readonly #c2d: ((payload: Buffer, properties: Readonly<Record<string, string | null>>) => void)[] = [];
+  /** The desired `$version` each writable property was last applied at. */
+  readonly #applied = new Map<string, number>();
+  #desiredWork: Promise<unknown> = Promise.resolve();
 
   constructor(options: PnpDeviceOptions) {
     if (typeof options.modelId !== 'string' || options.modelId === '') {
@@ -154,9 +157,13 @@ export class PnpDevice<M extends DeviceModelShape = UntypedModel> extends Compon
     this.modelId = options.modelId;
     this.#model = options.model;
     this.#validation = options.model === undefined ? 'off' : (options.validation ?? 'reject');
-    client.onConnected(() => this.#reconcile());
+    // Desired updates are handled one at a time, in arrival order (the reconcile of a connect included),
+    // so a value from an older $version is never applied after a newer one.
+    client.onConnected(() => this.#serially(() => this.#reconcile()));
     client.onDesiredPatch((patch) => {
-      this.#onDesired(patch).catch((error: unknown) => this.#warn('A desired-property update failed.', error));
+      this.#serially(() => this.#onDesired(patch)).catch((error: unknown) =>
+        this.#warn('A desired-property update failed.', error),
+      );
     });
     client.setMethodHandler((name, payload) => this.#onCommand(name, payload));
     client.onC2d((bag, payload) => this.#onC2d(bag, payload));
@@ -263,13 +270,19 @@ export class PnpDevice<M extends DeviceModelShape = UntypedModel> extends Compon
       `The ${what} do not match ${this.modelId}: ${result.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
     );
     if (this.#validation === 'reject') return error;
-    this.client.emit('warning', error);
+    this.client.warn(error);
     return undefined;
   }
 
+  /** Runs `work` after every desired update queued before it. */
+  #serially(work: () => Promise<void>): Promise<void> {
+    const next = this.#desiredWork.then(work, work);
+    this.#desiredWork = next.catch(() => undefined);
+    return next;
+  }
+
   #warn(message: string, cause: unknown): void {
-    this.client.emit(
-      'warning',
+    this.client.warn(
       cause instanceof DeviceError ? cause : new DeviceError('DEVICE_PAYLOAD_INVALID', message, { cause }),
     );
   }
@@ -287,7 +300,23 @@ export class PnpDevice<M extends DeviceModelShape = UntypedModel> extends Compon
       const reportedSection = component === undefined ? reported : reported?.[component];
       const previous = isRecord(reportedSection) ? reportedSection[name] : undefined;
       if (reported !== undefined && isRecord(previous) && previous['av'] === version) continue;
-      const ack = await this.#apply(component, name, entry, value, version);
+      // A patch applied at this version or later is not applied again; the reconcile after a connect
+      // (reported known) re-applies one whose acknowledgement never reached the twin.
+      const applied = this.#applied.get(id) ?? -1;
+      if (reported === undefined ? applied >= version : applied > version) continue;
+      this.#applied.set(id, version);
+      // Acknowledged before with this very value (the desired version moved for another property):
+      // acknowledge the new version without running the handler again.
+      const unchanged =
+        isRecord(previous) && previous['ac'] === 200 && JSON.stringify(previous['value']) === JSON.stringify(value);
+      const ack = unchanged
+        ? writablePropertyAck({
+            value,
+            ac: 200,
+            av: version,
+            ad: typeof previous['ad'] === 'string' ? previous['ad'] : 'completed',
+          })
+        : await this.#apply(component, name, entry, value, version);
       if (component === undefined) patch[name] = ack;
       else {
         const target = (patch[component] ??= { ...COMPONENT_MARKER }) as Record_;

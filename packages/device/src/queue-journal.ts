@@ -54,7 +54,7 @@ export function fileQueueJournal<T>(path: string, codec: JournalCodec<T>): Queue
   };
   return {
     load() {
-      mkdirSync(dirname(path), { recursive: true });
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       let text: string;
       try {
         text = readFileSync(path, 'utf8');

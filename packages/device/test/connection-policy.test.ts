@@ -419,3 +419,19 @@ describe('decide: reprovision or back off (device-implementation.md "Handle conn
     }
   });
 });
+
+describe('decide: a refused subscription', () => {
+  it('[MQTT §1.4] SUBACK 0x80 (status 403, no return code) backs off against the same hub, keeping the assignment', () => {
+    const refused = new DeviceError('DEVICE_CONNECTION_REFUSED', 'The hub refused a subscription (SUBACK 0x80).', {
+      status: 403,
+    });
+    const first = decide(
+      { kind: 'hubConnect', error: refused, freshAssignment: false, streak: 2 },
+      DEFAULT_CONNECTION_POLICY,
+      false,
+      0.5,
+    );
+    assert.equal(first.action, 'reconnect');
+    assert.ok('delayMs' in first && first.delayMs > 0);
+  });
+});

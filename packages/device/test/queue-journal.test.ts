@@ -63,3 +63,25 @@ describe('the offline queue with a file journal', () => {
     assert.equal(reopened.nextToSend(1)?.item, 'kept');
   });
 });
+
+describe('a journal that fails', () => {
+  it('[Offline queue: file] a write failure (a full disk) is reported once and the queue goes on in memory', async () => {
+    const errors: unknown[] = [];
+    let writes = 0;
+    const failing = {
+      load: () => [],
+      queued: () => {
+        writes += 1;
+        if (writes > 1) throw new Error('ENOSPC: no space left on device');
+      },
+      done: () => undefined,
+    };
+    const queue = new OfflineQueue<string>({}, failing, (error) => errors.push(error));
+    const delivered = ['a', 'b', 'c'].map((m) => queue.push(m));
+    assert.equal(queue.size, 3);
+    for (let entry = queue.nextToSend(1); entry !== undefined; entry = queue.nextToSend(1)) queue.settle(entry);
+    await Promise.all(delivered);
+    assert.equal(errors.length, 1);
+    assert.equal(writes, 2, 'the journal is not used after it failed');
+  });
+});

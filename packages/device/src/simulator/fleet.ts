@@ -158,8 +158,9 @@ export class SimulatedFleet {
   }
 
   /**
-   * Starts every device at the paced rate; resolves when each has been started (connected, or failed
-   * and counted as an error — devices that fail keep retrying on their own).
+   * Starts every device at the paced rate; resolves when each has been started: connected, or — when
+   * DPS refused it for good (a wrong key) — counted as an error. Devices that lose their connection
+   * later reconnect on their own.
    */
   async start(signal?: AbortSignal): Promise<void> {
     const rate = this.#options.rampPerSecond ?? 10;
