@@ -221,9 +221,10 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
   }
 
   async #twin(kind: 'GET' | 'PATCH', body?: unknown): Promise<TwinResponse> {
-    // A connected hook works on its own session: if that one ends, the hook fails (the next connect
-    // runs the hooks again) rather than wait for a connection that cannot come until it returns.
-    const bound = hookSession.getStore();
+    // A connected hook, and a desired update, work on their own session: if that one ends, they fail
+    // (the next connect runs the hooks again) rather than wait for a connection that cannot come
+    // until they return.
+    const bound = sessionScope.getStore();
     if (bound !== undefined) return bound.twinRequest(kind, body);
     for (;;) {
       // The connected hooks run on the new session before the device counts as connected.
@@ -436,7 +437,12 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
           deviceClientType: `plugboard-device/${VERSION} (node ${process.version}; ${platform()}; ${arch()})${options.productInfo === undefined ? '' : ` ${options.productInfo}`}`,
           handlers: {
             onDesired: (patch) => {
-              for (const listener of this.#desiredListeners) listener(patch);
+              // Bound to this session like the hooks: an acknowledgement whose connection ends fails
+              // (the next connect's reconcile acknowledges again) instead of waiting and holding up
+              // the desired updates queued behind it, the reconcile included.
+              sessionScope.run(session, () => {
+                for (const listener of this.#desiredListeners) listener(patch);
+              });
             },
             onMethod: (name, rid, payload) => this.#onMethod(session, name, rid, payload),
             onC2d: (bag, payload) => {
@@ -465,7 +471,7 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
     this.#pump();
     for (const hook of this.#hooks) {
       if (hasEnded) break;
-      const running = hookSession.run(session, hook).catch((error: unknown) => {
+      const running = sessionScope.run(session, hook).catch((error: unknown) => {
         if (!hasEnded) this.warn(asDeviceError(error));
       });
       // A session that ends under a hook ends the wait: the next connection runs the hooks again.
@@ -544,8 +550,8 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
   }
 }
 
-/** The session the connected hooks of a connection run on. */
-const hookSession = new AsyncLocalStorage<HubSession>();
+/** The session the connected hooks and the desired updates of a connection run on. */
+const sessionScope = new AsyncLocalStorage<HubSession>();
 
 function asDeviceError(error: unknown): DeviceError {
   if (error instanceof DeviceError) return error;
