@@ -141,7 +141,7 @@ export class HubSession {
         deviceClientType: options.deviceClientType,
       }),
       ...(options.password === undefined ? {} : { password: options.password }),
-      ...tlsOptions(options.ca, options.credentials),
+      ...tlsOptions(options.ca, options.credentials, !webSockets),
     });
     let onAbort: () => void = () => undefined;
     const abort = new Promise<never>((_resolve, reject) => {
@@ -191,18 +191,17 @@ export class HubSession {
     }
     const session = new HubSession(client, options, sessionPresent);
     const filters = deviceSubscriptions(identity);
+    // One deadline for the four SUBSCRIBEs, cleared once they are granted (no timer outlives the open).
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new DeviceError('DEVICE_TIMEOUT', `${options.hostName} did not answer the SUBSCRIBE in time.`)),
+        options.requestTimeoutMs,
+      );
+    });
+    deadline.catch(() => undefined);
     const subscribe = (filter: string, qos: 0 | 1): Promise<unknown> =>
-      Promise.race([
-        client.subscribeAsync(filter, { qos }),
-        abort,
-        new Promise<never>((_resolve, reject) =>
-          setTimeout(
-            () =>
-              reject(new DeviceError('DEVICE_TIMEOUT', `${options.hostName} did not answer the SUBSCRIBE in time.`)),
-            options.requestTimeoutMs,
-          ).unref(),
-        ),
-      ]);
+      Promise.race([client.subscribeAsync(filter, { qos }), abort, deadline]);
     try {
       // One SUBSCRIBE per feature, in the Node SDK's order (protocol.md §1.4).
       await subscribe(filters.c2d, 1);
@@ -212,6 +211,8 @@ export class HubSession {
     } catch (error) {
       await session.close(true);
       throw subscribeError(error);
+    } finally {
+      clearTimeout(timer);
     }
     return session;
   }
