@@ -285,19 +285,29 @@ export interface C2dProperties {
  * ```
  */
 export function c2dPropertyBag(props: C2dProperties): PropertyBag {
+  return bagOf(
+    [
+      [SYSTEM_PROPERTIES.messageId, props.messageId],
+      [SYSTEM_PROPERTIES.to, props.to],
+      [SYSTEM_PROPERTIES.correlationId, props.correlationId],
+      [SYSTEM_PROPERTIES.userId, props.userId],
+      [SYSTEM_PROPERTIES.contentType, props.contentType],
+      [SYSTEM_PROPERTIES.contentEncoding, props.contentEncoding],
+      [SYSTEM_PROPERTIES.expiryTimeUtc, props.expiryTimeUtc],
+      ['iothub-ack', props.ack],
+    ],
+    props.application,
+  );
+}
+
+/** The defined system fields in the order given, then the application properties. */
+function bagOf(
+  system: ReadonlyArray<readonly [string, string | undefined]>,
+  application: Readonly<Record<string, string | null>>,
+): PropertyBag {
   const bag: Array<readonly [string, string | null]> = [];
-  const system: ReadonlyArray<readonly [string, string | undefined]> = [
-    [SYSTEM_PROPERTIES.messageId, props.messageId],
-    [SYSTEM_PROPERTIES.to, props.to],
-    [SYSTEM_PROPERTIES.correlationId, props.correlationId],
-    [SYSTEM_PROPERTIES.userId, props.userId],
-    [SYSTEM_PROPERTIES.contentType, props.contentType],
-    [SYSTEM_PROPERTIES.contentEncoding, props.contentEncoding],
-    [SYSTEM_PROPERTIES.expiryTimeUtc, props.expiryTimeUtc],
-    ['iothub-ack', props.ack],
-  ];
   for (const [key, value] of system) if (value !== undefined) bag.push([key, value]);
-  for (const [key, value] of Object.entries(props.application)) bag.push([key, value]);
+  for (const [key, value] of Object.entries(application)) bag.push([key, value]);
   return bag;
 }
 
@@ -315,27 +325,23 @@ export function c2dPropertyBag(props: C2dProperties): PropertyBag {
  * ```
  */
 export function d2cPropertyBag(props: D2cProperties): PropertyBag {
-  const bag: Array<readonly [string, string | null]> = [];
-  const system: ReadonlyArray<readonly [string, string | undefined]> = [
-    [SYSTEM_PROPERTIES.messageId, props.messageId],
-    [SYSTEM_PROPERTIES.correlationId, props.correlationId],
-    [SYSTEM_PROPERTIES.userId, props.userId],
-    [SYSTEM_PROPERTIES.to, props.to],
-    [SYSTEM_PROPERTIES.contentType, props.contentType],
-    [SYSTEM_PROPERTIES.contentEncoding, props.contentEncoding],
-    [SYSTEM_PROPERTIES.interfaceId, props.interfaceId],
-    [SYSTEM_PROPERTIES.expiryTimeUtc, props.expiryTimeUtc],
-    [SYSTEM_PROPERTIES.outputName, props.outputName],
-    [SYSTEM_PROPERTIES.subject, props.component],
-  ];
-  for (const [key, value] of system) if (value !== undefined) bag.push([key, value]);
-  const application = Object.entries(props.application);
-  if (
+  const stampCreationTime =
     props.creationTimeUtc !== undefined &&
-    !Object.prototype.hasOwnProperty.call(props.application, CREATION_TIME_PROPERTY)
-  ) {
-    bag.push([CREATION_TIME_PROPERTY, props.creationTimeUtc]);
-  }
-  for (const [key, value] of application) bag.push([key, value]);
-  return bag;
+    !Object.prototype.hasOwnProperty.call(props.application, CREATION_TIME_PROPERTY);
+  return bagOf(
+    [
+      [SYSTEM_PROPERTIES.messageId, props.messageId],
+      [SYSTEM_PROPERTIES.correlationId, props.correlationId],
+      [SYSTEM_PROPERTIES.userId, props.userId],
+      [SYSTEM_PROPERTIES.to, props.to],
+      [SYSTEM_PROPERTIES.contentType, props.contentType],
+      [SYSTEM_PROPERTIES.contentEncoding, props.contentEncoding],
+      [SYSTEM_PROPERTIES.interfaceId, props.interfaceId],
+      [SYSTEM_PROPERTIES.expiryTimeUtc, props.expiryTimeUtc],
+      [SYSTEM_PROPERTIES.outputName, props.outputName],
+      [SYSTEM_PROPERTIES.subject, props.component],
+      [CREATION_TIME_PROPERTY, stampCreationTime ? props.creationTimeUtc : undefined],
+    ],
+    props.application,
+  );
 }

@@ -207,8 +207,12 @@ export class SimulatedFleet {
       else this.#connected.delete(deviceId);
     });
     device.on('warning', (error) => this.#error(`${deviceId}: ${error.message}`));
-    for (const caps of this.#capabilities) {
-      const handle = caps.component === undefined ? device : device.component(caps.component);
+    // One handle per component, made once: telemetry goes through them every interval.
+    const handles = this.#capabilities.map((caps) =>
+      caps.component === undefined ? device : device.component(caps.component),
+    );
+    for (const [i, caps] of this.#capabilities.entries()) {
+      const handle = handles[i] ?? device;
       for (const property of caps.writable) {
         handle.onWritableProperty(property.name ?? '', () => {
           this.#stats.writableAcks += 1;
@@ -228,18 +232,18 @@ export class SimulatedFleet {
       this.#error(`${deviceId}: ${error instanceof Error ? error.message : String(error)}`);
       return;
     }
-    for (const caps of this.#capabilities) {
+    for (const [i, caps] of this.#capabilities.entries()) {
       if (caps.readOnly.length === 0) continue;
-      const handle = caps.component === undefined ? device : device.component(caps.component);
+      const handle = handles[i] ?? device;
       const patch = Object.fromEntries(caps.readOnly.map((p) => [p.name ?? '', values.next(p)]));
       handle.reportProperties(patch).catch((error: unknown) => this.#error(`${deviceId}: ${String(error)}`));
     }
     const interval = this.#options.intervalMs ?? 5000;
     const send = (): void => {
       if (this.#stopped) return;
-      for (const caps of this.#capabilities) {
+      for (const [i, caps] of this.#capabilities.entries()) {
         if (caps.telemetry.length === 0) continue;
-        const handle = caps.component === undefined ? device : device.component(caps.component);
+        const handle = handles[i] ?? device;
         const message = Object.fromEntries(caps.telemetry.map((t) => [t.name ?? '', values.next(t)]));
         handle.sendTelemetry(message).then(
           () => {
