@@ -81,7 +81,9 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
       }
     }
     this.#options = options;
-    this.#policy = { ...DEFAULT_CONNECTION_POLICY, ...options.policy };
+    // Shared by every device that keeps the defaults.
+    this.#policy =
+      options.policy === undefined ? DEFAULT_CONNECTION_POLICY : { ...DEFAULT_CONNECTION_POLICY, ...options.policy };
     this.#store =
       options.assignmentStore === false
         ? undefined
@@ -104,16 +106,18 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
               return typeof v.x === 'string' ? { propertyBag: v.b, body: Buffer.from(v.x, 'base64') } : undefined;
             },
           }),
-      (error) =>
-        this.warn(
-          new DeviceError(
-            'DEVICE_INVALID_OPTIONS',
-            `The offline queue file ${file ?? ''} failed; the queue goes on in memory.`,
-            {
-              cause: error,
-            },
-          ),
-        ),
+      file === undefined
+        ? undefined
+        : (error) =>
+            this.warn(
+              new DeviceError(
+                'DEVICE_INVALID_OPTIONS',
+                `The offline queue file ${file} failed; the queue goes on in memory.`,
+                {
+                  cause: error,
+                },
+              ),
+            ),
     );
   }
 

@@ -91,6 +91,8 @@ async function send(
           timeout: Math.max(1, deadline - Date.now()),
           ...(request.signal === undefined ? {} : { signal: request.signal }),
           ...tlsOptions(request.ca, credentials),
+          // The agent's pool keys sockets by host and TLS fields, not by the shared context: no reuse.
+          agent: false,
         },
         (res) => {
           const chunks: Buffer[] = [];

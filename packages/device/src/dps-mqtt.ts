@@ -6,7 +6,6 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import mqtt from 'mqtt';
 import {
   DPS_RESPONSE_FILTER,
   dpsOperationStatusTopic,
@@ -16,6 +15,7 @@ import {
 } from '@plugboard/protocol';
 import { dpsToken } from './credentials.js';
 import { DeviceError } from './errors.js';
+import { MqttConnection } from './mqtt-connection.js';
 import {
   pause,
   readRegistrationAnswer,
@@ -24,7 +24,6 @@ import {
   type RegistrationRequest,
   type RegistrationStep,
 } from './provisioning.js';
-import { endClient } from './mqtt-end.js';
 import { tlsOptions } from './tls-options.js';
 
 const TOKEN_TTL_SECONDS = 3600;
@@ -40,26 +39,13 @@ const TOKEN_TTL_SECONDS = 3600;
  * ```
  */
 export async function registerOverMqtt(request: RegistrationRequest, webSockets: boolean): Promise<Assignment> {
-  const { credentials, idScope, registrationId } = request;
+  const { credentials, idScope, registrationId, signal } = request;
   const password =
     credentials.kind === 'sas'
       ? await dpsToken(idScope, registrationId, credentials.deviceKey, TOKEN_TTL_SECONDS, Date.now())
       : undefined;
-  const port = request.port ?? (webSockets ? 443 : 8883);
-  const client = mqtt.connect({
-    ...(webSockets ? { protocol: 'wss' as const, path: '/$iothub/websocket' } : { protocol: 'mqtts' as const }),
-    host: request.provisioningHost,
-    port,
-    clientId: registrationId,
-    clean: true,
-    keepalive: 180,
-    protocolVersion: 4,
-    reconnectPeriod: 0,
-    connectTimeout: request.timeoutMs ?? 60_000,
-    username: formatDpsMqttUsername({ idScope, registrationId, clientVersion: request.clientVersion }),
-    ...(password === undefined ? {} : { password }),
-    ...tlsOptions(request.ca, credentials),
-  });
+  const timeoutMs = request.timeoutMs ?? 60_000;
+  const deadline = Date.now() + timeoutMs;
   const pending = new Map<string, (step: RegistrationStep | DeviceError) => void>();
   let failed: DeviceError | undefined;
   const failAll = (error: DeviceError): void => {
@@ -67,7 +53,7 @@ export async function registerOverMqtt(request: RegistrationRequest, webSockets:
     for (const settle of pending.values()) settle(error);
     pending.clear();
   };
-  client.on('message', (topic, payload) => {
+  const onMessage = (topic: string, payload: Buffer): void => {
     const response = parseDpsResponseTopic(topic);
     if (response === undefined) return;
     const settle = pending.get(response.rid);
@@ -84,16 +70,30 @@ export async function registerOverMqtt(request: RegistrationRequest, webSockets:
     } catch (error) {
       settle(error as DeviceError);
     }
-  });
-  client.on('error', (error) => failAll(connectError(error)));
-  client.on('close', () => failAll(new DeviceError('DEVICE_CONNECTION_LOST', 'DPS closed the MQTT connection.')));
-  const onAbort = (): void => {
-    failAll(new DeviceError('DEVICE_CLOSED', 'The registration was cancelled.'));
-    client.end(true);
   };
-  request.signal?.addEventListener('abort', onAbort, { once: true });
-  if (request.signal?.aborted === true) onAbort();
-  const deadline = Date.now() + (request.timeoutMs ?? 60_000);
+  const connection = await MqttConnection.open(
+    {
+      host: request.provisioningHost,
+      port: request.port ?? (webSockets ? 443 : 8883),
+      webSocketPath: webSockets ? '/$iothub/websocket' : undefined,
+      tls: tlsOptions(request.ca, credentials),
+      clientId: registrationId,
+      clean: true,
+      keepaliveSeconds: 180,
+      username: formatDpsMqttUsername({ idScope, registrationId, clientVersion: request.clientVersion }),
+      password,
+      connectTimeoutMs: timeoutMs,
+    },
+    { onMessage, onClose: failAll },
+    signal,
+  );
+  const onAbort = (): void => {
+    const error = new DeviceError('DEVICE_CLOSED', 'The registration was cancelled.');
+    failAll(error);
+    connection.destroy(error);
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  if (signal?.aborted === true) onAbort();
 
   const ask = (topic: (rid: string) => string, body: string): Promise<RegistrationStep> =>
     new Promise((resolve, reject) => {
@@ -114,48 +114,25 @@ export async function registerOverMqtt(request: RegistrationRequest, webSockets:
         if (step instanceof DeviceError) reject(step);
         else resolve(step);
       });
-      client.publish(topic(rid), body, { qos: 1 }, (error) => {
-        if (error && pending.delete(rid)) {
+      connection.publishAcked(topic(rid), body).catch((error: unknown) => {
+        if (pending.delete(rid)) {
           clearTimeout(timer);
-          reject(connectError(error));
+          reject(error as DeviceError);
         }
       });
     });
 
   try {
-    await new Promise<void>((resolve, reject) => {
-      client.once('connect', () => resolve());
-      client.once('error', (error) => reject(connectError(error)));
-      client.once('close', () =>
-        reject(failed ?? new DeviceError('DEVICE_CONNECTION_LOST', 'DPS closed the connection.')),
-      );
-    });
-    await client.subscribeAsync(DPS_RESPONSE_FILTER, { qos: 1 });
+    await connection.subscribe(DPS_RESPONSE_FILTER, 1);
     let step = await ask(dpsRegisterTopic, registrationBody(request));
     while (step.kind === 'assigning') {
-      await pause(step.retryAfter * 1000, request.signal);
+      await pause(step.retryAfter * 1000, signal);
       const operationId = step.operationId;
       step = await ask((rid) => dpsOperationStatusTopic(rid, operationId), ' ');
     }
     return step.assignment;
   } finally {
-    request.signal?.removeEventListener('abort', onAbort);
-    client.on('error', () => undefined);
-    await endClient(client);
+    signal?.removeEventListener('abort', onAbort);
+    await connection.end();
   }
-}
-
-/** An mqtt.js error as a {@link DeviceError}: a CONNACK refusal keeps its return code. */
-export function connectError(error: unknown): DeviceError {
-  if (error instanceof DeviceError) return error;
-  const code = (error as { code?: unknown }).code;
-  const message = error instanceof Error ? error.message : String(error);
-  if (typeof code === 'number' && code > 0) {
-    return new DeviceError('DEVICE_CONNECTION_REFUSED', message, {
-      returnCode: code,
-      status: code === 3 ? 503 : 401,
-      cause: error,
-    });
-  }
-  return new DeviceError('DEVICE_CONNECTION_LOST', message, { cause: error });
 }

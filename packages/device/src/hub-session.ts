@@ -8,7 +8,6 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import mqtt, { type MqttClient } from 'mqtt';
 import {
   deviceSubscriptions,
   formatMqttUsername,
@@ -19,9 +18,8 @@ import {
   type DeviceIdentity,
 } from '@plugboard/protocol';
 import type { ResolvedCredentials } from './credentials.js';
-import { connectError } from './dps-mqtt.js';
 import { DeviceError } from './errors.js';
-import { endClient } from './mqtt-end.js';
+import { MqttConnection } from './mqtt-connection.js';
 import { tlsOptions } from './tls-options.js';
 
 /** The hub transports: MQTT over TLS (8883) or over WebSockets (443, `/$iothub/websocket`). */
@@ -58,18 +56,6 @@ export interface HubSessionOptions {
   handlers: HubSessionHandlers;
 }
 
-/** A SUBSCRIBE refused by the hub (SUBACK 0x80) is a refusal to back off from, not a hub that did not answer. */
-function subscribeError(error: unknown): DeviceError {
-  const granted = (error as { packet?: { granted?: unknown } } | null)?.packet?.granted;
-  if (Array.isArray(granted) && granted.some((g) => typeof g === 'number' && g >= 0x80)) {
-    return new DeviceError('DEVICE_CONNECTION_REFUSED', 'The hub refused a subscription (SUBACK 0x80).', {
-      status: 403,
-      cause: error,
-    });
-  }
-  return connectError(error);
-}
-
 /** A twin response: the status from the topic, the new `$version` if given, the parsed body. */
 export interface TwinResponse {
   status: number;
@@ -93,21 +79,24 @@ interface PendingRequest {
  * ```
  */
 export class HubSession {
-  readonly #client: MqttClient;
-  readonly #options: HubSessionOptions;
-  readonly #pending = new Map<string, PendingRequest>();
-  #closing = false;
+  #connection: MqttConnection | undefined;
+  /** Kept from the options: not the rest (the SAS token, the user name), which only the CONNECT needs. */
+  readonly #handlers: HubSessionHandlers;
+  readonly #requestTimeoutMs: number;
+  /** Twin requests waiting for their response, by `$rid`. Made on first use. */
+  #pending: Map<string, PendingRequest> | undefined;
+  /** Set once {@link HubSession.open} has resolved: only then is the owner told of the end. */
+  #open = false;
   #ended = false;
-  /** CONNACK's session-present flag. */
-  readonly sessionPresent: boolean;
 
-  private constructor(client: MqttClient, options: HubSessionOptions, sessionPresent: boolean) {
-    this.#client = client;
-    this.#options = options;
-    this.sessionPresent = sessionPresent;
-    client.on('message', (topic, payload) => this.#onMessage(topic, payload));
-    client.on('close', () => this.#end(new DeviceError('DEVICE_CONNECTION_LOST', 'The hub connection closed.')));
-    client.on('error', (error) => this.#end(connectError(error)));
+  private constructor(options: HubSessionOptions) {
+    this.#handlers = options.handlers;
+    this.#requestTimeoutMs = options.requestTimeoutMs;
+  }
+
+  /** CONNACK's session-present flag. */
+  get sessionPresent(): boolean {
+    return this.#connection?.sessionPresent ?? false;
   }
 
   /**
@@ -119,107 +108,65 @@ export class HubSession {
    */
   static async open(options: HubSessionOptions, signal?: AbortSignal): Promise<HubSession> {
     const { identity } = options;
-    const clientId = identity.moduleId === undefined ? identity.deviceId : `${identity.deviceId}/${identity.moduleId}`;
     const webSockets = options.transport === 'mqttWs';
-    const client = mqtt.connect({
-      ...(webSockets ? { protocol: 'wss' as const, path: '/$iothub/websocket' } : { protocol: 'mqtts' as const }),
-      host: options.hostName,
-      port: options.port ?? (webSockets ? 443 : 8883),
-      clientId,
-      clean: false,
-      keepalive: options.keepaliveSeconds,
-      protocolVersion: 4,
-      reconnectPeriod: 0,
-      connectTimeout: options.connectTimeoutMs,
-      // Our own queue keeps unacknowledged telemetry across connections; mqtt.js must not replay it too.
-      queueQoSZero: false,
-      username: formatMqttUsername({
-        hostName: options.hostName,
-        deviceId: identity.deviceId,
-        moduleId: identity.moduleId,
-        modelId: options.modelId,
-        deviceClientType: options.deviceClientType,
-      }),
-      ...(options.password === undefined ? {} : { password: options.password }),
-      ...tlsOptions(options.ca, options.credentials, !webSockets),
-    });
-    let onAbort: () => void = () => undefined;
-    const abort = new Promise<never>((_resolve, reject) => {
-      onAbort = (): void => {
-        client.end(true);
-        reject(new DeviceError('DEVICE_CLOSED', 'The connection attempt was cancelled.'));
-      };
-      if (signal?.aborted === true) onAbort();
-      else signal?.addEventListener('abort', onAbort, { once: true });
-    });
-    abort.catch(() => undefined);
+    const session = new HubSession(options);
+    const connection = await MqttConnection.open(
+      {
+        host: options.hostName,
+        port: options.port ?? (webSockets ? 443 : 8883),
+        webSocketPath: webSockets ? '/$iothub/websocket' : undefined,
+        tls: tlsOptions(options.ca, options.credentials),
+        clientId: identity.moduleId === undefined ? identity.deviceId : `${identity.deviceId}/${identity.moduleId}`,
+        clean: false,
+        keepaliveSeconds: options.keepaliveSeconds,
+        username: formatMqttUsername({
+          hostName: options.hostName,
+          deviceId: identity.deviceId,
+          moduleId: identity.moduleId,
+          modelId: options.modelId,
+          deviceClientType: options.deviceClientType,
+        }),
+        password: options.password,
+        connectTimeoutMs: options.connectTimeoutMs,
+      },
+      { onMessage: (topic, payload) => session.#onMessage(topic, payload), onClose: (reason) => session.#end(reason) },
+      signal,
+    );
+    session.#connection = connection;
+    // One deadline for the four SUBSCRIBEs, cleared once they are granted (no timer outlives the open).
+    const timer = setTimeout(
+      () =>
+        connection.destroy(
+          new DeviceError('DEVICE_TIMEOUT', `${options.hostName} did not answer the SUBSCRIBE in time.`),
+        ),
+      options.requestTimeoutMs,
+    );
+    const onAbort = (): void =>
+      connection.destroy(new DeviceError('DEVICE_CLOSED', 'The connection attempt was cancelled.'));
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      return await HubSession.#establish(client, options, abort);
+      // One SUBSCRIBE per feature, in the Node SDK's order (protocol.md §1.4).
+      const filters = deviceSubscriptions(identity);
+      await connection.subscribe(filters.c2d, 1);
+      await connection.subscribe(filters.methods, 0);
+      await connection.subscribe(filters.twinResponses, 0);
+      await connection.subscribe(filters.desiredPatches, 0);
+    } catch (error) {
+      session.#ended = true;
+      connection.destroy();
+      throw error;
     } finally {
+      clearTimeout(timer);
       // Once open, closing the session is its owner's call (with a DISCONNECT), not the signal's.
       signal?.removeEventListener('abort', onAbort);
     }
-  }
-
-  static async #establish(client: MqttClient, options: HubSessionOptions, abort: Promise<never>): Promise<HubSession> {
-    const { identity } = options;
-    let sessionPresent: boolean;
-    const onError = (error: Error): void => rejectConnect(connectError(error));
-    const onClose = (): void =>
-      rejectConnect(
-        new DeviceError('DEVICE_CONNECTION_LOST', `${options.hostName} closed the connection without a CONNACK.`),
-      );
-    let rejectConnect: (error: DeviceError) => void = () => undefined;
-    try {
-      sessionPresent = await Promise.race([
-        new Promise<boolean>((resolve, reject) => {
-          rejectConnect = reject;
-          client.once('connect', (connack) => resolve(connack.sessionPresent));
-          client.on('error', onError);
-          client.on('close', onClose);
-        }),
-        abort,
-      ]);
-    } catch (error) {
-      client.on('error', () => undefined);
-      client.end(true);
-      throw error;
-    } finally {
-      // Only our listeners: MQTT.js's own 'close' handler keeps `client.connected` true to the socket.
-      client.off('error', onError);
-      client.off('close', onClose);
-    }
-    const session = new HubSession(client, options, sessionPresent);
-    const filters = deviceSubscriptions(identity);
-    // One deadline for the four SUBSCRIBEs, cleared once they are granted (no timer outlives the open).
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(
-        () => reject(new DeviceError('DEVICE_TIMEOUT', `${options.hostName} did not answer the SUBSCRIBE in time.`)),
-        options.requestTimeoutMs,
-      );
-    });
-    deadline.catch(() => undefined);
-    const subscribe = (filter: string, qos: 0 | 1): Promise<unknown> =>
-      Promise.race([client.subscribeAsync(filter, { qos }), abort, deadline]);
-    try {
-      // One SUBSCRIBE per feature, in the Node SDK's order (protocol.md §1.4).
-      await subscribe(filters.c2d, 1);
-      await subscribe(filters.methods, 0);
-      await subscribe(filters.twinResponses, 0);
-      await subscribe(filters.desiredPatches, 0);
-    } catch (error) {
-      await session.close(true);
-      throw subscribeError(error);
-    } finally {
-      clearTimeout(timer);
-    }
+    session.#open = true;
     return session;
   }
 
   /** Whether the connection is still up. */
   get connected(): boolean {
-    return !this.#ended && this.#client.connected;
+    return !this.#ended && this.#connection?.connected === true;
   }
 
   /**
@@ -233,10 +180,8 @@ export class HubSession {
         reject(new DeviceError('DEVICE_NOT_CONNECTED', 'The hub connection is closed.'));
         return;
       }
-      this.#client.publish(topic, payload, { qos: 1 }, (error) => {
-        if (!error) resolve();
-        else reject(connectError(error));
-      });
+      // `connected` implies the connection.
+      this.#connection?.publishAcked(topic, payload).then(resolve, reject);
     });
   }
 
@@ -261,13 +206,13 @@ export class HubSession {
       }
       const rid = randomUUID();
       const timer = setTimeout(() => {
-        this.#pending.delete(rid);
+        this.#pending?.delete(rid);
         reject(new DeviceError('DEVICE_TIMEOUT', `The hub did not answer the twin ${kind} in time.`));
-      }, this.#options.requestTimeoutMs);
-      this.#pending.set(rid, { resolve, reject, timer });
+      }, this.#requestTimeoutMs);
+      (this.#pending ??= new Map()).set(rid, { resolve, reject, timer });
       const topic = kind === 'GET' ? twinGetTopic(rid) : twinPatchReportedTopic(rid);
       // Node sends " " as the GET body (protocol.md §1.4).
-      this.#client.publish(topic, text, { qos: 0 });
+      this.#connection?.publish(topic, text);
     });
   }
 
@@ -283,7 +228,7 @@ export class HubSession {
       code = 500;
       text = JSON.stringify({ message: 'The command response could not be serialised as JSON.' });
     }
-    this.#client.publish(methodResponseTopic(code, rid), text, { qos: 0 });
+    this.#connection?.publish(methodResponseTopic(code, rid), text);
   }
 
   /**
@@ -291,40 +236,42 @@ export class HubSession {
    * `DEVICE_CONNECTION_LOST`; `onClosed` is not called.
    */
   close(force = false): Promise<void> {
-    this.#closing = true;
+    this.#open = false;
     this.#end(new DeviceError('DEVICE_CONNECTION_LOST', 'The session was closed.'));
-    if (force) {
-      return new Promise((resolve) => {
-        this.#client.end(true, {}, () => resolve());
-      });
-    }
-    return endClient(this.#client);
+    const connection = this.#connection;
+    if (connection === undefined) return Promise.resolve();
+    if (!force) return connection.end();
+    connection.destroy();
+    return Promise.resolve();
   }
 
   #end(reason: DeviceError): void {
     if (this.#ended) return;
     this.#ended = true;
-    for (const request of this.#pending.values()) {
-      clearTimeout(request.timer);
-      request.reject(reason);
+    const pending = this.#pending;
+    this.#pending = undefined;
+    if (pending !== undefined) {
+      for (const request of pending.values()) {
+        clearTimeout(request.timer);
+        request.reject(reason);
+      }
     }
-    this.#pending.clear();
-    this.#client.on('error', () => undefined);
-    if (!this.#closing) {
-      this.#client.end(true);
-      this.#options.handlers.onClosed(reason);
+    if (this.#open) {
+      this.#open = false;
+      this.#connection?.destroy(reason);
+      this.#handlers.onClosed(reason);
     }
   }
 
   #onMessage(topic: string, payload: Buffer): void {
     const parsed = parseHubToDeviceTopic(topic);
     if (parsed === undefined) return;
-    const { handlers } = this.#options;
+    const handlers = this.#handlers;
     switch (parsed.kind) {
       case 'twinResponse': {
-        const request = this.#pending.get(parsed.rid);
+        const request = this.#pending?.get(parsed.rid);
         if (request === undefined) return;
-        this.#pending.delete(parsed.rid);
+        this.#pending?.delete(parsed.rid);
         clearTimeout(request.timer);
         let body: unknown;
         try {

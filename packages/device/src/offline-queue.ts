@@ -54,6 +54,8 @@ export interface QueueEntry<T> {
   reject(error: DeviceError): void;
 }
 
+const ignoreError = (): void => undefined;
+
 /**
  * A bounded, ordered, at-least-once queue.
  *
@@ -84,7 +86,7 @@ export class OfflineQueue<T> {
   constructor(
     options: OfflineQueueOptions = {},
     journal?: QueueJournal<T>,
-    onJournalError: (error: unknown) => void = () => undefined,
+    onJournalError: (error: unknown) => void = ignoreError,
   ) {
     this.#max = options.maxMessages ?? 10_000;
     this.#overflow = options.overflow ?? 'dropOldest';

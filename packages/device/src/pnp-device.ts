@@ -141,8 +141,9 @@ export class PnpDevice<M extends DeviceModelShape = UntypedModel> extends Compon
   readonly #validation: 'reject' | 'warn' | 'off';
   readonly #writable = new Map<string, WritableHandlerEntry>();
   readonly #commands = new Map<string, (request: unknown, context: HandlerContext) => unknown>();
-  readonly #offline = new Map<string, (request: unknown) => unknown>();
-  readonly #c2d: ((payload: Buffer, properties: Readonly<Record<string, string | null>>) => void)[] = [];
+  /** Made on first use, like `#c2d`: most devices have neither (a fleet of thousands pays for each). */
+  #offline: Map<string, (request: unknown) => unknown> | undefined;
+  #c2d: ((payload: Buffer, properties: Readonly<Record<string, string | null>>) => void)[] | undefined;
   /** The desired `$version` each writable property was last applied at. */
   readonly #applied = new Map<string, number>();
   #desiredWork: Promise<unknown> = Promise.resolve();
@@ -192,12 +193,12 @@ export class PnpDevice<M extends DeviceModelShape = UntypedModel> extends Compon
 
   /** Handles an offline command (IoT Central's "queue if offline": a C2D message with `method-name`). */
   onOfflineCommand(name: string, handler: (request: unknown) => void | Promise<void>): void {
-    this.#offline.set(name, handler);
+    (this.#offline ??= new Map()).set(name, handler);
   }
 
   /** Listens to C2D messages that are not offline commands (body and properties). */
   onC2dMessage(listener: (payload: Buffer, properties: Readonly<Record<string, string | null>>) => void): void {
-    this.#c2d.push(listener);
+    (this.#c2d ??= []).push(listener);
   }
 
   /** Sends a raw telemetry message (unmodeled data): body and properties as given, nothing checked. */
@@ -430,9 +431,9 @@ export class PnpDevice<M extends DeviceModelShape = UntypedModel> extends Compon
       return;
     }
     const name = properties['method-name'];
-    const handler = typeof name === 'string' ? this.#offline.get(name) : undefined;
+    const handler = typeof name === 'string' ? this.#offline?.get(name) : undefined;
     if (handler === undefined) {
-      for (const listener of this.#c2d) listener(payload, properties);
+      for (const listener of this.#c2d ?? []) listener(payload, properties);
       return;
     }
     let request: unknown;

@@ -23,20 +23,17 @@ export interface DeviceTlsOptions {
 const contexts = new Map<string, SecureContext>();
 
 /**
- * The TLS options for an extra CA (PEM) and credentials. With `shared` (TLS sockets, not WebSockets,
- * whose options are copied field by field), the roots and the CA come as one cached `secureContext`.
+ * The TLS options for an extra CA (PEM) and credentials: the roots and the CA come as one cached
+ * `secureContext` (for `tls.connect`, `https.request` and `ws` alike), unless the device has a client
+ * certificate, which belongs in the context.
  *
  * @example
  * ```ts
  * tlsOptions(readFileSync(manifest.caCertificate, 'utf8'), { kind: 'sas', deviceKey });
- * // { ca: [...rootCertificates, '-----BEGIN CERTIFICATE-----…'], rejectUnauthorized: true }
+ * // { secureContext: <roots + the CA>, rejectUnauthorized: true }
  * ```
  */
-export function tlsOptions(
-  ca: string | Buffer | undefined,
-  credentials: ResolvedCredentials,
-  shared = false,
-): DeviceTlsOptions {
+export function tlsOptions(ca: string | Buffer | undefined, credentials: ResolvedCredentials): DeviceTlsOptions {
   const options: DeviceTlsOptions = { rejectUnauthorized: true };
   if (credentials.kind === 'x509') {
     options.cert = credentials.cert;
@@ -46,7 +43,7 @@ export function tlsOptions(
   if (ca === undefined) return options;
   const pem = typeof ca === 'string' ? ca : ca.toString('utf8');
   // A client certificate belongs in the context too, so X.509 devices keep their own.
-  if (shared && credentials.kind !== 'x509') {
+  if (credentials.kind !== 'x509') {
     let context = contexts.get(pem);
     if (context === undefined) {
       context = createSecureContext({ ca: [...rootCertificates, pem] });
