@@ -440,7 +440,7 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
           requestTimeoutMs: options.timeouts?.requestMs ?? 30_000,
           deviceClientType: `plugboard-device/${VERSION} (node ${process.version}; ${platform()}; ${arch()})${options.productInfo === undefined ? '' : ` ${options.productInfo}`}`,
           handlers: {
-            onDesired: (patch) => {
+            onDesired: (session, patch) => {
               // Bound to this session like the hooks: an acknowledgement whose connection ends fails
               // (the next connect's reconcile acknowledges again) instead of waiting and holding up
               // the desired updates queued behind it, the reconcile included.
@@ -448,7 +448,7 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
                 for (const listener of this.#desiredListeners) listener(patch);
               });
             },
-            onMethod: (name, rid, payload) => this.#onMethod(session, name, rid, payload),
+            onMethod: (session, name, rid, payload) => this.#onMethod(session, name, rid, payload),
             onC2d: (bag, payload) => {
               for (const listener of this.#c2dListeners) listener(bag, payload);
             },

@@ -27,10 +27,13 @@ export type HubTransport = 'mqtt' | 'mqttWs';
 
 /** What the hub sends a connected device. */
 export interface HubSessionHandlers {
-  /** A desired-properties notification: the patch (with `$version`). */
-  onDesired(patch: Record<string, unknown>): void;
-  /** A direct-method request; answer with {@link HubSession.respondToMethod}. */
-  onMethod(methodName: string, rid: string, payload: Buffer): void;
+  /**
+   * A desired-properties notification: the patch (with `$version`). It can come as soon as its
+   * SUBSCRIBE is granted, before {@link HubSession.open} has resolved: hence `session`.
+   */
+  onDesired(session: HubSession, patch: Record<string, unknown>): void;
+  /** A direct-method request (as early as `onDesired`); answer with {@link HubSession.respondToMethod}. */
+  onMethod(session: HubSession, methodName: string, rid: string, payload: Buffer): void;
   /** A C2D message (PUBACKed, i.e. completed, once this returns) with its raw property bag. */
   onC2d(propertyBag: string, payload: Buffer): void;
   /** The session ended without {@link HubSession.close}: why. */
@@ -304,12 +307,12 @@ export class HubSession {
           return;
         }
         if (typeof patch === 'object' && patch !== null && !Array.isArray(patch)) {
-          handlers.onDesired(patch as Record<string, unknown>);
+          handlers.onDesired(this, patch as Record<string, unknown>);
         }
         return;
       }
       case 'methodRequest':
-        handlers.onMethod(parsed.methodName, parsed.rid, payload);
+        handlers.onMethod(this, parsed.methodName, parsed.rid, payload);
         return;
       case 'c2d':
       case 'moduleInput':

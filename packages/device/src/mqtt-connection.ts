@@ -32,11 +32,14 @@ export interface MqttConnectOptions {
   connectTimeoutMs: number;
 }
 
-/** What the connection hands its owner once connected. */
+/** What the connection hands its owner once the CONNACK accepted it (and before `open` resolves). */
 export interface MqttHandlers {
   /** A PUBLISH from the server; a QoS 1 one is PUBACKed once this returns. */
   onMessage(topic: string, payload: Buffer): void;
-  /** The connection ended without {@link MqttConnection.end} or {@link MqttConnection.destroy}: why. */
+  /**
+   * The accepted connection ended without {@link MqttConnection.end} or {@link MqttConnection.destroy}:
+   * why. (Before that, `open` rejects instead.)
+   */
   onClose(reason: DeviceError): void;
 }
 
@@ -70,21 +73,26 @@ const lost = (message: string): DeviceError => new DeviceError('DEVICE_CONNECTIO
 export class MqttConnection {
   readonly #stream: Duplex;
   readonly #host: string;
+  /** Cleared when the connection ends: no handler is called after. */
   #handlers: MqttHandlers | undefined;
+  /** Set by an accepting CONNACK, before anything that follows it in the stream is read. */
+  #accepted = false;
   /** Who waits on which packet id (PUBACK, SUBACK); 0 is the CONNACK. Made on first use. */
   #waiting: Map<number, Waiter> | undefined;
   #lastId = 0;
   #keepalive: NodeJS.Timeout | undefined;
-  #keepaliveMs = 0;
+  readonly #keepaliveMs: number;
   #awaitingPong = false;
-  /** Set once the connection is over; no handler is called after. */
+  /** Set once the connection is over. */
   #ended = false;
   /** CONNACK's session-present flag. */
   sessionPresent = false;
 
-  private constructor(stream: Duplex, host: string) {
+  private constructor(stream: Duplex, host: string, handlers: MqttHandlers, keepaliveSeconds: number) {
     this.#stream = stream;
     this.#host = host;
+    this.#handlers = handlers;
+    this.#keepaliveMs = keepaliveSeconds * 1000;
     const decoder = new MqttDecoder();
     stream.on('data', (data: Buffer) => this.#onData(decoder, data));
     stream.on('error', (error: Error) => this.#fail(lost(`${host}: ${error.message}`)));
@@ -112,7 +120,7 @@ export class MqttConnection {
       const authority = isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
       stream = createWebSocketStream(new WebSocket(`wss://${authority}${webSocketPath}`, ['mqtt'], options.tls));
     }
-    const connection = new MqttConnection(stream, host);
+    const connection = new MqttConnection(stream, host, handlers, options.keepaliveSeconds);
     const onAbort = (): void =>
       connection.destroy(new DeviceError('DEVICE_CLOSED', 'The connection attempt was cancelled.'));
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -134,8 +142,7 @@ export class MqttConnection {
         },
         0,
       );
-      if (connack.cmd !== 'connack') throw lost(`${host} answered the CONNECT with a ${connack.cmd}.`);
-      const code = connack.returnCode;
+      const code = connack.cmd === 'connack' ? connack.returnCode : 0;
       if (code !== 0) {
         connection.destroy();
         throw new DeviceError(
@@ -143,12 +150,6 @@ export class MqttConnection {
           `${host} refused the connection: ${CONNACK_REFUSALS[code] ?? 'unknown reason'} (CONNACK ${code}).`,
           { returnCode: code, status: code === 3 ? 503 : 401 },
         );
-      }
-      connection.sessionPresent = connack.sessionPresent;
-      connection.#handlers = handlers;
-      if (options.keepaliveSeconds > 0) {
-        connection.#keepaliveMs = options.keepaliveSeconds * 1000;
-        connection.#keepalive = setTimeout(() => connection.#onKeepalive(), connection.#keepaliveMs);
       }
       return connection;
     } finally {
@@ -278,19 +279,34 @@ export class MqttConnection {
         this.#awaitingPong = false;
         return;
       case 'connack':
-        this.#settle(0, packet);
+        this.#onConnack(packet);
         return;
       case 'puback':
       case 'suback':
-        this.#settle(packet.messageId, packet);
+        // Packet ids start at 1; 0 is where the CONNACK is awaited.
+        if (packet.messageId !== 0) this.#settle(packet.messageId, packet);
         return;
       case 'unsuback':
         return;
     }
   }
 
+  /**
+   * Accepted: from here on, PUBLISHes go to the handlers (the rest of this chunk included, which a
+   * server may have sent right behind the CONNACK) and the keep-alive runs.
+   */
+  #onConnack(packet: ServerPacket & { cmd: 'connack' }): void {
+    if (this.#accepted || this.#ended) return;
+    if (packet.returnCode === 0) {
+      this.#accepted = true;
+      this.sessionPresent = packet.sessionPresent;
+      if (this.#keepaliveMs > 0) this.#keepalive = setTimeout(() => this.#onKeepalive(), this.#keepaliveMs);
+    }
+    this.#settle(0, packet);
+  }
+
   #onPublish(packet: ServerPacket & { cmd: 'publish' }): void {
-    if (this.#ended) return;
+    if (!this.#accepted || this.#ended) return;
     try {
       this.#handlers?.onMessage(packet.topic, packet.payload);
     } finally {
@@ -309,7 +325,7 @@ export class MqttConnection {
   /** The stream failed or closed under us: end, and tell the owner. */
   #fail(reason: DeviceError): void {
     if (this.#ended) return;
-    const handlers = this.#handlers;
+    const handlers = this.#accepted ? this.#handlers : undefined;
     this.#finish(reason);
     this.#stream.destroy();
     handlers?.onClose(reason);

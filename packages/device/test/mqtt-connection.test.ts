@@ -222,6 +222,34 @@ describe('MqttConnection: the SDK’s MQTT 3.1.1 client connection', () => {
     await connection.end();
   });
 
+  it('hands over a PUBLISH sent right behind the CONNACK, in the same chunk (a C2D kept by the session)', async () => {
+    const handlers = recorder();
+    const arriving = nextPeer();
+    const opening = MqttConnection.open(options(), handlers);
+    const peer = await arriving;
+    await peer.next('connect');
+    const c2d = {
+      cmd: 'publish',
+      topic: 'devices/d1/messages/devicebound/',
+      payload: Buffer.from('kept'),
+      qos: 1,
+      messageId: 5,
+      dup: false,
+      retain: false,
+    } as const;
+    peer.send(
+      Buffer.concat([
+        mqttPacket.generate({ cmd: 'connack', returnCode: 0, sessionPresent: true }),
+        mqttPacket.generate(c2d),
+      ]),
+    );
+    const connection = await opening;
+    assert.deepEqual(handlers.messages, [['devices/d1/messages/devicebound/', 'kept']]);
+    const puback = await peer.next('puback');
+    assert.ok(puback.cmd === 'puback' && puback.messageId === 5);
+    await connection.end();
+  });
+
   it('sends PINGREQ on an idle keep-alive and closes when no PINGRESP comes by the next one', async () => {
     const handlers = recorder();
     const { connection, peer } = await connect(handlers, { keepaliveSeconds: 1 });
