@@ -19,8 +19,12 @@ export class MqttDecodeError extends Error {
   override readonly name = 'MqttDecodeError';
 }
 
-/** The largest Remaining Length MQTT 3.1.1 can express (§2.2.3): four length bytes. */
-const MAX_REMAINING_LENGTH = 268_435_455;
+/**
+ * The largest packet a device accepts: IoT Hub sends at most 64 KB C2D messages and 128 KB method
+ * payloads (MQTT itself allows 256 MB), so 4 MiB bounds what a broken or hostile server can make the
+ * device buffer.
+ */
+export const MAX_SERVER_PACKET_BYTES = 4 * 1024 * 1024;
 
 /**
  * An incremental decoder: feed it what the socket reads, get whole packets back.
@@ -61,8 +65,12 @@ export class MqttDecoder {
         length += (byte & 0x7f) * multiplier;
         multiplier *= 128;
       } while ((byte & 0x80) !== 0);
-      if (!complete || buffer.length - index < length) break;
-      if (length > MAX_REMAINING_LENGTH) throw new MqttDecodeError('The Remaining Length is too large.');
+      if (!complete) break;
+      // Checked before waiting for the body, so it is never buffered.
+      if (length > MAX_SERVER_PACKET_BYTES) {
+        throw new MqttDecodeError(`A ${length}-byte packet is larger than ${MAX_SERVER_PACKET_BYTES} bytes.`);
+      }
+      if (buffer.length - index < length) break;
       const header = buffer[offset] as number;
       offset = index + length;
       onPacket(decodeBody(header, buffer, index, offset));

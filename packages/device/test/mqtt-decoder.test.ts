@@ -137,6 +137,8 @@ describe('MqttDecoder: the packets a server sends a client (MQTT 3.1.1)', () => 
     assert.match(decodeError([0x10, 0x00]).message, /does not send packet type 1/);
     assert.match(decodeError([0xc0, 0x00]).message, /does not send packet type 12/);
     assert.match(decodeError([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]).message, /more than four bytes/);
+    // A declared 5 MiB PUBLISH is refused from its header, before any of its body is buffered.
+    assert.match(decodeError([0x30, 0x80, 0x80, 0xc0, 0x02]).message, /larger than 4194304 bytes/);
   });
 
   it('waits for the rest of a packet, one byte at a time', () => {
