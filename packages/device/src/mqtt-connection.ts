@@ -13,7 +13,7 @@ import { connect as connectTls } from 'node:tls';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import WebSocket, { createWebSocketStream } from 'ws';
 import { DeviceError } from './errors.js';
-import { MqttDecoder, type ServerPacket } from './mqtt-decoder.js';
+import { MAX_SERVER_PACKET_BYTES, MqttDecoder, type ServerPacket } from './mqtt-decoder.js';
 import type { DeviceTlsOptions } from './tls-options.js';
 
 /** How to connect. */
@@ -118,7 +118,14 @@ export class MqttConnection {
       stream = connectTls({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ...options.tls });
     } else {
       const authority = isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
-      stream = createWebSocketStream(new WebSocket(`wss://${authority}${webSocketPath}`, ['mqtt'], options.tls));
+      // ws buffers a whole message before the decoder sees it: bound it like a packet.
+      const socket = new WebSocket(`wss://${authority}${webSocketPath}`, ['mqtt'], {
+        ...options.tls,
+        maxPayload: MAX_SERVER_PACKET_BYTES + 16,
+      });
+      stream = createWebSocketStream(socket);
+      // The stream ws makes only ends when the server closes; make that a close the connection sees.
+      socket.on('close', () => stream.destroy());
     }
     const connection = new MqttConnection(stream, host, handlers, options.keepaliveSeconds);
     const onAbort = (): void =>
@@ -245,6 +252,9 @@ export class MqttConnection {
 
   #nextId(): number {
     const waiting = this.#waiting;
+    if (waiting !== undefined && waiting.size >= 0xffff) {
+      throw new DeviceError('DEVICE_QUEUE_FULL', 'All 65,535 MQTT packet ids are waiting for an answer.');
+    }
     do this.#lastId = (this.#lastId % 0xffff) + 1;
     while (waiting?.has(this.#lastId) === true);
     return this.#lastId;
