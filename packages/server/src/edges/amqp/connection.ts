@@ -7,7 +7,7 @@
  * of the core (`hub.attach`), whose endpoint is the identity's links here.
  */
 import type { TLSSocket } from 'node:tls';
-import type { Connection, Delivery, Message, Receiver, Sender } from 'rhea';
+import rhea, { type Connection, type Delivery, type Message, type Receiver, type Sender } from 'rhea';
 import type { Logger } from 'pino';
 import { decodeResource } from '@plugboard/protocol';
 import type { ConnectionHandle, DeviceEndpoint, Hub, MethodRequest } from '../../core/hub.js';
@@ -16,6 +16,8 @@ import { HubError } from '../../errors.js';
 import { peerCertificateChain } from '../../tls/peer.js';
 import { logRefusal } from '../log-fields.js';
 import { answerTwinRequest } from './twin-requests.js';
+import { readTelemetryMessage } from './message-reader.js';
+import { TelemetryTransfers, type SettleTransfer } from './telemetry-transfers.js';
 import { EventHubLinks, MANAGEMENT_ADDRESS, isEventHubAudience, parsePartitionAddress } from './event-hub.js';
 import { SERVICE_C2D_ADDRESS, SERVICE_FEEDBACK_ADDRESS, ServiceLinks } from './service.js';
 import {
@@ -111,11 +113,14 @@ export class AmqpDeviceConnection {
   readonly #service: ServiceLinks;
   /** The Event Hub-compatible endpoint's links, once a token for it is put. */
   readonly #eventHub: EventHubLinks;
+  /** The lean receive path of the telemetry links. */
+  readonly #transfers: TelemetryTransfers;
   #cbsReplies: Sender | undefined;
   #closed = false;
 
   constructor(connection: Connection, options: { resolveHub: AmqpHubResolver; logger: Logger }) {
     this.#connection = connection;
+    this.#transfers = new TelemetryTransfers(connection);
     this.#resolveHub = options.resolveHub;
     this.#log = options.logger;
     this.#service = new ServiceLinks(options.logger);
@@ -161,7 +166,10 @@ export class AmqpDeviceConnection {
         new HubError('HUB_TOPIC_NOT_ALLOWED', `No device sends to ${String(address)}.`),
       );
     }
-    await this.#authorized(receiver, parsed);
+    const device = await this.#authorized(receiver, parsed);
+    if (device !== undefined && parsed.kind === 'events') {
+      this.#transfers.take(receiver, (payload, settle) => this.#telemetryTransfer(device, payload, settle));
+    }
   }
 
   /** The client attached a receiver: the server's sender (`$cbs`, C2D, twin replies, method requests). */
@@ -331,22 +339,16 @@ export class AmqpDeviceConnection {
       delivery.reject(condition(new HubError('HUB_UNAUTHORIZED', 'This link is not authorized.')));
       return;
     }
+    if (parsed.kind === 'events') {
+      this.#ingest(device, message, (rejection) =>
+        rejection === undefined ? delivery.accept() : delivery.reject(rejection),
+      );
+      return;
+    }
     const handle = device.handle;
     const bytes = bodyBytes(message.body);
     if (bytes.length > MAX_MESSAGE_BYTES) {
       delivery.reject(condition(new HubError('HUB_MESSAGE_TOO_LARGE', 'Messages are limited to 256 KB.')));
-      return;
-    }
-    if (parsed.kind === 'events') {
-      device.hub.ingestTelemetry(handle, telemetryFromAmqp(message)).then(
-        () => delivery.accept(),
-        (error: unknown) => {
-          const hubError = asHubError(error, 'Storing telemetry');
-          if (hubError.code === 'HUB_INTERNAL') this.#log.error({ err: error }, 'telemetry could not be stored');
-          else logRefusal(this.#log, 'telemetry refused', hubError);
-          delivery.reject(condition(hubError));
-        },
-      );
       return;
     }
     delivery.accept();
@@ -356,6 +358,44 @@ export class AmqpDeviceConnection {
       const rid = idText(message.correlation_id);
       if (rid !== undefined) device.hub.completeMethod(handle, rid, Number.isInteger(status) ? status : 500, bytes);
     }
+  }
+
+  /** A telemetry transfer taken from rhea's path: read lean (or by rhea when unusual), stored, settled. */
+  #telemetryTransfer(device: DeviceLinks, payload: Buffer, settle: SettleTransfer): void {
+    if (device.handle === undefined) {
+      settle(condition(new HubError('HUB_UNAUTHORIZED', 'This link is not authorized.')));
+      return;
+    }
+    this.#ingest(device, readTelemetryMessage(payload) ?? (rhea.message.decode(payload) as unknown as Message), settle);
+  }
+
+  /** Stores a telemetry message; settles it accepted once stored, rejected with the refusal otherwise. */
+  #ingest(device: DeviceLinks, message: Message, settle: SettleTransfer): void {
+    const handle = device.handle;
+    if (handle === undefined) {
+      settle(condition(new HubError('HUB_UNAUTHORIZED', 'This link is not authorized.')));
+      return;
+    }
+    let telemetry;
+    try {
+      telemetry = telemetryFromAmqp(message);
+    } catch (error) {
+      settle(condition(asHubError(error, 'Reading telemetry')));
+      return;
+    }
+    if (telemetry.body.length > MAX_MESSAGE_BYTES) {
+      settle(condition(new HubError('HUB_MESSAGE_TOO_LARGE', 'Messages are limited to 256 KB.')));
+      return;
+    }
+    device.hub.ingestTelemetry(handle, telemetry).then(
+      () => settle(),
+      (error: unknown) => {
+        const hubError = asHubError(error, 'Storing telemetry');
+        if (hubError.code === 'HUB_INTERNAL') this.#log.error({ err: error }, 'telemetry could not be stored');
+        else logRefusal(this.#log, 'telemetry refused', hubError);
+        settle(condition(hubError));
+      },
+    );
   }
 
   /** The client gave credit on one of the server's senders (an Event Hub partition receiver reads on). */

@@ -15,7 +15,9 @@ import type { Logger } from 'pino';
 import type { Container } from 'rhea';
 import type { WebSocket } from 'ws';
 
-const HEADER = Buffer.from('AMQP', 'latin1');
+/** `AMQP` read as a frame size: the start of a protocol header. */
+const HEADER = Buffer.from('AMQP', 'latin1').readUInt32BE(0);
+const EMPTY = Buffer.alloc(0);
 
 /**
  * Follows the frames of one connection's input.
@@ -29,7 +31,7 @@ export class FrameGuard {
   /** Bytes of the current frame (or header) still to skip. */
   #skip = 0;
   /** The start of a frame header split across chunks. */
-  #partial = Buffer.alloc(0);
+  #partial = EMPTY;
 
   constructor(limit = MAX_AMQP_FRAME_BYTES) {
     this.#limit = limit;
@@ -37,24 +39,25 @@ export class FrameGuard {
 
   /** Takes the next chunk; returns the declared size of a frame over the limit, else `undefined`. */
   push(chunk: Buffer): number | undefined {
-    let data = this.#partial.length === 0 ? chunk : Buffer.concat([this.#partial, chunk]);
-    this.#partial = Buffer.alloc(0);
+    const data = this.#partial.length === 0 ? chunk : Buffer.concat([this.#partial, chunk]);
+    this.#partial = EMPTY;
+    let at = 0;
     for (;;) {
       if (this.#skip > 0) {
-        const skipped = Math.min(this.#skip, data.length);
+        const skipped = Math.min(this.#skip, data.length - at);
         this.#skip -= skipped;
-        data = data.subarray(skipped);
+        at += skipped;
       }
-      if (data.length === 0) return undefined;
-      if (data.length < 4) {
-        this.#partial = Buffer.from(data);
+      if (at === data.length) return undefined;
+      if (data.length - at < 4) {
+        this.#partial = Buffer.from(data.subarray(at));
         return undefined;
       }
-      if (data.subarray(0, 4).equals(HEADER)) {
+      const size = data.readUInt32BE(at);
+      if (size === HEADER) {
         this.#skip = 8;
         continue;
       }
-      const size = data.readUInt32BE(0);
       if (size > this.#limit) return size;
       // A size under 8 is malformed; rhea refuses it. Step over it as 8 bytes so the guard never stalls.
       this.#skip = Math.max(size, 8);
