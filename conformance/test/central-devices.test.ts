@@ -376,6 +376,45 @@ describe('[Central] device routes', () => {
     assert.equal(new Set(seen).size, seen.length, 'no device is listed twice');
   });
 
+  it('the details list (what the web UI shows) searches, filters by status and template, and pages with next', async () => {
+    for (const id of ['ui-list-1', 'ui-list-2', 'ui-list-3']) {
+      await centralRequest(platform, {
+        method: 'PUT',
+        path: `/api/devices/${id}?${GA}`,
+        body: { displayName: `Kitchen ${id}` },
+      });
+    }
+    await centralRequest(platform, { method: 'PATCH', path: `/api/devices/ui-list-2?${GA}`, body: { enabled: false } });
+    const list = async (
+      query: string,
+    ): Promise<{ value: { id: string; status: string; connected: boolean }[]; next?: string }> => {
+      const response = await centralRequest(platform, { method: 'GET', path: `/plugboard/devices?${query}` });
+      assert.equal(response.status, 200, response.text);
+      return response.body as { value: { id: string; status: string; connected: boolean }[]; next?: string };
+    };
+    // By display name, any case; the details carry the status and connection.
+    const kitchen = await list('search=KITCHEN');
+    assert.deepEqual(
+      kitchen.value.map((d) => [d.id, d.status, d.connected]),
+      [
+        ['ui-list-1', 'unassociated', false],
+        ['ui-list-2', 'blocked', false],
+        ['ui-list-3', 'unassociated', false],
+      ],
+    );
+    assert.deepEqual(
+      (await list('search=kitchen&status=blocked')).value.map((d) => d.id),
+      ['ui-list-2'],
+    );
+    assert.deepEqual((await list(`search=kitchen&template=${encodeURIComponent(TEMPLATE_ID)}`)).value, []);
+    const first = await list('search=ui-list&top=2');
+    assert.deepEqual([first.value.map((d) => d.id), first.next], [['ui-list-1', 'ui-list-2'], 'ui-list-2']);
+    const second = await list('search=ui-list&top=2&after=ui-list-2');
+    assert.deepEqual([second.value.map((d) => d.id), second.next], [['ui-list-3'], undefined]);
+    const bad = await centralRequest(platform, { method: 'GET', path: '/plugboard/devices?status=sleepy' });
+    assert.equal(bad.status, 400, bad.text);
+  });
+
   it('device delete answers 204 and removes the registration and the hub identity', async () => {
     const registration = await provision('del-1');
     const hub = platform.hubs.find((h) => h.hostName === registration.assignedHub)!;

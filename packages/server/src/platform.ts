@@ -17,6 +17,7 @@ import { registerDpsApi } from './edges/dps/http.js';
 import { DpsAmqpEndpoint } from './edges/dps/amqp.js';
 import { DpsMqttSession } from './edges/dps/mqtt-session.js';
 import { registerCentralApi } from './edges/http/central-api.js';
+import { registerUiAssets, UI_PATH } from './edges/http/ui-assets.js';
 import { listenerLimits, type ListenerLimits } from './edges/limits.js';
 import {
   listenAmqp,
@@ -77,6 +78,8 @@ export interface PlatformOptions {
     /** Devices registering for the first time are approved at once (default true). */
     autoApprove?: boolean;
   };
+  /** The built web UI (a folder with `index.html`, `@plugboard/ui`'s `dist`), served at `/ui/` on the Central origin. */
+  ui?: { root: string };
 }
 
 /** Where the Central application listens. */
@@ -149,6 +152,8 @@ export interface PlatformManifest {
   dataDir: string;
   /** The Central REST API: its base URL (the app host name) and an admin API token. */
   api: { baseUrl: string; token: string };
+  /** The web UI, when the platform serves one. */
+  ui?: { url: string };
   central: { appId: string; hostName: string; address: string; httpsPort: number };
 }
 
@@ -304,7 +309,10 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       port: httpsPort,
       logger: centralLog,
       limits,
-      routes: (app) => registerCentralApi(app, central, centralLog),
+      routes: (app) => {
+        registerCentralApi(app, central, centralLog);
+        if (options.ui !== undefined) registerUiAssets(app, options.ui.root);
+      },
     });
     listeners.push(centralHttps);
     certificate.track(centralHttps);
@@ -393,6 +401,13 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
           baseUrl: `https://${appHostName}${centralHttps.port === 443 ? '' : `:${centralHttps.port}`}`,
           token: central.adminToken,
         },
+        ...(options.ui === undefined
+          ? {}
+          : {
+              ui: {
+                url: `https://${appHostName}${centralHttps.port === 443 ? '' : `:${centralHttps.port}`}${UI_PATH}`,
+              },
+            }),
         central: { appId, hostName: appHostName, address: centralAddress, httpsPort: centralHttps.port },
       }),
       async close() {

@@ -154,15 +154,27 @@ export class CentralDevices implements RegistrationAdmission {
     return hub.has(identity) ? { hub, identity } : undefined;
   }
 
-  /** A page of devices in id order after `after` (the last id of the previous page). */
-  list(options: { top?: number; after?: string; template?: string } = {}): {
+  /**
+   * A page of devices in id order after `after` (the last id of the previous page); only those with
+   * `template`, with `status`, or whose id or display name contains `search` (any case), when given.
+   */
+  list(
+    options: { top?: number; after?: string; template?: string; status?: CentralDeviceStatus; search?: string } = {},
+  ): {
     devices: CentralDevice[];
     more: boolean;
   } {
     const top = Math.min(options.top ?? MAX_PAGE, MAX_PAGE);
     const after = options.after?.toLowerCase();
+    const search = options.search?.toLowerCase();
     const sorted = [...this.#devices.entries()]
-      .filter(([key, d]) => (after === undefined || key > after) && (options.template ?? d.template) === d.template)
+      .filter(
+        ([key, d]) =>
+          (after === undefined || key > after) &&
+          (options.template ?? d.template) === d.template &&
+          (options.status === undefined || deviceStatus(d) === options.status) &&
+          (search === undefined || key.includes(search) || d.displayName.toLowerCase().includes(search)),
+      )
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([, d]) => d);
     return { devices: sorted.slice(0, top), more: sorted.length > top };

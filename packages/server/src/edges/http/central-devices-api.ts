@@ -4,11 +4,13 @@
  * update (`PATCH`, read-only `id`/`etag`/`provisioned` echoed and ignored), delete, credentials, the
  * template's components and IoT Edge modules (and each module's components), the device's own attestation (an individual enrollment: symmetric keys or an
  * X.509 certificate, read as the DPS service API reads it); and Plugboard's device details and
- * timeline (provisioning attempts, connects, refusals, disconnects, with a retry summary). An
+ * timeline (provisioning attempts, connects, refusals, disconnects, with a retry summary), and a page of
+ * devices with those details, searched and filtered by status and template (what the web UI lists). An
  * operator may manage devices; a builder may too; a read-only token only reads.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CentralApp } from '../../central/app.js';
+import type { CentralDeviceStatus } from '../../central/devices.js';
 import type { JsonObject, JsonValue } from '../../core/model.js';
 import { CentralError } from '../../central/errors.js';
 import { summarize, TIMELINE_LENGTH } from '../../central/timeline.js';
@@ -19,6 +21,14 @@ import { enrollmentView } from '../dps/enrollment-view.js';
 import { json, type CentralRouteKit } from './central-api.js';
 
 type DeviceRequest = FastifyRequest<{ Params: { deviceId: string } }>;
+
+const DEVICE_STATUSES: ReadonlySet<string> = new Set<CentralDeviceStatus>([
+  'waitingForApproval',
+  'blocked',
+  'unassociated',
+  'registered',
+  'provisioned',
+]);
 
 /**
  * Registers the device routes.
@@ -78,6 +88,36 @@ export function registerCentralDeviceApi(app: FastifyInstance, central: CentralA
       return json(reply, 200, { value: central.components(deviceId, moduleName) as JsonValue[] });
     },
   );
+  app.get('/plugboard/devices', async (request, reply) => {
+    guard(request, 'read', { apiVersion: false });
+    const query = request.query as Record<string, unknown>;
+    const text = (name: string): string | undefined => {
+      const value = query[name];
+      if (value !== undefined && typeof value !== 'string') {
+        throw new CentralError('CENTRAL_BAD_REQUEST', `${name} must be given once, as text.`);
+      }
+      return value === '' ? undefined : value;
+    };
+    const status = text('status');
+    if (status !== undefined && !DEVICE_STATUSES.has(status)) {
+      throw new CentralError('CENTRAL_BAD_REQUEST', `status must be one of ${[...DEVICE_STATUSES].join(', ')}.`);
+    }
+    const after = text('after');
+    const template = text('template');
+    const search = text('search');
+    const limit = kit.integer(request, 'top', 1, 100);
+    const page = devices.list({
+      ...(after === undefined ? {} : { after }),
+      ...(template === undefined ? {} : { template }),
+      ...(status === undefined ? {} : { status: status as CentralDeviceStatus }),
+      ...(search === undefined ? {} : { search }),
+      ...(limit === undefined ? {} : { top: limit }),
+    });
+    const out: JsonObject = { value: page.devices.map((d) => devices.details(d.id)) };
+    const last = page.devices.at(-1);
+    if (page.more && last !== undefined) out['next'] = last.id;
+    return json(reply, 200, out);
+  });
   app.get('/plugboard/devices/:deviceId', async (request: DeviceRequest, reply) => {
     guard(request, 'read', { apiVersion: false });
     const details = devices.details(request.params.deviceId);
