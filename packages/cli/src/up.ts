@@ -2,6 +2,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { deriveDeviceKey } from '@plugboard/protocol';
 import { SAMPLE_MODELS } from '@plugboard/samples';
+import { UI_ROOT } from '@plugboard/ui';
 import {
   DEFAULT_ENROLLMENT_GROUP,
   DPS_QUOTA_PROFILES,
@@ -87,6 +88,7 @@ export async function up(
         : { modelRepository: options.modelRepository }),
       ...(options.autoApprove === undefined ? {} : { autoApprove: options.autoApprove }),
     },
+    ui: { root: UI_ROOT },
   });
   try {
     const manifest: Manifest = platform.manifest();
@@ -141,6 +143,10 @@ function centralLines(manifest: Manifest): string[] {
   const lines = [
     `  Central    ${manifest.api.baseUrl}  (REST API on ${address}${port}; admin API token in plugboard.json)`,
   ];
+  if (manifest.ui !== undefined) {
+    // The link signs the browser in with the admin token (the fragment never leaves the browser).
+    lines.push(`  Web UI     ${manifest.ui.url}#token=${encodeURIComponent(manifest.api.token)}`);
+  }
   if (dot > 0 && !address.includes(':')) {
     lines.push(
       `             az iot central ... --app-id ${address.slice(0, dot)} --central-dns-suffix ${address.slice(dot + 1)}${port} --token <api.token>`,

@@ -1,0 +1,198 @@
+/**
+ * A device's page: what it is (status, template, where it is registered, its connection) and its
+ * telemetry, one chart per numeric capability of its template, from the stored values of the last
+ * 24 hours and then live from the event stream.
+ */
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError, type Api } from './api.js';
+import { displayText, telemetryCapabilities, type TelemetryCapability } from './capabilities.js';
+import { formatTime, type DeviceDetails } from './devices-page.js';
+import { TelemetryChart, type ChartPoint } from './telemetry-chart.js';
+
+/** Pages of stored values read per capability (1,000 each). */
+const MAX_HISTORY_PAGES = 100;
+/** Points a chart keeps; older ones leave as new ones come. */
+const MAX_POINTS = 100_000;
+
+interface StoredValue {
+  value: unknown;
+  timestamp: string;
+  enqueuedTime: string;
+  creationTime?: string;
+}
+
+function pointOf(
+  value: unknown,
+  timestamp: string,
+  enqueuedTime: string,
+  creationTime?: string,
+): ChartPoint | undefined {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return undefined;
+  const at = Date.parse(timestamp);
+  if (Number.isNaN(at)) return undefined;
+  return creationTime === undefined ? { at, value, enqueuedTime } : { at, value, enqueuedTime, creationTime };
+}
+
+const keyOf = (c: TelemetryCapability): string => `${c.component ?? ''}/${c.name}`;
+
+async function history(api: Api, deviceId: string, capability: TelemetryCapability): Promise<ChartPoint[]> {
+  const points: ChartPoint[] = [];
+  const from = new Date(Date.now() - 24 * 3600_000).toISOString();
+  let after: number | undefined;
+  for (let page = 0; page < MAX_HISTORY_PAGES; page++) {
+    const query = new URLSearchParams({ from, top: '1000' });
+    if (capability.component !== undefined) query.set('component', capability.component);
+    if (after !== undefined) query.set('after', String(after));
+    const answer = await api.get<{ value: StoredValue[]; next?: number }>(
+      `/plugboard/devices/${encodeURIComponent(deviceId)}/telemetry/${encodeURIComponent(capability.name)}?${query.toString()}`,
+    );
+    for (const v of answer.value) {
+      const point = pointOf(v.value, v.timestamp, v.enqueuedTime, v.creationTime);
+      if (point !== undefined) points.push(point);
+    }
+    if (answer.next === undefined) break;
+    after = answer.next;
+  }
+  return points.sort((a, b) => a.at - b.at);
+}
+
+interface Props {
+  api: Api;
+  deviceId: string;
+  onUnauthorized: () => void;
+}
+
+export function DevicePage({ api, deviceId, onUnauthorized }: Props) {
+  const [device, setDevice] = useState<DeviceDetails | undefined>(undefined);
+  const [capabilities, setCapabilities] = useState<TelemetryCapability[]>([]);
+  const [templateName, setTemplateName] = useState<string | undefined>(undefined);
+  const [series, setSeries] = useState<Record<string, ChartPoint[]>>({});
+  const [error, setError] = useState<string | undefined>(undefined);
+
+  const fail = (e: unknown): void => {
+    if (e instanceof ApiError && e.status === 401) onUnauthorized();
+    else setError(e instanceof Error ? e.message : String(e));
+  };
+
+  useEffect(() => {
+    let current = true;
+    setSeries({});
+    (async () => {
+      const details = await api.get<DeviceDetails>(`/plugboard/devices/${encodeURIComponent(deviceId)}`);
+      if (!current) return;
+      setDevice(details);
+      if (details.template === undefined) return;
+      const template = await api.get<Record<string, unknown>>(
+        `/api/deviceTemplates/${encodeURIComponent(details.template)}`,
+      );
+      if (!current) return;
+      setTemplateName(displayText(template['displayName'], details.template));
+      const telemetry = telemetryCapabilities(template).filter((c) => c.numeric);
+      setCapabilities(telemetry);
+      const stored = await Promise.all(telemetry.map((c) => history(api, deviceId, c)));
+      if (!current) return;
+      // Live values that came while the stored ones loaded stay, after them.
+      setSeries((live) => {
+        const out: Record<string, ChartPoint[]> = {};
+        telemetry.forEach((c, i) => {
+          const old = stored[i] ?? [];
+          const last = old.at(-1)?.at ?? -Infinity;
+          out[keyOf(c)] = [...old, ...(live[keyOf(c)] ?? []).filter((p) => p.at > last)];
+        });
+        return out;
+      });
+    })().catch(fail);
+    return () => {
+      current = false;
+    };
+  }, [api, deviceId]);
+
+  useEffect(() => {
+    if (capabilities.length === 0) return undefined;
+    return api.events({ deviceId, types: 'telemetry,connected,disconnected' }, (event) => {
+      if (event.type !== 'telemetry') {
+        api
+          .get<DeviceDetails>(`/plugboard/devices/${encodeURIComponent(deviceId)}`)
+          .then(setDevice)
+          .catch(fail);
+        return;
+      }
+      const data = event.data as {
+        component?: string;
+        module?: string;
+        modeled?: Record<string, unknown>;
+        timestamp: string;
+        enqueuedTime: string;
+        creationTime?: string;
+      };
+      if (data.module !== undefined) return;
+      setSeries((now) => {
+        let changed = false;
+        const out = { ...now };
+        for (const c of capabilities) {
+          if (c.component !== data.component) continue;
+          const point = pointOf(data.modeled?.[c.name], data.timestamp, data.enqueuedTime, data.creationTime);
+          if (point === undefined) continue;
+          const key = keyOf(c);
+          const points = [...(out[key] ?? []), point];
+          out[key] = points.length > MAX_POINTS ? points.slice(points.length - MAX_POINTS) : points;
+          changed = true;
+        }
+        return changed ? out : now;
+      });
+    });
+  }, [api, deviceId, capabilities]);
+
+  if (error !== undefined) {
+    return (
+      <section>
+        <h1>{deviceId}</h1>
+        <p class="error" role="alert">
+          {error}
+        </p>
+      </section>
+    );
+  }
+  if (device === undefined) return <p>Loading {deviceId}…</p>;
+  return (
+    <section aria-labelledby="device-heading">
+      <p>
+        <a href="#/devices">← All devices</a>
+      </p>
+      <h1 id="device-heading">{device.displayName === '' ? device.id : device.displayName}</h1>
+      <dl class="facts">
+        <dt>Device id</dt>
+        <dd>{device.id}</dd>
+        <dt>Status</dt>
+        <dd class="status">{device.status}</dd>
+        <dt>Template</dt>
+        <dd>{device.template === undefined ? 'Unassigned' : (templateName ?? device.template)}</dd>
+        <dt>Connection</dt>
+        <dd class="connection">
+          {device.connected ? 'Connected' : 'Disconnected'} since {formatTime(device.connectionStateUpdatedTime)}
+        </dd>
+        <dt>Last seen</dt>
+        <dd>{formatTime(device.lastActivityTime)}</dd>
+        <dt>Registered to</dt>
+        <dd>{device.registration?.assignedHub ?? '—'}</dd>
+      </dl>
+      <h2>Telemetry</h2>
+      {capabilities.length === 0 ? (
+        <p>
+          {device.template === undefined
+            ? 'No template: nothing is modeled yet.'
+            : 'The template models no numeric telemetry.'}
+        </p>
+      ) : (
+        capabilities.map((c) => (
+          <TelemetryChart
+            key={keyOf(c)}
+            title={c.component === undefined ? c.displayName : `${c.component} / ${c.displayName}`}
+            unit={c.unit}
+            points={series[keyOf(c)] ?? []}
+          />
+        ))
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,212 @@
+/**
+ * The device list: each device's status, template, connection state and last activity, a page at a time
+ * (`GET /plugboard/devices`, searched and filtered on the server, so 10,000 devices list as fast as ten);
+ * connects and disconnects refresh it live.
+ */
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError, type Api } from './api.js';
+import { displayText } from './capabilities.js';
+import { deviceHref } from './routes.js';
+
+/** A device as `/plugboard/devices` lists it. */
+export interface DeviceDetails {
+  id: string;
+  displayName: string;
+  status: string;
+  template?: string;
+  connected: boolean;
+  lastActivityTime?: string;
+  connectionStateUpdatedTime?: string;
+  hub?: string;
+  modelId?: string;
+  registration?: { assignedHub: string; initialHub?: string; status: string; substatus?: string };
+}
+
+const STATUSES = ['provisioned', 'registered', 'unassociated', 'waitingForApproval', 'blocked'];
+const PAGE = 50;
+
+export function formatTime(time: string | undefined): string {
+  if (time === undefined || time === '' || time.startsWith('0001-')) return '—';
+  const at = new Date(time);
+  return Number.isNaN(at.getTime()) ? time : at.toLocaleString();
+}
+
+/** A labelled drop-down filter whose first choice is "any". */
+function Choice(props: {
+  label: string;
+  value: string;
+  any: string;
+  options: { value: string; text: string }[];
+  onChange: (value: string) => void;
+}) {
+  return (
+    <label>
+      {props.label}
+      <select value={props.value} onChange={(e) => props.onChange((e.target as HTMLSelectElement).value)}>
+        <option value="">{props.any}</option>
+        {props.options.map((o) => (
+          <option value={o.value}>{o.text}</option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+interface Props {
+  api: Api;
+  onUnauthorized: () => void;
+}
+
+export function DevicesPage({ api, onUnauthorized }: Props) {
+  const [search, setSearch] = useState('');
+  const [status, setStatus] = useState('');
+  const [template, setTemplate] = useState('');
+  /** The `after` of each page shown so far (the first page has none). */
+  const [pages, setPages] = useState<(string | undefined)[]>([undefined]);
+  const [devices, setDevices] = useState<DeviceDetails[] | undefined>(undefined);
+  const [next, setNext] = useState<string | undefined>(undefined);
+  const [templates, setTemplates] = useState<{ id: string; name: string }[]>([]);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const [tick, setTick] = useState(0);
+  const after = pages.at(-1);
+
+  const fail = (e: unknown): void => {
+    if (e instanceof ApiError && e.status === 401) onUnauthorized();
+    else setError(e instanceof Error ? e.message : String(e));
+  };
+
+  useEffect(() => {
+    api
+      .get<{ value: { '@id': string; displayName?: unknown }[] }>('/api/deviceTemplates')
+      .then((page) =>
+        setTemplates(page.value.map((t) => ({ id: t['@id'], name: displayText(t.displayName, t['@id']) }))),
+      )
+      .catch(fail);
+  }, [api]);
+
+  useEffect(() => {
+    const query = new URLSearchParams({ top: String(PAGE) });
+    if (search.trim() !== '') query.set('search', search.trim());
+    if (status !== '') query.set('status', status);
+    if (template !== '') query.set('template', template);
+    if (after !== undefined) query.set('after', after);
+    let current = true;
+    api
+      .get<{ value: DeviceDetails[]; next?: string }>(`/plugboard/devices?${query.toString()}`)
+      .then((page) => {
+        if (!current) return;
+        setDevices(page.value);
+        setNext(page.next);
+        setError(undefined);
+      })
+      .catch(fail);
+    return () => {
+      current = false;
+    };
+  }, [api, search, status, template, after, tick]);
+
+  // Connects and disconnects change the list: refresh it, at most once a second.
+  useEffect(() => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stop = api.events({ types: 'connected,disconnected' }, () => {
+      timer ??= setTimeout(() => {
+        timer = undefined;
+        setTick((t) => t + 1);
+      }, 1000);
+    });
+    return () => {
+      stop();
+      if (timer !== undefined) clearTimeout(timer);
+    };
+  }, [api]);
+
+  const templateName = (id: string | undefined): string =>
+    id === undefined ? 'Unassigned' : (templates.find((t) => t.id === id)?.name ?? id);
+  const restart = (): void => setPages([undefined]);
+
+  return (
+    <section aria-labelledby="devices-heading">
+      <h1 id="devices-heading">Devices</h1>
+      <form class="filters" role="search" onSubmit={(e) => e.preventDefault()}>
+        <label>
+          Search
+          <input
+            type="search"
+            value={search}
+            placeholder="Device id or name"
+            onInput={(e) => {
+              setSearch((e.target as HTMLInputElement).value);
+              restart();
+            }}
+          />
+        </label>
+        <Choice
+          label="Status"
+          value={status}
+          any="Any status"
+          options={STATUSES.map((s) => ({ value: s, text: s }))}
+          onChange={(value) => {
+            setStatus(value);
+            restart();
+          }}
+        />
+        <Choice
+          label="Template"
+          value={template}
+          any="Any template"
+          options={templates.map((t) => ({ value: t.id, text: t.name }))}
+          onChange={(value) => {
+            setTemplate(value);
+            restart();
+          }}
+        />
+      </form>
+      {error === undefined ? null : (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      {devices === undefined ? (
+        <p>Loading devices…</p>
+      ) : devices.length === 0 ? (
+        <p>No devices match.</p>
+      ) : (
+        <table class="devices">
+          <caption class="visually-hidden">Devices, {devices.length} on this page</caption>
+          <thead>
+            <tr>
+              <th scope="col">Device</th>
+              <th scope="col">Status</th>
+              <th scope="col">Template</th>
+              <th scope="col">Connection</th>
+              <th scope="col">Last seen</th>
+            </tr>
+          </thead>
+          <tbody>
+            {devices.map((d) => (
+              <tr key={d.id} data-device-id={d.id}>
+                <td>
+                  <a href={deviceHref(d.id)}>{d.displayName === '' ? d.id : d.displayName}</a>
+                  {d.displayName !== '' && d.displayName !== d.id ? <span class="muted"> {d.id}</span> : null}
+                </td>
+                <td class="status">{d.status}</td>
+                <td>{templateName(d.template)}</td>
+                <td class="connection">{d.connected ? 'Connected' : 'Disconnected'}</td>
+                <td>{formatTime(d.lastActivityTime)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <nav class="pager" aria-label="Device pages">
+        <button type="button" disabled={pages.length === 1} onClick={() => setPages(pages.slice(0, -1))}>
+          Previous page
+        </button>
+        <span>Page {pages.length}</span>
+        <button type="button" disabled={next === undefined} onClick={() => setPages([...pages, next])}>
+          Next page
+        </button>
+      </nav>
+    </section>
+  );
+}
