@@ -498,6 +498,7 @@ function centralCases(): Record<string, RouteCase> {
       path: `/api/devices/absent-device/modules/filter/components?${GA}`,
       bodyLimit: MB,
     },
+    'GET /plugboard/devices': { path: '/plugboard/devices?top=5&status=provisioned', bodyLimit: MB },
     'GET /plugboard/devices/:deviceId': { path: '/plugboard/devices/absent-device', bodyLimit: MB },
     // A stream: an absent device is refused before it starts.
     'GET /plugboard/events': { path: '/plugboard/events?deviceId=absent-device', bodyLimit: MB },

@@ -49,7 +49,7 @@ export function App() {
       </header>
       <main>
         {route.page === 'device' ? (
-          <DevicePage api={api} deviceId={route.deviceId} onUnauthorized={() => setApi(undefined)} />
+          <DevicePage api={api} deviceId={route.deviceId} view={route.view} onUnauthorized={() => setApi(undefined)} />
         ) : (
           <DevicesPage api={api} onUnauthorized={() => setApi(undefined)} />
         )}

@@ -1,6 +1,6 @@
 /**
- * What the UI shows of a device template: the telemetry capabilities of its model (the root interface's
- * and each component's), with their display names, schemas and units. The template is the Central API's
+ * What the UI shows of a device template: the telemetry, property and command capabilities of its model
+ * (the root interface's and each component's), with their display names, schemas and units. The template is the Central API's
  * `GET /api/deviceTemplates/{id}` answer, its `capabilityModel` a DTDL v2 interface whose components'
  * schemas are inlined (../shared/reference/dtdl.md).
  */
@@ -74,4 +74,74 @@ function telemetryOf(contents: unknown, component: string | undefined): Telemetr
 export function telemetryCapabilities(template: unknown): TelemetryCapability[] {
   if (!isObject(template) || !isObject(template['capabilityModel'])) return [];
   return telemetryOf(template['capabilityModel']['contents'], undefined);
+}
+
+/** One property capability: where it is, its name and schema, and whether an operator may set it. */
+export interface PropertyCapability {
+  component?: string;
+  name: string;
+  displayName: string;
+  schema: unknown;
+  writable: boolean;
+}
+
+/** One command capability: where it is, its name, and its request's name and schema (if it has one). */
+export interface CommandCapability {
+  component?: string;
+  name: string;
+  displayName: string;
+  request?: { name: string; displayName: string; schema: unknown };
+}
+
+function contentsOf(template: unknown): { component: string | undefined; item: Json }[] {
+  if (!isObject(template) || !isObject(template['capabilityModel'])) return [];
+  const out: { component: string | undefined; item: Json }[] = [];
+  const walk = (contents: unknown, component: string | undefined): void => {
+    if (!Array.isArray(contents)) return;
+    for (const item of contents) {
+      if (!isObject(item) || typeof item['name'] !== 'string') continue;
+      if (types(item).includes('Component')) {
+        if (component === undefined && isObject(item['schema'])) walk(item['schema']['contents'], item['name']);
+      } else out.push({ component, item });
+    }
+  };
+  walk(template['capabilityModel']['contents'], undefined);
+  return out;
+}
+
+/** The property capabilities of a template, root first, then by component. */
+export function propertyCapabilities(template: unknown): PropertyCapability[] {
+  return contentsOf(template)
+    .filter(({ item }) => types(item).includes('Property'))
+    .map(({ component, item }) => {
+      const name = item['name'] as string;
+      const capability: PropertyCapability = {
+        name,
+        displayName: displayText(item['displayName'], name),
+        schema: item['schema'],
+        writable: item['writable'] === true,
+      };
+      if (component !== undefined) capability.component = component;
+      return capability;
+    });
+}
+
+/** The command capabilities of a template, root first, then by component. */
+export function commandCapabilities(template: unknown): CommandCapability[] {
+  return contentsOf(template)
+    .filter(({ item }) => types(item).includes('Command'))
+    .map(({ component, item }) => {
+      const name = item['name'] as string;
+      const capability: CommandCapability = { name, displayName: displayText(item['displayName'], name) };
+      if (component !== undefined) capability.component = component;
+      const request = item['request'];
+      if (isObject(request) && typeof request['name'] === 'string') {
+        capability.request = {
+          name: request['name'],
+          displayName: displayText(request['displayName'], request['name']),
+          schema: request['schema'],
+        };
+      }
+      return capability;
+    });
 }

@@ -5,9 +5,21 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, type Api } from './api.js';
-import { displayText, telemetryCapabilities, type TelemetryCapability } from './capabilities.js';
+import {
+  commandCapabilities,
+  displayText,
+  propertyCapabilities,
+  telemetryCapabilities,
+  type TelemetryCapability,
+} from './capabilities.js';
+import { Commands } from './commands.js';
+import { Properties } from './properties.js';
+import { Timeline } from './timeline.js';
 import { formatTime, type DeviceDetails } from './devices-page.js';
+import { RawData } from './raw-data.js';
+import { deviceHref, type DeviceView } from './routes.js';
 import { TelemetryChart, type ChartPoint } from './telemetry-chart.js';
+import { ErrorNote } from './error-note.js';
 
 /** Pages of stored values read per capability (1,000 each). */
 const MAX_HISTORY_PAGES = 100;
@@ -32,6 +44,14 @@ function pointOf(
   if (Number.isNaN(at)) return undefined;
   return creationTime === undefined ? { at, value, enqueuedTime } : { at, value, enqueuedTime, creationTime };
 }
+
+const VIEW_NAMES: readonly (readonly [DeviceView, string])[] = [
+  ['overview', 'Overview'],
+  ['raw', 'Raw data'],
+  ['properties', 'Properties'],
+  ['commands', 'Commands'],
+  ['timeline', 'Timeline and failover'],
+];
 
 const keyOf = (c: TelemetryCapability): string => `${c.component ?? ''}/${c.name}`;
 
@@ -59,12 +79,14 @@ async function history(api: Api, deviceId: string, capability: TelemetryCapabili
 interface Props {
   api: Api;
   deviceId: string;
+  view: DeviceView;
   onUnauthorized: () => void;
 }
 
-export function DevicePage({ api, deviceId, onUnauthorized }: Props) {
+export function DevicePage({ api, deviceId, view, onUnauthorized }: Props) {
   const [device, setDevice] = useState<DeviceDetails | undefined>(undefined);
   const [capabilities, setCapabilities] = useState<TelemetryCapability[]>([]);
+  const [template, setTemplate] = useState<Record<string, unknown> | undefined>(undefined);
   const [templateName, setTemplateName] = useState<string | undefined>(undefined);
   const [series, setSeries] = useState<Record<string, ChartPoint[]>>({});
   const [error, setError] = useState<string | undefined>(undefined);
@@ -86,6 +108,7 @@ export function DevicePage({ api, deviceId, onUnauthorized }: Props) {
         `/api/deviceTemplates/${encodeURIComponent(details.template)}`,
       );
       if (!current) return;
+      setTemplate(template);
       setTemplateName(displayText(template['displayName'], details.template));
       const telemetry = telemetryCapabilities(template).filter((c) => c.numeric);
       setCapabilities(telemetry);
@@ -147,9 +170,7 @@ export function DevicePage({ api, deviceId, onUnauthorized }: Props) {
     return (
       <section>
         <h1>{deviceId}</h1>
-        <p class="error" role="alert">
-          {error}
-        </p>
+        <ErrorNote message={error} />
       </section>
     );
   }
@@ -176,12 +197,58 @@ export function DevicePage({ api, deviceId, onUnauthorized }: Props) {
         <dt>Registered to</dt>
         <dd>{device.registration?.assignedHub ?? '—'}</dd>
       </dl>
+      <nav class="views" aria-label="Device views">
+        {VIEW_NAMES.map(([v, name]) => (
+          <a href={deviceHref(device.id, v)} aria-current={view === v ? 'page' : undefined}>
+            {name}
+          </a>
+        ))}
+      </nav>
+      {view === 'raw' ? (
+        <>
+          <h2>Raw data</h2>
+          <RawData api={api} deviceId={device.id} onUnauthorized={onUnauthorized} />
+        </>
+      ) : view === 'properties' ? (
+        <>
+          <h2>Properties</h2>
+          <Properties
+            api={api}
+            deviceId={device.id}
+            capabilities={propertyCapabilities(template)}
+            onUnauthorized={onUnauthorized}
+          />
+        </>
+      ) : view === 'timeline' ? (
+        <>
+          <h2>Timeline and failover</h2>
+          <Timeline api={api} deviceId={device.id} onUnauthorized={onUnauthorized} />
+        </>
+      ) : view === 'commands' ? (
+        <>
+          <h2>Commands</h2>
+          <Commands api={api} deviceId={device.id} capabilities={commandCapabilities(template)} />
+        </>
+      ) : (
+        <Telemetry capabilities={capabilities} series={series} hasTemplate={device.template !== undefined} />
+      )}
+    </section>
+  );
+}
+
+/** The overview's telemetry: one chart per numeric capability. */
+function Telemetry(props: {
+  capabilities: TelemetryCapability[];
+  series: Record<string, ChartPoint[]>;
+  hasTemplate: boolean;
+}) {
+  const { capabilities, series } = props;
+  return (
+    <>
       <h2>Telemetry</h2>
       {capabilities.length === 0 ? (
         <p>
-          {device.template === undefined
-            ? 'No template: nothing is modeled yet.'
-            : 'The template models no numeric telemetry.'}
+          {props.hasTemplate ? 'The template models no numeric telemetry.' : 'No template: nothing is modeled yet.'}
         </p>
       ) : (
         capabilities.map((c) => (
@@ -193,6 +260,6 @@ export function DevicePage({ api, deviceId, onUnauthorized }: Props) {
           />
         ))
       )}
-    </section>
+    </>
   );
 }

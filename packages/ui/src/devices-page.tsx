@@ -6,7 +6,9 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, type Api } from './api.js';
 import { displayText } from './capabilities.js';
+import { useLiveRefresh } from './live.js';
 import { deviceHref } from './routes.js';
+import { ErrorNote } from './error-note.js';
 
 /** A device as `/plugboard/devices` lists it. */
 export interface DeviceDetails {
@@ -25,10 +27,22 @@ export interface DeviceDetails {
 const STATUSES = ['provisioned', 'registered', 'unassociated', 'waitingForApproval', 'blocked'];
 const PAGE = 50;
 
+/** Local time to the millisecond: device developers compare creation and enqueued times. */
+const TIME_FORMAT = new Intl.DateTimeFormat(undefined, {
+  year: 'numeric',
+  month: '2-digit',
+  day: '2-digit',
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  fractionalSecondDigits: 3,
+  hour12: false,
+});
+
 export function formatTime(time: string | undefined): string {
   if (time === undefined || time === '' || time.startsWith('0001-')) return '—';
   const at = new Date(time);
-  return Number.isNaN(at.getTime()) ? time : at.toLocaleString();
+  return Number.isNaN(at.getTime()) ? time : TIME_FORMAT.format(at);
 }
 
 /** A labelled drop-down filter whose first choice is "any". */
@@ -67,7 +81,8 @@ export function DevicesPage({ api, onUnauthorized }: Props) {
   const [next, setNext] = useState<string | undefined>(undefined);
   const [templates, setTemplates] = useState<{ id: string; name: string }[]>([]);
   const [error, setError] = useState<string | undefined>(undefined);
-  const [tick, setTick] = useState(0);
+  // Connects and disconnects change the list: refresh it, at most once a second.
+  const tick = useLiveRefresh(api, { types: 'connected,disconnected' }, 1000);
   const after = pages.at(-1);
 
   const fail = (e: unknown): void => {
@@ -104,21 +119,6 @@ export function DevicesPage({ api, onUnauthorized }: Props) {
       current = false;
     };
   }, [api, search, status, template, after, tick]);
-
-  // Connects and disconnects change the list: refresh it, at most once a second.
-  useEffect(() => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const stop = api.events({ types: 'connected,disconnected' }, () => {
-      timer ??= setTimeout(() => {
-        timer = undefined;
-        setTick((t) => t + 1);
-      }, 1000);
-    });
-    return () => {
-      stop();
-      if (timer !== undefined) clearTimeout(timer);
-    };
-  }, [api]);
 
   const templateName = (id: string | undefined): string =>
     id === undefined ? 'Unassigned' : (templates.find((t) => t.id === id)?.name ?? id);
@@ -161,11 +161,7 @@ export function DevicesPage({ api, onUnauthorized }: Props) {
           }}
         />
       </form>
-      {error === undefined ? null : (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorNote message={error} />
       {devices === undefined ? (
         <p>Loading devices…</p>
       ) : devices.length === 0 ? (
