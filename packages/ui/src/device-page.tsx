@@ -21,8 +21,9 @@ import { deviceHref, type DeviceView } from './routes.js';
 import { TelemetryChart, type ChartPoint } from './telemetry-chart.js';
 import { ErrorNote } from './error-note.js';
 
-/** Pages of stored values read per capability (1,000 each). */
-const MAX_HISTORY_PAGES = 100;
+/** Stored values per request, and requests per capability. */
+const HISTORY_PAGE = 10_000;
+const MAX_HISTORY_PAGES = 20;
 /** Points a chart keeps; older ones leave as new ones come. */
 const MAX_POINTS = 100_000;
 
@@ -60,7 +61,7 @@ async function history(api: Api, deviceId: string, capability: TelemetryCapabili
   const from = new Date(Date.now() - 24 * 3600_000).toISOString();
   let after: number | undefined;
   for (let page = 0; page < MAX_HISTORY_PAGES; page++) {
-    const query = new URLSearchParams({ from, top: '1000' });
+    const query = new URLSearchParams({ from, top: String(HISTORY_PAGE) });
     if (capability.component !== undefined) query.set('component', capability.component);
     if (after !== undefined) query.set('after', String(after));
     const answer = await api.get<{ value: StoredValue[]; next?: number }>(

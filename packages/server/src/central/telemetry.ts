@@ -72,7 +72,9 @@ const STATE_KIND = 'central-telemetry';
 const CHECKPOINT_KIND = 'central-settings';
 const CHECKPOINT_ID = 'telemetry-checkpoint';
 /** Stored messages a history or raw query reads at most per page before it answers with a next token. */
-const SCAN_LIMIT = 5000;
+const SCAN_LIMIT = 20_000;
+/** The most items one call answers (a chart reads a day of 1-per-second values in nine). */
+const MAX_ITEMS = 10_000;
 const READ_PAGE = 1000;
 /** Device states saved per transaction when flushing. */
 const FLUSH_BATCH = 100;
@@ -212,7 +214,7 @@ export class CentralTelemetry {
     options: { after?: number; top?: number; from?: string; to?: string },
     pick: (record: TelemetryRecord) => T | undefined,
   ): Promise<{ items: T[]; next?: number }> {
-    const top = Math.min(Math.max(options.top ?? 100, 1), 1000);
+    const top = Math.min(Math.max(options.top ?? 100, 1), MAX_ITEMS);
     const from = options.from === undefined ? -Infinity : Date.parse(options.from);
     const to = options.to === undefined ? Infinity : Date.parse(options.to);
     const items: T[] = [];
@@ -227,7 +229,9 @@ export class CentralTelemetry {
       for (const record of records) {
         after = record.sequenceNumber ?? after;
         scanned++;
-        const at = Date.parse(displayedTime(record.enqueuedTime, record.creationTime));
+        // The displayed time, as `displayedTime` gives it, parsed once.
+        const created = record.creationTime === undefined ? NaN : Date.parse(record.creationTime);
+        const at = Number.isNaN(created) ? Date.parse(record.enqueuedTime) : created;
         if (at < from || at > to) continue;
         const item = pick(record);
         if (item === undefined) continue;

@@ -1,0 +1,183 @@
+/**
+ * `bench/ui-load`: how long the web UI's device page takes to load and draw a day of telemetry — by
+ * default 86,400 values, about one a second over the last 24 hours — in headless Chromium (Debian's `chromium`, driven
+ * by `playwright-core`) on this machine. The platform runs in this process with one hub; one
+ * application device with the Thermostat template gets the values over MQTT as the official SDK
+ * sends them (QoS 1, the SDK's property bag, `iothub-creation-time-utc` spread over 23 h 45 min ending now),
+ * then each trial reloads the device page and times it from the reload to the chart holding every
+ * value and a frame drawn after it.
+ *
+ * Usage: npm run bench:ui-load -- [--points 86400] [--trials 5] [--chromium /usr/bin/chromium] [--out results.json]
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { chromium } from 'playwright-core';
+import { createLogger, startPlatform } from '@plugboard/server';
+import { UI_ROOT } from '@plugboard/ui';
+import { machine } from '../common/machine.js';
+import { median } from '../common/latency.js';
+import { mintCredentials } from '../hub-ingest/credentials.js';
+import { connectMqtt } from '../hub-ingest/mqtt-publisher.js';
+
+const { values } = parseArgs({
+  options: {
+    points: { type: 'string', default: '86400' },
+    trials: { type: 'string', default: '5' },
+    chromium: { type: 'string', default: process.env['PLUGBOARD_CHROMIUM'] ?? '/usr/bin/chromium' },
+    out: { type: 'string' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (values.help) {
+  process.stdout.write(
+    'Usage: npm run bench:ui-load -- [--points 86400] [--trials 5] [--chromium /usr/bin/chromium] [--out results.json]\n',
+  );
+  process.exit(0);
+}
+const points = Number(values.points);
+const trials = Number(values.trials);
+if (!Number.isInteger(points) || points < 1) throw new RangeError('--points must be a positive integer');
+if (!Number.isInteger(trials) || trials < 1) throw new RangeError('--trials must be a positive integer');
+
+const log = (line: string): void => void process.stderr.write(`[ui-load] ${line}\n`);
+const DEVICE = 'bench-thermostat';
+const TEMPLATE_ID = 'dtmi:plugboard:bench:thermostatTemplate;1';
+const THERMOSTAT = JSON.parse(
+  readFileSync(new URL('../../../shared/corpora/dtdl-spec/v2/samples/Thermostat.json', import.meta.url), 'utf8'),
+) as unknown;
+
+const dataDir = mkdtempSync(join(tmpdir(), 'plugboard-ui-load-'));
+const platform = await startPlatform({
+  dataDir,
+  hubs: 1,
+  loopbackPrefix: '127.93.7',
+  ports: { mqtt: 0, amqp: 0, https: 0 },
+  logger: createLogger({ level: 'warn' }),
+  ui: { root: UI_ROOT },
+});
+const browser = await chromium.launch({
+  executablePath: values.chromium,
+  args: [
+    '--no-sandbox',
+    `--host-resolver-rules=MAP ${platform.centralEndpoint.hostName} ${platform.centralEndpoint.address}`,
+  ],
+});
+try {
+  const endpoint = platform.endpoints[0];
+  if (endpoint === undefined) throw new Error('no hub started');
+  const hub = endpoint.hub;
+  await hub.createIdentity({ deviceId: DEVICE });
+  await platform.central.templates.put(TEMPLATE_ID, { displayName: 'Thermostat', capabilityModel: THERMOSTAT });
+  await platform.central.devices.put(DEVICE, { template: TEMPLATE_ID });
+  const [credential] = await mintCredentials(hub.hostName, [DEVICE], (deviceId) => {
+    const auth = hub.getIdentity({ deviceId }).record.authentication;
+    if (auth.type !== 'sas') throw new Error(`${deviceId} is not a SAS identity`);
+    return auth.symmetricKey.primaryKey;
+  });
+  if (credential === undefined) throw new Error('no credential');
+
+  // A day of values ending now, spread over 23 h 45 min so that all of them are still within the page's
+  // last-24-hours window when the trials run (at the default count, one every 0.99 s); the device keeps
+  // 200 unacknowledged.
+  const spacingMs = (24 * 3600_000 - 15 * 60_000) / points;
+  log(`sending ${points} values over MQTT, one every ${(spacingMs / 1000).toFixed(3)} s of creation time`);
+  const publisher = await connectMqtt({
+    target: {
+      host: endpoint.address,
+      port: endpoint.mqttPort,
+      caPath: platform.tls.caCertificatePath,
+      hostName: hub.hostName,
+    },
+    ca: readFileSync(platform.tls.caCertificatePath),
+    device: credential,
+    shape: 'sdk',
+    keepaliveSeconds: 60,
+    onBroken: (error) => {
+      throw error;
+    },
+  });
+  const start = Date.now() - points * spacingMs;
+  await new Promise<void>((resolve, reject) => {
+    let sent = 0;
+    let acked = 0;
+    const next = (): void => {
+      while (sent < points && sent - acked < 200) {
+        const i = sent++;
+        const temperature = 20 + 5 * Math.sin(i / 600);
+        publisher.send(JSON.stringify({ temperature }), new Date(start + i * spacingMs).toISOString(), (error) => {
+          if (error !== undefined) return reject(error);
+          if (++acked === points) resolve();
+          else next();
+        });
+      }
+    };
+    next();
+  });
+  await publisher.close();
+  for (let i = 0; platform.central.telemetry.counts(DEVICE).messages < points; i++) {
+    if (i > 600) throw new Error('the application did not take every value within a minute');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  // The server's own share: reading the history as the page does (10,000 values a page), in process.
+  const readStart = performance.now();
+  let pages = 0;
+  for (let after: number | undefined = 0; after !== undefined; pages++) {
+    const page = await platform.central.telemetry.history(DEVICE, undefined, 'temperature', { after, top: 10_000 });
+    after = page.next;
+  }
+  const serverReadMs = performance.now() - readStart;
+  log(
+    `stored; the history reads in ${serverReadMs.toFixed(0)} ms in process (${pages} pages); loading the device page`,
+  );
+
+  const url = platform.manifest().ui?.url;
+  if (url === undefined) throw new Error('the platform serves no UI');
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(`${url}#token=${encodeURIComponent(platform.central.adminToken)}`);
+  await page.getByRole('heading', { name: 'Devices' }).waitFor();
+  await page.evaluate((id) => void (location.hash = `#/devices/${id}`), DEVICE);
+  const results: { ms: number; requests: number; fetchMs: number }[] = [];
+  for (let trial = 0; trial <= trials; trial++) {
+    const began = Date.now();
+    await page.reload();
+    await page.waitForSelector(`.chart-plot[data-points="${points}"]`, { timeout: 120_000 });
+    // A frame painted after the data is in the chart.
+    await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
+    const ms = Date.now() - began;
+    const fetches = await page.evaluate(() =>
+      performance
+        .getEntriesByType('resource')
+        .filter((e) => e.name.includes('/telemetry/'))
+        .map((e) => ({ start: e.startTime, end: e.responseEnd })),
+    );
+    const fetchMs =
+      fetches.length === 0 ? 0 : Math.max(...fetches.map((f) => f.end)) - Math.min(...fetches.map((f) => f.start));
+    // The first load warms the browser's cache of the assets and the server's JIT: reported, not counted.
+    log(
+      `${trial === 0 ? 'warm-up' : `trial ${trial}`}: ${ms} ms (${fetches.length} history requests over ${fetchMs.toFixed(0)} ms)`,
+    );
+    if (trial > 0) results.push({ ms, requests: fetches.length, fetchMs });
+  }
+  const report = {
+    machine: machine(),
+    points,
+    trials: results,
+    medianMs: median(results.map((r) => r.ms)),
+    medianHistoryFetchMs: median(results.map((r) => r.fetchMs)),
+    serverReadMs,
+  };
+  process.stdout.write(
+    `Machine: ${report.machine.cpu} x ${report.machine.cpus}, Node ${report.machine.node}; code ${report.machine.revision}\n` +
+      `Device page with ${points} values: median ${report.medianMs} ms to drawn (history requests ${results[0]?.requests ?? 0}, ` +
+      `median ${report.medianHistoryFetchMs.toFixed(0)} ms fetching them); trials ${results.map((r) => r.ms).join(', ')} ms\n`,
+  );
+  if (values.out !== undefined) writeFileSync(values.out, `${JSON.stringify(report, null, 2)}\n`);
+} finally {
+  await browser.close();
+  await platform.close();
+  rmSync(dataDir, { recursive: true, force: true });
+}
