@@ -475,6 +475,7 @@ function centralCases(): Record<string, RouteCase> {
     'GET /plugboard/faults/:faultId': { path: '/plugboard/faults/absent-fault', bodyLimit: MB },
     'DELETE /plugboard/faults/:faultId': { path: '/plugboard/faults/absent-fault', bodyLimit: MB },
     'GET /plugboard/hubs': { path: '/plugboard/hubs', bodyLimit: MB },
+    'GET /plugboard/application': { path: '/plugboard/application', bodyLimit: MB },
     // A name in use: the well-formed request is refused (409) without opening a hub.
     'POST /plugboard/hubs': { path: '/plugboard/hubs', valid: { name: 'hub-1' }, bodyLimit: MB },
     'GET /plugboard/hubs/:hubName': { path: '/plugboard/hubs/absent-hub', bodyLimit: MB },

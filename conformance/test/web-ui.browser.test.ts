@@ -6,7 +6,8 @@
  * property set in its form (bad input refused in the form first) reaches the device and turns
  * accepted; a command run from its form shows the device's response; the failover button moves a
  * high-availability device (as the samples write one) to the other hub and its timeline shows it
- * reprovisioning there, and failback brings it back; and axe-core finds no serious or critical accessibility violation on
+ * reprovisioning there, and failback brings it back; the application page shows the ID scope, the
+ * group keys and the hubs; and axe-core finds no serious or critical accessibility violation on
  * any page. The device page's and the raw data's screenshots are written to `PLUGBOARD_SCREENSHOT_DIR` (default: a
  * temporary folder), and to `docs/images/` with `PLUGBOARD_UPDATE_SCREENSHOTS=1`.
  */
@@ -255,5 +256,23 @@ describe('[UI] the web UI in headless Chromium against plugboard up', () => {
     await page.getByRole('button', { name: 'Fail back' }).click();
     assert.equal(await ha.movedFrom(2), first);
     await page.locator('.assigned-hub', { hasText: String(first) }).waitFor({ timeout: 15_000 });
+  });
+
+  it('shows the application: ID scope, enrollment group keys and the hubs with their devices', async () => {
+    await page.getByRole('link', { name: 'Application' }).click();
+    await page.getByRole('heading', { name: 'Application', level: 1 }).waitFor();
+    assert.equal(await page.locator('code.id-scope').textContent(), app.manifest.idScope);
+    const group = app.manifest.enrollmentGroups.find((g) => g.id === 'SAS-IoT-Devices');
+    const row = page.locator('tr[data-group="SAS-IoT-Devices"]');
+    assert.equal(await row.locator('code.key').first().textContent(), group?.primaryKey);
+    assert.equal(await row.getByRole('button', { name: 'Copy SAS-IoT-Devices primary key' }).count(), 1);
+    assert.equal(await page.locator('table.hubs tbody tr').count(), app.manifest.hubs.length);
+    const registered = await page.locator('table.hubs td.devices').allTextContents();
+    assert.equal(
+      registered.reduce((n, t) => n + Number(t), 0),
+      2,
+      'both devices of the test are registered to a hub',
+    );
+    assert.deepEqual(await accessibilityViolations(), []);
   });
 });

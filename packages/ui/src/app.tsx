@@ -4,6 +4,7 @@
  */
 import { useState } from 'preact/hooks';
 import { Api } from './api.js';
+import { ApplicationPage } from './application-page.js';
 import { DevicePage } from './device-page.js';
 import { DevicesPage } from './devices-page.js';
 import { useRoute } from './routes.js';
@@ -36,6 +37,9 @@ export function App() {
           <a href="#/devices" aria-current={route.page === 'devices' ? 'page' : undefined}>
             Devices
           </a>
+          <a href="#/application" aria-current={route.page === 'application' ? 'page' : undefined}>
+            Application
+          </a>
         </nav>
         <button
           type="button"
@@ -48,7 +52,9 @@ export function App() {
         </button>
       </header>
       <main>
-        {route.page === 'device' ? (
+        {route.page === 'application' ? (
+          <ApplicationPage api={api} onUnauthorized={() => setApi(undefined)} />
+        ) : route.page === 'device' ? (
           <DevicePage api={api} deviceId={route.deviceId} view={route.view} onUnauthorized={() => setApi(undefined)} />
         ) : (
           <DevicesPage api={api} onUnauthorized={() => setApi(undefined)} />

@@ -1,4 +1,4 @@
-/** The UI's pages, by the address's hash: `#/devices`, `#/devices/{id}` and its views (`/raw`, …). */
+/** The UI's pages, by the address's hash: `#/devices`, `#/devices/{id}` and its views (`/raw`, …), `#/application`. */
 import { useEffect, useState } from 'preact/hooks';
 
 /** A device page's views: its overview with the charts, raw messages, properties, commands and timeline. */
@@ -6,7 +6,8 @@ export type DeviceView = 'overview' | 'raw' | 'properties' | 'commands' | 'timel
 
 const VIEWS: readonly DeviceView[] = ['raw', 'properties', 'commands', 'timeline'];
 
-export type Route = { page: 'devices' } | { page: 'device'; deviceId: string; view: DeviceView };
+export type Route =
+  { page: 'devices' } | { page: 'application' } | { page: 'device'; deviceId: string; view: DeviceView };
 
 /** The route an address hash names (the device list for anything else). */
 export function routeOf(hash: string): Route {
@@ -15,6 +16,7 @@ export function routeOf(hash: string): Route {
     const view = VIEWS.find((v) => v === device[2]) ?? 'overview';
     return { page: 'device', deviceId: decodeURIComponent(device[1] ?? ''), view };
   }
+  if (hash === '#/application') return { page: 'application' };
   return { page: 'devices' };
 }
 

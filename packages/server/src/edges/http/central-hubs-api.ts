@@ -5,6 +5,8 @@
  * "hostName"?}` → 201 with the hub), `GET /plugboard/hubs/{name}`, and `DELETE` to remove one
  * (`?drainSeconds=` 0–600, default 30: how long it refuses devices before it closes; 200 with where its
  * devices went and when it closes). Changing the set takes the administrator role; reading it, any role.
+ * `GET /plugboard/application` is the application as its devices reach it: the ID scope, the
+ * provisioning host and the hubs (what the web UI's application page shows).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CentralApp } from '../../central/app.js';
@@ -22,6 +24,14 @@ type HubRequest = FastifyRequest<{ Params: { hubName: string } }>;
 export function registerCentralHubsApi(app: FastifyInstance, central: CentralApp, kit: CentralRouteKit): void {
   const { guard, body, integer } = kit;
   const own = { apiVersion: false };
+  app.get('/plugboard/application', async (request, reply) => {
+    guard(request, 'read', own);
+    return json(reply, 200, {
+      idScope: central.dps.idScope,
+      provisioningHost: central.dps.hostName,
+      hubs: central.hubs.list() as unknown as JsonValue[],
+    });
+  });
   app.get('/plugboard/hubs', async (request, reply) => {
     guard(request, 'read', own);
     return json(reply, 200, { value: central.hubs.list() as unknown as JsonValue[] });
