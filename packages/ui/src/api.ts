@@ -26,6 +26,19 @@ export interface LiveEvent {
   data: Record<string, unknown>;
 }
 
+/**
+ * Where a failed request goes: a refused token (401) signs the user out, anything else is shown.
+ *
+ * @example
+ * api.get('/plugboard/devices').catch(onFailure(onUnauthorized, setError));
+ */
+export function onFailure(onUnauthorized: () => void, show: (message: string) => void): (error: unknown) => void {
+  return (error) => {
+    if (error instanceof ApiError && error.status === 401) onUnauthorized();
+    else show(error instanceof Error ? error.message : String(error));
+  };
+}
+
 async function errorOf(response: Response): Promise<ApiError> {
   let code: string | undefined;
   let message = `${response.status} ${response.statusText}`;

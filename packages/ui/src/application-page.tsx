@@ -3,7 +3,7 @@
  * with their keys (copy buttons), and the internal hubs with their registered devices and connections.
  */
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, type Api } from './api.js';
+import { onFailure, type Api } from './api.js';
 import { CopyButton } from './copy-button.js';
 import { ErrorNote } from './error-note.js';
 
@@ -35,10 +35,7 @@ export function ApplicationPage({ api, onUnauthorized }: { api: Api; onUnauthori
         setApp(application);
         setGroups(list.value);
       })
-      .catch((e: unknown) => {
-        if (e instanceof ApiError && e.status === 401) onUnauthorized();
-        else setError(e instanceof Error ? e.message : String(e));
-      });
+      .catch(onFailure(onUnauthorized, setError));
   }, [api]);
 
   return (

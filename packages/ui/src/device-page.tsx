@@ -4,7 +4,7 @@
  * 24 hours and then live from the event stream.
  */
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, type Api } from './api.js';
+import { onFailure, type Api } from './api.js';
 import {
   commandCapabilities,
   displayText,
@@ -92,10 +92,7 @@ export function DevicePage({ api, deviceId, view, onUnauthorized }: Props) {
   const [series, setSeries] = useState<Record<string, ChartPoint[]>>({});
   const [error, setError] = useState<string | undefined>(undefined);
 
-  const fail = (e: unknown): void => {
-    if (e instanceof ApiError && e.status === 401) onUnauthorized();
-    else setError(e instanceof Error ? e.message : String(e));
-  };
+  const fail = onFailure(onUnauthorized, setError);
 
   useEffect(() => {
     let current = true;

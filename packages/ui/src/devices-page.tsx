@@ -4,7 +4,7 @@
  * connects and disconnects refresh it live.
  */
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, type Api } from './api.js';
+import { onFailure, type Api } from './api.js';
 import { displayText } from './capabilities.js';
 import { useLiveRefresh } from './live.js';
 import { deviceHref } from './routes.js';
@@ -85,10 +85,7 @@ export function DevicesPage({ api, onUnauthorized }: Props) {
   const tick = useLiveRefresh(api, { types: 'connected,disconnected' }, 1000);
   const after = pages.at(-1);
 
-  const fail = (e: unknown): void => {
-    if (e instanceof ApiError && e.status === 401) onUnauthorized();
-    else setError(e instanceof Error ? e.message : String(e));
-  };
+  const fail = onFailure(onUnauthorized, setError);
 
   useEffect(() => {
     api

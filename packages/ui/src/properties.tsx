@@ -4,7 +4,7 @@
  * schema that sets it (`PATCH …/properties`). Twin changes refresh the view live.
  */
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, type Api } from './api.js';
+import { onFailure, type Api } from './api.js';
 import type { PropertyCapability } from './capabilities.js';
 import { formatTime } from './devices-page.js';
 import { SchemaForm } from './schema-form-view.js';
@@ -40,10 +40,7 @@ export function Properties({ api, deviceId, capabilities, onUnauthorized }: Prop
       .then((answers) => {
         if (current) setViews(new Map(components.map((c, i) => [c, answers[i] ?? {}])));
       })
-      .catch((e: unknown) => {
-        if (e instanceof ApiError && e.status === 401) onUnauthorized();
-        else setError(e instanceof Error ? e.message : String(e));
-      });
+      .catch(onFailure(onUnauthorized, setError));
     return () => {
       current = false;
     };

@@ -5,7 +5,7 @@
  * first; the latest {@link KEEP} are kept.
  */
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, type Api } from './api.js';
+import { onFailure, type Api } from './api.js';
 import { formatTime } from './devices-page.js';
 import { ErrorNote } from './error-note.js';
 
@@ -63,10 +63,7 @@ export function RawData({ api, deviceId, onUnauthorized }: Props) {
       if (!current) return;
       // Newest first; live messages that came meanwhile stay on top.
       setMessages((live) => [...(live ?? []), ...stored.reverse()].slice(0, KEEP));
-    })().catch((e: unknown) => {
-      if (e instanceof ApiError && e.status === 401) onUnauthorized();
-      else setError(e instanceof Error ? e.message : String(e));
-    });
+    })().catch(onFailure(onUnauthorized, setError));
     const stop = api.events({ deviceId, types: 'telemetry' }, (event) => {
       const message = event.data as unknown as RawMessage;
       setMessages((now) => [message, ...(now ?? [])].slice(0, KEEP));

@@ -6,7 +6,7 @@
  * the time since each previous attempt and the retry summary. Connects and disconnects refresh it live.
  */
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, type Api } from './api.js';
+import { onFailure, type Api } from './api.js';
 import { formatTime, type DeviceDetails } from './devices-page.js';
 import { useLiveRefresh } from './live.js';
 import { ErrorNote } from './error-note.js';
@@ -52,10 +52,7 @@ export function Timeline({ api, deviceId, onUnauthorized }: Props) {
   const [tick, setTick] = useState(0);
   const device = `/plugboard/devices/${encodeURIComponent(deviceId)}`;
 
-  const fail = (e: unknown): void => {
-    if (e instanceof ApiError && e.status === 401) onUnauthorized();
-    else setError(e instanceof Error ? e.message : String(e));
-  };
+  const fail = onFailure(onUnauthorized, setError);
 
   useEffect(() => {
     let current = true;
