@@ -288,6 +288,23 @@ describe('[Central] API tokens and roles', () => {
     assert.doesNotMatch(list.text, /"token"|"key"/, 'listing never shows a token or its key');
   });
 
+  it('GET /plugboard/me names the signed-in token, its roles and the permissions they grant', async () => {
+    const operator = await createToken('me-operator', 'operator');
+    const me = async (token?: string) =>
+      centralRequest(platform, { method: 'GET', path: '/plugboard/me', ...(token === undefined ? {} : { token }) });
+    assert.deepEqual((await me(operator)).body, {
+      tokenId: 'me-operator',
+      roles: ['operator'],
+      permissions: ['read', 'operate'],
+    });
+    const admin = (await me()).body as { tokenId: string; roles: string[]; permissions: string[] };
+    assert.deepEqual(admin.roles, ['admin']);
+    assert.deepEqual(admin.permissions, ['read', 'operate', 'build', 'administer']);
+    const forged = await me('SharedAccessSignature sr=plugboard&sig=forged&skn=me-operator&se=9999999999999');
+    assert.equal(forged.status, 401);
+    assert.doesNotMatch(JSON.stringify(admin), /sig=|key/i, 'the answer holds no secret');
+  });
+
   it('api-token create answers the token once, in the Central format; bad roles are 400', async () => {
     const created = await centralRequest(platform, {
       method: 'PUT',

@@ -476,6 +476,7 @@ function centralCases(): Record<string, RouteCase> {
     'DELETE /plugboard/faults/:faultId': { path: '/plugboard/faults/absent-fault', bodyLimit: MB },
     'GET /plugboard/hubs': { path: '/plugboard/hubs', bodyLimit: MB },
     'GET /plugboard/application': { path: '/plugboard/application', bodyLimit: MB },
+    'GET /plugboard/me': { path: '/plugboard/me', bodyLimit: MB },
     // A name in use: the well-formed request is refused (409) without opening a hub.
     'POST /plugboard/hubs': { path: '/plugboard/hubs', valid: { name: 'hub-1' }, bodyLimit: MB },
     'GET /plugboard/hubs/:hubName': { path: '/plugboard/hubs/absent-hub', bodyLimit: MB },

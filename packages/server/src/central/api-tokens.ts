@@ -29,6 +29,13 @@ const GRANTS: Readonly<Record<CentralRole, readonly CentralPermission[]>> = {
   operator: ['read', 'operate'],
 };
 
+/** Who a request's token is: its id, its roles by name and every permission they grant. */
+export interface SignedIn {
+  tokenId: string;
+  roles: CentralRole[];
+  permissions: CentralPermission[];
+}
+
 /** A stored token (its key never leaves the application except inside the token created with it). */
 interface StoredToken {
   id: string;
@@ -178,5 +185,22 @@ export class ApiTokens {
       );
     }
     return { tokenId: token.id, role };
+  }
+
+  /**
+   * Who the token in an `Authorization` header is (any valid token may ask): what a client shows or
+   * hides by role, as Central's UI hides template editing from operators.
+   *
+   * @example
+   * tokens.signedIn(authorization); // { tokenId: 'operator-1', roles: ['operator'], permissions: ['read', 'operate'] }
+   */
+  signedIn(authorization: string | undefined): SignedIn {
+    const { tokenId } = this.authorize(authorization, 'read');
+    const roles = (this.#tokens.get(tokenId)?.roles ?? [])
+      .map((r) => roleName(r.role))
+      .filter((r): r is CentralRole => r !== undefined);
+    const granted = new Set(roles.flatMap((r) => GRANTS[r]));
+    const permissions = (['read', 'operate', 'build', 'administer'] as const).filter((p) => granted.has(p));
+    return { tokenId, roles, permissions };
   }
 }

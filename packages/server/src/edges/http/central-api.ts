@@ -4,7 +4,8 @@
  * reads it (../shared/reference/az-central-wire.md): API-token auth with roles, `{"value", "nextLink"}`
  * collections whose last page has no `nextLink`, raw `:` and `;` in template ids, errors as
  * `{"error":{"code","message","requestId","time"}}`. This file: the shared route kit, errors, device
- * templates and API tokens; devices are in central-devices-api.ts.
+ * templates, API tokens and `GET /plugboard/me` (the signed-in token's id, roles and permissions);
+ * devices are in central-devices-api.ts.
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -242,6 +243,12 @@ export function registerCentralApi(app: FastifyInstance, central: CentralApp, lo
   );
 
   // ---- API tokens
+  // The signed-in token itself (no api-version: a Plugboard route, as /plugboard/application).
+  app.get('/plugboard/me', async (request, reply) => {
+    const authorization = request.headers['authorization'];
+    const me = central.tokens.signedIn(typeof authorization === 'string' ? authorization : undefined);
+    return json(reply, 200, me as unknown as JsonObject);
+  });
   app.get('/api/apiTokens', async (request, reply) => {
     guard(request, 'administer');
     return json(reply, 200, { value: central.tokens.list() as unknown as JsonValue[] });
