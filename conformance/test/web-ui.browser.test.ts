@@ -12,22 +12,20 @@
  * temporary folder), and to `docs/images/` with `PLUGBOARD_UPDATE_SCREENSHOTS=1`.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import deviceSdk from 'azure-iot-device';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { connectDevice, provisionDevice, startApp, type RunningApp } from './central-fixtures.js';
 import { HighAvailabilityDevice } from './ha-device.js';
 import { withTimeout, type TestPlatform } from './harness.js';
+import { accessibilityViolations, launchChromium } from './ui-browser.js';
 
 const { Message } = deviceSdk;
 const THERMOSTAT = 'dtmi:com:example:Thermostat;1';
 const DEVICE = 'ui-thermostat';
-const CHROMIUM = process.env['PLUGBOARD_CHROMIUM'] ?? '/usr/bin/chromium';
-const AXE_SOURCE = (createRequire(import.meta.url)('axe-core') as { source: string }).source;
 const SCREENSHOTS =
   process.env['PLUGBOARD_UPDATE_SCREENSHOTS'] === '1'
     ? new URL('../../docs/images/', import.meta.url).pathname
@@ -59,26 +57,7 @@ async function fetchRawReason(): Promise<string> {
   return humidity.reason;
 }
 
-/** axe-core's serious and critical violations on the page as it is now. */
-async function accessibilityViolations(): Promise<string[]> {
-  await page.addScriptTag({ content: AXE_SOURCE });
-  const violations = await page.evaluate(async () => {
-    const axe = (
-      globalThis as unknown as {
-        axe: { run(): Promise<{ violations: { id: string; impact?: string; help: string }[] }> };
-      }
-    ).axe;
-    const result = await axe.run();
-    return result.violations.map((v) => ({ id: v.id, impact: v.impact ?? '', help: v.help }));
-  });
-  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.help}`);
-}
-
 before(async () => {
-  assert.ok(
-    existsSync(CHROMIUM),
-    `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does) or set PLUGBOARD_CHROMIUM`,
-  );
   app = await startApp('web-ui');
   const group = app.manifest.enrollmentGroups.find((g) => g.id === 'SAS-IoT-Devices');
   assert.ok(group?.primaryKey);
@@ -104,11 +83,7 @@ before(async () => {
     response.send(200, { maxTemp: 34, minTemp: 20, avgTemp: 27, startTime: request.payload }, () => undefined);
   });
   for (let i = 0; i < 12; i++) await sendTemperature();
-  const { hostName, address } = app.manifest.central;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', `--host-resolver-rules=MAP ${hostName} ${address}`],
-  });
+  browser = await launchChromium(app);
   // The run's own CA signed the app's certificate; the browser does not know it.
   const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1200, height: 900 } });
   page = await context.newPage();
@@ -130,7 +105,7 @@ describe('[UI] the web UI in headless Chromium against plugboard up', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('alert').waitFor();
     assert.match((await page.getByRole('alert').textContent()) ?? '', /refused/);
-    assert.deepEqual(await accessibilityViolations(), []);
+    assert.deepEqual(await accessibilityViolations(page), []);
     await page.getByLabel('API token').fill(app.manifest.api.token);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Devices' }).waitFor();
@@ -142,7 +117,7 @@ describe('[UI] the web UI in headless Chromium against plugboard up', () => {
     assert.equal(await row.locator('.status').textContent(), 'provisioned');
     assert.equal(await row.locator('.connection').textContent(), 'Connected');
     assert.match((await row.textContent()) ?? '', /Thermostat/);
-    assert.deepEqual(await accessibilityViolations(), []);
+    assert.deepEqual(await accessibilityViolations(page), []);
   });
 
   it('charts exactly the telemetry the device sent, stored and then live', async () => {
@@ -155,7 +130,7 @@ describe('[UI] the web UI in headless Chromium against plugboard up', () => {
     assert.match((await page.locator('figure.chart figcaption').first().textContent()) ?? '', /last 34/);
     // uPlot drew onto its canvas: one series of 15 x/y values.
     assert.equal(await chart.locator('canvas').count(), 1);
-    assert.deepEqual(await accessibilityViolations(), []);
+    assert.deepEqual(await accessibilityViolations(page), []);
     mkdirSync(SCREENSHOTS, { recursive: true });
     await page.screenshot({ path: join(SCREENSHOTS, 'device-page.png'), fullPage: true });
   });
@@ -182,7 +157,7 @@ describe('[UI] the web UI in headless Chromium against plugboard up', () => {
     // The reason is the server's, as the REST API gives it.
     const raw = await fetchRawReason();
     assert.ok(unmodeled.includes(raw), `${unmodeled} names the reason "${raw}"`);
-    assert.deepEqual(await accessibilityViolations(), []);
+    assert.deepEqual(await accessibilityViolations(page), []);
     await page.screenshot({ path: join(SCREENSHOTS, 'raw-data.png'), fullPage: true });
   });
 
@@ -208,7 +183,7 @@ describe('[UI] the web UI in headless Chromium against plugboard up', () => {
     assert.equal(desiredPatches.length, 1);
     assert.equal(desiredPatches[0]?.['targetTemperature'], 25.5);
     assert.equal(await row.locator('.value').textContent(), '25.5');
-    assert.deepEqual(await accessibilityViolations(), []);
+    assert.deepEqual(await accessibilityViolations(page), []);
   });
 
   it('runs a command from its request form and shows the device response', async () => {
@@ -225,7 +200,7 @@ describe('[UI] the web UI in headless Chromium against plugboard up', () => {
     await command.locator('.response-code', { hasText: '200' }).waitFor({ timeout: 15_000 });
     assert.deepEqual(methodRequests, ['2026-12-01T00:00:00.000Z']);
     assert.match((await command.locator('.response-body').textContent()) ?? '', /"maxTemp": 34/);
-    assert.deepEqual(await accessibilityViolations(), []);
+    assert.deepEqual(await accessibilityViolations(page), []);
   });
 
   it('fails a device over with the button: it reprovisions to the other hub, the timeline shows it; failback returns it', async () => {
@@ -252,7 +227,7 @@ describe('[UI] the web UI in headless Chromium against plugboard up', () => {
       .waitFor({ timeout: 15_000 });
     await page.locator('.assigned-hub', { hasText: moved }).waitFor({ timeout: 15_000 });
     await page.locator('.substatus', { hasText: 'deviceDataMigrated' }).waitFor();
-    assert.deepEqual(await accessibilityViolations(), []);
+    assert.deepEqual(await accessibilityViolations(page), []);
     await page.getByRole('button', { name: 'Fail back' }).click();
     assert.equal(await ha.movedFrom(2), first);
     await page.locator('.assigned-hub', { hasText: String(first) }).waitFor({ timeout: 15_000 });
@@ -273,6 +248,6 @@ describe('[UI] the web UI in headless Chromium against plugboard up', () => {
       2,
       'both devices of the test are registered to a hub',
     );
-    assert.deepEqual(await accessibilityViolations(), []);
+    assert.deepEqual(await accessibilityViolations(page), []);
   });
 });

@@ -1,22 +1,43 @@
 /**
- * The application shell: sign-in until a token works, then the header (the application's name, sign
- * out) and the page the address names.
+ * The application shell: sign-in until a token works, then the header (the application's name, who is
+ * signed in with which role, sign out) and the page the address names. What the token's role may not
+ * do (`GET /plugboard/me`: an operator may not build templates) is not offered.
  */
-import { useState } from 'preact/hooks';
-import { Api } from './api.js';
+import { useEffect, useState } from 'preact/hooks';
+import { Api, onFailure } from './api.js';
 import { ApplicationPage } from './application-page.js';
 import { DevicePage } from './device-page.js';
 import { DevicesPage } from './devices-page.js';
 import { useRoute } from './routes.js';
 import { forgetToken, keepToken, startingToken } from './session.js';
 import { SignIn } from './sign-in.js';
+import { TemplatePage } from './template-page.js';
+import { TemplatesPage } from './templates-page.js';
+
+/** The signed-in token as `GET /plugboard/me` answers. */
+export interface SignedIn {
+  tokenId: string;
+  roles: string[];
+  permissions: string[];
+}
 
 export function App() {
   const [api, setApi] = useState<Api | undefined>(() => {
     const token = startingToken();
     return token === undefined ? undefined : new Api(token);
   });
+  const [me, setMe] = useState<SignedIn | undefined>(undefined);
   const route = useRoute();
+  useEffect(() => {
+    setMe(undefined);
+    api?.get<SignedIn>('/plugboard/me').then(
+      setMe,
+      onFailure(
+        () => setApi(undefined),
+        () => undefined,
+      ),
+    );
+  }, [api]);
   if (api === undefined) {
     return (
       <SignIn
@@ -37,10 +58,21 @@ export function App() {
           <a href="#/devices" aria-current={route.page === 'devices' ? 'page' : undefined}>
             Devices
           </a>
+          <a
+            href="#/templates"
+            aria-current={route.page === 'templates' || route.page === 'template' ? 'page' : undefined}
+          >
+            Templates
+          </a>
           <a href="#/application" aria-current={route.page === 'application' ? 'page' : undefined}>
             Application
           </a>
         </nav>
+        {me === undefined ? null : (
+          <span class="signed-in">
+            {me.tokenId} ({me.roles.join(', ')})
+          </span>
+        )}
         <button
           type="button"
           onClick={() => {
@@ -54,10 +86,28 @@ export function App() {
       <main>
         {route.page === 'application' ? (
           <ApplicationPage api={api} onUnauthorized={() => setApi(undefined)} />
+        ) : route.page === 'templates' ? (
+          <TemplatesPage
+            api={api}
+            canBuild={me?.permissions.includes('build') === true}
+            onUnauthorized={() => setApi(undefined)}
+          />
+        ) : route.page === 'template' ? (
+          <TemplatePage api={api} templateId={route.templateId} onUnauthorized={() => setApi(undefined)} />
         ) : route.page === 'device' ? (
-          <DevicePage api={api} deviceId={route.deviceId} view={route.view} onUnauthorized={() => setApi(undefined)} />
+          <DevicePage
+            api={api}
+            deviceId={route.deviceId}
+            view={route.view}
+            canOperate={me?.permissions.includes('operate') === true}
+            onUnauthorized={() => setApi(undefined)}
+          />
         ) : (
-          <DevicesPage api={api} onUnauthorized={() => setApi(undefined)} />
+          <DevicesPage
+            api={api}
+            canOperate={me?.permissions.includes('operate') === true}
+            onUnauthorized={() => setApi(undefined)}
+          />
         )}
       </main>
     </>

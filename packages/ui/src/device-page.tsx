@@ -1,7 +1,8 @@
 /**
- * A device's page: what it is (status, template, where it is registered, its connection) and its
- * telemetry, one chart per numeric capability of its template, from the stored values of the last
- * 24 hours and then live from the event stream.
+ * A device's page: what it is (status, template, where it is registered, its connection), what an
+ * operator may do to it, and its views; the overview charts its telemetry, one chart per numeric
+ * capability of its template, from the stored values of the last 24 hours and then live from the
+ * event stream.
  */
 import { useEffect, useState } from 'preact/hooks';
 import { onFailure, type Api } from './api.js';
@@ -11,8 +12,12 @@ import {
   propertyCapabilities,
   telemetryCapabilities,
   type TelemetryCapability,
+  unitSymbol,
 } from './capabilities.js';
 import { Commands } from './commands.js';
+import { DeviceActions } from './device-actions.js';
+import { DeviceConnect } from './device-connect.js';
+import { allTemplates } from './templates-page.js';
 import { Properties } from './properties.js';
 import { Timeline } from './timeline.js';
 import { formatTime, type DeviceDetails } from './devices-page.js';
@@ -52,7 +57,14 @@ const VIEW_NAMES: readonly (readonly [DeviceView, string])[] = [
   ['properties', 'Properties'],
   ['commands', 'Commands'],
   ['timeline', 'Timeline and failover'],
+  ['connect', 'Connect'],
 ];
+
+/** The capability model id of a template, if it has one. */
+function modelIdOf(template: Record<string, unknown> | undefined): string | undefined {
+  const model = template?.['capabilityModel'] as { '@id'?: unknown } | undefined;
+  return typeof model?.['@id'] === 'string' ? model['@id'] : undefined;
+}
 
 const keyOf = (c: TelemetryCapability): string => `${c.component ?? ''}/${c.name}`;
 
@@ -81,18 +93,30 @@ interface Props {
   api: Api;
   deviceId: string;
   view: DeviceView;
+  /** Whether the signed-in role may manage devices (approve, block, delete, see credentials). */
+  canOperate: boolean;
   onUnauthorized: () => void;
 }
 
-export function DevicePage({ api, deviceId, view, onUnauthorized }: Props) {
+export function DevicePage({ api, deviceId, view, canOperate, onUnauthorized }: Props) {
   const [device, setDevice] = useState<DeviceDetails | undefined>(undefined);
   const [capabilities, setCapabilities] = useState<TelemetryCapability[]>([]);
   const [template, setTemplate] = useState<Record<string, unknown> | undefined>(undefined);
   const [templateName, setTemplateName] = useState<string | undefined>(undefined);
   const [series, setSeries] = useState<Record<string, ChartPoint[]>>({});
   const [error, setError] = useState<string | undefined>(undefined);
+  /** Raised after an action changed the device, to read it (and its template) again. */
+  const [revision, setRevision] = useState(0);
+  const [templates, setTemplates] = useState<{ id: string; name: string }[]>([]);
 
   const fail = onFailure(onUnauthorized, setError);
+
+  useEffect(() => {
+    if (!canOperate) return;
+    allTemplates(api)
+      .then((list) => setTemplates(list.map((t) => ({ id: t['@id'], name: displayText(t.displayName, t['@id']) }))))
+      .catch(fail);
+  }, [api, canOperate]);
 
   useEffect(() => {
     let current = true;
@@ -126,7 +150,7 @@ export function DevicePage({ api, deviceId, view, onUnauthorized }: Props) {
     return () => {
       current = false;
     };
-  }, [api, deviceId]);
+  }, [api, deviceId, revision]);
 
   useEffect(() => {
     if (capabilities.length === 0) return undefined;
@@ -195,8 +219,18 @@ export function DevicePage({ api, deviceId, view, onUnauthorized }: Props) {
         <dt>Registered to</dt>
         <dd>{device.registration?.assignedHub ?? '—'}</dd>
       </dl>
+      {canOperate ? (
+        <DeviceActions
+          api={api}
+          device={device}
+          templates={templates}
+          onChanged={() => setRevision((n) => n + 1)}
+          onDeleted={() => (location.hash = '#/devices')}
+          onUnauthorized={onUnauthorized}
+        />
+      ) : null}
       <nav class="views" aria-label="Device views">
-        {VIEW_NAMES.map(([v, name]) => (
+        {VIEW_NAMES.filter(([v]) => v !== 'connect' || canOperate).map(([v, name]) => (
           <a href={deviceHref(device.id, v)} aria-current={view === v ? 'page' : undefined}>
             {name}
           </a>
@@ -221,6 +255,16 @@ export function DevicePage({ api, deviceId, view, onUnauthorized }: Props) {
         <>
           <h2>Timeline and failover</h2>
           <Timeline api={api} deviceId={device.id} onUnauthorized={onUnauthorized} />
+        </>
+      ) : view === 'connect' && canOperate ? (
+        <>
+          <h2>Connect</h2>
+          <DeviceConnect
+            api={api}
+            deviceId={device.id}
+            modelId={modelIdOf(template) ?? device.modelId}
+            onUnauthorized={onUnauthorized}
+          />
         </>
       ) : view === 'commands' ? (
         <>
@@ -253,7 +297,7 @@ function Telemetry(props: {
           <TelemetryChart
             key={keyOf(c)}
             title={c.component === undefined ? c.displayName : `${c.component} / ${c.displayName}`}
-            unit={c.unit}
+            unit={c.unit === undefined ? undefined : unitSymbol(c.unit)}
             points={series[keyOf(c)] ?? []}
           />
         ))

@@ -1,7 +1,7 @@
 /**
  * The device list: each device's status, template, connection state and last activity, a page at a time
  * (`GET /plugboard/devices`, searched and filtered on the server, so 10,000 devices list as fast as ten);
- * connects and disconnects refresh it live.
+ * connects and disconnects refresh it live. An operator creates devices here.
  */
 import { useEffect, useState } from 'preact/hooks';
 import { onFailure, type Api } from './api.js';
@@ -9,6 +9,8 @@ import { displayText } from './capabilities.js';
 import { useLiveRefresh } from './live.js';
 import { deviceHref } from './routes.js';
 import { ErrorNote } from './error-note.js';
+import { NewDeviceForm } from './new-device-form.js';
+import { allTemplates } from './templates-page.js';
 
 /** A device as `/plugboard/devices` lists it. */
 export interface DeviceDetails {
@@ -68,10 +70,12 @@ function Choice(props: {
 
 interface Props {
   api: Api;
+  /** Whether the signed-in role may create devices. */
+  canOperate: boolean;
   onUnauthorized: () => void;
 }
 
-export function DevicesPage({ api, onUnauthorized }: Props) {
+export function DevicesPage({ api, canOperate, onUnauthorized }: Props) {
   const [search, setSearch] = useState('');
   const [status, setStatus] = useState('');
   const [template, setTemplate] = useState('');
@@ -88,11 +92,8 @@ export function DevicesPage({ api, onUnauthorized }: Props) {
   const fail = onFailure(onUnauthorized, setError);
 
   useEffect(() => {
-    api
-      .get<{ value: { '@id': string; displayName?: unknown }[] }>('/api/deviceTemplates')
-      .then((page) =>
-        setTemplates(page.value.map((t) => ({ id: t['@id'], name: displayText(t.displayName, t['@id']) }))),
-      )
+    allTemplates(api)
+      .then((list) => setTemplates(list.map((t) => ({ id: t['@id'], name: displayText(t.displayName, t['@id']) }))))
       .catch(fail);
   }, [api]);
 
@@ -124,6 +125,7 @@ export function DevicesPage({ api, onUnauthorized }: Props) {
   return (
     <section aria-labelledby="devices-heading">
       <h1 id="devices-heading">Devices</h1>
+      {canOperate ? <NewDeviceForm api={api} templates={templates} onUnauthorized={onUnauthorized} /> : null}
       <form class="filters" role="search" onSubmit={(e) => e.preventDefault()}>
         <label>
           Search

@@ -1,13 +1,20 @@
-/** The UI's pages, by the address's hash: `#/devices`, `#/devices/{id}` and its views (`/raw`, …), `#/application`. */
+/**
+ * The UI's pages, by the address's hash: `#/devices`, `#/devices/{id}` and its views (`/raw`, …),
+ * `#/templates`, `#/templates/{id}`, `#/application`.
+ */
 import { useEffect, useState } from 'preact/hooks';
 
-/** A device page's views: its overview with the charts, raw messages, properties, commands and timeline. */
-export type DeviceView = 'overview' | 'raw' | 'properties' | 'commands' | 'timeline';
+/** A device page's views: its overview with the charts, raw messages, properties, commands, timeline and how it connects. */
+export type DeviceView = 'overview' | 'raw' | 'properties' | 'commands' | 'timeline' | 'connect';
 
-const VIEWS: readonly DeviceView[] = ['raw', 'properties', 'commands', 'timeline'];
+const VIEWS: readonly DeviceView[] = ['raw', 'properties', 'commands', 'timeline', 'connect'];
 
 export type Route =
-  { page: 'devices' } | { page: 'application' } | { page: 'device'; deviceId: string; view: DeviceView };
+  | { page: 'devices' }
+  | { page: 'application' }
+  | { page: 'templates' }
+  | { page: 'template'; templateId: string }
+  | { page: 'device'; deviceId: string; view: DeviceView };
 
 /** The route an address hash names (the device list for anything else). */
 export function routeOf(hash: string): Route {
@@ -16,6 +23,9 @@ export function routeOf(hash: string): Route {
     const view = VIEWS.find((v) => v === device[2]) ?? 'overview';
     return { page: 'device', deviceId: decodeURIComponent(device[1] ?? ''), view };
   }
+  const template = /^#\/templates\/([^/]+)$/.exec(hash);
+  if (template !== null) return { page: 'template', templateId: decodeURIComponent(template[1] ?? '') };
+  if (hash === '#/templates') return { page: 'templates' };
   if (hash === '#/application') return { page: 'application' };
   return { page: 'devices' };
 }
@@ -23,6 +33,11 @@ export function routeOf(hash: string): Route {
 /** The hash of a device's page (its overview, or another view). */
 export function deviceHref(deviceId: string, view: DeviceView = 'overview'): string {
   return `#/devices/${encodeURIComponent(deviceId)}${view === 'overview' ? '' : `/${view}`}`;
+}
+
+/** The hash of a template's page. */
+export function templateHref(templateId: string): string {
+  return `#/templates/${encodeURIComponent(templateId)}`;
 }
 
 /** The current route, following the address. */
