@@ -174,6 +174,30 @@ describe('[Central] modeled telemetry', () => {
       (rest.json['value'] as { value: number }[]).map((v) => v.value),
       [31, 32],
     );
+    // The same values as columns: times in ms, creation times null where the device set none.
+    const values = all.json['value'] as {
+      value: number;
+      timestamp: string;
+      enqueuedTime: string;
+      creationTime?: string;
+    }[];
+    const series = await get(`/plugboard/devices/${DEVICE}/telemetry/temperature/series?component=thermostat1`);
+    assert.equal(series.status, 200, series.text);
+    assert.deepEqual(series.json, {
+      time: values.map((v) => Date.parse(v.timestamp)),
+      value: values.map((v) => v.value),
+      enqueuedTime: values.map((v) => Date.parse(v.enqueuedTime)),
+      creationTime: values.map((v) => (v.creationTime === undefined ? null : Date.parse(v.creationTime))),
+    });
+    const seriesPage = await get(
+      `/plugboard/devices/${DEVICE}/telemetry/temperature/series?component=thermostat1&top=2`,
+    );
+    assert.deepEqual(seriesPage.json['value'], [21.5, 30]);
+    assert.equal(seriesPage.json['next'], next, 'the columns page as the objects do');
+    const seriesWindow = await get(
+      `/plugboard/devices/${DEVICE}/telemetry/temperature/series?component=thermostat1&from=2026-11-30T09:30:00Z&to=2026-11-30T11:00:00Z`,
+    );
+    assert.deepEqual(seriesWindow.json['value'], [31, 32]);
   });
 
   it('telemetry routes refuse what the template does not define, absent devices and bad queries', async () => {
@@ -185,6 +209,8 @@ describe('[Central] modeled telemetry', () => {
       [`/api/devices/${DEVICE}/telemetry/workingSet`, 400, /api-version/],
       [`/plugboard/devices/${DEVICE}/telemetry/temperature?component=thermostat1&top=0`, 400, /top must be/],
       [`/plugboard/devices/${DEVICE}/telemetry/temperature?component=thermostat1&from=yesterday`, 400, /ISO 8601/],
+      [`/plugboard/devices/${DEVICE}/telemetry/colour/series`, 404, /defines no telemetry colour/],
+      [`/plugboard/devices/${DEVICE}/telemetry/temperature/series?component=thermostat1&top=0`, 400, /top must be/],
       [`/plugboard/devices/${DEVICE}/rawMessages?after=-1`, 400, /after must be/],
     ];
     for (const [path, status, message] of cases) {

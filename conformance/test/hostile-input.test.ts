@@ -361,6 +361,10 @@ function centralCases(): Record<string, RouteCase> {
       path: '/plugboard/devices/absent-device/telemetry/temperature?component=thermostat1',
       bodyLimit: MB,
     },
+    'GET /plugboard/devices/:deviceId/telemetry/:telemetryName/series': {
+      path: '/plugboard/devices/absent-device/telemetry/temperature/series?component=thermostat1',
+      bodyLimit: MB,
+    },
     'GET /plugboard/devices/:deviceId/rawMessages': {
       path: '/plugboard/devices/absent-device/rawMessages',
       bodyLimit: MB,

@@ -36,7 +36,7 @@ export interface TelemetryVerdict {
 }
 
 /** Names IoT Central ignores in telemetry (protocol.md §6.2). */
-const IGNORED = new Set([
+export const IGNORED_TELEMETRY_NAMES: ReadonlySet<string> = new Set([
   'EventEnqueuedUtcTime',
   'EventProcessedUtcTime',
   'PartitionId',
@@ -71,7 +71,9 @@ export function judgeTelemetry(
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return { modeled: {}, unmodeled: [], invalid: 'the body is not a JSON object' };
   }
-  const members = Object.entries(body as Record<string, JsonValue>).filter(([name]) => !IGNORED.has(name));
+  const members = Object.entries(body as Record<string, JsonValue>).filter(
+    ([name]) => !IGNORED_TELEMETRY_NAMES.has(name),
+  );
   const prefix = component === undefined ? '' : `${component}.`;
   const all = (reason: string): TelemetryVerdict => ({
     modeled: {},

@@ -13,6 +13,7 @@ import type { JsonValue, TelemetryRecord } from '../core/model.js';
 import type { Storage } from '../storage/port.js';
 import type { CentralDevices } from './devices.js';
 import type { DeviceTemplates } from './templates.js';
+import { capabilityReader } from './capability-value.js';
 import { displayedTime, judgeTelemetry, type TelemetryVerdict, type VerdictTemplate } from './telemetry-verdict.js';
 
 /** The last value of one capability. */
@@ -49,6 +50,21 @@ export interface RawMessage extends TelemetryVerdict {
 
 /** A value of a capability at a time (time-range queries). */
 export type CapabilityValue = LastValue;
+
+/**
+ * One capability's values as columns, for charts: the same values {@link CentralTelemetry.history}
+ * gives, in a tenth of the JSON. Times are milliseconds since the epoch; `creationTime` is `null` where
+ * the device set none that is a valid time.
+ */
+export interface CapabilitySeries {
+  /** The displayed time of each value (its creation time when valid, else its enqueued time). */
+  time: number[];
+  value: JsonValue[];
+  enqueuedTime: number[];
+  creationTime: (number | null)[];
+  /** Where to continue (`after`) when more may follow. */
+  next?: number;
+}
 
 interface DeviceState {
   /** Highest sequence number applied (replays below it change nothing). */
@@ -193,26 +209,55 @@ export class CentralTelemetry {
     name: string,
     options: { from?: string; to?: string; after?: number; top?: number; module?: string } = {},
   ): Promise<{ values: CapabilityValue[]; next?: number }> {
-    const template = this.templateOf(deviceId);
     const module = options.module;
+    const read = capabilityReader(this.templateOf(deviceId), component, name, module);
     const page = await this.#scan(deviceId, options, (record) => {
       if (record.component !== component || record.moduleId !== module) return undefined;
-      const text = Buffer.from(record.body).toString('utf8');
-      const value = judgeTelemetry(template, text, component, module).modeled[name];
+      const value = read(Buffer.from(record.body).toString('utf8'));
       return value === undefined ? undefined : lastValueOf(record, value);
     });
     return page.next === undefined ? { values: page.items } : { values: page.items, next: page.next };
   }
 
   /**
+   * The values {@link history} gives, as columns (see {@link CapabilitySeries}).
+   *
+   * @example
+   * const { time, value } = await telemetry.series('thermostat-1', undefined, 'temperature', { from });
+   */
+  async series(
+    deviceId: string,
+    component: string | undefined,
+    name: string,
+    options: { from?: string; to?: string; after?: number; top?: number; module?: string } = {},
+  ): Promise<CapabilitySeries> {
+    const module = options.module;
+    const read = capabilityReader(this.templateOf(deviceId), component, name, module);
+    const out: CapabilitySeries = { time: [], value: [], enqueuedTime: [], creationTime: [] };
+    const page = await this.#scan(deviceId, options, (record, at, enqueued, created) => {
+      if (record.component !== component || record.moduleId !== module) return undefined;
+      const value = read(Buffer.from(record.body).toString('utf8'));
+      if (value === undefined) return undefined;
+      out.time.push(at);
+      out.value.push(value);
+      out.enqueuedTime.push(enqueued);
+      out.creationTime.push(Number.isNaN(created) ? null : created);
+      return true;
+    });
+    if (page.next !== undefined) out.next = page.next;
+    return out;
+  }
+
+  /**
    * Reads a device's stored messages (its modules' too) after `after` in pages, keeping what `pick`
-   * makes of those with a displayed time in `[from, to]`, until `top` are kept or {@link SCAN_LIMIT}
-   * were read; `next` is set when more may follow.
+   * makes of those with a displayed time in `[from, to]` (handed to it in ms, with the enqueued and
+   * creation times: `NaN` for none), until `top` are kept or
+   * {@link SCAN_LIMIT} were read; `next` is set when more may follow.
    */
   async #scan<T>(
     deviceId: string,
     options: { after?: number; top?: number; from?: string; to?: string },
-    pick: (record: TelemetryRecord) => T | undefined,
+    pick: (record: TelemetryRecord, at: number, enqueued: number, created: number) => T | undefined,
   ): Promise<{ items: T[]; next?: number }> {
     const top = Math.min(Math.max(options.top ?? 100, 1), MAX_ITEMS);
     const from = options.from === undefined ? -Infinity : Date.parse(options.from);
@@ -229,11 +274,12 @@ export class CentralTelemetry {
       for (const record of records) {
         after = record.sequenceNumber ?? after;
         scanned++;
-        // The displayed time, as `displayedTime` gives it, parsed once.
+        // The displayed time, as `displayedTime` gives it, from the two times parsed once.
         const created = record.creationTime === undefined ? NaN : Date.parse(record.creationTime);
-        const at = Number.isNaN(created) ? Date.parse(record.enqueuedTime) : created;
+        const enqueued = Date.parse(record.enqueuedTime);
+        const at = Number.isNaN(created) ? enqueued : created;
         if (at < from || at > to) continue;
-        const item = pick(record);
+        const item = pick(record, at, enqueued, created);
         if (item === undefined) continue;
         items.push(item);
         if (items.length >= top) return { items, next: after };

@@ -3,7 +3,8 @@
  * (`GET /api/devices/{id}[/modules/{m}][/components/{c}]/telemetry/{name}`, as `az iot central device telemetry show`
  * reads it: `{"timestamp","value"}`, with Plugboard's `enqueuedTime` and `creationTime` beside), and
  * Plugboard's own views under `/plugboard/devices/{id}`: a capability's values over a time range (up to
- * 10,000 a page, so a chart reads a day of 1-per-second values in nine requests), and
+ * 10,000 a page, so a chart reads a day of 1-per-second values in nine requests), as objects or, at
+ * `…/series`, as columns (`{time, value, enqueuedTime, creationTime, next}`, what the UI's charts read), and
  * the raw messages with their modeled and unmodeled values and the reason for each unmodeled one.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -82,8 +83,8 @@ export function registerCentralTelemetryApi(app: FastifyInstance, central: Centr
     });
   }
 
-  app.get('/plugboard/devices/:deviceId/telemetry/:telemetryName', async (request: TelemetryRequest, reply) => {
-    guard(request, 'read', { apiVersion: false });
+  /** The query of a capability's history: where it is, the time range and the page. */
+  const historyQuery = (request: TelemetryRequest) => {
     const { deviceId, telemetryName } = request.params;
     const component = query(request)['component'];
     if (component !== undefined && typeof component !== 'string') {
@@ -98,16 +99,35 @@ export function registerCentralTelemetryApi(app: FastifyInstance, central: Centr
     const to = time(request, 'to');
     const after = integer(request, 'after', 0, Number.MAX_SAFE_INTEGER);
     const top = integer(request, 'top', 1, 10_000);
-    const page = await telemetry.history(deviceId, component, telemetryName, {
-      ...(from === undefined ? {} : { from }),
-      ...(to === undefined ? {} : { to }),
-      ...(after === undefined ? {} : { after }),
-      ...(top === undefined ? {} : { top }),
-      ...(module === undefined ? {} : { module }),
-    });
+    return {
+      deviceId,
+      component,
+      name: telemetryName,
+      options: {
+        ...(from === undefined ? {} : { from }),
+        ...(to === undefined ? {} : { to }),
+        ...(after === undefined ? {} : { after }),
+        ...(top === undefined ? {} : { top }),
+        ...(module === undefined ? {} : { module }),
+      },
+    };
+  };
+
+  app.get('/plugboard/devices/:deviceId/telemetry/:telemetryName', async (request: TelemetryRequest, reply) => {
+    guard(request, 'read', { apiVersion: false });
+    const q = historyQuery(request);
+    const page = await telemetry.history(q.deviceId, q.component, q.name, q.options);
     const out: JsonObject = { value: page.values as unknown as JsonValue[] };
     if (page.next !== undefined) out['next'] = page.next;
     return json(reply, 200, out);
+  });
+
+  // The same values as columns, for charts (a tenth of the JSON).
+  app.get('/plugboard/devices/:deviceId/telemetry/:telemetryName/series', async (request: TelemetryRequest, reply) => {
+    guard(request, 'read', { apiVersion: false });
+    const q = historyQuery(request);
+    const series = await telemetry.series(q.deviceId, q.component, q.name, q.options);
+    return json(reply, 200, series as unknown as JsonObject);
   });
 
   app.get(
