@@ -23,7 +23,8 @@ import { Timeline } from './timeline.js';
 import { formatTime, type DeviceDetails } from './devices-page.js';
 import { RawData } from './raw-data.js';
 import { deviceHref, type DeviceView } from './routes.js';
-import { TelemetryChart, type ChartPoint } from './telemetry-chart.js';
+import { TelemetryChart } from './telemetry-chart.js';
+import { after, appendValue, EMPTY_SERIES, joinPages, type ChartSeries, type SeriesPage } from './chart-series.js';
 import { ErrorNote } from './error-note.js';
 
 /** Stored values per request, and requests per capability. */
@@ -32,23 +33,18 @@ const MAX_HISTORY_PAGES = 20;
 /** Points a chart keeps; older ones leave as new ones come. */
 const MAX_POINTS = 100_000;
 
-interface StoredValue {
-  value: unknown;
-  timestamp: string;
-  enqueuedTime: string;
-  creationTime?: string;
-}
-
-function pointOf(
+/** A live telemetry event's value as a point of the chart, if it is one it can draw. */
+function livePoint(
   value: unknown,
   timestamp: string,
   enqueuedTime: string,
   creationTime?: string,
-): ChartPoint | undefined {
+): { time: number; value: number; enqueuedTime: number; creationTime: number | null } | undefined {
   if (typeof value !== 'number' || !Number.isFinite(value)) return undefined;
-  const at = Date.parse(timestamp);
-  if (Number.isNaN(at)) return undefined;
-  return creationTime === undefined ? { at, value, enqueuedTime } : { at, value, enqueuedTime, creationTime };
+  const time = Date.parse(timestamp);
+  if (Number.isNaN(time)) return undefined;
+  const created = creationTime === undefined ? NaN : Date.parse(creationTime);
+  return { time, value, enqueuedTime: Date.parse(enqueuedTime), creationTime: Number.isNaN(created) ? null : created };
 }
 
 const VIEW_NAMES: readonly (readonly [DeviceView, string])[] = [
@@ -68,25 +64,23 @@ function modelIdOf(template: Record<string, unknown> | undefined): string | unde
 
 const keyOf = (c: TelemetryCapability): string => `${c.component ?? ''}/${c.name}`;
 
-async function history(api: Api, deviceId: string, capability: TelemetryCapability): Promise<ChartPoint[]> {
-  const points: ChartPoint[] = [];
+/** A capability's stored values of the last 24 hours, as columns (`…/series`, a page at a time). */
+async function history(api: Api, deviceId: string, capability: TelemetryCapability): Promise<ChartSeries> {
+  const pages: SeriesPage[] = [];
   const from = new Date(Date.now() - 24 * 3600_000).toISOString();
   let after: number | undefined;
   for (let page = 0; page < MAX_HISTORY_PAGES; page++) {
     const query = new URLSearchParams({ from, top: String(HISTORY_PAGE) });
     if (capability.component !== undefined) query.set('component', capability.component);
     if (after !== undefined) query.set('after', String(after));
-    const answer = await api.get<{ value: StoredValue[]; next?: number }>(
-      `/plugboard/devices/${encodeURIComponent(deviceId)}/telemetry/${encodeURIComponent(capability.name)}?${query.toString()}`,
+    const answer = await api.get<SeriesPage>(
+      `/plugboard/devices/${encodeURIComponent(deviceId)}/telemetry/${encodeURIComponent(capability.name)}/series?${query.toString()}`,
     );
-    for (const v of answer.value) {
-      const point = pointOf(v.value, v.timestamp, v.enqueuedTime, v.creationTime);
-      if (point !== undefined) points.push(point);
-    }
+    pages.push(answer);
     if (answer.next === undefined) break;
     after = answer.next;
   }
-  return points.sort((a, b) => a.at - b.at);
+  return joinPages(pages);
 }
 
 interface Props {
@@ -103,7 +97,7 @@ export function DevicePage({ api, deviceId, view, canOperate, onUnauthorized }: 
   const [capabilities, setCapabilities] = useState<TelemetryCapability[]>([]);
   const [template, setTemplate] = useState<Record<string, unknown> | undefined>(undefined);
   const [templateName, setTemplateName] = useState<string | undefined>(undefined);
-  const [series, setSeries] = useState<Record<string, ChartPoint[]>>({});
+  const [series, setSeries] = useState<Record<string, ChartSeries>>({});
   const [error, setError] = useState<string | undefined>(undefined);
   /** Raised after an action changed the device, to read it (and its template) again. */
   const [revision, setRevision] = useState(0);
@@ -138,11 +132,9 @@ export function DevicePage({ api, deviceId, view, canOperate, onUnauthorized }: 
       if (!current) return;
       // Live values that came while the stored ones loaded stay, after them.
       setSeries((live) => {
-        const out: Record<string, ChartPoint[]> = {};
+        const out: Record<string, ChartSeries> = {};
         telemetry.forEach((c, i) => {
-          const old = stored[i] ?? [];
-          const last = old.at(-1)?.at ?? -Infinity;
-          out[keyOf(c)] = [...old, ...(live[keyOf(c)] ?? []).filter((p) => p.at > last)];
+          out[keyOf(c)] = after(stored[i] ?? EMPTY_SERIES, live[keyOf(c)] ?? EMPTY_SERIES);
         });
         return out;
       });
@@ -176,11 +168,10 @@ export function DevicePage({ api, deviceId, view, canOperate, onUnauthorized }: 
         const out = { ...now };
         for (const c of capabilities) {
           if (c.component !== data.component) continue;
-          const point = pointOf(data.modeled?.[c.name], data.timestamp, data.enqueuedTime, data.creationTime);
+          const point = livePoint(data.modeled?.[c.name], data.timestamp, data.enqueuedTime, data.creationTime);
           if (point === undefined) continue;
           const key = keyOf(c);
-          const points = [...(out[key] ?? []), point];
-          out[key] = points.length > MAX_POINTS ? points.slice(points.length - MAX_POINTS) : points;
+          out[key] = appendValue(out[key] ?? EMPTY_SERIES, point, MAX_POINTS);
           changed = true;
         }
         return changed ? out : now;
@@ -281,7 +272,7 @@ export function DevicePage({ api, deviceId, view, canOperate, onUnauthorized }: 
 /** The overview's telemetry: one chart per numeric capability. */
 function Telemetry(props: {
   capabilities: TelemetryCapability[];
-  series: Record<string, ChartPoint[]>;
+  series: Record<string, ChartSeries>;
   hasTemplate: boolean;
 }) {
   const { capabilities, series } = props;
@@ -298,7 +289,7 @@ function Telemetry(props: {
             key={keyOf(c)}
             title={c.component === undefined ? c.displayName : `${c.component} / ${c.displayName}`}
             unit={c.unit === undefined ? undefined : unitSymbol(c.unit)}
-            points={series[keyOf(c)] ?? []}
+            series={series[keyOf(c)] ?? EMPTY_SERIES}
           />
         ))
       )}
