@@ -9,7 +9,10 @@
  * waits), and by the harness, from the reload command to having seen that (adds the DevTools protocol
  * round trips and Playwright's polling).
  *
- * Usage: npm run bench:ui-load -- [--points 86400] [--trials 5] [--chromium /usr/bin/chromium] [--out results.json]
+ * Then, with the day on the page, the device sends 10 values a second for `--live-seconds` (default 10): every
+ * one must be drawn; the page's long tasks (over 50 ms) and frame gaps are reported.
+ *
+ * Usage: npm run bench:ui-load -- [--points 86400] [--trials 5] [--live-seconds 10] [--chromium /usr/bin/chromium] [--out results.json]
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +31,7 @@ const { values } = parseArgs({
   options: {
     points: { type: 'string', default: '86400' },
     trials: { type: 'string', default: '5' },
+    'live-seconds': { type: 'string', default: '10' },
     chromium: { type: 'string', default: process.env['PLUGBOARD_CHROMIUM'] ?? '/usr/bin/chromium' },
     out: { type: 'string' },
     help: { type: 'boolean', default: false },
@@ -35,12 +39,14 @@ const { values } = parseArgs({
 });
 if (values.help) {
   process.stdout.write(
-    'Usage: npm run bench:ui-load -- [--points 86400] [--trials 5] [--chromium /usr/bin/chromium] [--out results.json]\n',
+    'Usage: npm run bench:ui-load -- [--points 86400] [--trials 5] [--live-seconds 10] [--chromium /usr/bin/chromium] [--out results.json]\n',
   );
   process.exit(0);
 }
 const points = Number(values.points);
 const trials = Number(values.trials);
+const liveSeconds = Number(values['live-seconds']);
+if (!Number.isInteger(liveSeconds) || liveSeconds < 0) throw new RangeError('--live-seconds must be an integer >= 0');
 if (!Number.isInteger(points) || points < 1) throw new RangeError('--points must be a positive integer');
 if (!Number.isInteger(trials) || trials < 1) throw new RangeError('--trials must be a positive integer');
 
@@ -86,7 +92,7 @@ try {
   // 200 unacknowledged.
   const spacingMs = (24 * 3600_000 - 15 * 60_000) / points;
   log(`sending ${points} values over MQTT, one every ${(spacingMs / 1000).toFixed(3)} s of creation time`);
-  const publisher = await connectMqtt({
+  const publisherOptions = {
     target: {
       host: endpoint.address,
       port: endpoint.mqttPort,
@@ -97,10 +103,11 @@ try {
     device: credential,
     shape: 'sdk',
     keepaliveSeconds: 60,
-    onBroken: (error) => {
+    onBroken: (error: Error) => {
       throw error;
     },
-  });
+  } as const;
+  const publisher = await connectMqtt(publisherOptions);
   const start = Date.now() - points * spacingMs;
   await new Promise<void>((resolve, reject) => {
     let sent = 0;
@@ -188,9 +195,85 @@ try {
       results.push({ pageMs, harnessMs, requests: fetches.length, fetchMs, firstRequestMs: first, afterLastMs });
     }
   }
+  // Live: the device sends 10 messages a second while the page shows the day; every value must be
+  // drawn, and the page's main thread is watched for long tasks (over 50 ms) and late frames.
+  let live:
+    | {
+        values: number;
+        longTasks: number;
+        longTaskMs: number;
+        maxFrameGapMs: number;
+        p99FrameGapMs: number;
+        lastDrawnAfterMs: number;
+      }
+    | undefined;
+  if (liveSeconds > 0) {
+    // (A string: the bench's TypeScript loader would add helpers the page does not have.)
+    await page.evaluate(`(() => {
+      window.benchLongTasks = [];
+      window.benchFrames = [];
+      window.benchStop = false;
+      new PerformanceObserver((list) => {
+        for (const entry of list.getEntries()) window.benchLongTasks.push(entry.duration);
+      }).observe({ type: 'longtask' });
+      const frame = (t) => {
+        window.benchFrames.push(t);
+        if (!window.benchStop) requestAnimationFrame(frame);
+      };
+      requestAnimationFrame(frame);
+    })()`);
+    const livePublisher = await connectMqtt(publisherOptions);
+    const count = liveSeconds * 10;
+    let lastSentAt = 0;
+    for (let i = 0; i < count; i++) {
+      const due = Date.now() + 100;
+      lastSentAt = Date.now();
+      livePublisher.send(
+        JSON.stringify({ temperature: 30 + (i % 10) }),
+        new Date(lastSentAt).toISOString(),
+        (error) => {
+          if (error !== undefined) log(`live send failed: ${error.message}`);
+        },
+      );
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - Date.now())));
+    }
+    const drawn = await page.waitForFunction(
+      (n) => {
+        const mark = performance
+          .getEntriesByName('plugboard:chart-drawn')
+          .map((m) => m as PerformanceMark)
+          .find((m) => (m.detail as { points?: number } | null)?.points === n);
+        return mark === undefined ? undefined : performance.timeOrigin + mark.startTime;
+      },
+      points + count,
+      { timeout: 60_000 },
+    );
+    const drawnAtEpoch = (await drawn.jsonValue()) as number;
+    await livePublisher.close();
+    const watched = await page.evaluate(() => {
+      const w = window as unknown as { benchLongTasks: number[]; benchFrames: number[]; benchStop: boolean };
+      w.benchStop = true;
+      const gaps = w.benchFrames.slice(1).map((t, i) => t - (w.benchFrames[i] as number));
+      return { longTasks: w.benchLongTasks, gaps };
+    });
+    const gaps = [...watched.gaps].sort((a, b) => a - b);
+    live = {
+      values: count,
+      longTasks: watched.longTasks.length,
+      longTaskMs: watched.longTasks.reduce((sum, d) => sum + d, 0),
+      maxFrameGapMs: gaps.at(-1) ?? 0,
+      p99FrameGapMs: gaps[Math.floor(gaps.length * 0.99)] ?? 0,
+      lastDrawnAfterMs: drawnAtEpoch - lastSentAt,
+    };
+    log(
+      `live: ${count} values at 10/s over ${liveSeconds} s, all drawn; the last ${live.lastDrawnAfterMs.toFixed(0)} ms after it was sent; ` +
+        `${live.longTasks} long tasks (${live.longTaskMs.toFixed(0)} ms); frame gaps p99 ${live.p99FrameGapMs.toFixed(0)} ms, max ${live.maxFrameGapMs.toFixed(0)} ms`,
+    );
+  }
   const report = {
     machine: machine(),
     points,
+    live,
     trials: results,
     medianPageMs: median(results.map((r) => r.pageMs)),
     medianHarnessMs: median(results.map((r) => r.harnessMs)),
@@ -202,7 +285,11 @@ try {
       `Device page with ${points} values: median ${report.medianPageMs.toFixed(0)} ms from navigation to drawn in the page ` +
       `(trials ${results.map((r) => r.pageMs.toFixed(0)).join(', ')}), ${report.medianHarnessMs} ms by the harness ` +
       `(trials ${results.map((r) => r.harnessMs).join(', ')}); history requests ${results[0]?.requests ?? 0}, ` +
-      `median ${report.medianHistoryFetchMs.toFixed(0)} ms fetching them; the server reads the series in ${serverReadMs.toFixed(0)} ms in process\n`,
+      `median ${report.medianHistoryFetchMs.toFixed(0)} ms fetching them; the server reads the series in ${serverReadMs.toFixed(0)} ms in process\n` +
+      (live === undefined
+        ? ''
+        : `Live at 10 values/s for ${liveSeconds} s: all ${live.values} drawn, the last ${live.lastDrawnAfterMs.toFixed(0)} ms after sent; ` +
+          `${live.longTasks} long tasks (${live.longTaskMs.toFixed(0)} ms in all); frame gaps p99 ${live.p99FrameGapMs.toFixed(0)} ms, max ${live.maxFrameGapMs.toFixed(0)} ms\n`),
   );
   if (values.out !== undefined) writeFileSync(values.out, `${JSON.stringify(report, null, 2)}\n`);
 } finally {

@@ -4,8 +4,9 @@
  * stored), each template's capabilities per component with unit symbols, its export equal to what the
  * API answers; a device created from the form (a bad id refused in the form first), its connect view
  * with the derived key, and the two code snippets copied from the page run unmodified in Node — the
- * official SDK's and `@plugboard/device`'s — each delivering a message; block, unblock, approve (auto-
- * approve off) and delete from the device page; and an operator's token offered no template import.
+ * official SDK's and `@plugboard/device`'s — each delivering a message; block, unblock, a fault injected
+ * for the device that its next connection meets, approve (auto-approve off) and delete from the device
+ * page; a hub added and removed; and an operator's token offered no template import and no hub changes.
  * axe-core finds no serious or critical violation on any of these pages.
  */
 import assert from 'node:assert/strict';
@@ -236,6 +237,70 @@ describe('[UI] managing templates and devices in headless Chromium', () => {
     assert.equal(app.platform.central.devices.get('ui-created').enabled, true);
   });
 
+  it("injects a fault for the device (bad input refused first, the server's refusal shown) that its next connection meets", async () => {
+    await page.getByRole('link', { name: 'Faults', exact: true }).click();
+    await page.getByRole('heading', { name: 'Faults' }).waitFor();
+    await page.getByText('No faults for this device.').waitFor();
+    const form = page.getByRole('form', { name: 'Inject a fault' });
+    await form.getByLabel('Condition').selectOption('tokenExpired');
+    await form.getByLabel('Attempts').fill('one');
+    await form.getByRole('button', { name: 'Inject fault' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Attempts must be a whole number.' }).waitFor();
+    await form.getByLabel('Attempts').fill('0');
+    await form.getByRole('button', { name: 'Inject fault' }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: /attempts must be a whole number above 0/ })
+      .waitFor();
+    assert.equal(app.platform.central.faults.list().length, 0, 'nothing was injected');
+    assert.deepEqual(await accessibilityViolations(page), []);
+
+    await form.getByLabel('Attempts').fill('1');
+    await form.getByRole('button', { name: 'Inject fault' }).click();
+    const row = page.locator('table.faults tbody tr').first();
+    await row.locator('.state', { hasText: 'Active' }).waitFor();
+    const [fault] = app.platform.central.faults.list();
+    assert.equal(fault?.deviceId, 'ui-created');
+    assert.equal(fault?.condition, 'tokenExpired');
+    // The device connects again: its first attempt is refused (CONNACK 5), it provisions again and gets in.
+    const run = await runNode('device.mjs');
+    assert.equal(run.code, 0, run.output);
+    await row.locator('.state', { hasText: 'Ended' }).waitFor();
+    assert.equal(await row.locator('.matched').textContent(), '1');
+    assert.deepEqual(await accessibilityViolations(page), []);
+
+    // An active fault ends from its button.
+    await form.getByLabel('Attempts').fill('');
+    await form.getByRole('button', { name: 'Inject fault' }).click();
+    await page.getByRole('button', { name: 'Remove the tokenExpired fault' }).click();
+    await page.locator('table.faults .state', { hasText: 'Active' }).waitFor({ state: 'detached' });
+    assert.equal(app.platform.central.faults.list().filter((f) => f.endedAt === undefined).length, 0);
+  });
+
+  it('adds a hub and removes it after confirming, as an administrator', async () => {
+    await page.getByRole('link', { name: 'Application', exact: true }).click();
+    await page.getByRole('heading', { name: 'Internal hubs' }).waitFor();
+    const before = app.platform.central.hubs.list().length;
+    await page.getByRole('button', { name: 'Add a hub' }).click();
+    const added = page.getByRole('status').filter({ hasText: /^Added / });
+    await added.waitFor();
+    const name = /^Added (\S+)/.exec((await added.textContent()) ?? '')?.[1];
+    assert.ok(name);
+    assert.equal(app.platform.central.hubs.list().length, before + 1);
+    await page.locator(`tr[data-hub="${name}"]`).waitFor();
+    await page.getByRole('button', { name: `Remove ${name}`, exact: true }).click();
+    const question = page.getByRole('alertdialog');
+    await question.getByLabel('Drain seconds').fill('0');
+    assert.deepEqual(await accessibilityViolations(page), []);
+    await question.getByRole('button', { name: `Remove ${name}` }).click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: `Removing ${name}` })
+      .waitFor();
+    const left = app.platform.central.hubs.list().find((h) => h.name === name);
+    assert.ok(left === undefined || left.state === 'draining', `${name} is draining or gone`);
+  });
+
   it('approves a device waiting for approval, and deletes one after confirming', async () => {
     app.platform.central.devices.settings.autoApprove = false;
     const group = app.manifest.enrollmentGroups.find((g) => g.id === 'SAS-IoT-Devices');
@@ -269,6 +334,13 @@ describe('[UI] managing templates and devices in headless Chromium', () => {
     assert.equal(await operator.locator('input[type=file]').count(), 0);
     assert.match((await operator.locator('main').textContent()) ?? '', /may not import or change templates/);
     assert.deepEqual(await accessibilityViolations(operator), []);
+    await operator.getByRole('link', { name: 'Application', exact: true }).click();
+    await operator.getByRole('heading', { name: 'Internal hubs' }).waitFor();
+    assert.equal(
+      await operator.getByRole('button', { name: 'Add a hub' }).count(),
+      0,
+      'only an administrator changes hubs',
+    );
     await operator.goto(`${app.manifest.ui?.url ?? ''}#/devices/ui-created`);
     await operator.getByRole('button', { name: 'Block', exact: true }).waitFor();
     await operator.context().close();

@@ -85,7 +85,11 @@ export function App() {
       </header>
       <main>
         {route.page === 'application' ? (
-          <ApplicationPage api={api} onUnauthorized={() => setApi(undefined)} />
+          <ApplicationPage
+            api={api}
+            canAdminister={me?.permissions.includes('administer') === true}
+            onUnauthorized={() => setApi(undefined)}
+          />
         ) : route.page === 'templates' ? (
           <TemplatesPage
             api={api}

@@ -4,7 +4,8 @@
  * confirmation. A token whose role may not operate sees none of it.
  */
 import { useState } from 'preact/hooks';
-import { onFailure, type Api } from './api.js';
+import { useAction } from './action.js';
+import type { Api } from './api.js';
 import type { DeviceDetails } from './devices-page.js';
 import { ErrorNote } from './error-note.js';
 
@@ -18,24 +19,10 @@ interface Props {
 }
 
 export function DeviceActions({ api, device, templates, onChanged, onDeleted, onUnauthorized }: Props) {
-  const [busy, setBusy] = useState(false);
   const [confirming, setConfirming] = useState(false);
   const [template, setTemplate] = useState(device.template ?? '');
-  const [error, setError] = useState<string | undefined>(undefined);
+  const { busy, error, run } = useAction(onUnauthorized);
   const path = `/api/devices/${encodeURIComponent(device.id)}`;
-
-  const run = async (action: () => Promise<unknown>, then: () => void): Promise<void> => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      await action();
-      then();
-    } catch (cause) {
-      onFailure(onUnauthorized, setError)(cause);
-    } finally {
-      setBusy(false);
-    }
-  };
   const patch = (changes: Record<string, unknown>): Promise<void> =>
     run(() => api.request('PATCH', path, changes), onChanged);
 

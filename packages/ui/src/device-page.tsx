@@ -17,6 +17,7 @@ import {
 import { Commands } from './commands.js';
 import { DeviceActions } from './device-actions.js';
 import { DeviceConnect } from './device-connect.js';
+import { DeviceFaults } from './device-faults.js';
 import { allTemplates } from './templates-page.js';
 import { Properties } from './properties.js';
 import { Timeline } from './timeline.js';
@@ -53,6 +54,7 @@ const VIEW_NAMES: readonly (readonly [DeviceView, string])[] = [
   ['properties', 'Properties'],
   ['commands', 'Commands'],
   ['timeline', 'Timeline and failover'],
+  ['faults', 'Faults'],
   ['connect', 'Connect'],
 ];
 
@@ -221,7 +223,7 @@ export function DevicePage({ api, deviceId, view, canOperate, onUnauthorized }: 
         />
       ) : null}
       <nav class="views" aria-label="Device views">
-        {VIEW_NAMES.filter(([v]) => v !== 'connect' || canOperate).map(([v, name]) => (
+        {VIEW_NAMES.filter(([v]) => canOperate || (v !== 'connect' && v !== 'faults')).map(([v, name]) => (
           <a href={deviceHref(device.id, v)} aria-current={view === v ? 'page' : undefined}>
             {name}
           </a>
@@ -246,6 +248,11 @@ export function DevicePage({ api, deviceId, view, canOperate, onUnauthorized }: 
         <>
           <h2>Timeline and failover</h2>
           <Timeline api={api} deviceId={device.id} onUnauthorized={onUnauthorized} />
+        </>
+      ) : view === 'faults' && canOperate ? (
+        <>
+          <h2>Faults</h2>
+          <DeviceFaults api={api} deviceId={device.id} onUnauthorized={onUnauthorized} />
         </>
       ) : view === 'connect' && canOperate ? (
         <>

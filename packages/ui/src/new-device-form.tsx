@@ -4,7 +4,8 @@
  * code it needs. The id is checked here as Central checks it, so a bad one is refused before sending.
  */
 import { useState } from 'preact/hooks';
-import { onFailure, type Api } from './api.js';
+import { useAction } from './action.js';
+import type { Api } from './api.js';
 import { ErrorNote } from './error-note.js';
 import { deviceHref } from './routes.js';
 
@@ -35,8 +36,7 @@ export function NewDeviceForm({ api, templates, onUnauthorized }: Props) {
   const [name, setName] = useState('');
   const [template, setTemplate] = useState('');
   const [problem, setProblem] = useState<string | undefined>(undefined);
-  const [error, setError] = useState<string | undefined>(undefined);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction(onUnauthorized);
 
   if (!open) {
     return (
@@ -52,20 +52,15 @@ export function NewDeviceForm({ api, templates, onUnauthorized }: Props) {
     const why = deviceIdProblem(trimmed);
     setProblem(why);
     if (why !== undefined) return;
-    setBusy(true);
-    setError(undefined);
-    try {
-      await api.request('PUT', `/api/devices/${encodeURIComponent(trimmed)}`, {
-        displayName: name.trim() === '' ? trimmed : name.trim(),
-        enabled: true,
-        ...(template === '' ? {} : { template }),
-      });
-      location.hash = deviceHref(trimmed, 'connect');
-    } catch (cause) {
-      onFailure(onUnauthorized, setError)(cause);
-    } finally {
-      setBusy(false);
-    }
+    await run(
+      () =>
+        api.request('PUT', `/api/devices/${encodeURIComponent(trimmed)}`, {
+          displayName: name.trim() === '' ? trimmed : name.trim(),
+          enabled: true,
+          ...(template === '' ? {} : { template }),
+        }),
+      () => (location.hash = deviceHref(trimmed, 'connect')),
+    );
   };
   return (
     <form

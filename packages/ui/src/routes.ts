@@ -4,10 +4,10 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 
-/** A device page's views: its overview with the charts, raw messages, properties, commands, timeline and how it connects. */
-export type DeviceView = 'overview' | 'raw' | 'properties' | 'commands' | 'timeline' | 'connect';
+/** A device page's views: its overview with the charts, raw messages, properties, commands, timeline, fault injection and how it connects. */
+export type DeviceView = 'overview' | 'raw' | 'properties' | 'commands' | 'timeline' | 'faults' | 'connect';
 
-const VIEWS: readonly DeviceView[] = ['raw', 'properties', 'commands', 'timeline', 'connect'];
+const VIEWS: readonly DeviceView[] = ['raw', 'properties', 'commands', 'timeline', 'faults', 'connect'];
 
 export type Route =
   | { page: 'devices' }

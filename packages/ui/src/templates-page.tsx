@@ -4,6 +4,7 @@
  * operator sees no import), and each template's export as the JSON file the API answers.
  */
 import { useEffect, useState } from 'preact/hooks';
+import { useAction } from './action.js';
 import { onFailure, type Api } from './api.js';
 import { displayText, templateComponents } from './capabilities.js';
 import { ErrorNote } from './error-note.js';
@@ -53,9 +54,8 @@ interface Props {
 
 export function TemplatesPage({ api, canBuild, onUnauthorized }: Props) {
   const [templates, setTemplates] = useState<DeviceTemplate[] | undefined>(undefined);
-  const [error, setError] = useState<string | undefined>(undefined);
+  const { busy, error, setError, run } = useAction(onUnauthorized);
   const [imported, setImported] = useState<string | undefined>(undefined);
-  const [busy, setBusy] = useState(false);
   const [dragging, setDragging] = useState(false);
   const [reload, setReload] = useState(0);
   const fail = onFailure(onUnauthorized, setError);
@@ -74,20 +74,14 @@ export function TemplatesPage({ api, canBuild, onUnauthorized }: Props) {
       setError(`${file.name}: ${cause instanceof TemplateImportError ? cause.message : String(cause)}`);
       return;
     }
-    setBusy(true);
-    try {
-      const saved = await api.request<DeviceTemplate>(
-        'PUT',
-        `/api/deviceTemplates/${encodeURIComponent(template.id)}`,
-        template.body,
-      );
-      setImported(`Imported ${displayText(saved.displayName, saved['@id'])} (${saved['@id']}).`);
-      setReload((n) => n + 1);
-    } catch (cause) {
-      fail(cause);
-    } finally {
-      setBusy(false);
-    }
+    const { id, body } = template;
+    await run(
+      () => api.request<DeviceTemplate>('PUT', `/api/deviceTemplates/${encodeURIComponent(id)}`, body),
+      (saved) => {
+        setImported(`Imported ${displayText(saved.displayName, saved['@id'])} (${saved['@id']}).`);
+        setReload((n) => n + 1);
+      },
+    );
   };
 
   return (
