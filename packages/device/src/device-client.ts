@@ -80,6 +80,11 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
         throw new DeviceError('DEVICE_INVALID_OPTIONS', `options.${field} must be a non-empty string.`);
       }
     }
+    const keepalive = options.keepaliveSeconds;
+    if (keepalive !== undefined && !(Number.isInteger(keepalive) && keepalive >= 0 && keepalive <= 0xffff)) {
+      // MQTT carries it in two bytes (3.1.1 §3.1.2.10).
+      throw new DeviceError('DEVICE_INVALID_OPTIONS', 'options.keepaliveSeconds must be an integer from 0 to 65535.');
+    }
     this.#options = options;
     // Shared by every device that keeps the defaults.
     this.#policy =

@@ -104,7 +104,8 @@ export class MqttConnection {
    *
    * @throws {@link DeviceError} `DEVICE_CONNECTION_REFUSED` with the CONNACK `returnCode` (and `status`
    * 503 for code 3, 401 otherwise), `DEVICE_CONNECTION_LOST` (no CONNACK in time, TLS or socket
-   * failure), `DEVICE_CLOSED` (`signal` aborted).
+   * failure, a CONNECT that would not encode), `DEVICE_CLOSED` (`signal` aborted),
+   * `DEVICE_INVALID_OPTIONS` (a keep-alive MQTT cannot carry). The transport is closed on any of them.
    */
   static async open(
     options: MqttConnectOptions,
@@ -112,7 +113,10 @@ export class MqttConnection {
     signal?: AbortSignal,
   ): Promise<MqttConnection> {
     if (signal?.aborted === true) throw new DeviceError('DEVICE_CLOSED', 'The connection attempt was cancelled.');
-    const { host, port, webSocketPath } = options;
+    const { host, port, webSocketPath, keepaliveSeconds } = options;
+    if (!Number.isInteger(keepaliveSeconds) || keepaliveSeconds < 0 || keepaliveSeconds > 0xffff) {
+      throw new DeviceError('DEVICE_INVALID_OPTIONS', 'keepaliveSeconds must be an integer from 0 to 65535.');
+    }
     let stream: Duplex;
     if (webSocketPath === undefined) {
       stream = connectTls({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ...options.tls });
@@ -151,7 +155,6 @@ export class MqttConnection {
       );
       const code = connack.cmd === 'connack' ? connack.returnCode : 0;
       if (code !== 0) {
-        connection.destroy();
         throw new DeviceError(
           'DEVICE_CONNECTION_REFUSED',
           `${host} refused the connection: ${CONNACK_REFUSALS[code] ?? 'unknown reason'} (CONNACK ${code}).`,
@@ -159,6 +162,12 @@ export class MqttConnection {
         );
       }
       return connection;
+    } catch (error) {
+      // Whatever failed (a refusal, a timeout, a packet that would not encode), the transport goes with it.
+      connection.destroy();
+      throw error instanceof DeviceError
+        ? error
+        : lost(`${host}: ${error instanceof Error ? error.message : String(error)}`);
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);

@@ -1,7 +1,7 @@
 /**
  * Decodes the MQTT 3.1.1 packets a server sends a client (OASIS MQTT 3.1.1 §2–3): CONNACK, PUBLISH,
  * PUBACK, SUBACK, UNSUBACK and PINGRESP, from a byte stream cut anywhere. Pure and incremental; its only
- * state is the bytes of an incomplete packet. The SDK encodes with `mqtt-packet`, whose parser keeps a
+ * state is the bytes of an incomplete packet (and, once its header is in, how many it needs). The SDK encodes with `mqtt-packet`, whose parser keeps a
  * stream and its buffers per connection (about 1.6 KB, ADR 0021); a device receives only these six kinds.
  */
 
@@ -37,17 +37,28 @@ export const MAX_SERVER_PACKET_BYTES = 4 * 1024 * 1024;
  * ```
  */
 export class MqttDecoder {
-  #rest: Buffer | undefined;
+  /** The bytes of an incomplete packet, as they came (joined only once the packet is whole). */
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  /** How many bytes the incomplete packet needs in all, once its header said so. */
+  #needed = 0;
 
   /**
-   * Decodes what `chunk` completes and calls `onPacket` for each packet, in order.
+   * Decodes what `chunk` completes and calls `onPacket` for each packet, in order. A large packet that
+   * comes in many chunks is joined once, when its last byte is in: its bytes are copied a bounded
+   * number of times, not once per chunk.
    *
    * @throws {@link MqttDecodeError} on malformed input; the decoder is then unusable (close the
    * connection, as §4.8 requires).
    */
   push(chunk: Buffer, onPacket: (packet: ServerPacket) => void): void {
-    const buffer = this.#rest === undefined ? chunk : Buffer.concat([this.#rest, chunk]);
-    this.#rest = undefined;
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    if (this.#buffered < this.#needed) return;
+    const buffer = this.#chunks.length === 1 ? chunk : Buffer.concat(this.#chunks, this.#buffered);
+    this.#chunks = [];
+    this.#buffered = 0;
+    this.#needed = 0;
     let offset = 0;
     while (buffer.length - offset >= 2) {
       let length = 0;
@@ -70,13 +81,20 @@ export class MqttDecoder {
       if (length > MAX_SERVER_PACKET_BYTES) {
         throw new MqttDecodeError(`A ${length}-byte packet is larger than ${MAX_SERVER_PACKET_BYTES} bytes.`);
       }
-      if (buffer.length - index < length) break;
+      if (buffer.length - index < length) {
+        this.#needed = index + length - offset;
+        break;
+      }
       const header = buffer[offset] as number;
       offset = index + length;
       onPacket(decodeBody(header, buffer, index, offset));
     }
-    // Copied, so a large chunk is not kept alive by the few bytes of the next packet.
-    if (offset < buffer.length) this.#rest = Buffer.from(buffer.subarray(offset));
+    if (offset < buffer.length) {
+      // Copied, so a large chunk is not kept alive by the few bytes of the next packet.
+      const rest = Buffer.from(buffer.subarray(offset));
+      this.#chunks.push(rest);
+      this.#buffered = rest.length;
+    }
   }
 }
 

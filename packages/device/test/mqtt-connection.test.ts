@@ -172,6 +172,21 @@ describe('MqttConnection: the SDK’s MQTT 3.1.1 client connection', () => {
     assert.equal((await rejection(opening)).code, 'DEVICE_CLOSED');
   });
 
+  it('refuses a keep-alive MQTT cannot carry before connecting, and closes the socket when the CONNECT will not encode', async () => {
+    const before = peers.length;
+    for (const keepaliveSeconds of [65_536, -1, 1.5]) {
+      const error = await rejection(MqttConnection.open(options({ keepaliveSeconds }), recorder()));
+      assert.equal(error.code, 'DEVICE_INVALID_OPTIONS');
+    }
+    // A client id longer than a two-byte length can say: the TLS connection opened, and closes again.
+    const arriving = nextPeer();
+    const error = await rejection(MqttConnection.open(options({ clientId: 'x'.repeat(70_000) }), recorder()));
+    assert.equal(error.code, 'DEVICE_CONNECTION_LOST');
+    const peer = await arriving;
+    assert.equal(peers.length, before + 1, 'only the last attempt reached the server');
+    if (!peer.socket.destroyed) await once(peer.socket, 'close');
+  });
+
   it('subscribes, and a refused subscription (SUBACK 0x80) is DEVICE_CONNECTION_REFUSED with status 403', async () => {
     const { connection, peer } = await connect(recorder());
     const granted = connection.subscribe('$iothub/twin/res/#', 0);

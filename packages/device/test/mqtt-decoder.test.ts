@@ -141,6 +141,37 @@ describe('MqttDecoder: the packets a server sends a client (MQTT 3.1.1)', () => 
     assert.match(decodeError([0x30, 0x80, 0x80, 0xc0, 0x02]).message, /larger than 4194304 bytes/);
   });
 
+  it('joins a large packet once, not once per chunk: a 4 MB method payload in 16 KB chunks copies under 3× its size', () => {
+    const payload = Buffer.alloc(4 * 1024 * 1024 - 100, 3);
+    const bytes = mqttPacket.generate({
+      cmd: 'publish',
+      topic: '$iothub/methods/POST/big/?$rid=1',
+      payload,
+      qos: 0,
+      dup: false,
+      retain: false,
+    });
+    const concat = Buffer.concat;
+    let copied = 0;
+    Buffer.concat = (list: readonly Uint8Array[], totalLength?: number) => {
+      const joined = concat(list, totalLength);
+      copied += joined.length;
+      return joined;
+    };
+    let out: ServerPacket[];
+    try {
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < bytes.length; i += 16 * 1024) chunks.push(bytes.subarray(i, i + 16 * 1024));
+      out = decodeAll(chunks);
+    } finally {
+      Buffer.concat = concat;
+    }
+    assert.equal(out.length, 1);
+    assert.deepEqual(out[0]?.cmd === 'publish' && out[0].payload, payload);
+    // Before: each chunk joined to everything before it, about 256 × 2 MB.
+    assert.ok(copied < 3 * bytes.length, `${copied} bytes copied for a ${bytes.length}-byte packet`);
+  });
+
   it('waits for the rest of a packet, one byte at a time', () => {
     const bytes = Buffer.concat([
       encode({ cmd: 'connack', sessionPresent: true, returnCode: 0 }),
