@@ -123,7 +123,17 @@ export async function registerOverMqtt(request: RegistrationRequest, webSockets:
     });
 
   try {
-    await connection.subscribe(DPS_RESPONSE_FILTER, 1);
+    // DPS's SUBACK is held to the same deadline as its answers.
+    let subscribeTimer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      connection.subscribe(DPS_RESPONSE_FILTER, 1),
+      new Promise<never>((_resolve, reject) => {
+        subscribeTimer = setTimeout(
+          () => reject(new DeviceError('DEVICE_TIMEOUT', 'DPS did not answer the SUBSCRIBE in time.')),
+          Math.max(1, deadline - Date.now()),
+        );
+      }),
+    ]).finally(() => clearTimeout(subscribeTimer));
     let step = await ask(dpsRegisterTopic, registrationBody(request));
     while (step.kind === 'assigning') {
       await pause(step.retryAfter * 1000, signal);
