@@ -15,7 +15,7 @@ import {
 } from '@plugboard/protocol';
 import { dpsToken } from './credentials.js';
 import { DeviceError } from './errors.js';
-import { MqttConnection } from './mqtt-connection.js';
+import { mqttEndpoint, MqttConnection } from './mqtt-connection.js';
 import {
   pause,
   readRegistrationAnswer,
@@ -74,8 +74,7 @@ export async function registerOverMqtt(request: RegistrationRequest, webSockets:
   const connection = await MqttConnection.open(
     {
       host: request.provisioningHost,
-      port: request.port ?? (webSockets ? 443 : 8883),
-      webSocketPath: webSockets ? '/$iothub/websocket' : undefined,
+      ...mqttEndpoint(request.port, webSockets),
       tls: tlsOptions(request.ca, credentials),
       clientId: registrationId,
       clean: true,

@@ -19,7 +19,7 @@ import {
 } from '@plugboard/protocol';
 import type { ResolvedCredentials } from './credentials.js';
 import { DeviceError } from './errors.js';
-import { MqttConnection } from './mqtt-connection.js';
+import { mqttEndpoint, MqttConnection } from './mqtt-connection.js';
 import { tlsOptions } from './tls-options.js';
 
 /** The hub transports: MQTT over TLS (8883) or over WebSockets (443, `/$iothub/websocket`). */
@@ -116,8 +116,7 @@ export class HubSession {
     const connection = await MqttConnection.open(
       {
         host: options.hostName,
-        port: options.port ?? (webSockets ? 443 : 8883),
-        webSocketPath: webSockets ? '/$iothub/websocket' : undefined,
+        ...mqttEndpoint(options.port, webSockets),
         tls: tlsOptions(options.ca, options.credentials),
         clientId: identity.moduleId === undefined ? identity.deviceId : `${identity.deviceId}/${identity.moduleId}`,
         clean: false,

@@ -16,6 +16,20 @@ import { DeviceError } from './errors.js';
 import { MAX_SERVER_PACKET_BYTES, MqttDecoder, type ServerPacket } from './mqtt-decoder.js';
 import type { DeviceTlsOptions } from './tls-options.js';
 
+/**
+ * Where IoT Hub and DPS take MQTT: port 8883, or 443 with the WebSocket path `/$iothub/websocket`
+ * (protocol.md §0.2); `port` overrides the port.
+ *
+ * @example
+ * mqttEndpoint(undefined, true); // { port: 443, webSocketPath: '/$iothub/websocket' }
+ */
+export function mqttEndpoint(
+  port: number | undefined,
+  webSockets: boolean,
+): { port: number; webSocketPath: string | undefined } {
+  return { port: port ?? (webSockets ? 443 : 8883), webSocketPath: webSockets ? '/$iothub/websocket' : undefined };
+}
+
 /** How to connect. */
 export interface MqttConnectOptions {
   host: string;
