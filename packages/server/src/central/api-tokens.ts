@@ -20,8 +20,11 @@ export const CENTRAL_ROLES = {
 /** A role name. */
 export type CentralRole = keyof typeof CENTRAL_ROLES;
 
+/** The permissions, narrowest first. */
+const PERMISSIONS = ['read', 'operate', 'build', 'administer'] as const;
+
 /** What a route needs: `read` any role; `operate` operators and up; `build` builders and admins; `administer` admins. */
-export type CentralPermission = 'read' | 'operate' | 'build' | 'administer';
+export type CentralPermission = (typeof PERMISSIONS)[number];
 
 const GRANTS: Readonly<Record<CentralRole, readonly CentralPermission[]>> = {
   admin: ['read', 'operate', 'build', 'administer'],
@@ -162,6 +165,26 @@ export class ApiTokens {
    * `CENTRAL_FORBIDDEN` (the role does not allow it).
    */
   authorize(authorization: string | undefined, needed: CentralPermission): { tokenId: string; role: CentralRole } {
+    const { token, roles } = this.#verified(authorization);
+    return { tokenId: token.id, role: this.#granting(token, roles, needed) };
+  }
+
+  /**
+   * Who the token in an `Authorization` header is (any valid token may ask): what a client shows or
+   * hides by role, as Central's UI hides template editing from operators.
+   *
+   * @example
+   * tokens.signedIn(authorization); // { tokenId: 'operator-1', roles: ['operator'], permissions: ['read', 'operate'] }
+   */
+  signedIn(authorization: string | undefined): SignedIn {
+    const { token, roles } = this.#verified(authorization);
+    this.#granting(token, roles, 'read');
+    const granted = new Set(roles.flatMap((r) => GRANTS[r]));
+    return { tokenId: token.id, roles, permissions: PERMISSIONS.filter((p) => granted.has(p)) };
+  }
+
+  /** The stored token an `Authorization` header carries, checked, with its roles by name. */
+  #verified(authorization: string | undefined): { token: StoredToken; roles: CentralRole[] } {
     if (authorization === undefined || authorization === '') {
       throw new CentralError('CENTRAL_UNAUTHORIZED', 'Missing Authorization header: send an API token.');
     }
@@ -177,6 +200,11 @@ export class ApiTokens {
     }
     if (sas.expiry <= this.#now()) throw new CentralError('CENTRAL_UNAUTHORIZED', 'The API token has expired.');
     const roles = token.roles.map((r) => roleName(r.role)).filter((r): r is CentralRole => r !== undefined);
+    return { token, roles };
+  }
+
+  /** The first of `roles` that grants `needed`, or `CENTRAL_FORBIDDEN`. */
+  #granting(token: StoredToken, roles: readonly CentralRole[], needed: CentralPermission): CentralRole {
     const role = roles.find((r) => GRANTS[r].includes(needed));
     if (role === undefined) {
       throw new CentralError(
@@ -184,23 +212,6 @@ export class ApiTokens {
         `Token ${token.id} (${roles.join(', ')}) may not do this: it needs the ${needed} permission.`,
       );
     }
-    return { tokenId: token.id, role };
-  }
-
-  /**
-   * Who the token in an `Authorization` header is (any valid token may ask): what a client shows or
-   * hides by role, as Central's UI hides template editing from operators.
-   *
-   * @example
-   * tokens.signedIn(authorization); // { tokenId: 'operator-1', roles: ['operator'], permissions: ['read', 'operate'] }
-   */
-  signedIn(authorization: string | undefined): SignedIn {
-    const { tokenId } = this.authorize(authorization, 'read');
-    const roles = (this.#tokens.get(tokenId)?.roles ?? [])
-      .map((r) => roleName(r.role))
-      .filter((r): r is CentralRole => r !== undefined);
-    const granted = new Set(roles.flatMap((r) => GRANTS[r]));
-    const permissions = (['read', 'operate', 'build', 'administer'] as const).filter((p) => granted.has(p));
-    return { tokenId, roles, permissions };
+    return role;
   }
 }
