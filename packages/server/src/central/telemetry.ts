@@ -209,13 +209,7 @@ export class CentralTelemetry {
     name: string,
     options: { from?: string; to?: string; after?: number; top?: number; module?: string } = {},
   ): Promise<{ values: CapabilityValue[]; next?: number }> {
-    const module = options.module;
-    const read = capabilityReader(this.templateOf(deviceId), component, name, module);
-    const page = await this.#scan(deviceId, options, (record) => {
-      if (record.component !== component || record.moduleId !== module) return undefined;
-      const value = read(Buffer.from(record.body).toString('utf8'));
-      return value === undefined ? undefined : lastValueOf(record, value);
-    });
+    const page = await this.#capabilityScan(deviceId, component, name, options, lastValueOf);
     return page.next === undefined ? { values: page.items } : { values: page.items, next: page.next };
   }
 
@@ -231,21 +225,39 @@ export class CentralTelemetry {
     name: string,
     options: { from?: string; to?: string; after?: number; top?: number; module?: string } = {},
   ): Promise<CapabilitySeries> {
-    const module = options.module;
-    const read = capabilityReader(this.templateOf(deviceId), component, name, module);
     const out: CapabilitySeries = { time: [], value: [], enqueuedTime: [], creationTime: [] };
-    const page = await this.#scan(deviceId, options, (record, at, enqueued, created) => {
-      if (record.component !== component || record.moduleId !== module) return undefined;
-      const value = read(Buffer.from(record.body).toString('utf8'));
-      if (value === undefined) return undefined;
-      out.time.push(at);
-      out.value.push(value);
-      out.enqueuedTime.push(enqueued);
-      out.creationTime.push(Number.isNaN(created) ? null : created);
-      return true;
-    });
+    const page = await this.#capabilityScan(
+      deviceId,
+      component,
+      name,
+      options,
+      (_record, value, at, enqueued, created) => {
+        out.time.push(at);
+        out.value.push(value);
+        out.enqueuedTime.push(enqueued);
+        out.creationTime.push(Number.isNaN(created) ? null : created);
+        return true;
+      },
+    );
     if (page.next !== undefined) out.next = page.next;
     return out;
+  }
+
+  /** {@link #scan} over one capability's modeled values: `keep` gets each with its message and times. */
+  #capabilityScan<T>(
+    deviceId: string,
+    component: string | undefined,
+    name: string,
+    options: { from?: string; to?: string; after?: number; top?: number; module?: string },
+    keep: (record: TelemetryRecord, value: JsonValue, at: number, enqueued: number, created: number) => T,
+  ): Promise<{ items: T[]; next?: number }> {
+    const module = options.module;
+    const read = capabilityReader(this.templateOf(deviceId), component, name, module);
+    return this.#scan(deviceId, options, (record, at, enqueued, created) => {
+      if (record.component !== component || record.moduleId !== module) return undefined;
+      const value = read(Buffer.from(record.body).toString('utf8'));
+      return value === undefined ? undefined : keep(record, value, at, enqueued, created);
+    });
   }
 
   /**
