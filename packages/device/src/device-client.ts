@@ -28,6 +28,7 @@ import { registerOverHttps } from './dps-https.js';
 import { registerOverMqtt } from './dps-mqtt.js';
 import { DeviceError } from './errors.js';
 import { HubSession, type TwinResponse } from './hub-session.js';
+import { checkKeepalive } from './mqtt-connection.js';
 import { OfflineQueue, type QueueEntry } from './offline-queue.js';
 import { fileQueueJournal } from './queue-journal.js';
 import { pause, type Assignment, type RegistrationRequest } from './provisioning.js';
@@ -80,11 +81,7 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
         throw new DeviceError('DEVICE_INVALID_OPTIONS', `options.${field} must be a non-empty string.`);
       }
     }
-    const keepalive = options.keepaliveSeconds;
-    if (keepalive !== undefined && !(Number.isInteger(keepalive) && keepalive >= 0 && keepalive <= 0xffff)) {
-      // MQTT carries it in two bytes (3.1.1 §3.1.2.10).
-      throw new DeviceError('DEVICE_INVALID_OPTIONS', 'options.keepaliveSeconds must be an integer from 0 to 65535.');
-    }
+    if (options.keepaliveSeconds !== undefined) checkKeepalive(options.keepaliveSeconds, 'options.keepaliveSeconds');
     this.#options = options;
     // Shared by every device that keeps the defaults.
     this.#policy =

@@ -30,6 +30,19 @@ export function mqttEndpoint(
   return { port: port ?? (webSockets ? 443 : 8883), webSocketPath: webSockets ? '/$iothub/websocket' : undefined };
 }
 
+/**
+ * Refuses a keep-alive MQTT cannot carry: it is two bytes of the CONNECT (3.1.1 §3.1.2.10).
+ *
+ * @example
+ * checkKeepalive(180, 'options.keepaliveSeconds'); // ok
+ * checkKeepalive(70_000, 'options.keepaliveSeconds'); // throws DEVICE_INVALID_OPTIONS
+ */
+export function checkKeepalive(seconds: number, name: string): void {
+  if (!Number.isInteger(seconds) || seconds < 0 || seconds > 0xffff) {
+    throw new DeviceError('DEVICE_INVALID_OPTIONS', `${name} must be an integer from 0 to 65535.`);
+  }
+}
+
 /** How to connect. */
 export interface MqttConnectOptions {
   host: string;
@@ -128,9 +141,7 @@ export class MqttConnection {
   ): Promise<MqttConnection> {
     if (signal?.aborted === true) throw new DeviceError('DEVICE_CLOSED', 'The connection attempt was cancelled.');
     const { host, port, webSocketPath, keepaliveSeconds } = options;
-    if (!Number.isInteger(keepaliveSeconds) || keepaliveSeconds < 0 || keepaliveSeconds > 0xffff) {
-      throw new DeviceError('DEVICE_INVALID_OPTIONS', 'keepaliveSeconds must be an integer from 0 to 65535.');
-    }
+    checkKeepalive(keepaliveSeconds, 'keepaliveSeconds');
     let stream: Duplex;
     if (webSocketPath === undefined) {
       stream = connectTls({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ...options.tls });

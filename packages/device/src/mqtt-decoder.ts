@@ -1,8 +1,9 @@
 /**
  * Decodes the MQTT 3.1.1 packets a server sends a client (OASIS MQTT 3.1.1 §2–3): CONNACK, PUBLISH,
  * PUBACK, SUBACK, UNSUBACK and PINGRESP, from a byte stream cut anywhere. Pure and incremental; its only
- * state is the bytes of an incomplete packet (and, once its header is in, how many it needs). The SDK encodes with `mqtt-packet`, whose parser keeps a
- * stream and its buffers per connection (about 1.6 KB, ADR 0021); a device receives only these six kinds.
+ * state is the bytes of an incomplete packet (and, once its header is in, how many it needs). The SDK
+ * encodes with `mqtt-packet`, whose parser keeps a stream and its buffers per connection (about 1.6 KB,
+ * ADR 0021); a device receives only these six kinds.
  */
 
 /** A packet from the server. */
