@@ -38,6 +38,7 @@ export function App() {
       ),
     );
   }, [api]);
+  const may = (permission: string): boolean => me?.permissions.includes(permission) === true;
   if (api === undefined) {
     return (
       <SignIn
@@ -85,17 +86,9 @@ export function App() {
       </header>
       <main>
         {route.page === 'application' ? (
-          <ApplicationPage
-            api={api}
-            canAdminister={me?.permissions.includes('administer') === true}
-            onUnauthorized={() => setApi(undefined)}
-          />
+          <ApplicationPage api={api} canAdminister={may('administer')} onUnauthorized={() => setApi(undefined)} />
         ) : route.page === 'templates' ? (
-          <TemplatesPage
-            api={api}
-            canBuild={me?.permissions.includes('build') === true}
-            onUnauthorized={() => setApi(undefined)}
-          />
+          <TemplatesPage api={api} canBuild={may('build')} onUnauthorized={() => setApi(undefined)} />
         ) : route.page === 'template' ? (
           <TemplatePage api={api} templateId={route.templateId} onUnauthorized={() => setApi(undefined)} />
         ) : route.page === 'device' ? (
@@ -103,15 +96,11 @@ export function App() {
             api={api}
             deviceId={route.deviceId}
             view={route.view}
-            canOperate={me?.permissions.includes('operate') === true}
+            canOperate={may('operate')}
             onUnauthorized={() => setApi(undefined)}
           />
         ) : (
-          <DevicesPage
-            api={api}
-            canOperate={me?.permissions.includes('operate') === true}
-            onUnauthorized={() => setApi(undefined)}
-          />
+          <DevicesPage api={api} canOperate={may('operate')} onUnauthorized={() => setApi(undefined)} />
         )}
       </main>
     </>

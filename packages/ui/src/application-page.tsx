@@ -41,17 +41,17 @@ export function ApplicationPage({ api, canAdminister, onUnauthorized }: Props) {
   const [app, setApp] = useState<Application | undefined>(undefined);
   /** The enrollment groups; undefined when the role may not read them. */
   const [groups, setGroups] = useState<EnrollmentGroup[] | undefined>([]);
-  const [error, setError] = useState<string | undefined>(undefined);
   const [reload, setReload] = useState(0);
   const [removing, setRemoving] = useState<string | undefined>(undefined);
   const [drain, setDrain] = useState('30');
   const [done, setDone] = useState<string | undefined>(undefined);
-  const hubAction = useAction(onUnauthorized);
-  const busy = hubAction.busy;
+  // Loading and the hub buttons report through the same action state.
+  const action = useAction(onUnauthorized);
+  const busy = action.busy;
 
-  const act = (action: () => Promise<string>): Promise<void> => {
+  const act = (change: () => Promise<string>): Promise<void> => {
     setDone(undefined);
-    return hubAction.run(action, (message) => {
+    return action.run(change, (message) => {
       setDone(message);
       setRemoving(undefined);
       setReload((n) => n + 1);
@@ -76,7 +76,7 @@ export function ApplicationPage({ api, canAdminister, onUnauthorized }: Props) {
     });
 
   useEffect(() => {
-    const fail = onFailure(onUnauthorized, setError);
+    const fail = onFailure(onUnauthorized, action.setError);
     api.get<Application>('/plugboard/application').then(setApp, fail);
     // The groups hold the keys: a role that may not read them (403) sees that said instead.
     api.get<{ value: EnrollmentGroup[] }>('/api/enrollmentGroups').then(
@@ -88,7 +88,7 @@ export function ApplicationPage({ api, canAdminister, onUnauthorized }: Props) {
   return (
     <section aria-labelledby="application-heading">
       <h1 id="application-heading">Application</h1>
-      <ErrorNote message={error ?? hubAction.error} />
+      <ErrorNote message={action.error} />
       {app === undefined ? (
         <p>Loading the application…</p>
       ) : (

@@ -18,7 +18,7 @@ import { Commands } from './commands.js';
 import { DeviceActions } from './device-actions.js';
 import { DeviceConnect } from './device-connect.js';
 import { DeviceFaults } from './device-faults.js';
-import { allTemplates } from './templates-page.js';
+import { templateChoices } from './templates-page.js';
 import { Properties } from './properties.js';
 import { Timeline } from './timeline.js';
 import { formatTime, type DeviceDetails } from './devices-page.js';
@@ -109,9 +109,7 @@ export function DevicePage({ api, deviceId, view, canOperate, onUnauthorized }: 
 
   useEffect(() => {
     if (!canOperate) return;
-    allTemplates(api)
-      .then((list) => setTemplates(list.map((t) => ({ id: t['@id'], name: displayText(t.displayName, t['@id']) }))))
-      .catch(fail);
+    templateChoices(api).then(setTemplates).catch(fail);
   }, [api, canOperate]);
 
   useEffect(() => {

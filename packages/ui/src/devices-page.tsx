@@ -5,12 +5,11 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { onFailure, type Api } from './api.js';
-import { displayText } from './capabilities.js';
 import { useLiveRefresh } from './live.js';
 import { deviceHref } from './routes.js';
 import { ErrorNote } from './error-note.js';
 import { NewDeviceForm } from './new-device-form.js';
-import { allTemplates } from './templates-page.js';
+import { templateChoices } from './templates-page.js';
 
 /** A device as `/plugboard/devices` lists it. */
 export interface DeviceDetails {
@@ -92,9 +91,7 @@ export function DevicesPage({ api, canOperate, onUnauthorized }: Props) {
   const fail = onFailure(onUnauthorized, setError);
 
   useEffect(() => {
-    allTemplates(api)
-      .then((list) => setTemplates(list.map((t) => ({ id: t['@id'], name: displayText(t.displayName, t['@id']) }))))
-      .catch(fail);
+    templateChoices(api).then(setTemplates).catch(fail);
   }, [api]);
 
   useEffect(() => {

@@ -26,9 +26,15 @@ export async function allTemplates(api: Api): Promise<DeviceTemplate[]> {
   while (path !== undefined) {
     const page: { value: DeviceTemplate[]; nextLink?: string } = await api.get(path);
     out.push(...page.value);
-    path = page.nextLink === undefined ? undefined : new URL(page.nextLink).pathname + new URL(page.nextLink).search;
+    const next = page.nextLink === undefined ? undefined : new URL(page.nextLink);
+    path = next === undefined ? undefined : next.pathname + next.search;
   }
   return out;
+}
+
+/** Every template as a choice: its id and display name (for the pickers of the device views). */
+export async function templateChoices(api: Api): Promise<{ id: string; name: string }[]> {
+  return (await allTemplates(api)).map((t) => ({ id: t['@id'], name: displayText(t.displayName, t['@id']) }));
 }
 
 /** Saves `template` as a JSON file named after its id. */
